@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install what patchpilot, its lab and its tests need on Debian 12, into .venv (idempotent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "install.sh: run as root (sudo)" >&2; exit 1; }
+packages=(python3 python3-venv debootstrap systemd-container openssh-client iproute2
+          dpkg-dev qemu-system-x86 qemu-utils samba smbclient procps kmod)
+missing=()
+for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# smbd must not run as a system service here: the tests start their own on loopback.
+if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  systemctl disable --now smbd nmbd >/dev/null 2>&1 || true
+fi
+if [ ! -x .venv/bin/python ]; then /usr/bin/python3 -m venv .venv; fi
+.venv/bin/pip install -q --upgrade pip >/dev/null
+.venv/bin/pip install -q -e '.[dev]'

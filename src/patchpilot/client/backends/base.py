@@ -1,0 +1,92 @@
+"""The update-backend seam of the client: apt, dnf, the Windows Update Agent.
+
+Standard library only, Python 3.9+. A backend lists applicable updates for a selection and
+applies a chosen set, reporting one result per update. Everything OS-specific stays below
+this line; the client's round logic above it is the same on every OS.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+__all__ = ["Backend", "RebootState", "Update", "UpdateResult"]
+
+# A callback the backend uses to journal progress: event name, level, fields.
+Emit = Callable[[str, str, Dict[str, object]], None]
+
+
+@dataclass(frozen=True)
+class Update:
+    """One applicable update (a package upgrade, or a Windows update)."""
+
+    id: str  # package name, or "KB5031356"/UpdateID on Windows
+    title: str
+    installed_version: Optional[str]
+    candidate_version: str
+    origin: str = ""
+    is_security: bool = False
+    size: int = 0
+    categories: Tuple[str, ...] = ()
+    reboot_hint: bool = False
+
+    def to_dict(self) -> Dict[str, object]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "installed_version": self.installed_version,
+            "candidate_version": self.candidate_version,
+            "origin": self.origin,
+            "is_security": self.is_security,
+            "size": self.size,
+            "categories": list(self.categories),
+            "reboot_hint": self.reboot_hint,
+        }
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """The outcome for one update: installed, failed, skipped, held, downloaded."""
+
+    id: str
+    status: str  # "installed" | "failed" | "skipped" | "held" | "downloaded"
+    version: Optional[str] = None
+    message: str = ""
+    code: Optional[str] = None  # e.g. WUA result code name / HRESULT
+
+    def to_dict(self) -> Dict[str, object]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "version": self.version,
+            "message": self.message,
+            "code": self.code,
+        }
+
+
+@dataclass(frozen=True)
+class RebootState:
+    required: bool
+    reasons: List[str] = field(default_factory=list)
+
+
+class Backend(abc.ABC):
+    name = "base"
+
+    @abc.abstractmethod
+    def prepare(self, emit: Emit) -> None:
+        """Make the system ready (wait for locks, repair interrupted installs)."""
+
+    @abc.abstractmethod
+    def scan(self, emit: Emit) -> List[Update]:
+        """Return every applicable update, before any selection is applied."""
+
+    @abc.abstractmethod
+    def download(self, updates: List[Update], emit: Emit) -> List[UpdateResult]: ...
+
+    @abc.abstractmethod
+    def install(self, updates: List[Update], emit: Emit) -> List[UpdateResult]: ...
+
+    @abc.abstractmethod
+    def reboot_state(self) -> RebootState: ...

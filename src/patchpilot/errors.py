@@ -1,0 +1,104 @@
+"""The connector's error tree; every class knows the exit code the CLI turns it into.
+
+    PatchpilotError                      (root; exit 70 = internal)
+    ├── ConfigurationError               usage, bad option, malformed list/inventory file (exit 64)
+    ├── TransportError                   could not reach or talk to the target (exit 69)
+    │   ├── ConnectError                 refused, unreachable, DNS
+    │   ├── AuthenticationError          key/agent/certificate refused
+    │   ├── HostKeyError                 unknown or changed host key (carries the fingerprint)
+    │   └── TransportTimeout             a transport operation ran out of time
+    ├── LaunchError                      the target's scheduler would not start the client (exit 71)
+    ├── ClientProtocolError              the client's endpoint misbehaved or refused us (exit 72)
+    ├── PhaseTimeout                     a named phase of a round ran out of time (exit 75)
+    ├── RebootError                      the target did not come back / did not reboot (exit 73)
+    ├── TargetLockedError                another run holds the target (exit 74)
+    ├── StateError                       the local state store is unusable (exit 76)
+    └── Cancelled                        SIGTERM/SIGINT (exit 80)
+
+Only the CLI turns these into a message and an exit code (see connector/exitcodes.py for the
+native table, which these codes follow).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "Cancelled",
+    "ClientProtocolError",
+    "ConfigurationError",
+    "ConnectError",
+    "HostKeyError",
+    "LaunchError",
+    "PatchpilotError",
+    "PhaseTimeout",
+    "RebootError",
+    "StateError",
+    "TargetLockedError",
+    "TransportError",
+    "TransportTimeout",
+]
+
+
+class PatchpilotError(Exception):
+    """Root of every error patchpilot raises on purpose."""
+
+    exit_code = 70
+
+
+class ConfigurationError(PatchpilotError):
+    exit_code = 64
+
+
+class TransportError(PatchpilotError):
+    exit_code = 69
+
+
+class ConnectError(TransportError):
+    pass
+
+
+class AuthenticationError(TransportError):
+    pass
+
+
+class HostKeyError(TransportError):
+    def __init__(self, message: str, *, fingerprint: str | None = None) -> None:
+        super().__init__(message)
+        self.fingerprint = fingerprint
+
+
+class TransportTimeout(TransportError):
+    pass
+
+
+class LaunchError(PatchpilotError):
+    exit_code = 71
+
+
+class ClientProtocolError(PatchpilotError):
+    exit_code = 72
+
+
+class RebootError(PatchpilotError):
+    exit_code = 73
+
+
+class TargetLockedError(PatchpilotError):
+    exit_code = 74
+
+
+class PhaseTimeout(PatchpilotError):
+    exit_code = 75
+
+    def __init__(self, phase: str, seconds: float) -> None:
+        super().__init__(f"phase '{phase}' timed out after {seconds:g} s")
+        self.phase = phase
+        self.seconds = seconds
+
+
+class StateError(PatchpilotError):
+    exit_code = 76
+
+
+class Cancelled(PatchpilotError):
+    exit_code = 80

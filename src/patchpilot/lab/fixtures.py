@@ -1,0 +1,1 @@
+"""pytest fixtures for the lab (filled in by the lab work)."""

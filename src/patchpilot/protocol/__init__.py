@@ -1,0 +1,24 @@
+"""The wire format between the client and the connector (standard library only, Python 3.9+).
+
+See docs/protocol.md. `framing` turns JSON objects into length-prefixed frames and back;
+`auth` computes the challenge-response proofs over the per-run secret.
+"""
+
+from patchpilot.protocol.auth import client_proof, connector_proof, new_nonce, proofs_match
+from patchpilot.protocol.framing import MAX_FRAME, FrameDecoder, FrameError, encode_frame
+
+PROTOCOL_VERSION = 1
+JOB_SPEC_VERSION = 1
+
+__all__ = [
+    "JOB_SPEC_VERSION",
+    "MAX_FRAME",
+    "PROTOCOL_VERSION",
+    "FrameDecoder",
+    "FrameError",
+    "client_proof",
+    "connector_proof",
+    "encode_frame",
+    "new_nonce",
+    "proofs_match",
+]
