@@ -1,0 +1,295 @@
+"""The fleet engine: one asyncio process rolls a run out over many servers, in batches.
+
+It knows nothing of rounds or transports: it orders the hosts, cuts them into `--serial`
+batches, starts at most `--concurrency` servers at once through a `RunOne` coroutine (in
+production, `fleet_connector.py` wraps the connector's `run_target`, the one round loop), and
+stops starting servers once the failures of a batch exceed `--max-fail-percent` — servers
+already in flight always finish. It returns a `FleetResult`: every server's outcome, totals
+and the fleet's exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import math
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from patchpilot.connector.inventory import HostEntry
+from patchpilot.errors import Cancelled, ConfigurationError, PatchpilotError
+
+__all__ = [
+    "EXIT_FLEET_FAILED",
+    "FleetEvent",
+    "FleetOptions",
+    "FleetResult",
+    "Order",
+    "RunOne",
+    "ServerOutcome",
+    "ServerStatus",
+    "exceeds_fail_threshold",
+    "order_hosts",
+    "parse_serial",
+    "plan_batches",
+    "run_fleet",
+]
+
+log = logging.getLogger(__name__)
+
+EXIT_FLEET_FAILED = 86
+"""Exit code when servers of the fleet failed in different ways or the rollout stopped early."""
+
+
+class Order(enum.Enum):
+    """In which order servers are started (Ansible's play `order`)."""
+
+    INVENTORY = "inventory"
+    SORTED = "sorted"
+    SHUFFLE = "shuffle"
+
+
+class ServerStatus(enum.Enum):
+    """Where one server of the fleet ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    NOT_STARTED = "not-started"
+
+
+@dataclass(frozen=True)
+class ServerOutcome:
+    """What one server's run came to: its exit code and its result as `patchpilot run` writes it.
+
+    is_failure says whether the server counts against `--max-fail-percent` (a run that ended
+    with updates installed but a reboot deferred by policy is not a failure).
+    """
+
+    host: str
+    exit_code: int
+    is_failure: bool
+    result: Mapping[str, object] = field(default_factory=dict, hash=False)
+
+    @property
+    def status(self) -> ServerStatus:
+        return ServerStatus.FAILED if self.is_failure else ServerStatus.SUCCEEDED
+
+
+RunOne = Callable[[HostEntry], Awaitable[ServerOutcome]]
+"""Run one server to the end (all its rounds); raise PatchpilotError when it cannot."""
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    """The rollout rules; serial holds batch sizes (`3`, `"30%"`), the last one repeating."""
+
+    concurrency: int = 50
+    serial: tuple[int | str, ...] = ()
+    max_fail_percent: float | None = None
+    order: Order = Order.INVENTORY
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ConfigurationError("--concurrency must be at least 1")
+        if self.max_fail_percent is not None and not 0 <= self.max_fail_percent <= 100:
+            raise ConfigurationError("--max-fail-percent must be between 0 and 100")
+
+
+@dataclass(frozen=True)
+class FleetEvent:
+    """A step of the rollout: `batch` (hosts starting), `start`, `end`, `stop` (threshold)."""
+
+    kind: str
+    host: str | None = None
+    batch: int = 0
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class FleetResult:
+    """Every selected server's outcome, in start order, and whether the rollout stopped early."""
+
+    outcomes: tuple[ServerOutcome | None, ...]
+    hosts: tuple[str, ...]
+    stopped_early: bool
+
+    def status(self, index: int) -> ServerStatus:
+        outcome = self.outcomes[index]
+        return ServerStatus.NOT_STARTED if outcome is None else outcome.status
+
+    @property
+    def totals(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in ServerStatus}
+        for index in range(len(self.hosts)):
+            counts[self.status(index).value] += 1
+        return {"servers": len(self.hosts), **counts}
+
+    @property
+    def exit_code(self) -> int:
+        """0 when all succeeded; the common code when all servers share one; else the fleet's."""
+        codes = {o.exit_code for o in self.outcomes if o is not None}
+        if self.stopped_early or None in self.outcomes or len(codes) > 1:
+            return EXIT_FLEET_FAILED
+        return codes.pop() if codes else 0
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the fleet result JSON document."""
+        servers = []
+        for index, host in enumerate(self.hosts):
+            outcome = self.outcomes[index]
+            servers.append(
+                {
+                    "host": host,
+                    "status": self.status(index).value,
+                    "exit_code": None if outcome is None else outcome.exit_code,
+                    "result": None if outcome is None else dict(outcome.result),
+                }
+            )
+        return {
+            "exit_code": self.exit_code,
+            "stopped_early": self.stopped_early,
+            "totals": self.totals,
+            "servers": servers,
+        }
+
+
+def parse_serial(text: str) -> tuple[int | str, ...]:
+    """Parse `--serial`: `N`, `N%`, or a comma list of them (`1,5,25%`); ConfigurationError."""
+    sizes: list[int | str] = []
+    for item in (part.strip() for part in text.split(",")):
+        number = item[:-1] if item.endswith("%") else item
+        if not number.isdigit() or int(number) == 0 or (item.endswith("%") and int(number) > 100):
+            raise ConfigurationError(f"--serial: {item!r} is not N or N% (N > 0)")
+        sizes.append(item if item.endswith("%") else int(item))
+    return tuple(sizes)
+
+
+def order_hosts(
+    hosts: Sequence[HostEntry], order: Order, seed: int | None = None
+) -> list[HostEntry]:
+    """Return hosts in rollout order: as selected, by name, or shuffled (seeded for tests)."""
+    if order is Order.SORTED:
+        return sorted(hosts, key=lambda h: h.name)
+    if order is Order.SHUFFLE:
+        shuffled = list(hosts)
+        random.Random(seed).shuffle(shuffled)  # noqa: S311 - rollout order, not a secret
+        return shuffled
+    return list(hosts)
+
+
+def plan_batches(count: int, serial: Sequence[int | str]) -> list[int]:
+    """Return batch sizes covering count hosts, as Ansible's `serial` cuts them.
+
+    A percentage is of the whole selection, rounded down but at least 1; the last size repeats.
+    """
+    if not serial:
+        return [count] if count else []
+    sizes: list[int] = []
+    remaining = count
+    index = 0
+    while remaining > 0:
+        spec = serial[min(index, len(serial) - 1)]
+        size = _batch_size(spec, count)
+        sizes.append(min(size, remaining))
+        remaining -= sizes[-1]
+        index += 1
+    return sizes
+
+
+def _batch_size(spec: int | str, count: int) -> int:
+    if isinstance(spec, str):
+        return max(1, math.floor(count * int(spec.rstrip("%")) / 100))
+    return spec
+
+
+def exceeds_fail_threshold(failed: int, batch_size: int, max_fail_percent: float | None) -> bool:
+    """Say whether a batch's failures stop the rollout.
+
+    With a threshold: more than max_fail_percent of the batch failed (Ansible's rule). Without
+    one: every server of the batch failed.
+    """
+    if failed == 0 or batch_size == 0:
+        return False
+    if max_fail_percent is None:
+        return failed >= batch_size
+    return failed * 100 / batch_size > max_fail_percent
+
+
+async def run_fleet(
+    hosts: Sequence[HostEntry],
+    run_one: RunOne,
+    options: FleetOptions,
+    *,
+    on_event: Callable[[FleetEvent], None] = lambda event: None,
+) -> FleetResult:
+    """Roll run_one out over hosts batch by batch; return every server's outcome."""
+    ordered = order_hosts(hosts, options.order, options.seed)
+    rollout = _Rollout(run_one, options, on_event)
+    start = 0
+    for number, size in enumerate(plan_batches(len(ordered), options.serial), start=1):
+        batch = ordered[start : start + size]
+        start += size
+        if rollout.stopped:
+            break
+        await rollout.run_batch(number, batch)
+    return FleetResult(
+        outcomes=tuple(rollout.outcomes.get(h.name) for h in ordered),
+        hosts=tuple(h.name for h in ordered),
+        stopped_early=rollout.stopped,
+    )
+
+
+class _Rollout:
+    """The state of one rollout: outcomes so far and whether new servers may still start."""
+
+    def __init__(
+        self, run_one: RunOne, options: FleetOptions, on_event: Callable[[FleetEvent], None]
+    ) -> None:
+        self.run_one = run_one
+        self.options = options
+        self.on_event = on_event
+        self.outcomes: dict[str, ServerOutcome] = {}
+        self.stopped = False
+        self.batch_failed = 0
+        self.slots = asyncio.Semaphore(options.concurrency)
+
+    async def run_batch(self, number: int, batch: Sequence[HostEntry]) -> None:
+        """Run one batch; a server waiting for a slot when the threshold trips never starts."""
+        self.on_event(FleetEvent("batch", batch=number, detail=" ".join(h.name for h in batch)))
+        self.batch_failed = 0
+        async with asyncio.TaskGroup() as group:
+            for host in batch:
+                group.create_task(self._run_server(number, host, len(batch)))
+
+    async def _run_server(self, number: int, host: HostEntry, size: int) -> None:
+        async with self.slots:
+            if self.stopped:
+                return
+            self.on_event(FleetEvent("start", host=host.name, batch=number))
+            outcome = await self._outcome(host)
+            self.outcomes[host.name] = outcome
+            self.on_event(FleetEvent("end", host.name, number, outcome.status.value))
+            self.batch_failed += outcome.is_failure
+            if not self.stopped and exceeds_fail_threshold(
+                self.batch_failed, size, self.options.max_fail_percent
+            ):
+                self.stopped = True
+                detail = f"{self.batch_failed}/{size} failed"
+                self.on_event(FleetEvent("stop", batch=number, detail=detail))
+
+    async def _outcome(self, host: HostEntry) -> ServerOutcome:
+        """Run one server; an error becomes that server's failure, never the fleet's crash."""
+        try:
+            return await self.run_one(host)
+        except Cancelled:
+            raise
+        except PatchpilotError as exc:
+            error = {"error": str(exc), "error_type": type(exc).__name__}
+            return ServerOutcome(host.name, exc.exit_code, True, error)
+        except Exception as exc:
+            log.exception("internal error while running %s", host.name)
+            error = {"error": f"internal error: {exc!r}", "error_type": "InternalError"}
+            return ServerOutcome(host.name, PatchpilotError.exit_code, True, error)

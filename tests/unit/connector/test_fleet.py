@@ -1,0 +1,177 @@
+"""The fleet engine with a fake run function: real asyncio, real batches, real timing order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from patchpilot.connector.fleet import (
+    EXIT_FLEET_FAILED,
+    FleetEvent,
+    FleetOptions,
+    Order,
+    ServerOutcome,
+    exceeds_fail_threshold,
+    order_hosts,
+    parse_serial,
+    plan_batches,
+    run_fleet,
+)
+from patchpilot.connector.inventory import HostEntry
+from patchpilot.errors import ConfigurationError, ConnectError
+
+
+def _hosts(count: int) -> list[HostEntry]:
+    return [HostEntry(f"h{i:02d}", f"10.0.0.{i}") for i in range(1, count + 1)]
+
+
+class FakeRunner:
+    """Records how many servers run at once; fails the hosts it is told to."""
+
+    def __init__(self, failing: frozenset[str] = frozenset(), delay: float = 0.01) -> None:
+        self.failing = failing
+        self.delay = delay
+        self.active = 0
+        self.peak = 0
+        self.started: list[str] = []
+
+    async def __call__(self, host: HostEntry) -> ServerOutcome:
+        self.started.append(host.name)
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            await asyncio.sleep(self.delay)
+            if host.name in self.failing:
+                raise ConnectError(f"{host.name}: refused")
+            return ServerOutcome(host.name, 0, False, {"host": host.name, "rounds": 1})
+        finally:
+            self.active -= 1
+
+
+@pytest.mark.parametrize(
+    ("count", "serial", "sizes"),
+    [
+        (10, (), [10]),
+        (0, (), []),
+        (10, (3,), [3, 3, 3, 1]),
+        (10, ("30%",), [3, 3, 3, 1]),
+        (10, ("5%",), [1] * 10),
+        (10, (1, 2, "50%"), [1, 2, 5, 2]),
+        (2, (5,), [2]),
+    ],
+)
+def test_plan_batches(count: int, serial: tuple[int | str, ...], sizes: list[int]) -> None:
+    assert plan_batches(count, serial) == sizes
+
+
+def test_parse_serial() -> None:
+    assert parse_serial("2") == (2,)
+    assert parse_serial("1, 25%") == (1, "25%")
+    for bad in ("0", "x", "150%", "", "-1"):
+        with pytest.raises(ConfigurationError):
+            parse_serial(bad)
+
+
+@pytest.mark.parametrize(
+    ("failed", "size", "percent", "stops"),
+    [
+        (0, 5, 0, False),
+        (1, 5, 0, True),
+        (1, 5, 20, False),
+        (2, 5, 20, True),
+        (4, 5, None, False),
+        (5, 5, None, True),
+        (1, 1, 100, False),
+    ],
+)
+def test_fail_threshold(failed: int, size: int, percent: float | None, stops: bool) -> None:
+    assert exceeds_fail_threshold(failed, size, percent) is stops
+
+
+def test_order() -> None:
+    hosts = list(reversed(_hosts(5)))
+    assert [h.name for h in order_hosts(hosts, Order.SORTED)] == [f"h0{i}" for i in range(1, 6)]
+    assert order_hosts(hosts, Order.INVENTORY) == hosts
+    shuffled = order_hosts(hosts, Order.SHUFFLE, seed=4)
+    assert sorted(h.name for h in shuffled) == sorted(h.name for h in hosts)
+    assert shuffled == order_hosts(hosts, Order.SHUFFLE, seed=4)
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(ConfigurationError):
+        FleetOptions(concurrency=0)
+    with pytest.raises(ConfigurationError):
+        FleetOptions(max_fail_percent=101)
+
+
+async def test_concurrency_bounds_servers_in_flight() -> None:
+    runner = FakeRunner()
+    result = await run_fleet(_hosts(12), runner, FleetOptions(concurrency=4))
+    assert runner.peak == 4
+    assert result.exit_code == 0
+    assert result.totals == {"servers": 12, "succeeded": 12, "failed": 0, "not-started": 0}
+
+
+async def test_batches_run_one_after_another() -> None:
+    runner = FakeRunner()
+    events: list[FleetEvent] = []
+    await run_fleet(_hosts(5), runner, FleetOptions(serial=(2,)), on_event=events.append)
+    assert runner.peak == 2
+    kinds = [(e.kind, e.batch) for e in events if e.kind in ("batch", "end")]
+    assert kinds == [
+        ("batch", 1),
+        ("end", 1),
+        ("end", 1),
+        ("batch", 2),
+        ("end", 2),
+        ("end", 2),
+        ("batch", 3),
+        ("end", 3),
+    ]
+
+
+async def test_failures_over_threshold_stop_new_batches() -> None:
+    runner = FakeRunner(failing=frozenset({"h01"}))
+    events: list[FleetEvent] = []
+    options = FleetOptions(serial=(2,), max_fail_percent=40)
+    result = await run_fleet(_hosts(6), runner, options, on_event=events.append)
+    assert runner.started == ["h01", "h02"]
+    assert result.stopped_early
+    assert result.totals == {"servers": 6, "succeeded": 1, "failed": 1, "not-started": 4}
+    assert result.exit_code == EXIT_FLEET_FAILED
+    assert [e.detail for e in events if e.kind == "stop"] == ["1/2 failed"]
+    servers = result.to_dict()["servers"]
+    assert isinstance(servers, list)
+    assert servers[0]["status"] == "failed" and servers[0]["exit_code"] == ConnectError.exit_code
+    assert servers[2] == {"host": "h03", "status": "not-started", "exit_code": None, "result": None}
+
+
+async def test_in_flight_servers_finish_when_threshold_trips() -> None:
+    runner = FakeRunner(failing=frozenset({"h01"}))
+    result = await run_fleet(_hosts(6), runner, FleetOptions(concurrency=3, max_fail_percent=0))
+    assert runner.started == ["h01", "h02", "h03"]
+    assert result.totals["succeeded"] == 2 and result.totals["not-started"] == 3
+
+
+async def test_failures_under_threshold_let_the_rollout_go_on() -> None:
+    runner = FakeRunner(failing=frozenset({"h01", "h04"}))
+    result = await run_fleet(_hosts(6), runner, FleetOptions(serial=(3,), max_fail_percent=50))
+    assert not result.stopped_early
+    assert result.totals == {"servers": 6, "succeeded": 4, "failed": 2, "not-started": 0}
+    assert result.exit_code == EXIT_FLEET_FAILED
+
+
+async def test_same_code_everywhere_is_the_fleet_code() -> None:
+    runner = FakeRunner(failing=frozenset({"h01", "h02"}))
+    result = await run_fleet(_hosts(2), runner, FleetOptions(max_fail_percent=100))
+    assert result.exit_code == ConnectError.exit_code
+
+
+async def test_a_bug_in_one_server_is_that_servers_failure() -> None:
+    async def broken(host: HostEntry) -> ServerOutcome:
+        raise RuntimeError("boom")
+
+    result = await run_fleet(_hosts(2), broken, FleetOptions(max_fail_percent=100))
+    assert result.totals["failed"] == 2
+    assert result.exit_code == 70
