@@ -1,0 +1,322 @@
+"""The Windows Update Agent backend: search, select, accept EULAs, download, install.
+
+Standard library only, Python 3.9+. All COM work goes through one `WuaAdapter`
+(`wua_com.py`); this module is plain Python: it builds the search criteria from the
+selection, picks the update service, filters by classification and KB numbers, maps WUA's
+result codes and HRESULTs to per-update results in words, and decides whether a restart is
+needed from the installation results and from the system.
+
+An update's id is "KB<number>" when it has a KB article (the first one), else its UpdateID;
+its candidate version is the UpdateID, so a frozen plan pins exactly what was chosen.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from patchpilot.client.backends.base import Backend, Emit, RebootState, Update, UpdateResult
+from patchpilot.client.backends.hresult import describe_hresult, format_hresult, result_code_name
+from patchpilot.client.backends.wua_com import Outcome, WuaAdapter, WuaError, WuaUpdate
+
+__all__ = [
+    "CLASSIFICATIONS",
+    "SERVICES",
+    "WuaBackend",
+    "WuaBackendError",
+    "WuaOptions",
+    "build_criteria",
+    "normalize_kb",
+]
+
+# IUpdateSearcher.ServerSelection and ServiceID for each service a job may name.
+MICROSOFT_UPDATE_SERVICE_ID = "7971f918-a847-4430-9279-4a52d1efe18d"
+SERVICES: Dict[str, Tuple[int, Optional[str]]] = {
+    "default": (0, None),  # the configured WSUS server, else Windows Update
+    "managed": (1, None),  # the WSUS server only
+    "windows-update": (2, None),
+    "microsoft-update": (3, MICROSOFT_UPDATE_SERVICE_ID),
+}
+
+# WSUS classification GUIDs (a classification is a category: "CategoryIDs contains").
+CLASSIFICATIONS: Dict[str, str] = {
+    "Critical Updates": "E6CF1350-C01B-414D-A61F-263D14D133B4",
+    "Security Updates": "0FA1201D-4330-4FA8-8AE9-B877473B6441",
+    "Definition Updates": "E0789628-CE08-4437-BE74-2495B842F43B",
+    "Update Rollups": "28BC880E-0592-4CBF-8F95-C79B17911D5F",
+    "Updates": "CD5FFD1E-E932-4E3A-BF74-18BF0B1BBD83",
+    "Service Packs": "68C5B0A3-D1A6-4553-AE49-01D3A7827828",
+    "Feature Packs": "B54E7D24-7ADD-428F-8B75-90A396FA584F",
+    "Tools": "B4832BD8-E735-4761-8DAF-37F882276DAB",
+    "Drivers": "EBFC1FC5-71A4-4F7B-9ACA-3B9A503104A0",
+}
+SECURITY_GUID = CLASSIFICATIONS["Security Updates"]
+_SUCCEEDED = (2, 3)  # Succeeded, SucceededWithErrors
+_KB = re.compile(r"^(?:KB)?(\d{4,8})$", re.IGNORECASE)
+
+
+class WuaBackendError(RuntimeError):
+    """The round cannot go on (the search failed); the message names the HRESULT."""
+
+    def __init__(self, message: str, hresult: int) -> None:
+        super().__init__(message)
+        self.hresult = hresult
+
+
+@dataclass(frozen=True)
+class WuaOptions:
+    """What to search for and where; built from the job's selection."""
+
+    service: str = "default"
+    classifications: Tuple[str, ...] = ()  # names from CLASSIFICATIONS; empty means all
+    include_kbs: Tuple[str, ...] = ()  # "KB5031356"; empty means every KB
+    exclude_kbs: Tuple[str, ...] = ()
+    include_drivers: bool = False
+    include_optional: bool = False  # browse-only updates
+
+    def __post_init__(self) -> None:
+        if self.service not in SERVICES:
+            raise ValueError(
+                "unknown update service %r (one of %s)" % (self.service, ", ".join(SERVICES))
+            )
+        unknown = [c for c in self.classifications if c not in CLASSIFICATIONS]
+        if unknown:
+            raise ValueError("unknown classification(s): %s" % ", ".join(unknown))
+
+    @classmethod
+    def from_selection(cls, selection: Mapping[str, object]) -> WuaOptions:
+        """Read a job spec's selection: include/exclude KBs, classification, "windows" keys."""
+        windows = selection.get("windows") or {}
+        if not isinstance(windows, Mapping):
+            raise ValueError("selection.windows must be an object")
+        classification = selection.get("classification", "all")
+        if classification == "all":
+            names: Tuple[str, ...] = ()
+        elif classification == "security":
+            names = ("Security Updates", "Critical Updates")
+        elif isinstance(classification, list):
+            names = tuple(str(c) for c in classification)
+        else:
+            raise ValueError("classification must be 'all', 'security' or a list of names")
+        return cls(
+            service=str(windows.get("service", "default")),
+            classifications=names,
+            include_kbs=_kb_list(selection.get("include") or []),
+            exclude_kbs=_kb_list(selection.get("exclude") or []),
+            include_drivers=bool(windows.get("drivers", False)),
+            include_optional=bool(windows.get("optional", False)),
+        )
+
+
+def normalize_kb(text: str) -> str:
+    """Return "KB5031356" for "5031356", "kb5031356" or "KB5031356"; raise ValueError else."""
+    match = _KB.match(text.strip())
+    if match is None:
+        raise ValueError("not a KB number: %r" % text)
+    return "KB" + match.group(1)
+
+
+def _kb_list(values: object) -> Tuple[str, ...]:
+    if not isinstance(values, list):
+        raise ValueError("include/exclude must be lists of KB numbers")
+    return tuple(normalize_kb(str(v)) for v in values)
+
+
+def build_criteria(options: WuaOptions) -> str:
+    """Return the IUpdateSearcher criteria: one and-group per type and classification.
+
+    WUA allows `or` only at the top level, so every group repeats the common terms.
+    """
+    common = "IsInstalled=0 and IsHidden=0"
+    if not options.include_optional:
+        common += " and BrowseOnly=0"
+    names = list(options.classifications)
+    if options.include_drivers and names and "Drivers" not in names:
+        names.append("Drivers")
+    if not names:
+        types = ["Software", "Driver"] if options.include_drivers else ["Software"]
+        return " or ".join("(%s and Type='%s')" % (common, t) for t in types)
+    groups = []
+    for name in names:
+        kind = "Driver" if name == "Drivers" else "Software"
+        groups.append(
+            "(%s and Type='%s' and CategoryIDs contains '%s')"
+            % (common, kind, CLASSIFICATIONS[name])
+        )
+    return " or ".join(groups)
+
+
+def update_id_of(update: WuaUpdate) -> str:
+    """Return the id a job names an update by: its first KB, else its UpdateID."""
+    return "KB" + update.kb_ids[0] if update.kb_ids else update.update_id
+
+
+def to_update(update: WuaUpdate, origin: str) -> Update:
+    """Return the OS-neutral Update for a WUA update."""
+    guids = {guid for guid, _ in update.categories}
+    return Update(
+        id=update_id_of(update),
+        title=update.title,
+        installed_version=None,
+        candidate_version=update.update_id,
+        origin=origin,
+        is_security=SECURITY_GUID in guids,
+        size=update.size,
+        categories=tuple(name for _, name in update.categories),
+        reboot_hint=update.reboot_behavior != 0,
+    )
+
+
+def skip_reason(update: WuaUpdate, options: WuaOptions) -> Optional[str]:
+    """Return why the KB lists leave this update out, or None to keep it."""
+    kbs = {"KB" + kb for kb in update.kb_ids}
+    if kbs & set(options.exclude_kbs):
+        return "excluded by KB"
+    if options.include_kbs and not kbs & set(options.include_kbs):
+        return "not in the KB include list"
+    return None
+
+
+def item_result(update: Update, outcome: Outcome, success: str) -> UpdateResult:
+    """Map one update's WUA result code and HRESULT to an UpdateResult."""
+    item = outcome.items.get(update.candidate_version)
+    if item is None:
+        return UpdateResult(update.id, "failed", message="WUA returned no result", code=None)
+    name = result_code_name(item.result_code)
+    if item.result_code in _SUCCEEDED:
+        message = "restart required" if item.reboot_required else ""
+        if item.hresult:
+            message = (message + "; " if message else "") + describe_hresult(item.hresult)
+        return UpdateResult(update.id, success, update.candidate_version, message, name)
+    hresult = item.hresult or outcome.hresult
+    code = "%s %s" % (name, format_hresult(hresult)) if hresult else name
+    message = describe_hresult(hresult) if hresult else "WUA reported %s" % name
+    return UpdateResult(update.id, "failed", update.candidate_version, message, code)
+
+
+def failed_all(updates: Iterable[Update], error: WuaError) -> List[UpdateResult]:
+    """Return a failed result for each update after a whole WUA call raised."""
+    code = "%s %s" % (error.operation, format_hresult(error.hresult))
+    text = describe_hresult(error.hresult)
+    return [UpdateResult(u.id, "failed", u.candidate_version, text, code) for u in updates]
+
+
+class WuaBackend(Backend):
+    """Backend over the Windows Update Agent, through one adapter."""
+
+    name = "wua"
+
+    def __init__(self, adapter: WuaAdapter, options: WuaOptions) -> None:
+        self._adapter = adapter
+        self._options = options
+        self._found: Dict[str, WuaUpdate] = {}
+        self._reboot_reasons: List[str] = []
+
+    def prepare(self, emit: Emit) -> None:
+        if self._adapter.system_reboot_required():
+            emit("wua.reboot_pending", "warning", {"message": "a restart is pending already"})
+
+    def scan(self, emit: Emit) -> List[Update]:
+        criteria = build_criteria(self._options)
+        selection, service_id = SERVICES[self._options.service]
+        emit("wua.search.started", "info", {"criteria": criteria, "service": self._options.service})
+        try:
+            found = self._adapter.search(
+                criteria, server_selection=selection, service_id=service_id
+            )
+        except WuaError as exc:
+            text = describe_hresult(exc.hresult)
+            emit(
+                "wua.search.failed",
+                "error",
+                {"hresult": format_hresult(exc.hresult), "message": text},
+            )
+            raise WuaBackendError("update search failed: %s" % text, exc.hresult) from exc
+        kept, skipped = self._filter(found)
+        emit(
+            "wua.search.done", "info", {"found": len(found), "kept": len(kept), "skipped": skipped}
+        )
+        return kept
+
+    def download(self, updates: List[Update], emit: Emit) -> List[UpdateResult]:
+        self._adapter.keep_awake(True)
+        try:
+            ready, failed = self._fetch(updates, emit)
+        finally:
+            self._adapter.keep_awake(False)
+        return [UpdateResult(u.id, "downloaded", u.candidate_version) for u in ready] + failed
+
+    def install(self, updates: List[Update], emit: Emit) -> List[UpdateResult]:
+        self._adapter.keep_awake(True)
+        try:
+            ready, failed = self._fetch(updates, emit)
+            return self._install(ready, emit) + failed
+        finally:
+            self._adapter.keep_awake(False)
+
+    def reboot_state(self) -> RebootState:
+        reasons = list(self._reboot_reasons)
+        if self._adapter.system_reboot_required():
+            reasons.append("the system reports a pending restart (ISystemInformation)")
+        return RebootState(required=bool(reasons), reasons=reasons)
+
+    def _filter(self, found: Sequence[WuaUpdate]) -> Tuple[List[Update], List[Dict[str, str]]]:
+        kept, skipped = [], []
+        for update in found:
+            reason = skip_reason(update, self._options)
+            if reason:
+                skipped.append({"id": update_id_of(update), "reason": reason})
+                continue
+            self._found[update.update_id] = update
+            kept.append(to_update(update, self._options.service))
+        return kept, skipped
+
+    def _fetch(self, updates: List[Update], emit: Emit) -> Tuple[List[Update], List[UpdateResult]]:
+        """Accept EULAs, download what is not yet downloaded; return (ready, failed)."""
+        failed: List[UpdateResult] = []
+        for update in updates:
+            wua = self._found[update.candidate_version]
+            if not wua.eula_accepted:
+                try:
+                    self._adapter.accept_eula(wua.update_id)
+                except WuaError as exc:
+                    failed += failed_all([update], exc)
+                    continue
+                emit("wua.eula.accepted", "info", {"id": update.id, "title": update.title})
+        failed_ids = {r.id for r in failed}
+        pending = [u for u in updates if u.id not in failed_ids]
+        todo = [u for u in pending if not self._found[u.candidate_version].is_downloaded]
+        if not todo:
+            return pending, failed
+        size = sum(u.size for u in todo)
+        emit("wua.download.started", "info", {"updates": [u.id for u in todo], "bytes": size})
+        try:
+            outcome = self._adapter.download([u.candidate_version for u in todo])
+        except WuaError as exc:
+            emit("wua.download.failed", "error", {"message": describe_hresult(exc.hresult)})
+            return [u for u in pending if u not in todo], failed + failed_all(todo, exc)
+        results = {u.id: item_result(u, outcome, "downloaded") for u in todo}
+        emit("wua.download.done", "info", {"result": result_code_name(outcome.result_code)})
+        bad = [r for r in results.values() if r.status == "failed"]
+        bad_ids = {r.id for r in bad}
+        return [u for u in pending if u.id not in bad_ids], failed + bad
+
+    def _install(self, updates: List[Update], emit: Emit) -> List[UpdateResult]:
+        if not updates:
+            return []
+        emit("wua.install.started", "info", {"updates": [u.id for u in updates]})
+        try:
+            outcome = self._adapter.install([u.candidate_version for u in updates])
+        except WuaError as exc:
+            emit("wua.install.failed", "error", {"message": describe_hresult(exc.hresult)})
+            return failed_all(updates, exc)
+        emit("wua.install.done", "info", {"result": result_code_name(outcome.result_code)})
+        results = [item_result(u, outcome, "installed") for u in updates]
+        for update in updates:
+            item = outcome.items.get(update.candidate_version)
+            if item is not None and item.reboot_required:
+                self._reboot_reasons.append("%s requires a restart" % update.id)
+        if outcome.reboot_required and not self._reboot_reasons:
+            self._reboot_reasons.append("the installation requires a restart")
+        return results
