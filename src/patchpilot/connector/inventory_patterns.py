@@ -18,7 +18,7 @@ from patchpilot.errors import ConfigurationError
 __all__ = ["select_names", "split_pattern"]
 
 _TERM = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
-_SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)?\s*:\s*([0-9]+)?)\]$")
+_SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+):([0-9]*))\]$")
 _IPV6 = re.compile(r"^[0-9A-Fa-f:]+$")
 _GLOB_CHARS = (".", "?", "*", "[")
 
@@ -67,27 +67,26 @@ def _ordered(terms: list[str]) -> list[str]:
 def _match_term(term: str, groups: Mapping[str, Sequence[str]], hosts: Sequence[str]) -> list[str]:
     expression, subscript = _split_subscript(term)
     matched = _enumerate(expression, groups, hosts)
-    if subscript is None:
+    if subscript is None or not matched:
         return matched
     start, end = subscript
+    if end:
+        return matched[start : (len(matched) if end == -1 else end + 1)]
     try:
-        if end is None:
-            return [matched[start]]
+        return [matched[start]]
     except IndexError:
         raise ConfigurationError(f"no host matches the subscripted pattern {term!r}") from None
-    return matched[start : (len(matched) if end == -1 else end + 1)]
 
 
 def _split_subscript(term: str) -> tuple[str, tuple[int, int | None] | None]:
-    if "[" not in term or term.startswith("~"):
-        return term, None
-    match = _SUBSCRIPT.match(term)
+    """Split `web[1:3]` (inclusive), `web[2:]` or `web[-1]` off a term; `web[:2]` is a glob."""
+    match = None if term.startswith("~") else _SUBSCRIPT.match(term)
     if match is None:
         return term, None
     expression, index, start, end = match.groups()
     if index is not None:
         return expression, (int(index), None)
-    return expression, (int(start or 0), int(end) if end else -1)
+    return expression, (int(start), int(end) if end else -1)
 
 
 def _enumerate(
