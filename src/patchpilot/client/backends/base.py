@@ -90,3 +90,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def reboot_state(self) -> RebootState: ...
+
+    def exceeds_plan(self, candidate: str, planned: str) -> bool:
+        """Say whether candidate is newer than the frozen plan's version (default: differs)."""
+        return candidate != planned

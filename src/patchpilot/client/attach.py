@@ -1,0 +1,77 @@
+"""`attach`: give the connector a round's log endpoint over stdin/stdout.
+
+When the round's client is alive, bytes are relayed both ways between stdin/stdout and its
+Unix socket (the protocol runs end to end, the proofs too). When nothing listens there (the
+client exited, the server rebooted), attach serves the on-disk journal itself with the same
+protocol, using the secret from the round's job.json; its hello says `"live": false`.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Optional
+
+from patchpilot.client.endpoints.base import Stream
+from patchpilot.client.endpoints.stdio import FdStream
+from patchpilot.client.endpoints.unix import connect_unix
+from patchpilot.client.jobspec import parse_job_spec
+from patchpilot.client.journal import Journal
+from patchpilot.client.paths import RoundPaths
+from patchpilot.client.session import Session, SessionConfig
+
+__all__ = ["attach", "relay", "serve_from_disk"]
+
+_CHUNK = 65536
+
+
+def _pump(source: Stream, sink: Stream, done: threading.Event) -> None:
+    try:
+        while not done.is_set():
+            try:
+                data = source.recv(_CHUNK, 1.0)
+            except TimeoutError:
+                continue
+            if not data:
+                break
+            sink.send(data, 60.0)
+    except (OSError, TimeoutError):
+        pass
+    finally:
+        done.set()
+
+
+def relay(local: Stream, remote: Stream) -> None:
+    """Copy bytes both ways until either side ends."""
+    done = threading.Event()
+    upstream = threading.Thread(target=_pump, args=(local, remote, done), daemon=True)
+    upstream.start()
+    _pump(remote, local, done)
+    remote.close()
+    local.close()
+
+
+def serve_from_disk(paths: RoundPaths, stdio: Stream) -> None:
+    """Serve the round's journal file with the protocol; the journal is already finished."""
+    with open(paths.job, encoding="utf-8") as handle:
+        spec = parse_job_spec(handle.read())
+    journal = Journal.snapshot(paths.journal)
+    config = SessionConfig(journal, spec.secret, spec.run_id, spec.round, live=False)
+    Session(stdio, config).serve()
+
+
+def _live(paths: RoundPaths) -> Optional[Stream]:
+    try:
+        return connect_unix(paths.endpoint)
+    except OSError:
+        return None
+
+
+def attach(paths: RoundPaths) -> None:
+    """Relay to the live endpoint, or serve the journal from disk when there is none."""
+    stdio = FdStream(sys.stdin.fileno(), sys.stdout.fileno())
+    remote = _live(paths)
+    if remote is not None:
+        relay(stdio, remote)
+    else:
+        serve_from_disk(paths, stdio)

@@ -1,0 +1,159 @@
+"""The apt backend through the command line: apt-get, apt-cache and dpkg-query.
+
+Install strategy: the selected set goes to apt in one call (one dependency resolution, one dpkg
+run, triggers once); dpkg keeps configuring the other packages when one postinst fails, so
+usually every package is settled by then. The truth is read back from dpkg-query, not from
+apt's exit status; a package left untouched (apt aborted the batch, e.g. on a download or
+dependency error) is retried alone, so one failing package fails alone.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from patchpilot.client.backends.aptparse import (
+    PackageStatus,
+    is_security_release,
+    parse_dpkg_errors,
+    parse_show,
+    parse_simulation,
+)
+from patchpilot.client.backends.base import Backend, Emit, RebootState, Update, UpdateResult
+from patchpilot.client.backends.debversion import compare_versions
+from patchpilot.client.backends.dpkg import (
+    DPKG_OPTIONS,
+    dpkg_statuses,
+    reboot_state,
+    repair_dpkg,
+    run_command,
+    wait_for_locks,
+)
+
+__all__ = ["AptBackend", "settle"]
+
+Errors = Dict[str, str]
+
+
+def settle(update: Update, status: Optional[PackageStatus], errors: Errors,
+           ) -> Optional[UpdateResult]:
+    """Return the result of update from dpkg's state, or None when apt did not touch it."""
+    target = update.candidate_version
+    if update.id in errors:
+        return UpdateResult(update.id, "failed", status.version if status else None,
+                            errors[update.id], "dpkg-error")
+    if status is None:
+        return UpdateResult(update.id, "failed", None, "dpkg does not know the package", None)
+    if status.version == target and status.is_configured:
+        return UpdateResult(update.id, "installed", target)
+    if not status.is_configured:
+        return UpdateResult(update.id, "failed", status.version,
+                            "dpkg status %r after the install" % status.status.strip(), None)
+    return None
+
+
+class AptBackend(Backend):
+    """apt through apt-get/dpkg-query; AptPythonBackend overrides the three apt calls."""
+
+    name = "apt-cli"
+
+    def __init__(self, lock_timeout: float = 600.0, refresh: bool = True) -> None:
+        self._lock_timeout = lock_timeout
+        self._refresh_lists = refresh
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self._lock_timeout
+
+    def _apt_options(self) -> List[str]:
+        options = ["-o", "DPkg::Lock::Timeout=%d" % max(1, int(self._lock_timeout))]
+        for option in DPKG_OPTIONS:
+            options += ["-o", "Dpkg::Options::=" + option]
+        return options
+
+    def prepare(self, emit: Emit) -> None:
+        wait_for_locks(self._deadline(), emit)
+        repair_dpkg(emit)
+
+    def scan(self, emit: Emit) -> List[Update]:
+        if self._refresh_lists:
+            wait_for_locks(self._deadline(), emit)
+            self._refresh(emit)
+        return self._list_upgrades()
+
+    def _refresh(self, emit: Emit) -> None:
+        done = run_command(["apt-get", "update", "-q", *self._apt_options()])
+        if done.returncode != 0:
+            emit("apt.update", "warning", {"exit_status": done.returncode,
+                                           "output": done.output[-2000:]})
+        else:
+            emit("apt.update", "info", {"exit_status": 0})
+
+    def _list_upgrades(self) -> List[Update]:
+        done = run_command(["apt-get", "-s", "-q", "dist-upgrade", *self._apt_options()])
+        if done.returncode != 0:
+            raise RuntimeError("apt-get -s dist-upgrade failed: %s" % done.output[-1000:])
+        upgrades = parse_simulation(done.output)
+        if not upgrades:
+            return []
+        shown = run_command(["apt-cache", "show", "--no-all-versions",
+                             *["%s=%s" % (u.name, u.candidate) for u in upgrades]])
+        details = parse_show(shown.output)
+        return [
+            Update(id=u.name, title=details.get(u.name, (0, ""))[1], installed_version=u.installed,
+                   candidate_version=u.candidate, origin=u.releases,
+                   is_security=is_security_release(u.releases),
+                   size=details.get(u.name, (0, ""))[0], categories=("package",))
+            for u in upgrades
+        ]
+
+    def download(self, updates: List[Update], emit: Emit) -> List[UpdateResult]:
+        results = []
+        for update in updates:
+            done = self._apt_get(["install", "-d"], [update])
+            status = "downloaded" if done[1] == 0 else "failed"
+            results.append(UpdateResult(update.id, status, update.candidate_version,
+                                        "" if done[1] == 0 else _last_error(done[0])))
+        return results
+
+    def install(self, updates: List[Update], emit: Emit) -> List[UpdateResult]:
+        if not updates:
+            return []
+        wait_for_locks(self._deadline(), emit)
+        errors, tail = self._commit(updates, emit)
+        results = self._settle_all(updates, errors)
+        for update in [u for u in updates if results[u.id] is None]:
+            emit("update.retry", "info", {"id": update.id, "why": "apt did not change it in "
+                                          "the batch: " + tail})
+            errors, tail = self._commit([update], emit)
+            results[update.id] = self._settle_all([update], errors)[update.id] or UpdateResult(
+                update.id, "held", None, "apt kept it back: " + tail)
+        return [results[u.id] for u in updates if results[u.id] is not None]  # type: ignore[misc]
+
+    def _settle_all(self, updates: Sequence[Update], errors: Errors,
+                    ) -> Dict[str, Optional[UpdateResult]]:
+        statuses = dpkg_statuses([u.id for u in updates])
+        return {u.id: settle(u, statuses.get(u.id), errors) for u in updates}
+
+    def _commit(self, updates: Sequence[Update], emit: Emit) -> Tuple[Errors, str]:
+        """Install updates at their candidate versions; return dpkg's errors, apt's last error."""
+        output, code = self._apt_get(["install", "--only-upgrade"], updates)
+        emit("apt.install", "info" if code == 0 else "warning",
+             {"ids": [u.id for u in updates], "exit_status": code, "output": output[-4000:]})
+        return parse_dpkg_errors(output), _last_error(output)
+
+    def _apt_get(self, verb: List[str], updates: Sequence[Update]) -> Tuple[str, int]:
+        argv = ["apt-get", *verb, "-y", "-q", *self._apt_options(),
+                *["%s=%s" % (u.id, u.candidate_version) for u in updates]]
+        done = run_command(argv)
+        return done.output, done.returncode
+
+    def reboot_state(self) -> RebootState:
+        return reboot_state()
+
+    def exceeds_plan(self, candidate: str, planned: str) -> bool:
+        return compare_versions(candidate, planned) > 0
+
+
+def _last_error(output: str) -> str:
+    errors = [line for line in output.splitlines() if line.startswith("E: ")]
+    return errors[-1][3:] if errors else ""

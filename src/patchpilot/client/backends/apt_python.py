@@ -1,0 +1,122 @@
+"""The apt backend through python-apt, used when the target has it.
+
+python-apt lives in Debian's /usr/lib/python3/dist-packages, which `python3 -I -S` leaves off
+sys.path; `load_python_apt` looks there too. Lock waiting, dpkg repair, result settling and
+per-package retries are the command-line backend's (AptBackend); only the three apt calls
+(refresh, list, commit) go through python-apt.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import types
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from patchpilot.client.backends.apt import AptBackend, Errors
+from patchpilot.client.backends.base import Emit, Update
+from patchpilot.client.backends.dpkg import APT_ENV, DPKG_OPTIONS
+
+__all__ = ["AptPythonBackend", "load_python_apt"]
+
+DEBIAN_DIST_PACKAGES = "/usr/lib/python3/dist-packages"
+
+
+def load_python_apt() -> Optional[types.ModuleType]:
+    """Return the `apt` module, or None when python-apt is not installed for this python3."""
+    try:
+        return importlib.import_module("apt")
+    except ImportError:
+        pass
+    if not os.path.isdir(os.path.join(DEBIAN_DIST_PACKAGES, "apt")):
+        return None
+    sys.path.append(DEBIAN_DIST_PACKAGES)
+    try:
+        return importlib.import_module("apt")
+    except ImportError:
+        return None
+    finally:
+        sys.path.remove(DEBIAN_DIST_PACKAGES)
+
+
+def _origin_text(version: Any) -> Tuple[str, bool]:
+    names = []
+    is_security = False
+    for origin in version.origins:
+        names.append("%s:%s/%s" % (origin.label or origin.origin, origin.codename, origin.archive))
+        if origin.label == "Debian-Security" or str(origin.archive).endswith("-security"):
+            is_security = True
+    return ", ".join(names), is_security
+
+
+class AptPythonBackend(AptBackend):
+    """apt through python-apt's Cache; everything else as AptBackend."""
+
+    name = "apt-python"
+
+    def __init__(self, apt_module: types.ModuleType, lock_timeout: float = 600.0,
+                 refresh: bool = True) -> None:
+        super().__init__(lock_timeout, refresh)
+        self._apt = apt_module
+        os.environ.update(APT_ENV)
+        apt_pkg = importlib.import_module("apt_pkg")
+        for option in DPKG_OPTIONS:
+            apt_pkg.config.set("DPkg::Options::", option)
+
+    def _refresh(self, emit: Emit) -> None:
+        cache = self._apt.Cache()
+        try:
+            cache.update()
+        except Exception as exc:  # python-apt raises several unrelated types here
+            emit("apt.update", "warning", {"error": str(exc)})
+            return
+        emit("apt.update", "info", {"exit_status": 0})
+
+    def _list_upgrades(self) -> List[Update]:
+        cache = self._apt.Cache()
+        updates = []
+        for package in cache:
+            if not (package.is_installed and package.is_upgradable):
+                continue
+            candidate = package.candidate
+            origin, is_security = _origin_text(candidate)
+            updates.append(Update(
+                id=package.shortname, title=candidate.summary or "",
+                installed_version=package.installed.version,
+                candidate_version=candidate.version, origin=origin, is_security=is_security,
+                size=int(candidate.size or 0), categories=("package",)))
+        return sorted(updates, key=lambda u: u.id)
+
+    def _commit(self, updates: Sequence[Update], emit: Emit) -> Tuple[Errors, str]:
+        cache = self._apt.Cache()
+        errors: Dict[str, str] = {}
+        progress = _install_progress(errors)
+        for update in updates:
+            package = cache[update.id]
+            version = package.versions.get(update.candidate_version)
+            if version is None:
+                errors[update.id] = "version %s is not available" % update.candidate_version
+                continue
+            package.candidate = version
+            package.mark_install(auto_fix=True, from_user=False)
+        try:
+            cache.commit(install_progress=progress)
+            tail = ""
+        except Exception as exc:  # SystemError, apt.cache.LockFailedException, FetchFailed...
+            tail = str(exc)
+        emit("apt.install", "info" if not (tail or errors) else "warning",
+             {"ids": [u.id for u in updates], "error": tail, "dpkg_errors": errors})
+        return errors, tail
+
+
+def _install_progress(errors: Dict[str, str]) -> Any:
+    """Return a python-apt InstallProgress that keeps dpkg's message per failing package."""
+    base = importlib.import_module("apt.progress.base").InstallProgress
+
+    class Collect(base):  # type: ignore[misc,valid-type]
+        def error(self, pkg: str, errormsg: str) -> None:
+            errors[os.path.basename(pkg).split("_")[0].split(":")[0]] = errormsg.strip()
+
+    return Collect()
+

@@ -1,0 +1,177 @@
+"""What both apt paths share on the system: environment, lock wait, dpkg repair, statuses, reboot.
+
+apt and dpkg are told never to prompt (DEBIAN_FRONTEND=noninteractive, keep old conffiles,
+needrestart in list mode). python-apt does not wait for the dpkg lock, and apt-get only when
+asked, so the wait is done here: probe the lock files until a deadline, naming the holder
+from /proc/locks.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import glob
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+from patchpilot.client.backends.aptparse import (
+    PackageStatus,
+    kernel_reason,
+    parse_dpkg_status,
+    parse_proc_locks,
+)
+from patchpilot.client.backends.base import Emit, RebootState
+
+__all__ = [
+    "APT_ENV",
+    "DPKG_OPTIONS",
+    "Command",
+    "LockTimeout",
+    "dpkg_statuses",
+    "reboot_state",
+    "repair_dpkg",
+    "run_command",
+    "wait_for_locks",
+]
+
+APT_ENV = {
+    "DEBIAN_FRONTEND": "noninteractive",
+    "DEBCONF_NONINTERACTIVE_SEEN": "true",
+    "NEEDRESTART_MODE": "l",
+    "APT_LISTCHANGES_FRONTEND": "none",
+    "UCF_FORCE_CONFFOLD": "1",
+    "LC_ALL": "C",
+}
+DPKG_OPTIONS = ("--force-confdef", "--force-confold")
+LOCK_FILES = (
+    "/var/lib/dpkg/lock-frontend",
+    "/var/lib/dpkg/lock",
+    "/var/lib/apt/lists/lock",
+    "/var/cache/apt/archives/lock",
+)
+_STATUS_FORMAT = "${Package}\\t${Version}\\t${db:Status-Abbrev}\\n"
+_REPORT_EVERY = 30.0
+
+
+class LockTimeout(RuntimeError):
+    """The dpkg/apt lock stayed held past the deadline."""
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: Sequence[str]
+    returncode: int
+    output: str  # stdout and stderr, interleaved
+
+
+def run_command(argv: Sequence[str], timeout: Optional[float] = None) -> Command:
+    """Run argv without a terminal or stdin, in apt's non-interactive environment."""
+    env = dict(os.environ)
+    env.update(APT_ENV)
+    proc = subprocess.run(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, env=env, timeout=timeout, check=False)
+    return Command(tuple(argv), proc.returncode, proc.stdout.decode("utf-8", "replace"))
+
+
+def _is_held(path: str) -> bool:
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False  # missing or unreadable: nobody can hold it for us to wait on
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EAGAIN, errno.EACCES)
+    finally:
+        os.close(fd)  # closing drops the probe lock
+    return False
+
+
+def _holder(path: str) -> Dict[str, object]:
+    try:
+        with open("/proc/locks", encoding="utf-8") as handle:
+            pid = parse_proc_locks(handle.read()).get(os.stat(path).st_ino)
+    except OSError:
+        pid = None
+    command = ""
+    if pid and pid > 0:
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+        except OSError:
+            command = ""
+    return {"lock": path, "pid": pid, "command": command}
+
+
+def wait_for_locks(deadline: float, emit: Emit) -> None:
+    """Wait until no apt/dpkg lock is held; raise LockTimeout at deadline (time.monotonic)."""
+    reported = 0.0
+    while True:
+        held = [p for p in LOCK_FILES if _is_held(p)]
+        if not held:
+            return
+        now = time.monotonic()
+        if now >= deadline:
+            raise LockTimeout("the lock %s is still held: %s" % (held[0], _holder(held[0])))
+        if now - reported >= _REPORT_EVERY:
+            fields = _holder(held[0])
+            fields["waited_until"] = round(deadline - now)
+            emit("lock.waiting", "warning", fields)
+            reported = now
+        time.sleep(0.5)
+
+
+def _needs_repair() -> List[str]:
+    reasons = []
+    updates = "/var/lib/dpkg/updates"
+    if os.path.isdir(updates) and os.listdir(updates):
+        reasons.append("dpkg was interrupted (/var/lib/dpkg/updates is not empty)")
+    audit = run_command(["dpkg", "--audit"])
+    if audit.output.strip():
+        reasons.append("dpkg --audit: " + " ".join(audit.output.split())[:300])
+    return reasons
+
+
+def repair_dpkg(emit: Emit) -> None:
+    """Run `dpkg --configure -a` when dpkg was interrupted or left packages unconfigured."""
+    reasons = _needs_repair()
+    if not reasons:
+        return
+    argv = ["dpkg", "--configure", "-a", *DPKG_OPTIONS]
+    done = run_command(argv)
+    level = "info" if done.returncode == 0 else "warning"
+    emit("dpkg.repair", level, {"reasons": reasons, "command": " ".join(argv),
+                                "exit_status": done.returncode, "output": done.output[-2000:]})
+
+
+def dpkg_statuses(names: Sequence[str]) -> Dict[str, PackageStatus]:
+    """Return the dpkg status of each named package that dpkg knows."""
+    if not names:
+        return {}
+    done = run_command(["dpkg-query", "-W", "-f", _STATUS_FORMAT, *names])
+    return parse_dpkg_status(done.output)
+
+
+def reboot_state() -> RebootState:
+    """Read /run/reboot-required(.pkgs) and compare the newest /boot kernel with the running one."""
+    reasons = []
+    if os.path.exists("/var/run/reboot-required"):
+        packages = _read_lines("/var/run/reboot-required.pkgs")
+        reasons.append("/var/run/reboot-required" + (
+            " (packages: %s)" % ", ".join(packages) if packages else ""))
+    kernels = [p[len("/boot/vmlinuz-"):] for p in glob.glob("/boot/vmlinuz-*")]
+    kernel = kernel_reason(os.uname().release, kernels)
+    if kernel:
+        reasons.append(kernel)
+    return RebootState(bool(reasons), reasons)
+
+
+def _read_lines(path: str) -> List[str]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return sorted({line.strip() for line in handle if line.strip()})
+    except OSError:
+        return []

@@ -1,0 +1,158 @@
+"""The client's command line (argparse): run, scan, attach, lock, unlock, version.
+
+The one place that prints and turns failures into exit statuses (exits.py); the commands'
+work lives in the modules they call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import stat
+import sys
+import traceback
+from typing import List, Optional, Sequence
+
+from patchpilot.client import CLIENT_VERSION
+from patchpilot.client.attach import attach
+from patchpilot.client.backends import BACKEND_ENV, make_backend
+from patchpilot.client.backends.base import Update
+from patchpilot.client.exits import ClientExit
+from patchpilot.client.jobspec import RUN_ID_RE, JobSpec, JobSpecError, parse_job_spec
+from patchpilot.client.journal import Journal
+from patchpilot.client.lock import ClientLock, claim_run_lock, read_run_lock, release_run_lock
+from patchpilot.client.paths import RoundPaths, round_paths
+from patchpilot.client.round import Round
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print("patchpilot-client: error: %s" % message, file=sys.stderr)
+        sys.exit(ClientExit.USAGE)
+
+
+def _run_id(value: str) -> str:
+    if not RUN_ID_RE.match(value):
+        raise argparse.ArgumentTypeError("run id must match %s" % RUN_ID_RE.pattern)
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="patchpilot-client", description="patchpilot's client on the target")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run one round from a job spec")
+    run.add_argument("--job", required=True, help="the job spec (JSON, mode 0600)")
+    scan = commands.add_parser("scan", help="list applicable updates, change nothing")
+    scan.add_argument("--json", action="store_true", help="print JSON")
+    scan.add_argument("--backend", default="auto", choices=("auto", "apt-python", "apt-cli"))
+    att = commands.add_parser("attach", help="relay or serve a round's log endpoint on stdio")
+    att.add_argument("--run", required=True, type=_run_id)
+    att.add_argument("--round", required=True, type=int, choices=range(1, 100), metavar="N")
+    for name, text in (("lock", "claim the per-target run lock"), ("unlock", "release it")):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--run", required=True, type=_run_id)
+    commands.add_parser("version", help="print the client version")
+    return parser
+
+
+def _read_spec(job_file: str, journal: Journal) -> JobSpec:
+    """Return the job spec, or journal and raise the reason it is refused."""
+    try:
+        mode = os.stat(job_file).st_mode
+        if stat.S_IMODE(mode) & 0o077:
+            raise JobSpecError("%s is readable by others (mode %o); it holds the run's secret"
+                               % (job_file, stat.S_IMODE(mode)))
+        with open(job_file, encoding="utf-8") as handle:
+            return parse_job_spec(handle.read())
+    except (OSError, UnicodeDecodeError, JobSpecError) as exc:
+        journal.append("job.refused", "error", reason=str(exc))
+        raise JobSpecError(str(exc)) from exc
+
+
+def _cmd_run(job_file: str) -> int:
+    paths = RoundPaths(os.path.dirname(os.path.abspath(job_file)))
+    lock = ClientLock()
+    if not lock.acquire("?", 0):
+        print("patchpilot-client: another client runs on this target: %s" % lock.holder(),
+              file=sys.stderr)
+        return ClientExit.HELD
+    try:
+        journal = Journal(paths.journal if os.access(paths.folder, os.W_OK) else None)
+        try:
+            spec = _read_spec(job_file, journal)
+        except JobSpecError as exc:
+            print("patchpilot-client: job spec refused: %s" % exc, file=sys.stderr)
+            return ClientExit.REFUSED
+        holder = read_run_lock()
+        if holder is not None and holder.get("run") != spec.run_id:
+            print("patchpilot-client: the target is held by %s" % json.dumps(holder),
+                  file=sys.stderr)
+            return ClientExit.HELD
+        os.chmod(paths.folder, 0o700)
+        backend = make_backend(os.environ.get(BACKEND_ENV) or spec.backend, spec.lock_timeout)
+        return Round(spec, paths, journal, backend).run()
+    finally:
+        lock.release()
+
+
+def _print_updates(updates: Sequence[Update], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([u.to_dict() for u in updates], indent=1))
+        return
+    for u in updates:
+        flag = " [security]" if u.is_security else ""
+        print("%-30s %s -> %s%s" % (u.id, u.installed_version, u.candidate_version, flag))
+    print("%d update(s)" % len(updates))
+
+
+def _cmd_scan(as_json: bool, choice: str) -> int:
+    backend = make_backend(os.environ.get(BACKEND_ENV) or choice,
+                           refresh=os.geteuid() == 0)
+    _print_updates(backend.scan(lambda event, level, fields: None), as_json)
+    return ClientExit.OK
+
+
+def _cmd_lock(run_id: str) -> int:
+    holder = claim_run_lock(run_id)
+    if holder is not None:
+        print(json.dumps(holder))
+        return ClientExit.HELD
+    return ClientExit.OK
+
+
+def _cmd_unlock(run_id: str) -> int:
+    if not release_run_lock(run_id):
+        print(json.dumps({"released": False, "holder": read_run_lock()}))
+    return ClientExit.OK
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        return _cmd_run(args.job)
+    if args.command == "scan":
+        return _cmd_scan(args.json, args.backend)
+    if args.command == "attach":
+        attach(round_paths(args.run, args.round))
+        return ClientExit.OK
+    if args.command == "lock":
+        return _cmd_lock(args.run)
+    if args.command == "unlock":
+        return _cmd_unlock(args.run)
+    print(CLIENT_VERSION)
+    return ClientExit.OK
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line; return the exit status (docs/protocol.md)."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(_dispatch(args))
+    except KeyboardInterrupt:
+        return ClientExit.INTERNAL
+    except Exception:  # the one place a bug becomes exit status 70, traceback on stderr
+        traceback.print_exc()
+        return ClientExit.INTERNAL

@@ -1,0 +1,147 @@
+"""The job spec (JSON, `spec_version` 1): parsed and validated by pure functions.
+
+Anything unknown or ill-typed is refused with a JobSpecError whose message says which field and
+why; the client then exits 2 (docs/protocol.md). Unknown keys are refused too, so a typo in a
+field name never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from patchpilot.protocol import JOB_SPEC_VERSION
+
+__all__ = ["RUN_ID_RE", "JobSpec", "JobSpecError", "Selection", "parse_job_spec"]
+
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+ACTIONS = ("scan", "download", "install")
+REBOOTS = ("never", "if-required", "always")
+CLASSIFICATIONS = ("all", "security")
+BACKENDS = ("auto", "apt-python", "apt-cli")
+_SECRET_RE = re.compile(r"^[0-9a-f]{64}$")
+_TOP_KEYS = {"spec_version", "run_id", "round", "action", "selection", "reboot", "ack_timeout",
+             "lock_timeout", "secret", "backend"}
+_SELECTION_KEYS = {"include", "exclude", "classification", "plan"}
+
+
+class JobSpecError(ValueError):
+    """The job spec is refused; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    include: Tuple[str, ...] = ()
+    exclude: Tuple[str, ...] = ()
+    classification: str = "all"
+    plan: Optional[Mapping[str, str]] = None  # id -> highest version allowed
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    run_id: str
+    round: int
+    action: str
+    selection: Selection
+    reboot: str
+    ack_timeout: float
+    lock_timeout: float
+    secret: str
+    backend: str = "auto"
+
+    def __repr__(self) -> str:  # never show the secret
+        return "JobSpec(run_id=%r, round=%d, action=%r)" % (self.run_id, self.round, self.action)
+
+
+def parse_job_spec(text: str) -> JobSpec:
+    """Return the job spec in text, or raise JobSpecError saying what is wrong."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise JobSpecError("not JSON: %s" % exc) from exc
+    if not isinstance(doc, dict):
+        raise JobSpecError("not a JSON object")
+    version = doc.get("spec_version")
+    if version != JOB_SPEC_VERSION or isinstance(version, bool):
+        raise JobSpecError("spec_version %r is not supported (this client reads %d)"
+                           % (version, JOB_SPEC_VERSION))
+    _refuse_unknown(doc, _TOP_KEYS, "")
+    run_id = _string(doc, "run_id")
+    if not RUN_ID_RE.match(run_id):
+        raise JobSpecError("run_id %r does not match %s" % (run_id, RUN_ID_RE.pattern))
+    secret = _string(doc, "secret")
+    if not _SECRET_RE.match(secret):
+        raise JobSpecError("secret must be 64 lowercase hex characters")
+    return JobSpec(
+        run_id=run_id,
+        round=_integer(doc, "round", 1, 99),
+        action=_choice(doc, "action", ACTIONS),
+        selection=_selection(doc.get("selection", {})),
+        reboot=_choice(doc, "reboot", REBOOTS),
+        ack_timeout=_seconds(doc, "ack_timeout", 300),
+        lock_timeout=_seconds(doc, "lock_timeout", 600),
+        secret=secret,
+        backend=_choice(doc, "backend", BACKENDS, "auto"),
+    )
+
+
+def _selection(raw: Any) -> Selection:
+    if not isinstance(raw, dict):
+        raise JobSpecError("selection must be an object")
+    _refuse_unknown(raw, _SELECTION_KEYS, "selection.")
+    plan = raw.get("plan")
+    if plan is not None and not (
+        isinstance(plan, dict) and all(isinstance(v, str) and v for v in plan.values())
+    ):
+        raise JobSpecError("selection.plan must be null or an object of id -> version string")
+    return Selection(
+        include=_patterns(raw, "include"),
+        exclude=_patterns(raw, "exclude"),
+        classification=_choice(raw, "classification", CLASSIFICATIONS, "all", "selection."),
+        plan=dict(plan) if plan is not None else None,
+    )
+
+
+def _refuse_unknown(doc: Dict[str, Any], known: set, prefix: str) -> None:  # type: ignore[type-arg]
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        raise JobSpecError("unknown field(s): %s" % ", ".join(prefix + k for k in unknown))
+
+
+def _string(doc: Dict[str, Any], key: str) -> str:
+    value = doc.get(key)
+    if not isinstance(value, str) or not value:
+        raise JobSpecError("%s must be a non-empty string" % key)
+    return value
+
+
+def _integer(doc: Dict[str, Any], key: str, low: int, high: int) -> int:
+    value = doc.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise JobSpecError("%s must be an integer from %d to %d" % (key, low, high))
+    return value
+
+
+def _seconds(doc: Dict[str, Any], key: str, default: int) -> float:
+    value = doc.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 86400:
+        raise JobSpecError("%s must be a number of seconds from 0 to 86400" % key)
+    return float(value)
+
+
+def _choice(doc: Dict[str, Any], key: str, allowed: Tuple[str, ...],
+            default: Optional[str] = None, prefix: str = "") -> str:
+    value = doc.get(key, default)
+    if value not in allowed:
+        raise JobSpecError("%s%s must be one of %s, not %r"
+                           % (prefix, key, ", ".join(allowed), value))
+    return str(value)
+
+
+def _patterns(raw: Dict[str, Any], key: str) -> Tuple[str, ...]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
+        raise JobSpecError("selection.%s must be a list of non-empty strings" % key)
+    return tuple(value)

@@ -1,0 +1,170 @@
+"""One round on the target: prepare, scan, select, download/install, result, ack, reboot.
+
+Each step journals what it did; state.json follows the phase. The log server runs alongside so
+the connector can watch live. After the final `round.result` record the round waits for the
+connector's ack (up to the job's ack_timeout), then reboots if the policy and the result say so.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import traceback
+from typing import Any, Dict, List
+
+from patchpilot.client import CLIENT_VERSION
+from patchpilot.client.backends.base import Backend, Update, UpdateResult
+from patchpilot.client.backends.dpkg import LockTimeout
+from patchpilot.client.endpoints.unix import UnixEndpoint
+from patchpilot.client.exits import ClientExit
+from patchpilot.client.jobspec import JobSpec
+from patchpilot.client.journal import Journal
+from patchpilot.client.outcome import round_status, will_reboot
+from patchpilot.client.paths import RoundPaths
+from patchpilot.client.reboot import issue_reboot, reboot_commands
+from patchpilot.client.selection import select_updates
+from patchpilot.client.session import LogServer, SessionConfig
+from patchpilot.client.state import StateFile
+
+__all__ = ["AckWaiter", "Round", "boot_id"]
+
+# Failures of the system, not of the client: the round ends with status "error", exit 4.
+ROUND_ERRORS = (LockTimeout, RuntimeError, OSError, subprocess.SubprocessError)
+
+
+def boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+class AckWaiter:
+    """Remember the highest seq the connector acknowledged; wait for one at least so high."""
+
+    def __init__(self) -> None:
+        self._acked = 0
+        self._cond = threading.Condition()
+
+    def ack(self, seq: int) -> None:
+        with self._cond:
+            self._acked = max(self._acked, seq)
+            self._cond.notify_all()
+
+    def wait(self, seq: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._acked < seq:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+
+class Round:
+    """Run one round of spec with backend, journaling into journal."""
+
+    def __init__(self, spec: JobSpec, paths: RoundPaths, journal: Journal, backend: Backend,
+                 ) -> None:
+        self._spec = spec
+        self._paths = paths
+        self._journal = journal
+        self._backend = backend
+        self._acks = AckWaiter()
+        self._state = StateFile(paths.state, spec.run_id, spec.round)
+
+    def _emit(self, event: str, level: str, fields: Dict[str, object]) -> None:
+        self._journal.record(event, level, fields)
+
+    def run(self) -> int:
+        """Run the round to its end; return the client's exit status."""
+        spec = self._spec
+        config = SessionConfig(self._journal, spec.secret, spec.run_id, spec.round,
+                               on_ack=self._acks.ack)
+        server = LogServer(UnixEndpoint(self._paths.endpoint), config)
+        server.start()
+        try:
+            result = self._work()
+            self._conclude(result)
+            return int(result["exit_status"])
+        finally:
+            self._journal.finish()
+            server.stop()
+
+    def _work(self) -> Dict[str, Any]:
+        try:
+            return self._steps()
+        except ROUND_ERRORS as exc:
+            message, exit_status = "%s: %s" % (type(exc).__name__, exc), ClientExit.FAILED
+        except Exception as exc:  # a bug: keep the traceback in the journal
+            message, exit_status = traceback.format_exc(), ClientExit.INTERNAL
+            del exc
+        return {"status": "error", "action": self._spec.action, "message": message,
+                "updates": [], "results": [], "reboot_required": False, "reboot_reasons": [],
+                "will_reboot": False, "exit_status": int(exit_status)}
+
+    def _steps(self) -> Dict[str, Any]:
+        spec = self._spec
+        self._journal.append("run.started", run=spec.run_id, round=spec.round,
+                             action=spec.action, backend=self._backend.name,
+                             client_version=CLIENT_VERSION, boot_id=boot_id())
+        self._state.set("preparing")
+        self._backend.prepare(self._emit)
+        self._state.set("scanning")
+        updates = self._backend.scan(self._emit)
+        self._journal.append("scan.done", updates=[u.to_dict() for u in updates])
+        plan = select_updates(updates, spec.selection, self._backend.exceeds_plan)
+        self._journal.record("plan.selected", "info", plan.to_fields())
+        results = self._apply(list(plan.selected))
+        reboot = self._backend.reboot_state()
+        status = round_status(spec.action, len(plan.selected), results)
+        return {"status": status, "action": spec.action, "plan": plan.frozen(),
+                "updates": [u.to_dict() for u in plan.selected],
+                "results": [r.to_dict() for r in results],
+                "reboot_required": reboot.required, "reboot_reasons": list(reboot.reasons),
+                "will_reboot": will_reboot(spec.action, spec.reboot, status, reboot.required),
+                "exit_status": int(ClientExit.OK)}
+
+    def _apply(self, selected: List[Update]) -> List[UpdateResult]:
+        action = self._spec.action
+        if action == "scan" or not selected:
+            return []
+        self._state.set("downloading" if action == "download" else "installing")
+        step = self._backend.download if action == "download" else self._backend.install
+        results = step(selected, self._emit)
+        for result in results:
+            level = "info" if result.status in ("installed", "downloaded") else "warning"
+            self._journal.append("update.result", level, **result.to_dict())
+        return results
+
+    def _conclude(self, result: Dict[str, Any]) -> None:
+        level = "error" if result["status"] == "error" else "info"
+        record = self._journal.append("round.result", level, **result)
+        final_seq = int(record["seq"]) if record else self._journal.last_seq
+        self._state.set("waiting-ack", result=result["status"], exit_status=result["exit_status"])
+        if not self._acks.wait(final_seq, self._spec.ack_timeout):
+            self._journal.append("log.not_collected", "warning",
+                                 ack_timeout=self._spec.ack_timeout, journal=self._paths.journal)
+        if result["will_reboot"]:
+            self._reboot(result["reboot_reasons"])
+        phase = "failed" if result["status"] == "error" else "done"
+        self._state.set(phase)
+
+    def _reboot(self, reasons: List[str]) -> None:
+        commands = reboot_commands()
+        command = " ".join(commands[0]) if commands else None
+        self._journal.append("reboot.requested", command=command,
+                             reasons=reasons or ["policy: always"])
+        self._state.set("rebooting")
+        self._journal.finish()
+        time.sleep(1.0)  # let live readers take the last records before the reboot
+        issued, failures = issue_reboot()
+        if issued is None:
+            self._journal.append("reboot.failed", "error", failures=failures)
+            return
+        time.sleep(120)  # the reboot ends this process; if it does not, finish normally
+        self._journal.append("reboot.failed", "error", failures=["%s: still running after 120 s"
+                                                                  % issued])
