@@ -1,0 +1,148 @@
+"""The one place where values meet PowerShell: literals, scripts and the command line.
+
+Values never become PowerShell code. A script is a constant template in the code with
+`{{name}}` holes; `render` fills each hole with a PowerShell *literal* of the value: a
+single-quoted string with every quote character doubled (PowerShell also takes the Unicode
+quotes U+2018..U+201B as single quotes), an integer, `$true`/`$false` or an `@(...)` array of
+those. The script then travels as `-EncodedCommand` (base64 of UTF-16LE), whose characters
+are all inert in cmd.exe, POSIX shells and PowerShell alike, so the same argument list works
+through WinRM, through Windows' OpenSSH server whatever its default shell, and locally.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "MAX_COMMAND_LINE",
+    "PsValue",
+    "encoded_command",
+    "last_json",
+    "powershell_argv",
+    "quote_ps",
+    "render",
+    "split_literals",
+]
+
+# cmd.exe's limit (8191) binds where OpenSSH's default shell is cmd; stay under it.
+MAX_COMMAND_LINE = 8000
+_QUOTES = "'\u2018\u2019\u201a\u201b"
+_HOLE = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}")
+POWERSHELL = ("powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass")
+
+PsValue = str | int | bool | Sequence[str] | None
+
+
+def quote_ps(value: str) -> str:
+    """Return value as a single-quoted PowerShell string literal.
+
+    Raise ValueError for NUL, which no Windows string can carry.
+    """
+    if "\x00" in value:
+        raise ValueError("a PowerShell string cannot hold NUL")
+    return "'" + "".join(c + c if c in _QUOTES else c for c in value) + "'"
+
+
+def literal(value: PsValue) -> str:
+    """Return the PowerShell literal for a str, int, bool, None or a sequence of str."""
+    if value is None:
+        return "$null"
+    if isinstance(value, bool):
+        return "$true" if value else "$false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return quote_ps(value)
+    return "@(" + ",".join(quote_ps(str(v)) for v in value) + ")"
+
+
+def render(template: str, values: Mapping[str, PsValue]) -> str:
+    """Fill the `{{name}}` holes of a constant template with literals of values.
+
+    Raise KeyError for a hole without a value and ValueError for a value without a hole,
+    so a template and its caller cannot drift apart silently.
+    """
+    used = set(_HOLE.findall(template))
+    unused = set(values) - used
+    if unused:
+        raise ValueError(f"values without a hole: {', '.join(sorted(unused))}")
+    script = _HOLE.sub(lambda m: literal(values[m.group(1)]), template)
+    shape = _HOLE.sub(lambda m: literal(_blank(values[m.group(1)])), template)
+    if split_literals(script)[0] != split_literals(shape)[0]:
+        raise ValueError("a value changed the shape of the script")  # a guard on quote_ps
+    return script
+
+
+def _blank(value: PsValue) -> PsValue:
+    """Return value with its strings emptied: the shape the script must keep."""
+    if isinstance(value, str):
+        return ""
+    if isinstance(value, (bool, int)) or value is None:
+        return value
+    return [""] * len(value)
+
+
+def split_literals(script: str) -> tuple[str, list[str]]:
+    """Return the script with every single-quoted literal emptied, and the literals' values.
+
+    Two scripts with the same skeleton have the same code; only literal text differs.
+    """
+    skeleton: list[str] = []
+    literals: list[str] = []
+    i = 0
+    while i < len(script):
+        if script[i] not in _QUOTES:
+            skeleton.append(script[i])
+            i += 1
+            continue
+        i += 1
+        text: list[str] = []
+        while i < len(script):
+            if script[i] in _QUOTES:
+                if i + 1 < len(script) and script[i + 1] in _QUOTES:
+                    text.append(script[i])
+                    i += 2
+                    continue
+                break
+            text.append(script[i])
+            i += 1
+        if i >= len(script):
+            raise ValueError("unterminated string literal")
+        i += 1
+        skeleton.append("''")
+        literals.append("".join(text))
+    return "".join(skeleton), literals
+
+
+def encoded_command(script: str) -> str:
+    """Return script as PowerShell's -EncodedCommand argument (base64 of UTF-16LE)."""
+    return base64.b64encode(script.encode("utf-16-le")).decode("ascii")
+
+
+def powershell_argv(script: str) -> list[str]:
+    """Return the argument list running script in Windows PowerShell, no profile, no prompts.
+
+    Raise ValueError when the command line would exceed MAX_COMMAND_LINE characters.
+    """
+    argv = [*POWERSHELL, "-EncodedCommand", encoded_command(script)]
+    if sum(len(a) + 1 for a in argv) > MAX_COMMAND_LINE:
+        raise ValueError("the PowerShell script is too long for one command line")
+    return argv
+
+
+def last_json(stdout: str) -> Any:
+    """Return the JSON value on the last non-empty line of stdout (scripts end with one).
+
+    Raise ValueError when there is none or it is not JSON.
+    """
+    lines = [line.strip() for line in stdout.splitlines() if line.strip()]
+    if not lines:
+        raise ValueError("the PowerShell script printed nothing")
+    try:
+        return json.loads(lines[-1])
+    except ValueError as exc:
+        raise ValueError(f"the PowerShell script's last line is not JSON: {lines[-1]!r}") from exc
