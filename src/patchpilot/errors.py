@@ -13,6 +13,7 @@
     ├── RebootError                      the target did not come back / did not reboot (exit 73)
     ├── TargetLockedError                another run holds the target (exit 74)
     ├── StateError                       the local state store is unusable (exit 76)
+    ├── ClientFailedError                the client could not complete a round (exit 77)
     └── Cancelled                        SIGTERM/SIGINT (exit 80)
 
 Only the CLI turns these into a message and an exit code (see connector/exitcodes.py for the
@@ -24,6 +25,7 @@ from __future__ import annotations
 __all__ = [
     "AuthenticationError",
     "Cancelled",
+    "ClientFailedError",
     "ClientProtocolError",
     "ConfigurationError",
     "ConnectError",
@@ -102,3 +104,9 @@ class StateError(PatchpilotError):
 
 class Cancelled(PatchpilotError):
     exit_code = 80
+
+
+class ClientFailedError(PatchpilotError):
+    """The client ran but could not complete a round (job refused, backend error)."""
+
+    exit_code = 77

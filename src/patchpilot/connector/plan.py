@@ -1,0 +1,138 @@
+"""Pure round logic: what a round reported, the frozen plan, loop detection, when to go on.
+
+No I/O here; rounds.py feeds in the records it streamed and acts on the answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from patchpilot.connector.exitcodes import Outcome
+
+__all__ = [
+    "RoundReport",
+    "UpdateResult",
+    "extend_plan",
+    "final_updates",
+    "find_loops",
+    "outcome_of",
+    "should_continue",
+]
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """One update's result in one round (the client's UpdateResult)."""
+
+    id: str
+    status: str
+    version: str = ""
+    message: str = ""
+    code: str = ""
+    round: int = 0
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any], round_no: int) -> UpdateResult:
+        return cls(
+            str(fields.get("id", "?")),
+            str(fields.get("status", "?")),
+            str(fields.get("version") or ""),
+            str(fields.get("message") or ""),
+            str(fields.get("code") if fields.get("code") is not None else ""),
+            round_no,
+        )
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    """What the client's final `round.result` record (and `plan.selected`) said."""
+
+    round: int
+    status: str
+    results: tuple[UpdateResult, ...] = ()
+    offered: Mapping[str, str] = field(default_factory=dict)  # scanned id -> candidate
+    selected: tuple[str, ...] = ()
+    plan: Mapping[str, str] = field(default_factory=dict)
+    reboot_required: bool = False
+    will_reboot: bool = False
+
+    @classmethod
+    def from_records(cls, round_no: int, records: Iterable[Mapping[str, Any]]) -> RoundReport:
+        """Build the report from a round's journal records (the last round.result wins)."""
+        final: Mapping[str, Any] = {}
+        chosen: Mapping[str, Any] = {}
+        for record in records:
+            fields = record.get("fields") or {}
+            if record.get("event") == "round.result":
+                final = fields
+            elif record.get("event") == "plan.selected":
+                chosen = fields
+        offered = {
+            str(u.get("id")): str(u.get("candidate_version") or "")
+            for u in final.get("updates") or ()
+            if isinstance(u, Mapping)
+        }
+        results = tuple(
+            UpdateResult.from_fields(r, round_no)
+            for r in final.get("results") or ()
+            if isinstance(r, Mapping)
+        )
+        return cls(
+            round_no,
+            str(final.get("status", "error")),
+            results,
+            offered,
+            tuple(str(i) for i in chosen.get("selected") or ()),
+            {str(k): str(v) for k, v in (chosen.get("plan") or {}).items()},
+            bool(final.get("reboot_required")),
+            bool(final.get("will_reboot")),
+        )
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+
+def extend_plan(frozen: Mapping[str, str], offered: Mapping[str, str]) -> dict[str, str]:
+    """Return the plan for a later round: round 1's versions bound known ids; ids that appear
+    only later (after a servicing-stack update) join at the version first offered."""
+    return {**dict(offered), **dict(frozen)}
+
+
+def find_loops(earlier: Sequence[RoundReport], offered: Mapping[str, str]) -> list[str]:
+    """Return ids installed successfully in an earlier round that are offered again as is."""
+    installed = {
+        r.id: r.version for report in earlier for r in report.results if r.status == "installed"
+    }
+    return sorted(
+        i for i, version in offered.items() if i in installed and installed[i] in ("", version)
+    )
+
+
+def should_continue(report: RoundReport, *, action: str, is_rebooted: bool) -> bool:
+    """Tell whether another round may find work: only an install round followed by a reboot
+    can make new updates appear (servicing stack, kernel-dependent packages)."""
+    return action == "install" and is_rebooted and report.status not in ("error", "nothing")
+
+
+def final_updates(reports: Sequence[RoundReport]) -> list[UpdateResult]:
+    """Return one result per update: installed in any round wins, else its last result."""
+    finals: dict[str, UpdateResult] = {}
+    for report in reports:
+        for result in report.results:
+            if finals.get(result.id, result).status != "installed" or result.id not in finals:
+                finals[result.id] = result
+    return sorted(finals.values(), key=lambda r: r.id)
+
+
+def outcome_of(action: str, reports: Sequence[RoundReport], *, is_reboot_pending: bool) -> Outcome:
+    """Return how the update work went (errors before a result are handled by the caller)."""
+    if action == "scan":
+        return Outcome.UPDATES_AVAILABLE if reports and reports[-1].selected else Outcome.SUCCESS
+    finals = final_updates(reports)
+    failed = sum(1 for r in finals if r.status == "failed")
+    applied = sum(1 for r in finals if r.status in ("installed", "downloaded"))
+    if failed:
+        return Outcome.PARTIAL if applied else Outcome.ALL_FAILED
+    return Outcome.REBOOT_PENDING if is_reboot_pending else Outcome.SUCCESS

@@ -1,0 +1,130 @@
+"""Reboot verification: the boot id must change, then the target must be ready and stay up.
+
+Three waits, each with its own timeout and name: `reboot.boot_id_change` (bounded back-off),
+`reboot.readiness`, `reboot.stability` (the same boot id again a few seconds later, so a
+target that reboots twice is not declared back too early). A target that keeps answering
+with the old boot id has not rebooted, and is reported so, not as "did not come back".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from patchpilot.connector.probes import BootProbe
+from patchpilot.errors import PhaseTimeout, RebootError, TransportError
+from patchpilot.transports.base import Transport
+
+__all__ = ["Clock", "RebootPolicy", "await_reboot"]
+
+
+@dataclass(frozen=True)
+class RebootPolicy:
+    """Timeouts (seconds) of the three waits and the back-off between boot id reads."""
+
+    timeout: float = 600.0
+    readiness_timeout: float = 300.0
+    stability_window: float = 5.0
+    stability_timeout: float = 120.0
+    first_delay: float = 1.0
+    max_delay: float = 10.0
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Time as the waits see it; tests pass a fake one."""
+
+    now: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+
+PhaseSink = Callable[[str, str], None]
+
+
+async def _read(probe: BootProbe, transport: Transport) -> str | None:
+    try:
+        return await probe.boot_id(transport)
+    except TransportError:
+        return None
+
+
+async def wait_boot_id_change(
+    transport: Transport, probe: BootProbe, before: str, policy: RebootPolicy, clock: Clock
+) -> str:
+    """Return the new boot id; raise RebootError (not rebooted / did not come back)."""
+    deadline = clock.now() + policy.timeout
+    delay, last = policy.first_delay, None
+    has_been_down = False
+    while True:
+        last = await _read(probe, transport)
+        if last is not None and last != before:
+            return last
+        has_been_down = has_been_down or last is None
+        if clock.now() + delay > deadline:
+            break
+        await clock.sleep(delay)
+        delay = min(delay * 2, policy.max_delay)
+    if last == before and not has_been_down:
+        raise RebootError(
+            f"the target answers but its boot id never changed in {policy.timeout:g} s: "
+            "it has not rebooted (phase reboot.boot_id_change)"
+        )
+    raise RebootError(
+        f"the target did not come back with a new boot id within {policy.timeout:g} s "
+        "(phase reboot.boot_id_change)"
+    )
+
+
+async def wait_ready(
+    transport: Transport, probe: BootProbe, policy: RebootPolicy, clock: Clock
+) -> str:
+    """Return the readiness detail once ready; raise PhaseTimeout("reboot.readiness")."""
+    deadline = clock.now() + policy.readiness_timeout
+    while True:
+        try:
+            ready = await probe.readiness(transport)
+            if ready.is_ready:
+                return ready.detail
+        except TransportError:
+            pass
+        if clock.now() + 2 > deadline:
+            raise PhaseTimeout("reboot.readiness", policy.readiness_timeout)
+        await clock.sleep(2)
+
+
+async def wait_stable(
+    transport: Transport, probe: BootProbe, boot_id: str, policy: RebootPolicy, clock: Clock
+) -> str:
+    """Return the boot id once it is the same after the stability window (it may reboot
+    again meanwhile: then the new id must hold); raise PhaseTimeout("reboot.stability")."""
+    deadline = clock.now() + policy.stability_timeout
+    while True:
+        await clock.sleep(policy.stability_window)
+        again = await _read(probe, transport)
+        if again == boot_id:
+            return boot_id
+        boot_id = again or boot_id
+        if clock.now() > deadline:
+            raise PhaseTimeout("reboot.stability", policy.stability_timeout)
+
+
+async def await_reboot(
+    transport: Transport,
+    probe: BootProbe,
+    before: str,
+    policy: RebootPolicy,
+    *,
+    clock: Clock | None = None,
+    on_phase: PhaseSink | None = None,
+) -> str:
+    """Verify a reboot that started (or will) after boot id `before`; return the new boot id."""
+    clock = clock or Clock()
+    report = on_phase or (lambda phase, detail: None)
+    report("reboot.boot_id_change", f"waiting up to {policy.timeout:g} s")
+    after = await wait_boot_id_change(transport, probe, before, policy, clock)
+    report("reboot.readiness", f"new boot id {after}")
+    detail = await wait_ready(transport, probe, policy, clock)
+    report("reboot.stability", f"{detail}; checking again in {policy.stability_window:g} s")
+    return await wait_stable(transport, probe, after, policy, clock)

@@ -1,0 +1,134 @@
+"""Turn a run's stored rounds and journal into its RunResult (pure over the store's contents)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from patchpilot.connector.events import utc_now
+from patchpilot.connector.exitcodes import Outcome, Tally, native_code, wsus_code
+from patchpilot.connector.options import RunOptions
+from patchpilot.connector.plan import RoundReport, final_updates, outcome_of
+from patchpilot.connector.result import RebootRecord, RoundSummary, RunResult
+from patchpilot.connector.store import RoundRow, RunRow, Store
+
+__all__ = ["build_result"]
+
+
+def _reboots(rows: list[RoundRow]) -> tuple[RebootRecord, ...]:
+    return tuple(
+        RebootRecord(
+            r.round,
+            r.boot_id_before or "",
+            r.boot_id_after,
+            r.reboot_requested_at or "",
+            r.back_at or "",
+            _seconds(r),
+        )
+        for r in rows
+        if r.boot_id_after
+    )
+
+
+def _seconds(row: RoundRow) -> float:
+    try:
+        start = datetime.fromisoformat((row.reboot_requested_at or "").replace("Z", "+00:00"))
+        end = datetime.fromisoformat((row.back_at or "").replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return round((end - start).total_seconds(), 3)
+
+
+def _summaries(rows: list[RoundRow], reports: list[RoundReport]) -> tuple[RoundSummary, ...]:
+    return tuple(
+        RoundSummary(
+            row.round,
+            report.status,
+            row.started or "",
+            row.finished or "",
+            row.launcher or "",
+            row.task_id or "",
+            report.count("installed"),
+            report.count("failed"),
+            row.boot_id_after is not None,
+        )
+        for row, report in zip(rows, reports, strict=True)
+    )
+
+
+def _updates(action: str, reports: list[RoundReport]) -> list[dict[str, Any]]:
+    if action == "scan":
+        if not reports:
+            return []
+        last = reports[-1]
+        return [
+            {"id": i, "status": "available", "version": last.offered.get(i, "")}
+            for i in last.selected
+        ]
+    return [
+        {
+            "id": r.id,
+            "status": r.status,
+            "version": r.version,
+            "round": r.round,
+            "message": r.message,
+            "code": r.code,
+        }
+        for r in final_updates(reports)
+    ]
+
+
+def _warnings(store: Store, run_id: str, updates: list[dict[str, Any]]) -> list[str]:
+    found = [f"{u['id']} is held back on the target" for u in updates if u["status"] == "held"]
+    for record in store.records(run_id):
+        if record.get("event") == "log.not_collected":
+            found.append("the client's acknowledgement timed out; its journal stayed on disk")
+    return found
+
+
+def build_result(
+    store: Store,
+    run: RunRow,
+    options: RunOptions,
+    *,
+    warnings: list[str],
+    failure: Outcome | None,
+    error: str | None,
+    phase: str | None,
+) -> RunResult:
+    """Return the run's result from what the store holds; failure overrides the outcome."""
+    rows = [r for r in store.rounds(run.run_id) if r.phase == "done" or r.boot_id_after]
+    reports = [RoundReport.from_records(r.round, store.records(run.run_id, r.round)) for r in rows]
+    last = reports[-1] if reports else None
+    is_pending = bool(
+        options.action == "install" and last and last.reboot_required and not last.will_reboot
+    )
+    outcome = failure or outcome_of(options.action, reports, is_reboot_pending=is_pending)
+    updates = _updates(options.action, reports)
+    all_warnings = (*warnings, *_warnings(store, run.run_id, updates))
+    counts = {
+        s: sum(1 for u in updates if u["status"] == s)
+        for s in ("installed", "failed", "skipped", "held", "downloaded", "available")
+    }
+    applied = counts["installed"] + counts["downloaded"] + counts["available"]
+    reboots = _reboots(rows)
+    tally = Tally(options.check_only, applied, bool(reboots), bool(all_warnings))
+    code = native_code(outcome) if options.exit_codes == "native" else wsus_code(outcome, tally)
+    return RunResult(
+        run_id=run.run_id,
+        target=run.target,
+        mode=run.mode,
+        status=outcome.value,
+        outcome=outcome,
+        exit_code=code,
+        exit_code_scheme=options.exit_codes,
+        started=run.started,
+        finished=utc_now(),
+        rounds=_summaries(rows, reports),
+        reboots=reboots,
+        updates=tuple(updates),
+        counts={**counts, "rounds": len(rows)},
+        warnings=tuple(all_warnings),
+        errors=(error,) if error else (),
+        phase=phase,
+    )

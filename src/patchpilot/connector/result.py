@@ -1,0 +1,112 @@
+"""The run's result: a versioned JSON document, written atomically, and printed on one line.
+
+Schedulers read the result file (`--result-file`) or the last stdout line; both hold the same
+JSON. Bump SCHEMA_VERSION on any incompatible change to the keys below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from patchpilot.connector.exitcodes import Outcome
+
+__all__ = ["SCHEMA_VERSION", "RebootRecord", "RoundSummary", "RunResult", "write_result"]
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RebootRecord:
+    """One verified reboot."""
+
+    round: int
+    boot_id_before: str
+    boot_id_after: str
+    requested_at: str
+    back_at: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RoundSummary:
+    round: int
+    status: str
+    started: str
+    finished: str
+    launcher: str = ""
+    task_id: str = ""
+    installed: int = 0
+    failed: int = 0
+    is_rebooted: bool = False
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What `run_target` returns and the result file holds."""
+
+    run_id: str
+    target: str
+    mode: str
+    status: str
+    outcome: Outcome
+    exit_code: int
+    exit_code_scheme: str
+    started: str
+    finished: str
+    rounds: tuple[RoundSummary, ...] = ()
+    reboots: tuple[RebootRecord, ...] = ()
+    updates: tuple[dict[str, Any], ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    phase: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result document (schema SCHEMA_VERSION)."""
+        body = asdict(self)
+        body["outcome"] = self.outcome.value
+        body["reboots"] = {
+            "count": len(self.reboots),
+            "boot_ids": [r.boot_id_after for r in self.reboots],
+            "items": [asdict(r) for r in self.reboots],
+        }
+        return {"schema_version": SCHEMA_VERSION, **body}
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> RunResult:
+        """Rebuild a result from its document (as stored); raise KeyError/ValueError if not one."""
+        fields = {k: v for k, v in body.items() if k in cls.__dataclass_fields__}
+        fields["outcome"] = Outcome(body["outcome"])
+        fields["rounds"] = tuple(RoundSummary(**r) for r in body.get("rounds", ()))
+        items = (body.get("reboots") or {}).get("items", ())
+        fields["reboots"] = tuple(RebootRecord(**r) for r in items)
+        for key in ("updates", "warnings", "errors"):
+            fields[key] = tuple(body.get(key, ()))
+        return cls(**fields)
+
+    def to_json_line(self) -> str:
+        """Return the document on one line (the connector's last stdout line)."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=False)
+
+
+def write_result(result: dict[str, Any], path: str | Path) -> None:
+    """Write the result document to path atomically (temp file in the same dir + rename)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(result, handle, indent=2)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

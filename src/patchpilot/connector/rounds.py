@@ -1,0 +1,323 @@
+"""One round on one target, as named steps: `launch`, `stream`, `await_reboot`, `verify`.
+
+Each step has its own timeout and raises PhaseTimeout naming itself. A round's progress is
+stored after every step (RoundRow.phase: launching → launched → streamed → rebooting → done),
+so a resumed connector picks up at the step it was in and never launches a round twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from patchpilot.connector.deploy import client_argv, round_dir
+from patchpilot.connector.events import (
+    EventSink,
+    JournalRecord,
+    PhaseStarted,
+    WarningRaised,
+    utc_now,
+)
+from patchpilot.connector.options import RunOptions
+from patchpilot.connector.plan import RoundReport, extend_plan, find_loops, should_continue
+from patchpilot.connector.probes import BootProbe
+from patchpilot.connector.reboot import Clock, RebootPolicy, await_reboot
+from patchpilot.connector.secret import Secret
+from patchpilot.connector.store import RoundRow, Store
+from patchpilot.connector.stream import AttachTarget, JournalFollower, StreamTuning
+from patchpilot.errors import ClientFailedError, LaunchError, PhaseTimeout, TargetLockedError
+from patchpilot.launchers.base import Launcher, TaskHandle, TaskState
+from patchpilot.protocol import JOB_SPEC_VERSION
+from patchpilot.transports.base import Transport
+
+__all__ = ["RoundContext", "job_spec", "run_round", "run_rounds"]
+
+_CLIENT_EXITS = {
+    2: "refused the job spec",
+    3: "found the target held by another run",
+    4: "failed before a result",
+    70: "hit an internal error",
+}
+
+
+@dataclass
+class RoundContext:
+    """Everything the steps of a round share; one per run."""
+
+    transport: Transport
+    launcher: Launcher
+    probe: BootProbe
+    store: Store
+    options: RunOptions
+    run_id: str
+    target: str
+    secret: Secret
+    client: str
+    emit: EventSink
+    clock: Clock = field(default_factory=Clock)
+    tuning: StreamTuning = field(default_factory=StreamTuning)
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, round_no: int, message: str) -> None:
+        self.warnings.append(message)
+        self.emit(WarningRaised(target=self.target, round=round_no, message=message))
+
+    def reboot_policy(self) -> RebootPolicy:
+        o = self.options
+        return RebootPolicy(
+            timeout=o.reboot_timeout,
+            readiness_timeout=o.readiness_timeout,
+            stability_window=o.stability_window,
+        )
+
+    def phase(self, round_no: int, phase: str, detail: str = "") -> None:
+        self.emit(PhaseStarted(target=self.target, round=round_no, phase=phase, detail=detail))
+
+
+def job_spec(
+    ctx: RoundContext, round_no: int, plan: Mapping[str, str] | None, exclude: tuple[str, ...]
+) -> dict[str, Any]:
+    """Return the client's job spec (docs/protocol.md) for one round."""
+    o = ctx.options
+    return {
+        "spec_version": JOB_SPEC_VERSION,
+        "run_id": ctx.run_id,
+        "round": round_no,
+        "action": o.action,
+        "selection": {
+            "include": list(o.include),
+            "exclude": [*o.exclude, *exclude],
+            "classification": "security" if o.security_only else "all",
+            "plan": dict(plan) if plan is not None else None,
+        },
+        "reboot": o.reboot if o.action == "install" else "never",
+        "ack_timeout": o.ack_timeout,
+        "lock_timeout": o.lock_timeout,
+        "secret": ctx.secret.reveal(),
+    }
+
+
+async def _step(
+    ctx: RoundContext, row: RoundRow, name: str, seconds: float, work: Awaitable[RoundRow]
+) -> RoundRow:
+    ctx.phase(row.round, name)
+    try:
+        async with asyncio.timeout(seconds):
+            row = await work
+    except TimeoutError as exc:
+        raise PhaseTimeout(name, seconds) from exc
+    ctx.store.save_round(row)
+    return row
+
+
+async def read_state(ctx: RoundContext, round_no: int) -> dict[str, Any] | None:
+    """Return the client's state.json for the round, or None when there is none (yet)."""
+    read = await ctx.transport.run(["cat", f"{round_dir(ctx.run_id, round_no)}/state.json"])
+    try:
+        state = json.loads(read.stdout) if read.ok else None
+    except ValueError:
+        return None
+    return state if isinstance(state, dict) else None
+
+
+async def launch(ctx: RoundContext, row: RoundRow, spec: dict[str, Any]) -> RoundRow:
+    """Write the job spec and have the target's scheduler start the client; wait for it."""
+    if row.phase == "launching" and await read_state(ctx, row.round) is not None:
+        return replace(row, phase="launched")  # launched before the connector died
+    boot_id = await ctx.probe.boot_id(ctx.transport)
+    job = f"{round_dir(ctx.run_id, row.round)}/job.json"
+    await ctx.transport.put(json.dumps(spec).encode(), job, mode=0o600)
+    row = replace(row, phase="launching", boot_id_before=boot_id, started=utc_now())
+    ctx.store.save_round(row)
+    handle = await ctx.launcher.launch(
+        ctx.transport,
+        client_argv(ctx.client, "run", "--job", job),
+        run_id=f"{ctx.run_id}-r{row.round}",
+        start_delay=ctx.options.start_delay,
+    )
+    row = replace(row, phase="launched", launcher=handle.launcher, task_id=handle.task_id)
+    ctx.store.save_round(row)
+    ctx.phase(row.round, "launch.started", f"{handle.launcher} task {handle.task_id}")
+    await _wait_started(ctx, row, handle)
+    return row
+
+
+async def _wait_started(ctx: RoundContext, row: RoundRow, handle: TaskHandle) -> None:
+    while await read_state(ctx, row.round) is None:
+        status = await ctx.launcher.status(ctx.transport, handle)
+        if status.state is TaskState.FAILED_TO_START:
+            raise LaunchError(f"the client did not start: {status.detail}")
+        if status.state is TaskState.EXITED:
+            return  # exited before writing state.json: the stream step reports why
+        await asyncio.sleep(0.2)
+
+
+async def check_client(ctx: RoundContext, row: RoundRow) -> str | None:
+    """Return why the round's client ended without a final record, or None if it may still."""
+    state = await read_state(ctx, row.round)
+    if state is not None and state.get("phase") not in ("failed", "done"):
+        return None
+    exit_status = state.get("exit_status") if state else None
+    if exit_status is None and row.task_id and row.launcher == ctx.launcher.name:
+        status = await ctx.launcher.status(ctx.transport, TaskHandle(row.launcher, row.task_id))
+        if status.state is not TaskState.EXITED:
+            return None
+        exit_status = status.exit_status
+    if exit_status is None or exit_status == 0:
+        return None
+    if exit_status == 3:
+        raise TargetLockedError("the client found the target held by another run")
+    reason = _CLIENT_EXITS.get(int(exit_status), f"exited with status {exit_status}")
+    return f"the client {reason} in round {row.round} (see the journal)"
+
+
+async def stream(ctx: RoundContext, row: RoundRow) -> RoundRow:
+    """Follow the journal to the final record and acknowledge it."""
+    records = ctx.store.records(ctx.run_id, row.round)
+    final_seq = next((r["seq"] for r in records if r.get("event") == "round.result"), None)
+
+    def on_record(record: Mapping[str, Any]) -> None:
+        if ctx.store.add_record(ctx.run_id, row.round, record):
+            ctx.emit(JournalRecord(target=ctx.target, round=row.round, record=record))
+
+    follower = JournalFollower(
+        ctx.transport,
+        AttachTarget(ctx.client, ctx.run_id, row.round, ctx.secret),
+        last_seq=ctx.store.last_seq(ctx.run_id, row.round),
+        final_seq=final_seq,
+        on_record=on_record,
+        check_client=lambda: check_client(ctx, row),
+        tuning=ctx.tuning,
+    )
+    final = await follower.follow()
+    if final.get("fields", {}).get("will_reboot"):
+        return replace(row, phase="rebooting", reboot_requested_at=final.get("ts") or utc_now())
+    return replace(row, phase="streamed")
+
+
+async def reboot_step(ctx: RoundContext, row: RoundRow) -> RoundRow:
+    """Verify the reboot the client started: new boot id, ready, stable."""
+    before = row.boot_id_before or ""
+    after = await await_reboot(
+        ctx.transport,
+        ctx.probe,
+        before,
+        ctx.reboot_policy(),
+        clock=ctx.clock,
+        on_phase=lambda phase, detail: ctx.phase(row.round, phase, detail),
+    )
+    return replace(row, phase="streamed", boot_id_after=after, back_at=utc_now())
+
+
+async def verify(ctx: RoundContext, row: RoundRow, report: RoundReport) -> RoundRow:
+    """Check the round ended as its result says and clear the scheduler's task."""
+    if report.status == "error":
+        message = next(
+            (
+                r.get("fields", {}).get("message")
+                for r in ctx.store.records(ctx.run_id, row.round)
+                if r.get("event") == "round.result"
+            ),
+            "",
+        )
+        raise ClientFailedError(
+            f"round {row.round} failed on the target: "
+            f"{str(message).strip().splitlines()[-1:] or 'no reason'}"
+        )
+    if row.task_id and row.launcher == ctx.launcher.name:
+        await ctx.launcher.cleanup(ctx.transport, TaskHandle(row.launcher, row.task_id))
+    return replace(row, phase="done", finished=utc_now())
+
+
+async def run_round(ctx: RoundContext, round_no: int, spec: dict[str, Any]) -> RoundRow:
+    """Run (or resume) one round; return its stored row once done."""
+    o, policy = ctx.options, ctx.reboot_policy()
+    found = [r for r in ctx.store.rounds(ctx.run_id) if r.round == round_no]
+    row = found[0] if found else RoundRow(ctx.run_id, round_no, "new")
+    if row.phase in ("new", "launching"):
+        row = await _step(
+            ctx, row, "launch", o.launch_timeout + o.start_delay, launch(ctx, row, spec)
+        )
+    if row.phase == "launched":
+        row = await _step(ctx, row, "stream", o.round_timeout, stream(ctx, row))
+    if row.phase == "rebooting":
+        total = policy.timeout + policy.readiness_timeout + policy.stability_timeout + 60
+        row = await _step(ctx, row, "await_reboot", total, reboot_step(ctx, row))
+    report = RoundReport.from_records(round_no, ctx.store.records(ctx.run_id, round_no))
+    ctx.store.save_results(ctx.run_id, report.results)
+    return await _step(ctx, row, "verify", 120, verify(ctx, row, report))
+
+
+async def prescan(ctx: RoundContext) -> dict[str, str] | None:
+    """Return what the target offers now (id -> candidate), or None if the scan failed."""
+    scan = await ctx.transport.run(client_argv(ctx.client, "scan", "--json"), timeout=600)
+    try:
+        updates = json.loads(scan.stdout) if scan.ok else None
+    except ValueError:
+        updates = None
+    if not isinstance(updates, list):
+        return None
+    return {
+        str(u.get("id")): str(u.get("candidate_version") or "")
+        for u in updates
+        if isinstance(u, dict)
+    }
+
+
+async def _later_plan(
+    ctx: RoundContext, round_no: int, frozen: Mapping[str, str], reports: list[RoundReport]
+) -> tuple[dict[str, str], set[str]]:
+    """Return a later round's plan (frozen versions, plus ids that appeared since) and the
+    ids caught looping (installed before, offered again as is), which it excludes."""
+    offered = await prescan(ctx)
+    if offered is None:
+        ctx.warn(
+            round_no,
+            "could not list the target's updates before this round; "
+            "only the frozen plan's updates may be installed",
+        )
+        return dict(frozen), set()
+    loops = set(find_loops(reports, offered))
+    for update_id in sorted(loops):
+        ctx.warn(
+            round_no,
+            f"update loop: {update_id} was installed and is offered again; not retrying it",
+        )
+    return extend_plan(frozen, {k: v for k, v in offered.items() if k not in loops}), loops
+
+
+async def run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[RoundReport]:
+    """Run rounds until no reboot brought new work, up to --max-rounds; return their reports.
+
+    Round 1's plan (or the caller's, `frozen`) is stored and bounds every later round.
+    """
+    reports: list[RoundReport] = []
+    loops: set[str] = set()
+    stored = {r.round: r for r in ctx.store.rounds(ctx.run_id)}
+    for round_no in range(1, ctx.options.max_rounds + 1):
+        row = stored.get(round_no)
+        if row is None or row.phase != "done":
+            plan = frozen
+            if round_no > 1 and frozen is not None:
+                plan, found = await _later_plan(ctx, round_no, frozen, reports)
+                loops |= found
+            row = await run_round(ctx, round_no, job_spec(ctx, round_no, plan, tuple(loops)))
+        report = RoundReport.from_records(round_no, ctx.store.records(ctx.run_id, round_no))
+        if frozen is None:
+            frozen = dict(report.plan)
+            ctx.store.set_plan(ctx.run_id, frozen)
+        reports.append(report)
+        if not should_continue(
+            report, action=ctx.options.action, is_rebooted=row.boot_id_after is not None
+        ):
+            break
+    else:
+        ctx.warn(
+            ctx.options.max_rounds,
+            f"stopped after --max-rounds "
+            f"{ctx.options.max_rounds}: updates may remain after the last reboot",
+        )
+    return reports

@@ -1,0 +1,219 @@
+"""`run_target`: every round of one run on one target, from connect to result.
+
+This is the connector's one entry point for a target; `patchpilot run` and the fleet both
+call it. It never raises for what happens on the target: every failure becomes a RunResult
+with its outcome and exit code (and is stored), so a caller only renders and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+from patchpilot.client_build import build_client
+from patchpilot.connector.deploy import ClientArtifact, client_argv, deploy_client
+from patchpilot.connector.events import Event, RunFinished, RunStarted, utc_now
+from patchpilot.connector.exitcodes import Outcome, outcome_of_error
+from patchpilot.connector.options import RunOptions
+from patchpilot.connector.probes import LinuxBootProbe
+from patchpilot.connector.report import build_result
+from patchpilot.connector.result import RunResult
+from patchpilot.connector.rounds import RoundContext, run_rounds
+from patchpilot.connector.secret import Secret
+from patchpilot.connector.store import RunRow, Store
+from patchpilot.connector.target import TargetSpec
+from patchpilot.errors import ConfigurationError, LaunchError, PatchpilotError, TargetLockedError
+from patchpilot.launchers import choose_launcher
+from patchpilot.transports.base import Transport
+from patchpilot.transports.local import LocalSettings, LocalTransport
+from patchpilot.transports.ssh import SSHSettings, SSHTransport
+
+__all__ = ["make_transport", "run_target"]
+
+log = logging.getLogger("patchpilot.connector")
+
+
+def make_transport(target: TargetSpec, options: RunOptions) -> Transport:
+    """Return the transport that reaches target (ssh, or local for `local`)."""
+    if target.transport == "local":
+        return LocalTransport(LocalSettings(use_sudo=not target.is_root))
+    if target.transport != "ssh":
+        raise ConfigurationError(f"{target.name}: transport {target.transport!r} is not ssh/local")
+    return SSHTransport(
+        SSHSettings(
+            host=target.host,
+            port=target.port,
+            user=target.user,
+            config_file=options.ssh_config,
+            known_hosts=options.known_hosts,
+            key_file=target.key_file or options.identity_file,
+            use_sudo=not target.is_root,
+        )
+    )
+
+
+@cache
+def _default_client(out_dir: Path) -> ClientArtifact:
+    return build_client(out_dir)
+
+
+def _new_run_id(target: TargetSpec) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{re.sub(r'[^A-Za-z0-9._-]', '-', target.name)[:40]}-{stamp}"
+
+
+def _open_run(target: TargetSpec, options: RunOptions, store: Store) -> tuple[RunRow, bool]:
+    """Return the run's stored row (created if new) and whether it is a resumed run."""
+    run_id = options.run_id or _new_run_id(target)
+    found = store.run(run_id)
+    if found is not None:
+        if found.target != target.name:
+            raise ConfigurationError(f"run id {run_id} belongs to target {found.target}")
+        return found, True
+    options = options.model_copy(update={"run_id": run_id})
+    row = RunRow(
+        run_id,
+        target.name,
+        options.mode,
+        options.model_dump_json(),
+        Secret.generate(),
+        "running",
+        None,
+        utc_now(),
+        None,
+        None,
+    )
+    store.create_run(row)
+    if options.plan is not None:
+        store.set_plan(run_id, options.plan)
+    return store.run(run_id) or row, False
+
+
+async def _lock(transport: Transport, client: str, run_id: str, *, release: bool) -> None:
+    verb = "unlock" if release else "lock"
+    done = await transport.run(client_argv(client, verb, "--run", run_id), timeout=60)
+    if done.exit_status == 3 and not release:
+        raise TargetLockedError(f"the target is held by another run: {done.stdout.strip()}")
+    if not done.ok and not release:
+        raise LaunchError(f"cannot take the target's lock: {done.stderr.strip()}")
+
+
+async def _work(
+    row: RunRow,
+    options: RunOptions,
+    transport: Transport,
+    client: ClientArtifact,
+    *,
+    store: Store,
+    on_event: Callable[[Event], None],
+    warnings: list[str],
+) -> None:
+    """Connect, pick the launcher, deploy, lock, run the rounds, unlock."""
+    async with transport:
+        launcher = await choose_launcher(transport, options.launcher)
+        path = await deploy_client(transport, client, shared_path=options.client_path)
+        await _lock(transport, path, row.run_id, release=False)
+        ctx = RoundContext(
+            transport=transport,
+            launcher=launcher,
+            probe=LinuxBootProbe(),
+            store=store,
+            options=options,
+            run_id=row.run_id,
+            target=row.target,
+            secret=row.secret,
+            client=path,
+            emit=on_event,
+            warnings=warnings,
+        )
+        await run_rounds(ctx, row.frozen_plan)
+        await _lock(transport, path, row.run_id, release=True)
+
+
+async def run_target(
+    target: TargetSpec,
+    options: RunOptions,
+    *,
+    store: Store,
+    on_event: Callable[[Event], None],
+    transport: Transport | None = None,
+    client: ClientArtifact | None = None,
+) -> RunResult:
+    """Patch one target: every round of one run, from connect to the stored result.
+
+    `options.run_id` names the run (one is made up when None); calling again with the run id
+    of an unfinished run resumes it (re-attaches to the running client or waits for the
+    reboot in progress; nothing is installed twice), and with the id of a finished run
+    returns its stored result. Events go to `on_event` as they happen (journal records in
+    order, once). Failures on the target come back as a RunResult with their outcome and
+    exit code, never as exceptions; on cancellation the result is stored (read it with
+    `store.result(run_id)`) and CancelledError propagates. `transport` and `client` default
+    to the target's SSH/local transport and the client built from this source tree.
+    """
+    row, is_resumed = _open_run(target, options, store)
+    if row.status != "running":
+        return RunResult.from_dict(store.result(row.run_id) or {})
+    options = RunOptions.model_validate_json(row.options)
+    on_event(
+        RunStarted(
+            target=target.name,
+            run_id=row.run_id,
+            mode=row.mode,
+            is_resumed=is_resumed,
+            summary=_summary(target, options),
+        )
+    )
+    warnings: list[str] = []
+    try:
+        async with asyncio.timeout(options.timeout):
+            await _work(
+                row,
+                options,
+                transport or make_transport(target, options),
+                client or _default_client(store.path.parent / "client"),
+                store=store,
+                on_event=on_event,
+                warnings=warnings,
+            )
+        outcome, error, phase = None, None, None
+    except TimeoutError:
+        outcome, phase = Outcome.TIMEOUT, "job"
+        error = f"the whole job ran out of time (--timeout {options.timeout:g} s)"
+    except PatchpilotError as exc:
+        outcome, error, phase = outcome_of_error(exc), str(exc), getattr(exc, "phase", None)
+    except asyncio.CancelledError:
+        _finish(store, row, options, warnings, on_event, Outcome.CANCELLED, "cancelled", None)
+        raise
+    except Exception as exc:
+        log.exception("internal error in run %s", row.run_id)
+        outcome, error, phase = Outcome.INTERNAL, f"internal error: {exc!r}", None
+    return _finish(store, row, options, warnings, on_event, outcome, error, phase)
+
+
+def _finish(
+    store: Store,
+    row: RunRow,
+    options: RunOptions,
+    warnings: list[str],
+    on_event: Callable[[Event], None],
+    outcome: Outcome | None,
+    error: str | None,
+    phase: str | None,
+) -> RunResult:
+    result = build_result(
+        store, row, options, warnings=warnings, failure=outcome, error=error, phase=phase
+    )
+    store.finish_run(row.run_id, result.to_dict())
+    on_event(RunFinished(target=row.target, result=result))
+    return result
+
+
+def _summary(target: TargetSpec, options: RunOptions) -> dict[str, object]:
+    keys = ("mode", "reboot", "max_rounds", "launcher", "include", "exclude", "security_only")
+    values = {k: getattr(options, k) for k in keys}
+    return {"host": target.host, **values}

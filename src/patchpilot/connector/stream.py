@@ -1,0 +1,214 @@
+"""Follow a round's journal through `patchpilot-client attach`: authenticate, read, re-attach.
+
+The connector proves it knows the run secret and checks the client's proof in return (an
+impostor endpoint is refused). Records are read from the first one not stored yet, so a
+dropped stream is re-attached with back-off and continues where it stopped: nothing is lost
+or delivered twice. The final `round.result` record is acknowledged, which lets the client
+finish (and reboot). See docs/protocol.md, "Session".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from patchpilot.connector.deploy import client_argv
+from patchpilot.connector.secret import Secret
+from patchpilot.errors import ClientFailedError, ClientProtocolError, ConnectError, TransportError
+from patchpilot.protocol import (
+    PROTOCOL_VERSION,
+    FrameDecoder,
+    FrameError,
+    client_proof,
+    connector_proof,
+    encode_frame,
+    new_nonce,
+    proofs_match,
+)
+from patchpilot.transports.base import Stream, Transport
+
+__all__ = ["AttachTarget", "FrameReader", "JournalFollower", "StreamTuning"]
+
+FINAL_EVENT = "round.result"
+Record = Mapping[str, Any]
+ClientCheck = Callable[[], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class AttachTarget:
+    """Which round's endpoint to reach, with which client and secret."""
+
+    client: str
+    run_id: str
+    round: int
+    secret: Secret
+
+
+@dataclass(frozen=True)
+class StreamTuning:
+    """Seconds: silence that counts as a drop, re-attach back-off, how long to keep trying."""
+
+    idle_timeout: float = 20.0
+    auth_timeout: float = 15.0
+    after_ack_timeout: float = 10.0
+    first_backoff: float = 0.5
+    max_backoff: float = 5.0
+    reattach_timeout: float = 600.0
+
+
+class _Dropped(Exception):
+    """The session ended early (EOF, silence, gap); re-attach."""
+
+
+class FrameReader:
+    """Read whole protocol messages from a stream."""
+
+    def __init__(self, stream: Stream) -> None:
+        self._stream = stream
+        self._decoder = FrameDecoder()
+        self._ready: list[dict[str, Any]] = []
+
+    async def next(self, timeout: float) -> dict[str, Any] | None:
+        """Return the next message, None at end of stream; raise TimeoutError on silence."""
+        while not self._ready:
+            data = await asyncio.wait_for(self._stream.read(), timeout)
+            if not data:
+                return None
+            self._ready.extend(self._decoder.feed(data))
+        return self._ready.pop(0)
+
+
+class JournalFollower:
+    """Follow one round's journal until its final record; see the module docstring."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        target: AttachTarget,
+        *,
+        last_seq: int,
+        on_record: Callable[[Record], None],
+        check_client: ClientCheck,
+        final_seq: int | None = None,
+        tuning: StreamTuning | None = None,
+    ) -> None:
+        self.transport = transport
+        self.target = target
+        self.last_seq = last_seq
+        self.final_seq = final_seq
+        self.on_record = on_record
+        self.check_client = check_client
+        self.tuning = tuning or StreamTuning()
+        self.attaches = 0
+
+    async def follow(self) -> Record:
+        """Return the final record; raise ClientFailedError if the client ended without one."""
+        delay, lost_since = self.tuning.first_backoff, time.monotonic()
+        while True:
+            try:
+                final = await self._session()
+                if final is not None:
+                    return final
+            except (_Dropped, TransportError, FrameError, TimeoutError) as exc:
+                reason = str(exc) or type(exc).__name__
+            else:
+                reason = "the stream ended before the final record"
+                lost_since = time.monotonic()
+            failure = await self._check_client()
+            if failure:
+                raise ClientFailedError(failure)
+            if time.monotonic() - lost_since > self.tuning.reattach_timeout:
+                raise ConnectError(f"lost the client's stream for good: {reason}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.tuning.max_backoff)
+
+    async def _check_client(self) -> str | None:
+        try:
+            return await self.check_client()
+        except TransportError:
+            return None
+
+    async def _session(self) -> Record | None:
+        t = self.target
+        argv = client_argv(t.client, "attach", "--run", t.run_id, "--round", str(t.round))
+        stream = await asyncio.wait_for(self.transport.open_stream(argv), 30)
+        self.attaches += 1
+        try:
+            reader = FrameReader(stream)
+            await self._handshake(reader, stream)
+            first = self.last_seq + 1 if self.final_seq is None else self.final_seq
+            await stream.write(encode_frame({"t": "read", "from": min(first, self.last_seq + 1)}))
+            return await self._read_records(reader, stream)
+        finally:
+            await stream.close()
+
+    async def _handshake(self, reader: FrameReader, stream: Stream) -> None:
+        t, timeout = self.target, self.tuning.auth_timeout
+        hello = _expect(await reader.next(timeout), "hello")
+        if hello.get("run") != t.run_id or hello.get("round") != t.round:
+            raise ClientProtocolError(f"endpoint serves {hello.get('run')}/{hello.get('round')}")
+        s_nonce, c_nonce = str(hello.get("nonce", "")), new_nonce()
+        proof = connector_proof(t.secret.reveal(), t.run_id, t.round, s_nonce, c_nonce)
+        auth = {"t": "auth", "v": PROTOCOL_VERSION, "nonce": c_nonce, "proof": proof}
+        await stream.write(encode_frame(auth))
+        welcome = _expect(await reader.next(timeout), "welcome")
+        expected = client_proof(t.secret.reveal(), t.run_id, t.round, s_nonce, c_nonce)
+        if not proofs_match(expected, welcome.get("proof")):
+            raise ClientProtocolError("the client's endpoint failed to prove the run secret")
+
+    async def _read_records(self, reader: FrameReader, stream: Stream) -> Record | None:
+        final: Record | None = None
+        while True:
+            wait = self.tuning.idle_timeout if final is None else self.tuning.after_ack_timeout
+            try:
+                message = await reader.next(wait)
+            except TimeoutError:
+                if final is not None:
+                    return final
+                raise _Dropped(f"no frame for {wait:g} s") from None
+            if message is None or message["t"] == "bye":
+                return final
+            if message["t"] == "error":
+                _raise_if_fatal(message)
+                return final
+            if message["t"] == "rec" and self._accept(message.get("r")) and final is None:
+                final = message["r"]
+                await stream.write(encode_frame({"t": "ack", "seq": final["seq"]}))
+
+    def _accept(self, record: Any) -> bool:
+        """Deliver record once, in order; return True if it is the final record."""
+        if not isinstance(record, Mapping) or not isinstance(record.get("seq"), int):
+            raise ClientProtocolError(f"malformed journal record: {str(record)[:200]}")
+        seq = record["seq"]
+        if seq > self.last_seq + 1:
+            raise _Dropped(f"gap in the journal: got {seq} after {self.last_seq}")
+        if seq == self.last_seq + 1:
+            self.last_seq = seq
+            self.on_record(record)
+        is_final = record.get("event") == FINAL_EVENT
+        if is_final:
+            self.final_seq = seq
+        return is_final
+
+
+def _expect(message: dict[str, Any] | None, kind: str) -> dict[str, Any]:
+    if message is None:
+        raise _Dropped(f"the stream ended before '{kind}'")
+    if message["t"] == "error":
+        _raise_if_fatal(message)
+        raise _Dropped(f"endpoint error before '{kind}': {message.get('msg')}")
+    if message["t"] != kind:
+        raise ClientProtocolError(f"expected '{kind}' from the client, got '{message['t']}'")
+    if kind == "hello" and message.get("v") != PROTOCOL_VERSION:
+        raise ClientProtocolError(f"client speaks protocol {message.get('v')}, not 1")
+    return message
+
+
+def _raise_if_fatal(message: Mapping[str, Any]) -> None:
+    if message.get("code") in ("auth", "version"):
+        raise ClientProtocolError(
+            f"the client refused the session ({message.get('code')}): {message.get('msg')}"
+        )

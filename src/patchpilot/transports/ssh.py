@@ -1,0 +1,221 @@
+"""The SSH transport (asyncssh): the only module that imports asyncssh or sees its exceptions.
+
+Host keys are verified against known_hosts by default; an unknown or changed key is refused
+with its SHA-256 fingerprint. An OpenSSH client config file is honoured (Host aliases,
+HostName, Port, User, IdentityFile, UserKnownHostsFile, CertificateFile...). Authentication
+is by key, agent or certificate; passwords are never asked. A dropped connection is
+re-opened on the next call, so callers retry by calling again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+
+import asyncssh
+
+from patchpilot.errors import (
+    AuthenticationError,
+    ConnectError,
+    HostKeyError,
+    TransportError,
+    TransportTimeout,
+)
+from patchpilot.transports import quoting
+from patchpilot.transports.base import CommandResult, Stream, Transport
+from patchpilot.transports.local import check_result
+
+__all__ = ["SSHSettings", "SSHTransport"]
+
+
+@dataclass(frozen=True)
+class SSHSettings:
+    """Where and how to connect; None leaves the choice to the OpenSSH config and defaults."""
+
+    host: str
+    port: int | None = None
+    user: str | None = None
+    config_file: str | None = None
+    known_hosts: str | None = None
+    key_file: str | None = None
+    connect_timeout: float = 15.0
+    keepalive_interval: float = 5.0
+    keepalive_count_max: int = 3
+    use_sudo: bool = False
+
+
+@contextmanager
+def _mapped(what: str, settings: SSHSettings) -> Iterator[None]:
+    """Translate asyncssh's and the socket layer's exceptions into patchpilot's."""
+    where = f"{settings.host}" + (f":{settings.port}" if settings.port else "")
+    try:
+        yield
+    except asyncssh.PermissionDenied as exc:
+        raise AuthenticationError(f"{where}: authentication refused ({exc.reason})") from exc
+    except asyncssh.HostKeyNotVerifiable as exc:
+        raise HostKeyError(f"{where}: host key not verifiable: {exc.reason}") from exc
+    except (asyncssh.ConnectionLost, asyncssh.DisconnectError) as exc:
+        raise ConnectError(f"{where}: connection lost during {what}: {exc.reason}") from exc
+    except asyncssh.ChannelOpenError as exc:
+        raise ConnectError(f"{where}: {what} refused: {exc.reason}") from exc
+    except asyncssh.Error as exc:  # any other protocol-level failure
+        raise TransportError(f"{where}: {what} failed: {exc}") from exc
+    except TimeoutError as exc:
+        raise TransportTimeout(f"{where}: {what} timed out") from exc
+    except OSError as exc:
+        raise ConnectError(f"{where}: cannot connect: {exc.strerror or exc}") from exc
+
+
+class SSHStream(Stream):
+    """A stream to a remote process's stdin/stdout over one SSH channel."""
+
+    def __init__(self, process: asyncssh.SSHClientProcess[bytes], settings: SSHSettings) -> None:
+        self._process = process
+        self._settings = settings
+
+    async def read(self, n: int = 65536) -> bytes:
+        with _mapped("stream read", self._settings):
+            return await self._process.stdout.read(n)
+
+    async def write(self, data: bytes) -> None:
+        with _mapped("stream write", self._settings):
+            self._process.stdin.write(data)
+            await self._process.stdin.drain()
+
+    async def close(self) -> None:
+        self._process.close()
+        with suppress(TimeoutError, asyncssh.Error, OSError):
+            await asyncio.wait_for(self._process.wait_closed(), 5)
+
+
+class SSHTransport(Transport):
+    """One SSH connection to one target, re-opened on demand after a drop."""
+
+    name = "ssh"
+
+    def __init__(self, settings: SSHSettings) -> None:
+        self.settings = settings
+        self._conn: asyncssh.SSHClientConnection | None = None
+
+    def _options(self) -> dict[str, Any]:
+        s = self.settings
+        options: dict[str, Any] = {
+            "connect_timeout": s.connect_timeout,
+            "keepalive_interval": s.keepalive_interval,
+            "keepalive_count_max": s.keepalive_count_max,
+            "password_auth": False,
+            "kbdint_auth": False,
+        }
+        for key, value in (
+            ("port", s.port),
+            ("username", s.user),
+            ("known_hosts", s.known_hosts),
+            ("client_keys", [s.key_file] if s.key_file else None),
+            ("config", [s.config_file] if s.config_file else None),
+        ):
+            if value is not None:
+                options[key] = value
+        return options
+
+    async def connect(self) -> None:
+        if self._conn is not None and not self._conn.is_closed():
+            return
+        try:
+            with _mapped("connect", self.settings):
+                self._conn = await asyncssh.connect(self.settings.host, **self._options())
+        except HostKeyError as exc:
+            raise await self._host_key_refusal(exc) from exc.__cause__
+
+    async def _host_key_refusal(self, exc: HostKeyError) -> HostKeyError:
+        """Return a refusal naming the key the server offers, so an operator can check it."""
+        fingerprint = None
+        options = {k: v for k, v in self._options().items() if k in ("port", "config")}
+        try:
+            key = await asyncio.wait_for(
+                asyncssh.get_server_host_key(self.settings.host, **options), 10
+            )
+            fingerprint = key.get_fingerprint("sha256") if key else None
+        except (asyncssh.Error, OSError, TimeoutError):
+            pass
+        known = self.settings.known_hosts or "~/.ssh/known_hosts"
+        return HostKeyError(
+            f"{exc}; refusing to connect: the server offers {fingerprint or 'an unreadable key'}"
+            f" which {known} does not list for it (unknown or changed host key)",
+            fingerprint=fingerprint,
+        )
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            with suppress(TimeoutError, asyncssh.Error, OSError):
+                await asyncio.wait_for(self._conn.wait_closed(), 5)
+            self._conn = None
+
+    async def _connection(self) -> asyncssh.SSHClientConnection:
+        await self.connect()
+        assert self._conn is not None
+        return self._conn
+
+    def _command(self, argv: Sequence[str]) -> str:
+        return quoting.join(quoting.sudo_wrap(argv) if self.settings.use_sudo else argv)
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: bytes | None = None,
+        timeout: float = 60.0,
+        check: bool = False,
+    ) -> CommandResult:
+        started = time.monotonic()
+        conn = await self._connection()
+        try:
+            with _mapped(f"running {argv[0]}", self.settings):
+                completed = await asyncio.wait_for(
+                    conn.run(self._command(argv), input=input, encoding=None, check=False),
+                    timeout,
+                )
+        except TransportError:
+            self._forget_if_closed()
+            raise
+        result = CommandResult(
+            tuple(argv),
+            _exit_status(completed),
+            _text(completed.stdout),
+            _text(completed.stderr),
+            time.monotonic() - started,
+        )
+        return check_result(result) if check else result
+
+    def _forget_if_closed(self) -> None:
+        if self._conn is not None and self._conn.is_closed():
+            self._conn = None
+
+    async def put(self, data: bytes, path: str, *, mode: int = 0o600) -> None:
+        await self.run(quoting.atomic_write_script(path, mode), input=data, check=True)
+
+    async def open_stream(self, argv: Sequence[str]) -> Stream:
+        conn = await self._connection()
+        try:
+            with _mapped(f"starting {argv[0]}", self.settings):
+                process = await conn.create_process(self._command(argv), encoding=None)
+        except TransportError:
+            self._forget_if_closed()
+            raise
+        return SSHStream(process, self.settings)
+
+
+def _exit_status(completed: asyncssh.SSHCompletedProcess) -> int:
+    if completed.exit_status is not None and completed.exit_status >= 0:
+        return completed.exit_status
+    return 255  # killed by a signal or the channel closed without a status (as ssh(1) does)
+
+
+def _text(data: object) -> str:
+    if isinstance(data, bytes):
+        return data.decode("utf-8", "replace")
+    return str(data or "")
