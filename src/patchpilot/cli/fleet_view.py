@@ -1,0 +1,144 @@
+"""What `patchpilot fleet` shows: live lines prefixed by server, a live table on a TTY, a summary.
+
+The fleet engine and the connector emit typed events; this module turns them into text. On a
+TTY a rich table (each server's state, phase, round and reboot count) stays at the bottom
+while the lines scroll above it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from patchpilot.connector.events import (
+    Event,
+    JournalRecord,
+    PhaseStarted,
+    RunFinished,
+    RunStarted,
+    WarningRaised,
+)
+from patchpilot.connector.fleet import FleetEvent, FleetResult
+
+__all__ = ["FleetView"]
+
+_REBOOT_PHASES = frozenset({"await_reboot", "reboot"})
+
+
+@dataclass
+class _Row:
+    state: str = "waiting"
+    phase: str = ""
+    round: int = 0
+    reboots: int = 0
+
+
+class FleetView:
+    """Render the fleet's events; use as a context manager around the rollout."""
+
+    def __init__(self, console: Console, hosts: Sequence[str], *, is_live: bool) -> None:
+        self.console = console
+        self.rows = {host: _Row() for host in hosts}
+        self.width = max((len(h) for h in hosts), default=4)
+        self.live = Live(self._table(), console=console, auto_refresh=False) if is_live else None
+
+    def __enter__(self) -> FleetView:
+        if self.live is not None:
+            self.live.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.live is not None:
+            self.live.update(self._table(), refresh=True)
+            self.live.stop()
+
+    def on_fleet(self, event: FleetEvent) -> None:
+        """Show a step of the rollout."""
+        if event.kind == "batch":
+            self._line("fleet", f"batch {event.batch}: {event.detail}")
+        elif event.kind == "stop":
+            self._line("fleet", f"failure threshold exceeded ({event.detail}): no new servers")
+        elif event.host is not None:
+            self.rows[event.host].state = "running" if event.kind == "start" else event.detail
+            self._refresh()
+
+    def on_server(self, event: Event) -> None:
+        """Show one server's event as a line prefixed by the server."""
+        row = self.rows.get(event.target)
+        text = _describe(event)
+        if row is not None:
+            _update(row, event)
+        if text:
+            self._line(event.target, text)
+        self._refresh()
+
+    def summary(self, result: FleetResult) -> Table:
+        """Return the end-of-run table: one row per server, then the totals."""
+        table = Table(title="fleet summary")
+        for column in ("server", "status", "exit", "rounds", "reboots", "outcome"):
+            table.add_column(column)
+        for index, host in enumerate(result.hosts):
+            outcome = result.outcomes[index]
+            body = outcome.result if outcome is not None else {}
+            rounds = body.get("rounds")
+            reboots = body.get("reboots")
+            table.add_row(
+                host,
+                result.status(index).value,
+                "" if outcome is None else str(outcome.exit_code),
+                str(len(rounds)) if isinstance(rounds, list) else "",
+                str(reboots.get("count", "")) if isinstance(reboots, dict) else "",
+                str(body.get("outcome") or body.get("error") or ""),
+            )
+        totals = ", ".join(f"{k} {v}" for k, v in result.totals.items())
+        table.caption = f"{totals}; exit code {result.exit_code}"
+        return table
+
+    def _line(self, who: str, text: str) -> None:
+        self.console.print(f"{who:<{self.width}} | {text}", markup=False, highlight=False)
+
+    def _refresh(self) -> None:
+        if self.live is not None:
+            self.live.update(self._table(), refresh=True)
+
+    def _table(self) -> Table:
+        table = Table(box=None, pad_edge=False)
+        for column in ("server", "state", "phase", "round", "reboots"):
+            table.add_column(column)
+        for host, row in self.rows.items():
+            table.add_row(host, row.state, row.phase, str(row.round or ""), str(row.reboots))
+        return table
+
+
+def _update(row: _Row, event: Event) -> None:
+    if isinstance(event, PhaseStarted):
+        row.phase, row.round = event.phase, event.round
+        row.reboots += event.phase in _REBOOT_PHASES
+    elif isinstance(event, RunFinished):
+        row.phase = event.result.status
+        row.reboots = len(event.result.reboots)
+
+
+def _describe(event: Event) -> str:
+    """Return the line for a server's event ('' for none)."""
+    if isinstance(event, RunStarted):
+        return f"run {event.run_id} ({event.mode}{', resumed' if event.is_resumed else ''})"
+    if isinstance(event, PhaseStarted):
+        return f"round {event.round}: {event.phase}" + (f" {event.detail}" if event.detail else "")
+    if isinstance(event, JournalRecord):
+        record = event.record
+        message = record.get("msg") or record.get("message") or ""
+        return f"round {event.round}: {record.get('event', 'record')} {message}".rstrip()
+    if isinstance(event, WarningRaised):
+        return f"warning: {event.message}"
+    if isinstance(event, RunFinished):
+        result = event.result
+        return f"finished: {result.status} (exit {result.exit_code}, {len(result.rounds)} rounds)"
+    return ""

@@ -1,0 +1,194 @@
+"""Wire the fleet engine to the connector's one round loop, `run_target`.
+
+For each selected host: its run options (the command line's, overridden by the host's
+`patchpilot_*` inventory variables, all checked before any server is touched), its run id
+(derived from the fleet run id, so re-running the same fleet run id resumes every server:
+`run_target` returns a finished run's stored result and re-attaches to an unfinished one),
+and the frozen plan that a check-only run on the fleet's plan host found first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from patchpilot.connector.events import Event
+from patchpilot.connector.exitcodes import Outcome
+from patchpilot.connector.fleet import RunOne, ServerOutcome
+from patchpilot.connector.inventory import HostEntry
+from patchpilot.connector.options import RUN_ID_RE, RunOptions
+from patchpilot.connector.result import RunResult
+from patchpilot.connector.store import Store
+from patchpilot.connector.target import TargetSpec
+from patchpilot.errors import ConfigurationError, PatchpilotError
+
+__all__ = [
+    "RunTarget",
+    "all_host_options",
+    "check_fleet_run_id",
+    "host_options",
+    "new_fleet_run_id",
+    "freeze_plan",
+    "outcome_of",
+    "run_one_with",
+    "server_run_id",
+    "target_of",
+]
+
+_PREFIX = "patchpilot_"
+_TARGET_VARS = frozenset({"patchpilot_transport"})
+_NOT_PER_HOST = frozenset({"run_id", "exit_codes", "plan"})
+_SUCCESSES = frozenset({Outcome.SUCCESS, Outcome.REBOOT_PENDING, Outcome.UPDATES_AVAILABLE})
+_MAX_FLEET_ID = 40
+
+
+class RunTarget(Protocol):
+    """The connector's `run_target`: all rounds of one run on one target."""
+
+    def __call__(
+        self,
+        target: TargetSpec,
+        options: RunOptions,
+        *,
+        store: Store,
+        on_event: Callable[[Event], None],
+    ) -> Awaitable[RunResult]: ...
+
+
+def new_fleet_run_id() -> str:
+    """Return a fresh fleet run id: `fleet-<UTC time>-<4 hex>`."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return f"fleet-{stamp}-{secrets.token_hex(2)}"
+
+
+def check_fleet_run_id(fleet_run_id: str) -> str:
+    """Return the fleet run id if servers' run ids can derive from it; ConfigurationError."""
+    if not RUN_ID_RE.match(fleet_run_id) or len(fleet_run_id) > _MAX_FLEET_ID:
+        raise ConfigurationError(
+            f"--run-id {fleet_run_id!r}: a fleet run id is 1-{_MAX_FLEET_ID} letters, digits, "
+            "'.', '_' or '-', starting with a letter or digit"
+        )
+    return fleet_run_id
+
+
+def server_run_id(fleet_run_id: str, host: str) -> str:
+    """Return the run id of host within the fleet run: `<fleet>.<host>`, made safe and short.
+
+    A host name that had to be changed (or cut) gets a hash of the real name, so two hosts never
+    share a run id.
+    """
+    safe = re.sub(r"[^A-Za-z0-9._-]", "-", host)
+    run_id = f"{fleet_run_id}.{safe}"
+    if safe == host and len(run_id) <= 64:
+        return run_id
+    digest = hashlib.sha256(host.encode()).hexdigest()[:8]
+    room = 64 - len(fleet_run_id) - len(digest) - 2
+    return f"{fleet_run_id}.{safe[:room]}-{digest}"
+
+
+def host_options(base: RunOptions, host: HostEntry) -> RunOptions:
+    """Return base overridden by host's `patchpilot_<option>` variables.
+
+    Raises ConfigurationError naming the inventory line of an unknown or invalid variable.
+    """
+    updates: dict[str, Any] = {}
+    for var, value in host.vars.items():
+        if not var.startswith(_PREFIX) or var in _TARGET_VARS:
+            continue
+        name = var.removeprefix(_PREFIX)
+        if name not in RunOptions.model_fields or name in _NOT_PER_HOST:
+            raise ConfigurationError(f"{host.where(var)}: {var} is not a per-host run option")
+        updates[name] = _as_field_value(name, value)
+    try:
+        return RunOptions.model_validate({**base.model_dump(), **updates})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        var = f"{_PREFIX}{error['loc'][0]}" if error["loc"] else ""
+        where = host.where(var) if var else host.name
+        raise ConfigurationError(f"{where}: {var or 'options'}: {error['msg']}") from None
+
+
+def _as_field_value(name: str, value: object) -> object:
+    """Read `a,b` as a list for the list options (INI has no lists)."""
+    if RunOptions.model_fields[name].annotation == tuple[str, ...] and isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+def target_of(host: HostEntry) -> TargetSpec:
+    """Return the connector's target for an inventory host."""
+    transport = str(host.vars.get("patchpilot_transport", "ssh"))
+    return TargetSpec(
+        host.name, host.address, host.port, host.user, host.key_file, transport, host.vars
+    )
+
+
+def outcome_of(host: str, result: Mapping[str, Any]) -> ServerOutcome:
+    """Return the fleet's view of a server's result document."""
+    try:
+        is_failure = Outcome(result.get("outcome")) not in _SUCCESSES
+    except ValueError:
+        is_failure = True
+    return ServerOutcome(host, int(result.get("exit_code", 70)), is_failure, result)
+
+
+async def freeze_plan(
+    run_target: RunTarget,
+    host: HostEntry,
+    options: RunOptions,
+    *,
+    fleet_run_id: str,
+    store: Store,
+    on_event: Callable[[Event], None],
+) -> dict[str, str] | None:
+    """Scan host (a check-only run, `<fleet>-plan`) and return the plan every server installs.
+
+    None when the fleet only checks. Raises PatchpilotError, with the scan's exit code, when
+    the scan fails: without a plan, no server is touched.
+    """
+    if options.check_only:
+        return None
+    scan = options.model_copy(
+        update={"run_id": f"{fleet_run_id}-plan", "check_only": True, "download_only": False}
+    )
+    result = await run_target(target_of(host), scan, store=store, on_event=on_event)
+    row = store.run(f"{fleet_run_id}-plan")
+    if outcome_of(host.name, result.to_dict()).is_failure or row is None:
+        error = PatchpilotError(
+            f"cannot freeze the fleet's plan: the scan of {host.name} failed "
+            f"({result.outcome.value}: {'; '.join(result.errors) or 'no detail'})"
+        )
+        error.exit_code = result.exit_code
+        raise error
+    return row.frozen_plan or {}
+
+
+def run_one_with(
+    run_target: RunTarget,
+    *,
+    options: Mapping[str, RunOptions],
+    plan: Mapping[str, str] | None,
+    fleet_run_id: str,
+    store: Store,
+    on_event: Callable[[Event], None],
+) -> RunOne:
+    """Return the fleet's RunOne: each host with its own options, run id and the fleet plan."""
+
+    async def run_one(host: HostEntry) -> ServerOutcome:
+        update = {"run_id": server_run_id(fleet_run_id, host.name), "plan": plan}
+        host_run = options[host.name].model_copy(update=update)
+        result = await run_target(target_of(host), host_run, store=store, on_event=on_event)
+        return outcome_of(host.name, result.to_dict())
+
+    return run_one
+
+
+def all_host_options(base: RunOptions, hosts: Sequence[HostEntry]) -> dict[str, RunOptions]:
+    """Check and return every host's options up front, before any server is touched."""
+    return {host.name: host_options(base, host) for host in hosts}

@@ -1,0 +1,213 @@
+"""Per-host options from inventory variables, server run ids, and resuming through the store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from patchpilot.connector.events import Event
+from patchpilot.connector.exitcodes import Outcome
+from patchpilot.connector.fleet_connector import (
+    all_host_options,
+    check_fleet_run_id,
+    freeze_plan,
+    host_options,
+    new_fleet_run_id,
+    run_one_with,
+    server_run_id,
+    target_of,
+)
+from patchpilot.connector.inventory import Inventory, load_inventory
+from patchpilot.connector.options import RUN_ID_RE, RunOptions
+from patchpilot.connector.result import RunResult
+from patchpilot.connector.secret import Secret
+from patchpilot.connector.store import RunRow, Store
+from patchpilot.connector.target import TargetSpec
+from patchpilot.errors import ConfigurationError, PatchpilotError
+
+INVENTORY = """\
+all:
+  vars:
+    patchpilot_max_rounds: 3
+  children:
+    web:
+      vars:
+        patchpilot_reboot: never
+      hosts:
+        w1:
+          ansible_host: 10.1.0.1
+          ansible_user: admin
+          ansible_ssh_private_key_file: /keys/w1
+          patchpilot_include: "openssl, libssl*"
+    db:
+      hosts:
+        d1:
+          ansible_port: 2222
+          patchpilot_security_only: "yes"
+"""
+
+
+def _inventory(tmp_path: Path, text: str = INVENTORY, name: str = "inv.yml") -> Inventory:
+    path = tmp_path / name
+    path.write_text(text)
+    return load_inventory(path)
+
+
+def test_group_and_host_variables_override_the_command_line(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path)
+    options = all_host_options(RunOptions(reboot="always"), inventory.hosts)
+    assert options["w1"].reboot == "never"
+    assert options["w1"].max_rounds == 3
+    assert options["w1"].include == ("openssl", "libssl*")
+    assert options["d1"].reboot == "always"
+    assert options["d1"].security_only is True
+
+
+def test_unknown_variable_names_its_line(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path, "[web]\nw1\n[web:vars]\npatchpilot_rebot=never\n", "i.ini")
+    with pytest.raises(ConfigurationError, match=r"i\.ini:4: patchpilot_rebot is not"):
+        host_options(RunOptions(), inventory.host("w1"))
+
+
+def test_invalid_value_names_its_line(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path, "[web]\nw1 patchpilot_reboot=sometimes\n", "i.ini")
+    with pytest.raises(ConfigurationError, match=r"i\.ini:2: patchpilot_reboot"):
+        host_options(RunOptions(), inventory.host("w1"))
+
+
+def test_run_id_is_not_a_per_host_option(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path, "[web]\nw1 patchpilot_run_id=x\n", "i.ini")
+    with pytest.raises(ConfigurationError, match="not a per-host run option"):
+        host_options(RunOptions(), inventory.host("w1"))
+
+
+def test_target_of_takes_the_connection_variables(tmp_path: Path) -> None:
+    target = target_of(_inventory(tmp_path).host("w1"))
+    assert (target.name, target.host, target.user, target.key_file) == (
+        "w1",
+        "10.1.0.1",
+        "admin",
+        "/keys/w1",
+    )
+    assert target_of(_inventory(tmp_path).host("d1")).port == 2222
+
+
+@pytest.mark.parametrize(
+    "host", ["web01", "web01.example.com", "10.0.0.7", "fe80::1", "x" * 80, "a b"]
+)
+def test_server_run_ids_are_valid_and_distinct(host: str) -> None:
+    fleet = new_fleet_run_id()
+    run_id = server_run_id(fleet, host)
+    assert RUN_ID_RE.match(run_id) and run_id.startswith(fleet + ".")
+    assert run_id != server_run_id(fleet, host + "x")
+
+
+def test_fleet_run_id_is_checked() -> None:
+    assert check_fleet_run_id("nightly-1") == "nightly-1"
+    for bad in ("", "-x", "a" * 41, "a/b"):
+        with pytest.raises(ConfigurationError):
+            check_fleet_run_id(bad)
+
+
+class FakeRunTarget:
+    """Stands for run_target: records each call; a scan stores a plan as round 1 would."""
+
+    def __init__(self, outcome: Outcome = Outcome.SUCCESS, exit_code: int = 0) -> None:
+        self.outcome = outcome
+        self.exit_code = exit_code
+        self.calls: list[RunOptions] = []
+
+    async def __call__(
+        self,
+        target: TargetSpec,
+        options: RunOptions,
+        *,
+        store: Store,
+        on_event: Callable[[Event], None],
+    ) -> RunResult:
+        self.calls.append(options)
+        run_id = str(options.run_id)
+        store.create_run(
+            RunRow(
+                run_id,
+                target.name,
+                options.mode,
+                "{}",
+                Secret.generate(),
+                "running",
+                None,
+                "t0",
+                None,
+                None,
+            )
+        )
+        if options.check_only:
+            store.set_plan(run_id, {"lab-base-a": "2.0"})
+        return RunResult(
+            run_id,
+            target.name,
+            options.mode,
+            self.outcome.value,
+            self.outcome,
+            self.exit_code,
+            "native",
+            "t0",
+            "t1",
+            errors=("boom",),
+        )
+
+
+async def test_every_server_gets_its_run_id_and_the_frozen_plan(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path)
+    store = Store.open(tmp_path / "state")
+    fake = FakeRunTarget()
+    options = all_host_options(RunOptions(), inventory.hosts)
+    plan = await freeze_plan(
+        fake,
+        inventory.host("d1"),
+        options["d1"],
+        fleet_run_id="f1",
+        store=store,
+        on_event=lambda e: None,
+    )
+    run_one = run_one_with(
+        fake, options=options, plan=plan, fleet_run_id="f1", store=store, on_event=lambda e: None
+    )
+    outcome = await run_one(inventory.host("w1"))
+    assert plan == {"lab-base-a": "2.0"}
+    assert [(o.run_id, o.check_only, o.plan, o.reboot) for o in fake.calls] == [
+        ("f1-plan", True, None, "if-required"),
+        ("f1.w1", False, {"lab-base-a": "2.0"}, "never"),
+    ]
+    assert (outcome.exit_code, outcome.is_failure, outcome.result["run_id"]) == (0, False, "f1.w1")
+
+
+async def test_a_failed_plan_scan_stops_the_fleet_with_its_code(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path)
+    fake = FakeRunTarget(Outcome.UNREACHABLE, 69)
+    with pytest.raises(PatchpilotError, match=r"scan of d1 failed \(unreachable: boom") as info:
+        await freeze_plan(
+            fake,
+            inventory.host("d1"),
+            RunOptions(),
+            fleet_run_id="f1",
+            store=Store.open(tmp_path / "state"),
+            on_event=lambda e: None,
+        )
+    assert info.value.exit_code == 69
+
+
+async def test_a_check_only_fleet_needs_no_plan(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path)
+    fake = FakeRunTarget()
+    plan = await freeze_plan(
+        fake,
+        inventory.host("d1"),
+        RunOptions(check_only=True),
+        fleet_run_id="f1",
+        store=Store.open(tmp_path / "state"),
+        on_event=lambda e: None,
+    )
+    assert plan is None and fake.calls == []
