@@ -21,8 +21,10 @@ _PACKAGE_ROOT = Path(__file__).resolve().parent  # src/patchpilot
 _PACKAGES = ("client", "protocol")
 _SHEBANG = b"#!/usr/bin/env python3\n"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
-_MAIN = (b'"""Run the patchpilot client."""\nimport sys\n\n'
-         b"from patchpilot.client.cli import main\n\nsys.exit(main())\n")
+_MAIN = (
+    b'"""Run the patchpilot client."""\nimport sys\n\n'
+    b"from patchpilot.client.cli import main\n\nsys.exit(main())\n"
+)
 _INIT = b'"""patchpilot, as shipped inside the client zipapp."""\n'
 
 

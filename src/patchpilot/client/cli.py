@@ -64,8 +64,10 @@ def _read_spec(job_file: str, journal: Journal) -> JobSpec:
     try:
         mode = os.stat(job_file).st_mode
         if stat.S_IMODE(mode) & 0o077:
-            raise JobSpecError("%s is readable by others (mode %o); it holds the run's secret"
-                               % (job_file, stat.S_IMODE(mode)))
+            raise JobSpecError(
+                "%s is readable by others (mode %o); it holds the run's secret"
+                % (job_file, stat.S_IMODE(mode))
+            )
         with open(job_file, encoding="utf-8") as handle:
             return parse_job_spec(handle.read())
     except (OSError, UnicodeDecodeError, JobSpecError) as exc:
@@ -77,8 +79,10 @@ def _cmd_run(job_file: str) -> int:
     paths = RoundPaths(os.path.dirname(os.path.abspath(job_file)))
     lock = ClientLock()
     if not lock.acquire("?", 0):
-        print("patchpilot-client: another client runs on this target: %s" % lock.holder(),
-              file=sys.stderr)
+        print(
+            "patchpilot-client: another client runs on this target: %s" % lock.holder(),
+            file=sys.stderr,
+        )
         return ClientExit.HELD
     try:
         journal = Journal(paths.journal if os.access(paths.folder, os.W_OK) else None)
@@ -89,8 +93,9 @@ def _cmd_run(job_file: str) -> int:
             return ClientExit.REFUSED
         holder = read_run_lock()
         if holder is not None and holder.get("run") != spec.run_id:
-            print("patchpilot-client: the target is held by %s" % json.dumps(holder),
-                  file=sys.stderr)
+            print(
+                "patchpilot-client: the target is held by %s" % json.dumps(holder), file=sys.stderr
+            )
             return ClientExit.HELD
         os.chmod(paths.folder, 0o700)
         backend = make_backend(os.environ.get(BACKEND_ENV) or spec.backend, spec.lock_timeout)
@@ -110,8 +115,7 @@ def _print_updates(updates: Sequence[Update], as_json: bool) -> None:
 
 
 def _cmd_scan(as_json: bool, choice: str) -> int:
-    backend = make_backend(os.environ.get(BACKEND_ENV) or choice,
-                           refresh=os.geteuid() == 0)
+    backend = make_backend(os.environ.get(BACKEND_ENV) or choice, refresh=os.geteuid() == 0)
     _print_updates(backend.scan(lambda event, level, fields: None), as_json)
     return ClientExit.OK
 

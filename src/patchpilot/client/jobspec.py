@@ -22,8 +22,18 @@ REBOOTS = ("never", "if-required", "always")
 CLASSIFICATIONS = ("all", "security")
 BACKENDS = ("auto", "apt-python", "apt-cli")
 _SECRET_RE = re.compile(r"^[0-9a-f]{64}$")
-_TOP_KEYS = {"spec_version", "run_id", "round", "action", "selection", "reboot", "ack_timeout",
-             "lock_timeout", "secret", "backend"}
+_TOP_KEYS = {
+    "spec_version",
+    "run_id",
+    "round",
+    "action",
+    "selection",
+    "reboot",
+    "ack_timeout",
+    "lock_timeout",
+    "secret",
+    "backend",
+}
 _SELECTION_KEYS = {"include", "exclude", "classification", "plan"}
 
 
@@ -65,8 +75,9 @@ def parse_job_spec(text: str) -> JobSpec:
         raise JobSpecError("not a JSON object")
     version = doc.get("spec_version")
     if version != JOB_SPEC_VERSION or isinstance(version, bool):
-        raise JobSpecError("spec_version %r is not supported (this client reads %d)"
-                           % (version, JOB_SPEC_VERSION))
+        raise JobSpecError(
+            "spec_version %r is not supported (this client reads %d)" % (version, JOB_SPEC_VERSION)
+        )
     _refuse_unknown(doc, _TOP_KEYS, "")
     run_id = _string(doc, "run_id")
     if not RUN_ID_RE.match(run_id):
@@ -131,12 +142,18 @@ def _seconds(doc: Dict[str, Any], key: str, default: int) -> float:
     return float(value)
 
 
-def _choice(doc: Dict[str, Any], key: str, allowed: Tuple[str, ...],
-            default: Optional[str] = None, prefix: str = "") -> str:
+def _choice(
+    doc: Dict[str, Any],
+    key: str,
+    allowed: Tuple[str, ...],
+    default: Optional[str] = None,
+    prefix: str = "",
+) -> str:
     value = doc.get(key, default)
     if value not in allowed:
-        raise JobSpecError("%s%s must be one of %s, not %r"
-                           % (prefix, key, ", ".join(allowed), value))
+        raise JobSpecError(
+            "%s%s must be one of %s, not %r" % (prefix, key, ", ".join(allowed), value)
+        )
     return str(value)
 
 

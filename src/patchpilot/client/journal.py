@@ -28,8 +28,17 @@ Record = Dict[str, Any]
 LEVELS = ("debug", "info", "warning", "error")
 FINAL_EVENT = "round.result"
 ESSENTIAL_EVENTS = frozenset(
-    {"run.started", "job.refused", "scan.done", "plan.selected", "update.result", FINAL_EVENT,
-     "reboot.requested", "log.not_collected", "journal.truncated"}
+    {
+        "run.started",
+        "job.refused",
+        "scan.done",
+        "plan.selected",
+        "update.result",
+        FINAL_EVENT,
+        "reboot.requested",
+        "log.not_collected",
+        "journal.truncated",
+    }
 )
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 _RESERVE = 256 * 1024
@@ -150,8 +159,13 @@ class Journal:
         return False
 
     def _make(self, event: str, level: str, fields: Dict[str, Any]) -> Record:
-        return {"seq": len(self._records) + 1, "ts": format_ts(time.time()), "level": level,
-                "event": event, "fields": fields}
+        return {
+            "seq": len(self._records) + 1,
+            "ts": format_ts(time.time()),
+            "level": level,
+            "event": event,
+            "fields": fields,
+        }
 
     def _store(self, record: Record) -> None:
         line = _line(record)

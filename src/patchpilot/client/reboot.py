@@ -24,10 +24,18 @@ def issue_reboot() -> Tuple[Optional[str], List[str]]:
     """Try each reboot command until one is accepted; return it and the failures before it."""
     failures: List[str] = []
     for argv in reboot_commands():
-        proc = subprocess.run(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=60, check=False)
+        proc = subprocess.run(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=60,
+            check=False,
+        )
         if proc.returncode == 0:
             return " ".join(argv), failures
-        failures.append("%s: exit %d %s" % (" ".join(argv), proc.returncode,
-                                            proc.stdout.decode("utf-8", "replace").strip()))
+        failures.append(
+            "%s: exit %d %s"
+            % (" ".join(argv), proc.returncode, proc.stdout.decode("utf-8", "replace").strip())
+        )
     return None, failures

@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 import traceback
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from patchpilot.client import CLIENT_VERSION
 from patchpilot.client.backends.base import Backend, Update, UpdateResult
@@ -30,6 +30,7 @@ from patchpilot.client.state import StateFile
 __all__ = ["AckWaiter", "Round", "boot_id"]
 
 # Failures of the system, not of the client: the round ends with status "error", exit 4.
+Rebooter = Callable[[], Tuple[Optional[str], List[str]]]
 ROUND_ERRORS = (LockTimeout, RuntimeError, OSError, subprocess.SubprocessError)
 
 
@@ -67,9 +68,18 @@ class AckWaiter:
 class Round:
     """Run one round of spec with backend, journaling into journal."""
 
-    def __init__(self, spec: JobSpec, paths: RoundPaths, journal: Journal, backend: Backend,
-                 ) -> None:
+    REBOOT_GRACE = 120.0  # seconds a reboot may take to end this process
+
+    def __init__(
+        self,
+        spec: JobSpec,
+        paths: RoundPaths,
+        journal: Journal,
+        backend: Backend,
+        reboot: Rebooter = issue_reboot,
+    ) -> None:
         self._spec = spec
+        self._issue_reboot = reboot
         self._paths = paths
         self._journal = journal
         self._backend = backend
@@ -82,8 +92,9 @@ class Round:
     def run(self) -> int:
         """Run the round to its end; return the client's exit status."""
         spec = self._spec
-        config = SessionConfig(self._journal, spec.secret, spec.run_id, spec.round,
-                               on_ack=self._acks.ack)
+        config = SessionConfig(
+            self._journal, spec.secret, spec.run_id, spec.round, on_ack=self._acks.ack
+        )
         server = LogServer(UnixEndpoint(self._paths.endpoint), config)
         server.start()
         try:
@@ -102,15 +113,29 @@ class Round:
         except Exception as exc:  # a bug: keep the traceback in the journal
             message, exit_status = traceback.format_exc(), ClientExit.INTERNAL
             del exc
-        return {"status": "error", "action": self._spec.action, "message": message,
-                "updates": [], "results": [], "reboot_required": False, "reboot_reasons": [],
-                "will_reboot": False, "exit_status": int(exit_status)}
+        return {
+            "status": "error",
+            "action": self._spec.action,
+            "message": message,
+            "updates": [],
+            "results": [],
+            "reboot_required": False,
+            "reboot_reasons": [],
+            "will_reboot": False,
+            "exit_status": int(exit_status),
+        }
 
     def _steps(self) -> Dict[str, Any]:
         spec = self._spec
-        self._journal.append("run.started", run=spec.run_id, round=spec.round,
-                             action=spec.action, backend=self._backend.name,
-                             client_version=CLIENT_VERSION, boot_id=boot_id())
+        self._journal.append(
+            "run.started",
+            run=spec.run_id,
+            round=spec.round,
+            action=spec.action,
+            backend=self._backend.name,
+            client_version=CLIENT_VERSION,
+            boot_id=boot_id(),
+        )
         self._state.set("preparing")
         self._backend.prepare(self._emit)
         self._state.set("scanning")
@@ -121,12 +146,17 @@ class Round:
         results = self._apply(list(plan.selected))
         reboot = self._backend.reboot_state()
         status = round_status(spec.action, len(plan.selected), results)
-        return {"status": status, "action": spec.action, "plan": plan.frozen(),
-                "updates": [u.to_dict() for u in plan.selected],
-                "results": [r.to_dict() for r in results],
-                "reboot_required": reboot.required, "reboot_reasons": list(reboot.reasons),
-                "will_reboot": will_reboot(spec.action, spec.reboot, status, reboot.required),
-                "exit_status": int(ClientExit.OK)}
+        return {
+            "status": status,
+            "action": spec.action,
+            "plan": plan.frozen(),
+            "updates": [u.to_dict() for u in plan.selected],
+            "results": [r.to_dict() for r in results],
+            "reboot_required": reboot.required,
+            "reboot_reasons": list(reboot.reasons),
+            "will_reboot": will_reboot(spec.action, spec.reboot, status, reboot.required),
+            "exit_status": int(ClientExit.OK),
+        }
 
     def _apply(self, selected: List[Update]) -> List[UpdateResult]:
         action = self._spec.action
@@ -146,8 +176,12 @@ class Round:
         final_seq = int(record["seq"]) if record else self._journal.last_seq
         self._state.set("waiting-ack", result=result["status"], exit_status=result["exit_status"])
         if not self._acks.wait(final_seq, self._spec.ack_timeout):
-            self._journal.append("log.not_collected", "warning",
-                                 ack_timeout=self._spec.ack_timeout, journal=self._paths.journal)
+            self._journal.append(
+                "log.not_collected",
+                "warning",
+                ack_timeout=self._spec.ack_timeout,
+                journal=self._paths.journal,
+            )
         if result["will_reboot"]:
             self._reboot(result["reboot_reasons"])
         phase = "failed" if result["status"] == "error" else "done"
@@ -156,15 +190,16 @@ class Round:
     def _reboot(self, reasons: List[str]) -> None:
         commands = reboot_commands()
         command = " ".join(commands[0]) if commands else None
-        self._journal.append("reboot.requested", command=command,
-                             reasons=reasons or ["policy: always"])
+        self._journal.append(
+            "reboot.requested", command=command, reasons=reasons or ["policy: always"]
+        )
         self._state.set("rebooting")
         self._journal.finish()
         time.sleep(1.0)  # let live readers take the last records before the reboot
-        issued, failures = issue_reboot()
+        issued, failures = self._issue_reboot()
         if issued is None:
             self._journal.append("reboot.failed", "error", failures=failures)
             return
-        time.sleep(120)  # the reboot ends this process; if it does not, finish normally
-        self._journal.append("reboot.failed", "error", failures=["%s: still running after 120 s"
-                                                                  % issued])
+        time.sleep(self.REBOOT_GRACE)  # the reboot ends this process; if not, say so
+        late = "%s: still running after %d s" % (issued, self.REBOOT_GRACE)
+        self._journal.append("reboot.failed", "error", failures=[late])

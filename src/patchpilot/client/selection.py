@@ -52,8 +52,7 @@ def skip_reason(update: Update, selection: Selection, exceeds: Exceeds) -> str:
         if planned is None:
             return "not in the frozen plan"
         if exceeds(update.candidate_version, planned):
-            return "candidate %s exceeds the frozen plan's %s" % (
-                update.candidate_version, planned)
+            return "candidate %s exceeds the frozen plan's %s" % (update.candidate_version, planned)
     return ""
 
 

@@ -48,9 +48,17 @@ class ProtocolError(Exception):
 class SessionConfig:
     """What every session of one round shares."""
 
-    def __init__(self, journal: Journal, secret: str, run_id: str, round_no: int,
-                 on_ack: Optional[OnAck] = None, live: bool = True,
-                 auth_timeout: float = AUTH_TIMEOUT, ping_interval: float = PING_INTERVAL) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        secret: str,
+        run_id: str,
+        round_no: int,
+        on_ack: Optional[OnAck] = None,
+        live: bool = True,
+        auth_timeout: float = AUTH_TIMEOUT,
+        ping_interval: float = PING_INTERVAL,
+    ) -> None:
         self.journal = journal
         self.secret = secret
         self.run_id = run_id
@@ -121,16 +129,25 @@ class Session:
     def _handshake(self) -> None:
         config = self._config
         nonce = new_nonce()
-        self._send({"t": "hello", "v": PROTOCOL_VERSION, "run": config.run_id,
-                    "round": config.round_no, "nonce": nonce, "live": config.live})
+        self._send(
+            {
+                "t": "hello",
+                "v": PROTOCOL_VERSION,
+                "run": config.run_id,
+                "round": config.round_no,
+                "nonce": nonce,
+                "live": config.live,
+            }
+        )
         message = self._receive(time.monotonic() + config.auth_timeout)
         if message is None:
             raise OSError("peer left before auth")
         if message.get("t") != "auth":
             raise ProtocolError("protocol", "expected auth, got %r" % message.get("t"))
         if message.get("v") != PROTOCOL_VERSION:
-            raise ProtocolError("version", "protocol version %r is not %d"
-                                % (message.get("v"), PROTOCOL_VERSION))
+            raise ProtocolError(
+                "version", "protocol version %r is not %d" % (message.get("v"), PROTOCOL_VERSION)
+            )
         peer_nonce = message.get("nonce")
         if not isinstance(peer_nonce, str) or not 16 <= len(peer_nonce) <= 128:
             raise ProtocolError("protocol", "auth needs a nonce of 16 to 128 characters")

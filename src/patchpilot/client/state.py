@@ -15,8 +15,17 @@ from patchpilot.client.journal import format_ts
 
 __all__ = ["PHASES", "StateFile", "read_state", "write_atomic"]
 
-PHASES = ("starting", "preparing", "scanning", "downloading", "installing", "waiting-ack",
-          "rebooting", "done", "failed")
+PHASES = (
+    "starting",
+    "preparing",
+    "scanning",
+    "downloading",
+    "installing",
+    "waiting-ack",
+    "rebooting",
+    "done",
+    "failed",
+)
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
@@ -52,9 +61,15 @@ class StateFile:
 
     def __init__(self, path: str, run_id: str, round_no: int) -> None:
         self._path = path
-        self._state: Dict[str, Any] = {"run": run_id, "round": round_no, "phase": "starting",
-                                       "pid": os.getpid(), "updated": None, "result": None,
-                                       "exit_status": None}
+        self._state: Dict[str, Any] = {
+            "run": run_id,
+            "round": round_no,
+            "phase": "starting",
+            "pid": os.getpid(),
+            "updated": None,
+            "result": None,
+            "exit_status": None,
+        }
         self._write()
 
     def set(self, phase: str, **extra: Any) -> None:

@@ -35,20 +35,29 @@ __all__ = ["AptBackend", "settle"]
 Errors = Dict[str, str]
 
 
-def settle(update: Update, status: Optional[PackageStatus], errors: Errors,
-           ) -> Optional[UpdateResult]:
+def settle(
+    update: Update,
+    status: Optional[PackageStatus],
+    errors: Errors,
+) -> Optional[UpdateResult]:
     """Return the result of update from dpkg's state, or None when apt did not touch it."""
     target = update.candidate_version
     if update.id in errors:
-        return UpdateResult(update.id, "failed", status.version if status else None,
-                            errors[update.id], "dpkg-error")
+        return UpdateResult(
+            update.id, "failed", status.version if status else None, errors[update.id], "dpkg-error"
+        )
     if status is None:
         return UpdateResult(update.id, "failed", None, "dpkg does not know the package", None)
     if status.version == target and status.is_configured:
         return UpdateResult(update.id, "installed", target)
     if not status.is_configured:
-        return UpdateResult(update.id, "failed", status.version,
-                            "dpkg status %r after the install" % status.status.strip(), None)
+        return UpdateResult(
+            update.id,
+            "failed",
+            status.version,
+            "dpkg status %r after the install" % status.status.strip(),
+            None,
+        )
     return None
 
 
@@ -83,8 +92,11 @@ class AptBackend(Backend):
     def _refresh(self, emit: Emit) -> None:
         done = run_command(["apt-get", "update", "-q", *self._apt_options()])
         if done.returncode != 0:
-            emit("apt.update", "warning", {"exit_status": done.returncode,
-                                           "output": done.output[-2000:]})
+            emit(
+                "apt.update",
+                "warning",
+                {"exit_status": done.returncode, "output": done.output[-2000:]},
+            )
         else:
             emit("apt.update", "info", {"exit_status": 0})
 
@@ -95,14 +107,26 @@ class AptBackend(Backend):
         upgrades = parse_simulation(done.output)
         if not upgrades:
             return []
-        shown = run_command(["apt-cache", "show", "--no-all-versions",
-                             *["%s=%s" % (u.name, u.candidate) for u in upgrades]])
+        shown = run_command(
+            [
+                "apt-cache",
+                "show",
+                "--no-all-versions",
+                *["%s=%s" % (u.name, u.candidate) for u in upgrades],
+            ]
+        )
         details = parse_show(shown.output)
         return [
-            Update(id=u.name, title=details.get(u.name, (0, ""))[1], installed_version=u.installed,
-                   candidate_version=u.candidate, origin=u.releases,
-                   is_security=is_security_release(u.releases),
-                   size=details.get(u.name, (0, ""))[0], categories=("package",))
+            Update(
+                id=u.name,
+                title=details.get(u.name, (0, ""))[1],
+                installed_version=u.installed,
+                candidate_version=u.candidate,
+                origin=u.releases,
+                is_security=is_security_release(u.releases),
+                size=details.get(u.name, (0, ""))[0],
+                categories=("package",),
+            )
             for u in upgrades
         ]
 
@@ -111,8 +135,14 @@ class AptBackend(Backend):
         for update in updates:
             done = self._apt_get(["install", "-d"], [update])
             status = "downloaded" if done[1] == 0 else "failed"
-            results.append(UpdateResult(update.id, status, update.candidate_version,
-                                        "" if done[1] == 0 else _last_error(done[0])))
+            results.append(
+                UpdateResult(
+                    update.id,
+                    status,
+                    update.candidate_version,
+                    "" if done[1] == 0 else _last_error(done[0]),
+                )
+            )
         return results
 
     def install(self, updates: List[Update], emit: Emit) -> List[UpdateResult]:
@@ -122,28 +152,44 @@ class AptBackend(Backend):
         errors, tail = self._commit(updates, emit)
         results = self._settle_all(updates, errors)
         for update in [u for u in updates if results[u.id] is None]:
-            emit("update.retry", "info", {"id": update.id, "why": "apt did not change it in "
-                                          "the batch: " + tail})
+            emit(
+                "update.retry",
+                "info",
+                {"id": update.id, "why": "apt did not change it in the batch: " + tail},
+            )
             errors, tail = self._commit([update], emit)
             results[update.id] = self._settle_all([update], errors)[update.id] or UpdateResult(
-                update.id, "held", None, "apt kept it back: " + tail)
+                update.id, "held", None, "apt kept it back: " + tail
+            )
         return [results[u.id] for u in updates if results[u.id] is not None]  # type: ignore[misc]
 
-    def _settle_all(self, updates: Sequence[Update], errors: Errors,
-                    ) -> Dict[str, Optional[UpdateResult]]:
+    def _settle_all(
+        self,
+        updates: Sequence[Update],
+        errors: Errors,
+    ) -> Dict[str, Optional[UpdateResult]]:
         statuses = dpkg_statuses([u.id for u in updates])
         return {u.id: settle(u, statuses.get(u.id), errors) for u in updates}
 
     def _commit(self, updates: Sequence[Update], emit: Emit) -> Tuple[Errors, str]:
         """Install updates at their candidate versions; return dpkg's errors, apt's last error."""
         output, code = self._apt_get(["install", "--only-upgrade"], updates)
-        emit("apt.install", "info" if code == 0 else "warning",
-             {"ids": [u.id for u in updates], "exit_status": code, "output": output[-4000:]})
+        emit(
+            "apt.install",
+            "info" if code == 0 else "warning",
+            {"ids": [u.id for u in updates], "exit_status": code, "output": output[-4000:]},
+        )
         return parse_dpkg_errors(output), _last_error(output)
 
     def _apt_get(self, verb: List[str], updates: Sequence[Update]) -> Tuple[str, int]:
-        argv = ["apt-get", *verb, "-y", "-q", *self._apt_options(),
-                *["%s=%s" % (u.id, u.candidate_version) for u in updates]]
+        argv = [
+            "apt-get",
+            *verb,
+            "-y",
+            "-q",
+            *self._apt_options(),
+            *["%s=%s" % (u.id, u.candidate_version) for u in updates],
+        ]
         done = run_command(argv)
         return done.output, done.returncode
 

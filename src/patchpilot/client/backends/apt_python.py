@@ -55,8 +55,9 @@ class AptPythonBackend(AptBackend):
 
     name = "apt-python"
 
-    def __init__(self, apt_module: types.ModuleType, lock_timeout: float = 600.0,
-                 refresh: bool = True) -> None:
+    def __init__(
+        self, apt_module: types.ModuleType, lock_timeout: float = 600.0, refresh: bool = True
+    ) -> None:
         super().__init__(lock_timeout, refresh)
         self._apt = apt_module
         os.environ.update(APT_ENV)
@@ -81,11 +82,18 @@ class AptPythonBackend(AptBackend):
                 continue
             candidate = package.candidate
             origin, is_security = _origin_text(candidate)
-            updates.append(Update(
-                id=package.shortname, title=candidate.summary or "",
-                installed_version=package.installed.version,
-                candidate_version=candidate.version, origin=origin, is_security=is_security,
-                size=int(candidate.size or 0), categories=("package",)))
+            updates.append(
+                Update(
+                    id=package.shortname,
+                    title=candidate.summary or "",
+                    installed_version=package.installed.version,
+                    candidate_version=candidate.version,
+                    origin=origin,
+                    is_security=is_security,
+                    size=int(candidate.size or 0),
+                    categories=("package",),
+                )
+            )
         return sorted(updates, key=lambda u: u.id)
 
     def _commit(self, updates: Sequence[Update], emit: Emit) -> Tuple[Errors, str]:
@@ -105,8 +113,11 @@ class AptPythonBackend(AptBackend):
             tail = ""
         except Exception as exc:  # SystemError, apt.cache.LockFailedException, FetchFailed...
             tail = str(exc)
-        emit("apt.install", "info" if not (tail or errors) else "warning",
-             {"ids": [u.id for u in updates], "error": tail, "dpkg_errors": errors})
+        emit(
+            "apt.install",
+            "info" if not (tail or errors) else "warning",
+            {"ids": [u.id for u in updates], "error": tail, "dpkg_errors": errors},
+        )
         return errors, tail
 
 
@@ -119,4 +130,3 @@ def _install_progress(errors: Dict[str, str]) -> Any:
             errors[os.path.basename(pkg).split("_")[0].split(":")[0]] = errormsg.strip()
 
     return Collect()
-

@@ -105,7 +105,10 @@ def parse_dpkg_errors(output: str) -> Dict[str, str]:
         match = _DPKG_ERROR_RE.match(line)
         if match:
             detail = [d.strip() for d in lines[index + 1 : index + 3] if d.startswith(" ")]
-            errors.setdefault(match.group(1), " ".join(detail) or line)
+            name = match.group(1)
+            if "/" in name:  # an archive: /var/cache/apt/archives/NAME_VERSION_ARCH.deb
+                name = name.rsplit("/", 1)[1].split("_", 1)[0]
+            errors.setdefault(name, " ".join(detail) or line)
     return errors
 
 

@@ -71,8 +71,15 @@ def run_command(argv: Sequence[str], timeout: Optional[float] = None) -> Command
     """Run argv without a terminal or stdin, in apt's non-interactive environment."""
     env = dict(os.environ)
     env.update(APT_ENV)
-    proc = subprocess.run(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, env=env, timeout=timeout, check=False)
+    proc = subprocess.run(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
     return Command(tuple(argv), proc.returncode, proc.stdout.decode("utf-8", "replace"))
 
 
@@ -143,8 +150,16 @@ def repair_dpkg(emit: Emit) -> None:
     argv = ["dpkg", "--configure", "-a", *DPKG_OPTIONS]
     done = run_command(argv)
     level = "info" if done.returncode == 0 else "warning"
-    emit("dpkg.repair", level, {"reasons": reasons, "command": " ".join(argv),
-                                "exit_status": done.returncode, "output": done.output[-2000:]})
+    emit(
+        "dpkg.repair",
+        level,
+        {
+            "reasons": reasons,
+            "command": " ".join(argv),
+            "exit_status": done.returncode,
+            "output": done.output[-2000:],
+        },
+    )
 
 
 def dpkg_statuses(names: Sequence[str]) -> Dict[str, PackageStatus]:
@@ -160,9 +175,11 @@ def reboot_state() -> RebootState:
     reasons = []
     if os.path.exists("/var/run/reboot-required"):
         packages = _read_lines("/var/run/reboot-required.pkgs")
-        reasons.append("/var/run/reboot-required" + (
-            " (packages: %s)" % ", ".join(packages) if packages else ""))
-    kernels = [p[len("/boot/vmlinuz-"):] for p in glob.glob("/boot/vmlinuz-*")]
+        reasons.append(
+            "/var/run/reboot-required"
+            + (" (packages: %s)" % ", ".join(packages) if packages else "")
+        )
+    kernels = [p[len("/boot/vmlinuz-") :] for p in glob.glob("/boot/vmlinuz-*")]
     kernel = kernel_reason(os.uname().release, kernels)
     if kernel:
         reasons.append(kernel)

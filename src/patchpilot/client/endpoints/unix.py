@@ -57,8 +57,11 @@ class SocketStream(Stream):
         if timeout is not None and timeout <= 0:
             raise TimeoutError("peer too slow")
         watched = [self._sock]
-        ready = select.select(watched, [], [], timeout) if readable else select.select(
-            [], watched, [], timeout)
+        ready = (
+            select.select(watched, [], [], timeout)
+            if readable
+            else select.select([], watched, [], timeout)
+        )
         if not ready[0] and not ready[1]:
             raise TimeoutError("no data within %.1f s" % (timeout or 0))
 

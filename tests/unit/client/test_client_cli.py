@@ -1,0 +1,119 @@
+"""The client's command line: refusals, exit statuses, the run lock, attach from disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from patchpilot.client.endpoints.stdio import FdStream
+from patchpilot.client.journal import Journal
+from patchpilot.client.peer import LogPeer
+
+SECRET = "3c" * 32
+
+
+def client(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATCHPILOT_ROOT": str(root)}
+    return subprocess.run(
+        [sys.executable, "-m", "patchpilot.client", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def round_folder(root: Path, run: str = "r1", number: int = 1) -> Path:
+    folder = root / "var/lib/patchpilot/runs" / run / f"round-{number}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def write_job(folder: Path, doc: dict, mode: int = 0o600) -> Path:
+    job = folder / "job.json"
+    job.write_text(json.dumps(doc))
+    job.chmod(mode)
+    return job
+
+
+GOOD = {
+    "spec_version": 1,
+    "run_id": "r1",
+    "round": 1,
+    "action": "scan",
+    "reboot": "never",
+    "secret": SECRET,
+}
+
+
+@pytest.mark.parametrize(
+    ("doc", "mode", "words"),
+    [
+        ({**GOOD, "spec_version": 7}, 0o600, "spec_version 7 is not supported"),
+        ({**GOOD, "action": "upgrade"}, 0o600, "action must be one of"),
+        (GOOD, 0o644, "readable by others"),
+    ],
+)
+def test_a_refused_spec_exits_2_and_is_journaled(
+    tmp_path: Path, doc: dict, mode: int, words: str
+) -> None:
+    job = write_job(round_folder(tmp_path), doc, mode)
+    done = client(tmp_path, "run", "--job", str(job))
+    assert done.returncode == 2
+    assert words in done.stderr and SECRET not in done.stderr
+    record = Journal.snapshot(str(job.parent / "journal.jsonl")).records()[-1]
+    assert record["event"] == "job.refused" and words in record["fields"]["reason"]
+
+
+def test_usage_errors_exit_64(tmp_path: Path) -> None:
+    assert client(tmp_path, "attach", "--run", "../x", "--round", "1").returncode == 64
+    assert client(tmp_path, "frobnicate").returncode == 64
+
+
+def test_run_lock_claims_and_releases(tmp_path: Path) -> None:
+    assert client(tmp_path, "lock", "--run", "r1").returncode == 0
+    assert client(tmp_path, "lock", "--run", "r1").returncode == 0  # idempotent
+    held = client(tmp_path, "lock", "--run", "r2")
+    assert held.returncode == 3 and json.loads(held.stdout)["run"] == "r1"
+    lock = tmp_path / "var/lib/patchpilot/target.lock"
+    assert oct(lock.stat().st_mode & 0o777) == "0o600"
+    assert client(tmp_path, "unlock", "--run", "r2").returncode == 0 and lock.exists()
+    assert client(tmp_path, "unlock", "--run", "r1").returncode == 0 and not lock.exists()
+
+
+def test_run_refuses_a_target_held_by_another_run(tmp_path: Path) -> None:
+    client(tmp_path, "lock", "--run", "other")
+    job = write_job(round_folder(tmp_path), GOOD)
+    done = client(tmp_path, "run", "--job", str(job))
+    assert done.returncode == 3 and "other" in done.stderr
+
+
+def test_attach_serves_the_journal_from_disk(tmp_path: Path) -> None:
+    folder = round_folder(tmp_path)
+    write_job(folder, GOOD)
+    journal = Journal(str(folder / "journal.jsonl"))
+    journal.append("run.started")
+    journal.append("round.result", status="nothing")
+    env = {**os.environ, "PATCHPILOT_ROOT": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "patchpilot.client", "attach", "--run", "r1", "--round", "1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    peer = LogPeer(FdStream(proc.stdout.fileno(), proc.stdin.fileno()))
+    assert peer.handshake(SECRET)["live"] is False
+    peer.read(2)
+    assert [r["seq"] for r in peer.collect(10.0)] == [2]
+    peer.ack(2)
+    assert peer.receive(10.0) == {"t": "bye", "complete": True, "last_seq": 2}
+    assert proc.wait(10) == 0
+    proc.stdin.close()
+    proc.stdout.close()

@@ -1,0 +1,62 @@
+"""The client and the protocol import the standard library only and parse as Python 3.9."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+import patchpilot.client
+import patchpilot.protocol
+
+PACKAGES = [Path(patchpilot.client.__file__).parent, Path(patchpilot.protocol.__file__).parent]
+SOURCES = sorted(p for pkg in PACKAGES for p in pkg.rglob("*.py"))
+
+
+def _is_optional(node: ast.Try) -> bool:
+    """Say whether a try block guards optional imports (it catches ImportError)."""
+    caught = [h.type for h in node.handlers if h.type is not None]
+    names = {n.id for t in caught for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return bool(names & {"ImportError", "ModuleNotFoundError"})
+
+
+def _required_nodes(tree: ast.AST) -> list[ast.AST]:
+    nodes: list[ast.AST] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        nodes.append(node)
+        if isinstance(node, ast.Try) and _is_optional(node):
+            stack.extend(node.handlers + node.orelse + node.finalbody)
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+    return nodes
+
+
+def _imports(tree: ast.AST) -> set[str]:
+    """Return the modules tree imports, except optional ones guarded by except ImportError."""
+    names = set()
+    for node in _required_nodes(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
+def test_standard_library_only(source: Path) -> None:
+    tree = ast.parse(source.read_text())
+    allowed = set(sys.stdlib_module_names) | {"patchpilot"}
+    foreign = {n for n in _imports(tree) if n.split(".")[0] not in allowed}
+    assert not foreign, f"{source} imports {foreign}"
+    inside = {n for n in _imports(tree) if n.startswith("patchpilot.")}
+    outside = {n for n in inside if not n.startswith(("patchpilot.client", "patchpilot.protocol"))}
+    assert not outside, f"{source} imports {outside}"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
+def test_parses_as_python_3_9(source: Path) -> None:
+    ast.parse(source.read_text(), feature_version=(3, 9))

@@ -1,0 +1,158 @@
+"""A round with a scripted backend: records, state, ack, ack timeout, errors, reboot decision."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from patchpilot.client.backends.base import Backend, Emit, RebootState, Update, UpdateResult
+from patchpilot.client.backends.dpkg import LockTimeout
+from patchpilot.client.endpoints.unix import connect_unix
+from patchpilot.client.jobspec import parse_job_spec
+from patchpilot.client.journal import Journal
+from patchpilot.client.paths import RoundPaths
+from patchpilot.client.peer import LogPeer
+from patchpilot.client.round import Round
+
+SECRET = "7a" * 32
+
+
+class ScriptedBackend(Backend):
+    name = "scripted"
+
+    def __init__(self, fail_prepare: bool = False, reboot: bool = False) -> None:
+        self.fail_prepare = fail_prepare
+        self.reboot = reboot
+
+    def prepare(self, emit: Emit) -> None:
+        if self.fail_prepare:
+            raise LockTimeout("the lock /var/lib/dpkg/lock-frontend is still held")
+        emit("dpkg.repair", "info", {"reasons": ["test"]})
+
+    def scan(self, emit: Emit) -> list[Update]:
+        return [
+            Update("lab-base-a", "A", "1.0-1", "2.0-1"),
+            Update("lab-fail", "F", "1.0-1", "2.0-1"),
+        ]
+
+    def download(self, updates: list[Update], emit: Emit) -> list[UpdateResult]:
+        return [UpdateResult(u.id, "downloaded", u.candidate_version) for u in updates]
+
+    def install(self, updates: list[Update], emit: Emit) -> list[UpdateResult]:
+        return [
+            UpdateResult(u.id, "failed" if u.id == "lab-fail" else "installed", u.candidate_version)
+            for u in updates
+        ]
+
+    def reboot_state(self) -> RebootState:
+        return RebootState(self.reboot, ["/var/run/reboot-required"] if self.reboot else [])
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Iterator[RoundPaths]:
+    folder = tmp_path / "runs" / "r1" / "round-1"
+    folder.mkdir(parents=True)
+    yield RoundPaths(str(folder))
+
+
+def make_round(paths: RoundPaths, backend: Backend, reboots: list[str], **spec: object) -> Round:
+    doc = {
+        "spec_version": 1,
+        "run_id": "r1",
+        "round": 1,
+        "action": "install",
+        "reboot": "if-required",
+        "ack_timeout": 10,
+        "secret": SECRET,
+        **spec,
+    }
+    return Round(
+        parse_job_spec(json.dumps(doc)),
+        paths,
+        Journal(paths.journal),
+        backend,
+        reboot=lambda: (reboots.append("reboot") or "fake reboot", []),
+    )
+
+
+def run_in_thread(round_: Round) -> tuple[threading.Thread, list[int]]:
+    status: list[int] = []
+    thread = threading.Thread(target=lambda: status.append(round_.run()))
+    thread.start()
+    return thread, status
+
+
+def attach(paths: RoundPaths) -> LogPeer:
+    for _ in range(50):
+        try:
+            peer = LogPeer(connect_unix(paths.endpoint))
+            break
+        except OSError:
+            threading.Event().wait(0.1)
+    peer.handshake(SECRET)
+    peer.read(1)
+    return peer
+
+
+def test_install_round_with_ack_and_reboot(folder: RoundPaths) -> None:
+    reboots: list[str] = []
+    round_ = make_round(folder, ScriptedBackend(reboot=True), reboots)
+    round_.REBOOT_GRACE = 0.1
+    thread, status = run_in_thread(round_)
+    peer = attach(folder)
+    records = peer.collect(10.0)
+    result = records[-1]["fields"]
+    assert result["status"] == "partial" and result["will_reboot"] is True
+    assert result["reboot_reasons"] == ["/var/run/reboot-required"]
+    assert [r["fields"]["status"] for r in records if r["event"] == "update.result"] == [
+        "installed",
+        "failed",
+    ]
+    peer.ack(records[-1]["seq"])
+    after = peer.collect(10.0, until_final=False)
+    assert after[0]["event"] == "reboot.requested"
+    thread.join(10.0)
+    peer.close()
+    assert status == [0] and reboots == ["reboot"]
+    assert [r["seq"] for r in records + after] == list(range(1, len(records + after) + 1))
+
+
+def test_ack_timeout_keeps_the_journal(folder: RoundPaths) -> None:
+    thread, status = run_in_thread(make_round(folder, ScriptedBackend(), [], ack_timeout=0.2))
+    thread.join(10.0)
+    events = [r["event"] for r in Journal.snapshot(folder.journal).records()]
+    assert events[-2:] == ["round.result", "log.not_collected"]
+    state = json.loads(Path(folder.state).read_text())
+    assert (state["phase"], state["result"], state["exit_status"]) == ("done", "partial", 0)
+    assert status == [0]
+    assert not Path(folder.endpoint).exists()
+
+
+def test_a_lock_timeout_ends_the_round_with_an_error(folder: RoundPaths) -> None:
+    thread, status = run_in_thread(
+        make_round(folder, ScriptedBackend(fail_prepare=True), [], ack_timeout=0)
+    )
+    thread.join(10.0)
+    final = Journal.snapshot(folder.journal).records()[-2]
+    assert final["event"] == "round.result" and final["fields"]["status"] == "error"
+    assert "still held" in final["fields"]["message"]
+    assert status == [4]
+    assert json.loads(Path(folder.state).read_text())["phase"] == "failed"
+
+
+def test_scan_never_reboots(folder: RoundPaths) -> None:
+    reboots: list[str] = []
+    round_ = make_round(
+        folder, ScriptedBackend(reboot=True), reboots, action="scan", reboot="always", ack_timeout=0
+    )
+    thread, status = run_in_thread(round_)
+    thread.join(10.0)
+    final = next(
+        r for r in Journal.snapshot(folder.journal).records() if r["event"] == "round.result"
+    )["fields"]
+    assert final["status"] == "success" and final["results"] == [] and not final["will_reboot"]
+    assert reboots == [] and status == [0]
