@@ -1,1 +1,24 @@
-"""patchpilot.lab."""
+"""The lab: real Debian servers (systemd-nspawn containers, qemu VMs) started by code.
+
+Tests, benchmarks and the demo use it through `Lab` (see `lab.py`), the `patchpilot lab`
+command and the pytest fixtures `lab` and `lab_server` (see `fixtures.py`).
+"""
+
+from __future__ import annotations
+
+from patchpilot.lab.catalog import FINAL_VERSIONS, OPT_IN_FINAL_VERSIONS
+from patchpilot.lab.debs import PackageSpec
+from patchpilot.lab.errors import LabError
+from patchpilot.lab.lab import Lab
+from patchpilot.lab.repo import Repository
+from patchpilot.lab.server import Server
+
+__all__ = [
+    "FINAL_VERSIONS",
+    "OPT_IN_FINAL_VERSIONS",
+    "Lab",
+    "LabError",
+    "PackageSpec",
+    "Repository",
+    "Server",
+]

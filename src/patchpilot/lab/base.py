@@ -1,0 +1,150 @@
+"""The lab's base image: a Debian root filesystem built once with debootstrap, then cached.
+
+The cache key is a hash of everything that goes into the image (package list, mirror, the
+catalog's base packages, this recipe's version), so the image is rebuilt exactly when one of
+them changes, or on request. A file lock lets concurrent labs share one build. Servers never
+write to the base: each one mounts its own overlay above it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from patchpilot.lab.catalog import BASE_INSTALLED
+from patchpilot.lab.debs import build_deb, control_text
+from patchpilot.lab.tools import run
+
+__all__ = ["BASE_PACKAGES", "DEFAULT_CACHE", "base_key", "ensure_base", "mirror_url"]
+
+RECIPE_VERSION = 1
+SUITE = "bookworm"
+DEFAULT_CACHE = Path("/var/cache/patchpilot")
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+BASE_PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "at",
+    "python3",
+    "python3-apt",
+    "iproute2",
+    "procps",
+    "ca-certificates",
+)
+MASKED_UNITS = (
+    "console-getty.service",
+    "getty@.service",
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "dpkg-db-backup.timer",
+    "e2scrub_all.timer",
+    "e2scrub_reap.service",
+    "fstrim.timer",
+    "systemd-pstore.service",
+)
+CONFIG_FILES = {
+    "etc/ssh/sshd_config.d/lab.conf": (
+        "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nUseDNS no\nHostKey /etc/ssh/ssh_host_ed25519_key\n"
+    ),
+    "etc/systemd/journald.conf.d/lab.conf": "[Journal]\nStorage=volatile\nRuntimeMaxUse=8M\n",
+    "etc/apt/apt.conf.d/90lab": 'Acquire::Languages "none";\nAPT::Install-Recommends "false";\n',
+    "etc/apt/sources.list": "",
+    "etc/machine-id": "",
+}
+
+
+def mirror_url(sources_list: Path = Path("/etc/apt/sources.list")) -> str:
+    """Return the Debian mirror this machine uses (the first `deb http…` line), or Debian's."""
+    try:
+        lines = sources_list.read_text().splitlines()
+    except OSError:
+        return DEFAULT_MIRROR
+    for line in lines:
+        words = [word for word in line.split() if not word.startswith("[")]
+        if len(words) >= 2 and words[0] == "deb" and words[1].startswith("http"):
+            return words[1].rstrip("/")
+    return DEFAULT_MIRROR
+
+
+def base_key(mirror: str) -> str:
+    """Return the cache key of the base image built from mirror."""
+    recipe = {
+        "version": RECIPE_VERSION,
+        "suite": SUITE,
+        "mirror": mirror,
+        "packages": BASE_PACKAGES,
+        "masked": MASKED_UNITS,
+        "config": CONFIG_FILES,
+        "catalog": [(control_text(spec), spec.files, spec.postinst) for spec in BASE_INSTALLED],
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def ensure_base(cache: Path = DEFAULT_CACHE, *, rebuild: bool = False) -> Path:
+    """Return the cached base root filesystem, building it first when needed (~1 min)."""
+    mirror = mirror_url()
+    rootfs = cache / f"lab-base-{base_key(mirror)}"
+    marker = rootfs.with_name(rootfs.name + ".complete")
+    cache.mkdir(parents=True, exist_ok=True)
+    with rootfs.with_name(rootfs.name + ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists() and not rebuild:
+            return rootfs
+        marker.unlink(missing_ok=True)
+        staging = rootfs.with_name(rootfs.name + ".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        _debootstrap(staging, mirror)
+        _customize(staging)
+        shutil.rmtree(rootfs, ignore_errors=True)
+        staging.rename(rootfs)
+        marker.touch()
+    return rootfs
+
+
+def _debootstrap(target: Path, mirror: str) -> None:
+    run(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(BASE_PACKAGES)}",
+            SUITE,
+            target,
+            mirror,
+        ],
+        timeout=900,
+    )
+
+
+def _customize(rootfs: Path) -> None:
+    for key in rootfs.glob("etc/ssh/ssh_host_*"):
+        key.unlink()
+    for relative, content in CONFIG_FILES.items():
+        path = rootfs / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    for unit in MASKED_UNITS:
+        link = rootfs / "etc/systemd/system" / unit
+        link.unlink(missing_ok=True)
+        link.symlink_to("/dev/null")
+    (rootfs / "etc/hostname").unlink(missing_ok=True)
+    (rootfs / "root/.ssh").mkdir(mode=0o700, exist_ok=True)
+    _install_catalog(rootfs)
+    for leftover in ("var/lib/apt/lists", "var/cache/apt/archives"):
+        for path in (rootfs / leftover).glob("*"):
+            if path.is_file():
+                path.unlink()
+
+
+def _install_catalog(rootfs: Path) -> None:
+    """Install the catalog's old versions with the image's own dpkg."""
+    with tempfile.TemporaryDirectory(prefix="lab-debs-", dir=rootfs / "tmp") as tmp:
+        debs = [build_deb(spec, Path(tmp)) for spec in BASE_INSTALLED]
+        inside = [f"/{deb.relative_to(rootfs)}" for deb in debs]
+        run(["chroot", rootfs, "dpkg", "--install", *inside])

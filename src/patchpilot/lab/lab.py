@@ -1,0 +1,308 @@
+"""The `Lab` facade: start, inspect, control and stop one lab from any process.
+
+`Lab(directory)` is cheap and attaches to whatever runs there. `up` checks the machine
+(root, tools), cleans what a crashed run of the same folder left, builds or reuses the base
+image, picks a free subnet and creates the bridge under the machine-wide lock, publishes the
+catalog, then starts the detached supervisor and asks it for servers. Every later call is a
+request to that supervisor, so the CLI and the pytest fixtures drive the same lab the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from patchpilot.lab.base import DEFAULT_CACHE, ensure_base
+from patchpilot.lab.catalog import CATALOG, CONFFILE_PATH, OPT_IN_INITIAL
+from patchpilot.lab.controls import send_request
+from patchpilot.lab.errors import LabError
+from patchpilot.lab.layout import LabLayout
+from patchpilot.lab.limits import release_limits
+from patchpilot.lab.network import (
+    LabNetwork,
+    choose_index,
+    create_bridge,
+    delete_bridge,
+    global_lock,
+    preferred_index,
+    used_networks,
+)
+from patchpilot.lab.repo import Repository
+from patchpilot.lab.server import Server
+from patchpilot.lab.tools import generate_key, require_root, require_tools, run
+
+__all__ = ["REPO_PORT", "Lab", "ServerStatus"]
+
+REPO_PORT = 8080
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 90.0
+
+
+class ServerStatus(dict[str, Any]):
+    """One server as the supervisor reports it: name, address, state, boot_id, cut."""
+
+
+class Lab:
+    """One lab of real servers kept in a folder (see module docstring)."""
+
+    def __init__(self, directory: Path, *, cache: Path = DEFAULT_CACHE) -> None:
+        self.directory = directory.resolve()
+        self.layout = LabLayout(self.directory)
+        self.cache = cache
+        self._supervisor: subprocess.Popen[bytes] | None = None  # when this object started it
+
+    # -- files -----------------------------------------------------------------------------
+
+    @property
+    def ssh_config_path(self) -> Path:
+        return self.layout.ssh_config
+
+    @property
+    def known_hosts_path(self) -> Path:
+        return self.layout.known_hosts
+
+    @property
+    def key_path(self) -> Path:
+        return self.layout.key
+
+    @property
+    def inventory_path(self) -> Path:
+        return self.layout.inventory
+
+    @property
+    def repo(self) -> Repository:
+        """The lab's apt repository (publish new packages or versions while servers run)."""
+        config = json.loads(self.layout.config.read_text())
+        url = f"http://{LabNetwork(int(config['index'])).gateway}:{config['port']}/"
+        return Repository(self.layout.repo, url)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def is_running(self) -> bool:
+        """Return True when this folder's supervisor answers."""
+        if not self.layout.control.exists():
+            return False
+        try:
+            self._request("ping", timeout=5)
+        except LabError:
+            return False
+        return True
+
+    def up(self, servers: int = 0, *, rebuild_base: bool = False) -> list[Server]:
+        """Start the lab with that many servers; refuse when it already runs."""
+        require_root()
+        require_tools()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if self.is_running():
+            raise LabError(f"a lab is already running in {self.directory} (`patchpilot lab down`)")
+        self.clean_stale()
+        base = ensure_base(self.cache, rebuild=rebuild_base)
+        self._ensure_key()
+        self._claim_network(base)
+        try:
+            self.repo.publish_all(CATALOG)
+            self._spawn_supervisor()
+        except BaseException:
+            self.clean_stale()
+            raise
+        return self.add_servers(servers) if servers else []
+
+    def _claim_network(self, base: Path) -> None:
+        with global_lock():
+            network = LabNetwork(choose_index(used_networks(), preferred_index(self.directory)))
+            create_bridge(network)
+        config = {"index": network.index, "base": str(base), "port": REPO_PORT}
+        self.layout.config.write_text(json.dumps(config))
+
+    def _ensure_key(self) -> None:
+        if not self.layout.key.exists():
+            generate_key(self.layout.key, comment="patchpilot-lab")
+
+    def _spawn_supervisor(self) -> None:
+        argv = [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "slave",
+            "--",
+            sys.executable,
+            "-m",
+            "patchpilot.lab.supervisor",
+            str(self.directory),
+        ]
+        with self.layout.log.open("ab") as log:
+            process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
+        self._supervisor = process
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise LabError(f"the lab supervisor failed to start: {self._log_tail()}")
+            if self.is_running():
+                return
+            time.sleep(0.05)
+        raise LabError(f"the lab supervisor did not answer within {START_TIMEOUT:g} s")
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.layout.log.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        return " | ".join(lines[-3:])
+
+    def down(self) -> None:
+        """Stop every server and remove the lab's bridge, namespaces, mounts and processes."""
+        require_root()
+        if self.is_running():
+            pid = int(self._request("ping")["pid"])
+            self._request("shutdown")
+            _wait_gone(pid, STOP_TIMEOUT)
+        if self._supervisor is not None:
+            self._supervisor.wait()
+            self._supervisor = None
+        self.clean_stale()
+
+    def clean_stale(self) -> None:
+        """Remove what a crashed lab in this folder left: processes, bridge, servers, repo."""
+        for pid_file in [self.layout.pid, *self.layout.servers.glob("*/nspawn.pid")]:
+            _kill_pid_file(pid_file)
+        if self.layout.config.exists():
+            config = json.loads(self.layout.config.read_text())
+            delete_bridge(LabNetwork(int(config["index"])).bridge)
+        release_limits(str(self.directory))
+        for path in (self.layout.servers, self.layout.repo, self.layout.netns):
+            shutil.rmtree(path, ignore_errors=True)
+        for path in (self.layout.control, self.layout.pid, self.layout.state):
+            path.unlink(missing_ok=True)
+
+    # -- servers -----------------------------------------------------------------------------
+
+    @property
+    def servers(self) -> list[Server]:
+        """The servers of the running lab, in the order they were added."""
+        return [_server(item) for item in self.status()]
+
+    def status(self) -> list[ServerStatus]:
+        """Every server with its state, boot id and whether its link is cut."""
+        return [ServerStatus(item) for item in self._request("status")["servers"]]
+
+    def server(self, name: str) -> Server:
+        """Return the server called name; raise LabError when there is none."""
+        for server in self.servers:
+            if server.name == name:
+                return server
+        raise LabError(f"no server {name!r} in this lab")
+
+    def add_servers(self, count: int) -> list[Server]:
+        """Start count more fresh servers (booted in parallel) and return them once SSH answers."""
+        reply = self._request("add", count=count, timeout=60 + 2 * count)
+        return [_server(item) for item in reply["servers"]]
+
+    def add_server(self) -> Server:
+        """Start one more fresh server (its own new overlay) and return it once SSH answers."""
+        return self.add_servers(1)[0]
+
+    def remove_server(self, name: str) -> None:
+        """Stop a server and delete its disk layer."""
+        self._request("remove", name=name)
+
+    def start(self, name: str) -> str:
+        """Boot a server that is down (e.g. after `hang(name, None)`); return its boot id."""
+        return str(self._request("start", name=name)["boot_id"])
+
+    # -- controls ----------------------------------------------------------------------------
+
+    def reboot(self, name: str, *, wait: bool = True, timeout: float = 60.0) -> str | None:
+        """Reboot a server cleanly; with wait, return the new boot id once SSH answers."""
+        reply = self._request("reboot", name=name, wait=wait, timeout=timeout)
+        return None if reply.get("boot_id") is None else str(reply["boot_id"])
+
+    def hang(self, name: str, seconds: float | None) -> None:
+        """At the server's next reboot, stay down seconds (None: never come back)."""
+        self._request("hang", name=name, seconds=seconds)
+
+    def cut(self, name: str) -> None:
+        """Take the server's network link down (connections hang, nothing answers)."""
+        self._request("cut", name=name)
+
+    def restore(self, name: str) -> None:
+        """Bring a cut server's network link back up."""
+        self._request("restore", name=name)
+
+    def boot_id(self, name: str) -> str | None:
+        """Return the server's current boot id (None while it is down or rebooting)."""
+        for item in self.status():
+            if item["name"] == name:
+                return None if item["boot_id"] is None else str(item["boot_id"])
+        raise LabError(f"no server {name!r} in this lab")
+
+    # -- inside a server -----------------------------------------------------------------------
+
+    def ssh(
+        self, name: str, argv: Sequence[str], *, check: bool = True, timeout: float = 120.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command on a server as root over SSH with the lab's config."""
+        remote = shlex.join(argv)
+        command = ["ssh", "-F", str(self.layout.ssh_config), "-o", "BatchMode=yes", name, remote]
+        return run(command, check=check, timeout=timeout)
+
+    def install_opt_in(self, server: Server | str, package: str) -> None:
+        """Put an opt-in package's old version on a server (for lab-conffile, modify it too)."""
+        if package not in OPT_IN_INITIAL:
+            raise LabError(f"{package!r} is not an opt-in package ({', '.join(OPT_IN_INITIAL)})")
+        name = server if isinstance(server, str) else server.name
+        version = OPT_IN_INITIAL[package].version
+        script = (
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+            f"apt-get install -y -qq {package}={version}"
+        )
+        if package == "lab-conffile":
+            script += f" && echo '# changed locally' >> {CONFFILE_PATH}"
+        self.ssh(name, ["sh", "-c", script])
+
+    def _request(self, op: str, *, timeout: float = 120.0, **fields: Any) -> dict[str, Any]:
+        return send_request(self.layout.control, {"op": op, **fields}, timeout=timeout)
+
+
+def _server(item: dict[str, Any]) -> Server:
+    return Server(item["name"], item["address"], int(item["ssh_port"]), item["kind"])
+
+
+def _kill_pid_file(pid_file: Path) -> None:
+    """Kill the process a pid file names, if it is still a lab process, and wait for it."""
+    try:
+        pid = int(pid_file.read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if b"patchpilot.lab.supervisor" in cmdline or b"systemd-nspawn" in cmdline:
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+            if _wait_gone(pid, 10.0, check=False):
+                return
+
+
+def _wait_gone(pid: int, timeout: float, *, check: bool = True) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # the supervisor may be our own child
+        if not Path(f"/proc/{pid}").exists():
+            return True
+        if time.monotonic() > deadline:
+            if check:
+                raise LabError(f"lab process {pid} did not stop within {timeout:g} s")
+            return False
+        time.sleep(0.05)

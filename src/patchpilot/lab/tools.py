@@ -1,0 +1,92 @@
+"""Host commands the lab runs: preflight checks (root, tools) and one `run` wrapper.
+
+Every external command goes through `run`, which takes an argument list (never a shell
+string) and turns a failure into a `LabError` carrying the command's stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from patchpilot.lab.errors import LabError
+
+__all__ = ["TOOL_PACKAGES", "generate_key", "require_root", "require_tools", "run"]
+
+# Command -> the Debian package that provides it.
+TOOL_PACKAGES: dict[str, str] = {
+    "debootstrap": "debootstrap",
+    "systemd-nspawn": "systemd-container",
+    "ip": "iproute2",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "dpkg-deb": "dpkg",
+    "unshare": "util-linux",
+    "nsenter": "util-linux",
+    "setpriv": "util-linux",
+    "mount": "mount",
+    "umount": "mount",
+    "qemu-system-x86_64": "qemu-system-x86",
+    "qemu-img": "qemu-utils",
+}
+
+CONTAINER_TOOLS = (
+    "debootstrap",
+    "systemd-nspawn",
+    "ip",
+    "ssh",
+    "ssh-keygen",
+    "dpkg-deb",
+    "unshare",
+    "nsenter",
+    "setpriv",
+    "mount",
+    "umount",
+)
+
+
+def require_root() -> None:
+    """Refuse to go on unless running as root (namespaces, mounts and bridges need it)."""
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (network namespaces, mounts, bridges): run as root")
+
+
+def require_tools(tools: Sequence[str] = CONTAINER_TOOLS) -> None:
+    """Refuse to go on when a command is missing, naming the Debian package to install."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        packages = sorted({TOOL_PACKAGES.get(tool, tool) for tool in missing})
+        raise LabError(
+            f"missing {', '.join(missing)}: install with `apt-get install {' '.join(packages)}`"
+        )
+
+
+def run(
+    argv: Sequence[str | Path],
+    *,
+    input_text: str | None = None,
+    check: bool = True,
+    timeout: float = 120.0,
+) -> subprocess.CompletedProcess[str]:
+    """Run one host command and return its result; raise LabError when it fails and check."""
+    args = [str(arg) for arg in argv]
+    try:
+        result = subprocess.run(
+            args, input=input_text, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except FileNotFoundError as exc:
+        raise LabError(f"missing command {args[0]}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(f"{args[0]} took more than {timeout:g} s") from exc
+    if check and result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        raise LabError(f"{' '.join(args[:4])} failed ({result.returncode}): {' | '.join(detail)}")
+    return result
+
+
+def generate_key(path: Path, *, comment: str) -> None:
+    """Create an ed25519 key pair without passphrase at path (and path.pub)."""
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path])

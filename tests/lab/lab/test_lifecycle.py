@@ -1,0 +1,53 @@
+"""A whole lab's life: up, the access files, down leaving nothing behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from patchpilot.lab import Lab
+
+pytestmark = pytest.mark.lab
+
+
+def _leftovers(lab: Lab) -> list[str]:
+    """Return every trace of the lab on this machine: links, routes, mounts, processes."""
+    index = json.loads((lab.directory / "lab.json").read_text())["index"]
+    links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
+    routes = subprocess.run(["ip", "route", "show", "table", "all"], capture_output=True, text=True)
+    found = [
+        line for line in links.splitlines() if line.startswith((f"pplab{index} ", f"pp{index}v"))
+    ]
+    found += [line for line in routes.stdout.splitlines() if f"10.231.{index}." in line]
+    found += [
+        line
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if str(lab.directory) in line
+    ]
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(lab.directory) in text:
+            found.append(text)
+    return found
+
+
+def test_up_writes_access_files_and_down_leaves_nothing(tmp_path: Path) -> None:
+    lab = Lab(tmp_path / "own-lab")
+    try:
+        servers = lab.up(2)
+        inventory = yaml.safe_load(lab.inventory_path.read_text())
+        hosts = inventory["lab"]["hosts"]
+        assert sorted(hosts) == ["lab-1", "lab-2"]
+        assert hosts["lab-1"]["ansible_host"] == servers[0].address
+        assert "Host lab-2" in lab.ssh_config_path.read_text()
+        assert len(_leftovers(lab)) >= 6  # bridge, 2 veths, route, supervisor, 2 nspawn
+    finally:
+        lab.down()
+    assert _leftovers(lab) == []

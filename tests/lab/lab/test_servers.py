@@ -1,0 +1,76 @@
+"""Real lab servers: identity, SSH by key with strict host keys, services, reboots."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from patchpilot.lab import Lab, Server
+
+pytestmark = pytest.mark.lab
+
+
+def test_server_answers_ssh_with_its_own_identity(lab: Lab, lab_server: Server) -> None:
+    out = lab.ssh(
+        lab_server.name,
+        ["sh", "-c", "hostname; systemctl is-active ssh atd; cut -d. -f1 /proc/uptime"],
+    ).stdout.split()
+    assert out[0] == lab_server.name
+    assert out[1:3] == ["active", "active"]
+    assert int(out[3]) < 60  # its own time namespace: a fresh uptime
+    assert lab_server.name in lab.known_hosts_path.read_text()
+
+
+def test_plain_openssh_uses_the_lab_files(lab: Lab, lab_server: Server) -> None:
+    result = subprocess.run(
+        ["ssh", "-F", str(lab.ssh_config_path), "-o", "BatchMode=yes", lab_server.name, "true"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_password_login_is_refused(lab: Lab, lab_server: Server) -> None:
+    sshd = lab.ssh(lab_server.name, ["sshd", "-T"]).stdout
+    assert "passwordauthentication no" in sshd
+    assert "permitrootlogin without-password" in sshd
+
+
+def test_reboot_ends_every_process_and_keeps_the_disk(lab: Lab, lab_server: Server) -> None:
+    name = lab_server.name
+    script = (
+        "systemd-run --unit=lab-sleeper sleep 1000 && "
+        "(setsid nohup sleep 999 >/dev/null 2>&1 &) && "
+        "touch /tmp/scratch /root/kept"
+    )
+    lab.ssh(name, ["sh", "-c", script])
+    before = lab.boot_id(name)
+    after = lab.reboot(name)
+    assert after is not None and after != before
+    left = lab.ssh(name, ["sh", "-c", "pgrep -c sleep; ls /tmp/scratch /root/kept"], check=False)
+    assert left.stdout.split()[0] == "0"
+    assert "/root/kept" in left.stdout and "/tmp/scratch" not in left.stdout
+    assert lab.ssh(name, ["cat", "/proc/sys/kernel/random/boot_id"]).stdout.strip() == after
+
+
+def test_reboot_from_inside_comes_back_with_a_new_boot_id(lab: Lab, lab_server: Server) -> None:
+    name = lab_server.name
+    before = lab.boot_id(name)
+    lab.ssh(name, ["systemctl", "reboot"], check=False)
+    servers = {item["name"]: item for item in _wait_for_new_boot(lab, name, before)}
+    assert servers[name]["state"] == "running"
+
+
+def _wait_for_new_boot(lab: Lab, name: str, old: str | None) -> list[dict[str, object]]:
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = lab.status()
+        if any(s["name"] == name and s["boot_id"] not in (None, old) for s in status):
+            return list(status)
+        time.sleep(0.1)
+    raise AssertionError(f"{name} did not come back")
