@@ -1,9 +1,349 @@
-"""CLI: `patchpilot run` (placeholder until implemented)."""
+"""CLI: `patchpilot run TARGET`, `status [RUN_ID]`, `result RUN_ID`, `cancel RUN_ID`.
+
+`with_run_options` adds every option that shapes a run (and builds the RunOptions), so
+`fleet` offers exactly the same ones. SIGTERM/SIGINT stop the waiting, never the client on
+the target: the result file is written with the cancelled status and its exit code.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import inspect
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
 import typer
+from pydantic import ValidationError
+
+from patchpilot.cli.render import EventRenderer
+from patchpilot.connector.exitcodes import posix_status
+from patchpilot.connector.inventory import load_inventory
+from patchpilot.connector.options import RunOptions, read_list_file
+from patchpilot.connector.result import RunResult, write_result
+from patchpilot.connector.runner import new_run_id, run_target
+from patchpilot.connector.store import Store
+from patchpilot.connector.target import TargetSpec, resolve_target
+from patchpilot.errors import Cancelled, ConfigurationError, StateError
+
+__all__ = ["register", "with_run_options"]
+
+Opt = typer.Option
+_KW = inspect.Parameter.KEYWORD_ONLY
+_RUN_PARAMS: list[tuple[str, Any, Any]] = [
+    (
+        "check_only",
+        Annotated[
+            bool,
+            Opt(
+                "--check-only",
+                help="Report what would be applied; change nothing [Retrieve Update List].",
+            ),
+        ],
+        False,
+    ),
+    (
+        "include",
+        Annotated[
+            list[str] | None,
+            Opt("--include", help="Update names or globs to apply (repeat, or comma-separate)."),
+        ],
+        None,
+    ),
+    (
+        "include_file",
+        Annotated[Path | None, Opt(help="Include List file: one name a line, # comments.")],
+        None,
+    ),
+    (
+        "exclude",
+        Annotated[list[str] | None, Opt("--exclude", help="Update names or globs never to apply.")],
+        None,
+    ),
+    ("exclude_file", Annotated[Path | None, Opt(help="Exclude List file.")], None),
+    ("security_only", Annotated[bool, Opt(help="Only security updates.")], False),
+    ("download_only", Annotated[bool, Opt(help="Download, do not install.")], False),
+    (
+        "reboot",
+        Annotated[Literal["never", "if-required", "always"], Opt(help="Restart Server policy.")],
+        "if-required",
+    ),
+    ("reboot_timeout", Annotated[float, Opt(help="Seconds for the target to come back.")], 600),
+    ("max_rounds", Annotated[int, Opt(help="Rounds at most (a reboot starts a new one).")], 5),
+    (
+        "client_path",
+        Annotated[
+            str | None,
+            Opt(help="Client on a path the target sees (checked by SHA-256); else pushed."),
+        ],
+        None,
+    ),
+    (
+        "launcher",
+        Annotated[Literal["auto", "systemd-run", "at"], Opt(help="The target's scheduler.")],
+        "auto",
+    ),
+    ("start_delay", Annotated[float, Opt(help="Seconds before the client starts.")], 0),
+    ("run_id", Annotated[str | None, Opt(help="Run id; the same id resumes a run.")], None),
+    ("exit_codes", Annotated[Literal["native", "wsus"], Opt(help="Exit-code table.")], "native"),
+    ("timeout", Annotated[float | None, Opt(help="Seconds for the whole job.")], None),
+    (
+        "ssh_config",
+        Annotated[str | None, Opt("--ssh-config", "-F", help="OpenSSH client config file.")],
+        None,
+    ),
+    (
+        "known_hosts",
+        Annotated[
+            str | None, Opt(help="known_hosts file (default: the config's or ~/.ssh/known_hosts).")
+        ],
+        None,
+    ),
+    ("identity_file", Annotated[str | None, Opt(help="Private key (or use the agent).")], None),
+    (
+        "readiness_timeout",
+        Annotated[
+            float, Opt(help="Seconds for the target to be ready after a reboot.", hidden=True)
+        ],
+        300,
+    ),
+    (
+        "stability_window",
+        Annotated[float, Opt(help="Seconds the new boot must hold.", hidden=True)],
+        5,
+    ),
+]
+_RUN_NAMES = [name for name, _, _ in _RUN_PARAMS]
+
+
+def _entries(values: list[str] | None, path: Path | None) -> tuple[str, ...]:
+    inline = tuple(v.strip() for value in values or () for v in value.split(",") if v.strip())
+    return inline + (read_list_file(str(path)) if path else ())
+
+
+def build_options(values: dict[str, Any]) -> RunOptions:
+    """Return RunOptions from the CLI's values; ConfigurationError names a bad option."""
+    values = dict(values)
+    values["include"] = _entries(values["include"], values.pop("include_file"))
+    values["exclude"] = _entries(values["exclude"], values.pop("exclude_file"))
+    try:
+        return RunOptions.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = "--" + str(error["loc"][0]).replace("_", "-") if error["loc"] else "options"
+        raise ConfigurationError(f"{where}: {error['msg']}") from None
+
+
+def with_run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a command `func(options: RunOptions, ...)` with every run option."""
+    own = [
+        p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "options"
+    ]
+    added = [inspect.Parameter(n, _KW, default=d, annotation=a) for n, a, d in _RUN_PARAMS]
+
+    @functools.wraps(func)
+    def command(**kwargs: Any) -> Any:
+        options = build_options({name: kwargs.pop(name) for name in _RUN_NAMES})
+        return func(options, **kwargs)
+
+    params = [p.replace(kind=_KW) for p in own] + added
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    return command
+
+
+def _setup_log(store: Store) -> None:
+    """Send the connector's log (and any traceback) to connector.log in the state dir."""
+    handler = logging.FileHandler(store.path.parent / "connector.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logger = logging.getLogger("patchpilot")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+async def _run_until_signal(
+    target: TargetSpec, options: RunOptions, store: Store, on_event: EventRenderer
+) -> RunResult:
+    """Run; on SIGTERM/SIGINT stop waiting and return the stored cancelled result."""
+    loop = asyncio.get_running_loop()
+    job = asyncio.create_task(run_target(target, options, store=store, on_event=on_event))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, job.cancel)
+    try:
+        return await job
+    except asyncio.CancelledError:
+        stored = store.result(options.run_id or "")
+        if stored is None:
+            raise Cancelled("cancelled before the run started") from None
+        return RunResult.from_dict(stored)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def _pid_file(store: Store, run_id: str) -> Path:
+    return store.path.parent / "runs" / f"{run_id}.pid"
+
+
+def _print_result(result: RunResult, renderer: EventRenderer, result_file: Path | None) -> None:
+    document = result.to_dict()
+    if result_file is not None:
+        write_result(document, result_file)
+    if renderer.log_format == "text":
+        for line in renderer.summary(result):
+            print(line)
+    sys.stdout.write(result.to_json_line() + "\n")
+    sys.stdout.flush()
+
+
+def run_command(
+    options: RunOptions,
+    target: str,
+    inventory: Path | None,
+    state_dir: Path | None,
+    result_file: Path | None,
+    log_format: str,
+) -> int:
+    """Do `patchpilot run`; return the process exit status."""
+    spec = resolve_target(target, load_inventory(inventory) if inventory else None)
+    options = options.model_copy(update={"run_id": options.run_id or new_run_id(spec)})
+    store = Store.open(state_dir)
+    _setup_log(store)
+    renderer = EventRenderer(
+        sys.stdout, log_format=log_format, is_live=log_format == "text" and sys.stdout.isatty()
+    )
+    pid_file = _pid_file(store, options.run_id or "")
+    pid_file.parent.mkdir(mode=0o700, exist_ok=True)
+    pid_file.write_text(str(os.getpid()))
+    try:
+        result = asyncio.run(_run_until_signal(spec, options, store, renderer))
+    finally:
+        pid_file.unlink(missing_ok=True)
+        store.close()
+    _print_result(result, renderer, result_file)
+    return posix_status(result.exit_code)
+
+
+StateDir = Annotated[
+    Path | None,
+    Opt(
+        help="The state store's folder (default "
+        "~/.local/state/patchpilot, root: "
+        "/var/lib/patchpilot-connector)."
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Add run, status, result and cancel to app."""
+
+    @app.command(help="Patch one server end to end (Linux over SSH); see the README.")
+    @with_run_options
+    def run(
+        options: RunOptions,
+        target: Annotated[
+            str,
+            typer.Argument(help="host, user@host[:port], or an inventory name (with --inventory)."),
+        ],
+        inventory: Annotated[
+            Path | None, Opt("--inventory", "-i", help="Ansible inventory (YAML or INI).")
+        ] = None,
+        state_dir: StateDir = None,
+        result_file: Annotated[Path | None, Opt(help="Write the result JSON here.")] = None,
+        log_format: Annotated[Literal["text", "json"], Opt(help="Job output lines.")] = "text",
+    ) -> None:
+        code = run_command(options, target, inventory, state_dir, result_file, log_format)
+        raise typer.Exit(code)
+
+    @app.command(help="Show recent runs, or one run's rounds and journal.")
+    def status(
+        run_id: Annotated[str | None, typer.Argument(help="A run id.")] = None,
+        state_dir: StateDir = None,
+    ) -> None:
+        store = Store.open(state_dir)
+        lines = status_lines(store, run_id)
+        store.close()
+        print("\n".join(lines))
+
+    @app.command(help="Print a finished run's result JSON.")
+    def result(
+        run_id: Annotated[str, typer.Argument(help="A run id.")], state_dir: StateDir = None
+    ) -> None:
+        store = Store.open(state_dir)
+        document = store.result(run_id)
+        found = store.run(run_id)
+        store.close()
+        if found is None:
+            raise ConfigurationError(f"no run {run_id!r} in {store.path}")
+        if document is None:
+            raise StateError(f"run {run_id} has no result yet (it is still running)")
+        print(json.dumps(document, indent=2))
+
+    @app.command(help="Stop a run's connector (the client on the target finishes its round).")
+    def cancel(
+        run_id: Annotated[str, typer.Argument(help="A run id.")], state_dir: StateDir = None
+    ) -> None:
+        store = Store.open(state_dir)
+        message = cancel_run(store, run_id, _pid_file(store, run_id))
+        store.close()
+        print(message)
+
+
+def status_lines(store: Store, run_id: str | None) -> list[str]:
+    """Return `status` output: a table of runs, or one run with its rounds and journal."""
+    from patchpilot.cli.render import format_line
+
+    if run_id is None:
+        return [
+            f"{r.run_id}  {r.target}  {r.mode}  {r.status}  exit={r.exit_code}  "
+            f"{r.started} → {r.finished or '…'}"
+            for r in store.runs()
+        ]
+    found = store.run(run_id)
+    if found is None:
+        raise ConfigurationError(f"no run {run_id!r} in {store.path}")
+    lines = [
+        f"run {found.run_id} target={found.target} mode={found.mode} "
+        f"status={found.status} exit={found.exit_code}"
+    ]
+    lines += [
+        f"round {r.round}: {r.phase} task={r.launcher}:{r.task_id} "
+        f"boot {r.boot_id_before} → {r.boot_id_after or '-'}"
+        for r in store.rounds(run_id)
+    ]
+    for record in store.records(run_id):
+        lines.append(
+            format_line(
+                record.get("ts", ""),
+                record.get("level", "info"),
+                found.target,
+                None,
+                record.get("event", "?"),
+                record.get("fields") or {},
+            )
+        )
+    return lines
+
+
+def cancel_run(store: Store, run_id: str, pid_file: Path) -> str:
+    """Signal the run's connector if it is alive; else record the run as cancelled."""
+    from patchpilot.connector.runner import cancel_stored_run
+
+    found = store.run(run_id)
+    if found is None:
+        raise ConfigurationError(f"no run {run_id!r} in {store.path}")
+    if found.status != "running":
+        return f"run {run_id} already finished: {found.status}"
+    try:
+        pid = int(pid_file.read_text())
+        os.kill(pid, signal.SIGTERM)
+        return f"sent SIGTERM to the connector of run {run_id} (pid {pid})"
+    except (OSError, ValueError):
+        cancel_stored_run(store, run_id)
+        return f"run {run_id} recorded as cancelled (no connector was running it)"

@@ -33,7 +33,7 @@ from patchpilot.transports.base import Transport
 from patchpilot.transports.local import LocalSettings, LocalTransport
 from patchpilot.transports.ssh import SSHSettings, SSHTransport
 
-__all__ = ["make_transport", "run_target"]
+__all__ = ["cancel_stored_run", "make_transport", "new_run_id", "run_target"]
 
 log = logging.getLogger("patchpilot.connector")
 
@@ -62,14 +62,14 @@ def _default_client(out_dir: Path) -> ClientArtifact:
     return build_client(out_dir)
 
 
-def _new_run_id(target: TargetSpec) -> str:
+def new_run_id(target: TargetSpec) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{re.sub(r'[^A-Za-z0-9._-]', '-', target.name)[:40]}-{stamp}"
 
 
 def _open_run(target: TargetSpec, options: RunOptions, store: Store) -> tuple[RunRow, bool]:
     """Return the run's stored row (created if new) and whether it is a resumed run."""
-    run_id = options.run_id or _new_run_id(target)
+    run_id = options.run_id or new_run_id(target)
     found = store.run(run_id)
     if found is not None:
         if found.target != target.name:
@@ -217,3 +217,22 @@ def _summary(target: TargetSpec, options: RunOptions) -> dict[str, object]:
     keys = ("mode", "reboot", "max_rounds", "launcher", "include", "exclude", "security_only")
     values = {k: getattr(options, k) for k in keys}
     return {"host": target.host, **values}
+
+
+def cancel_stored_run(store: Store, run_id: str) -> RunResult:
+    """Record an unfinished run whose connector is gone as cancelled (the target is not touched)."""
+    row = store.run(run_id)
+    if row is None:
+        raise ConfigurationError(f"no run {run_id!r}")
+    options = RunOptions.model_validate_json(row.options)
+    result = build_result(
+        store,
+        row,
+        options,
+        warnings=[],
+        failure=Outcome.CANCELLED,
+        error="cancelled by `patchpilot cancel`",
+        phase=None,
+    )
+    store.finish_run(run_id, result.to_dict())
+    return result

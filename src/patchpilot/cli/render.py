@@ -1,0 +1,204 @@
+"""Render the connector's events: one text line per event, JSON lines, or a live TTY view.
+
+Job output must stay useful inside OpCon's 64 KB job-output limit, which keeps the start and
+the end: the run's summary is printed first and last, and once the streamed lines pass
+`budget` bytes only warnings, errors and phase changes are printed (with a count of what was
+left out). The last stdout line is always the result JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.status import Status
+
+from patchpilot.connector.events import (
+    Event,
+    JournalRecord,
+    PhaseStarted,
+    RunFinished,
+    RunStarted,
+    WarningRaised,
+)
+from patchpilot.connector.result import RunResult
+
+__all__ = ["EventRenderer", "format_fields", "format_line"]
+
+_LINE_MAX = 400
+_VALUE_MAX = 160
+_QUIET_LEVELS = ("warning", "error")
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, list) and all(isinstance(v, Mapping) and "id" in v for v in value):
+        text = ",".join(str(v["id"]) for v in value) or "-"
+        return f"{len(value)}[{text}]"
+    if isinstance(value, (list, dict)):
+        text = json.dumps(value, separators=(",", ":"))
+    else:
+        text = str(value)
+    text = text.replace("\n", " | ")
+    return text if len(text) <= _VALUE_MAX else text[: _VALUE_MAX - 1] + "…"
+
+
+def format_fields(fields: Mapping[str, Any]) -> str:
+    """Return fields as `key=value` pairs (lists of updates as their ids), each value cut."""
+    return " ".join(f"{k}={_value(v)}" for k, v in fields.items() if v not in (None, "", []))
+
+
+def format_line(
+    ts: str, level: str, target: str, round_no: int | None, event: str, fields: Mapping[str, Any]
+) -> str:
+    """Return one job-output line: timestamp, level, target, round, event, fields."""
+    where = f"r{round_no}" if round_no else "-"
+    line = f"{ts} {level:<7} {target} {where} {event} {format_fields(fields)}".rstrip()
+    return line if len(line) <= _LINE_MAX else line[: _LINE_MAX - 1] + "…"
+
+
+def _as_line(event: Event) -> tuple[str, str]:
+    """Return (level, text line) for an event."""
+    if isinstance(event, JournalRecord):
+        r = event.record
+        level = str(r.get("level", "info"))
+        return level, format_line(
+            str(r.get("ts", event.ts)),
+            level,
+            event.target,
+            event.round,
+            str(r.get("event", "?")),
+            r.get("fields") or {},
+        )
+    if isinstance(event, PhaseStarted):
+        return "info", format_line(
+            event.ts,
+            "info",
+            event.target,
+            event.round,
+            f"phase.{event.phase}",
+            {"detail": event.detail},
+        )
+    if isinstance(event, WarningRaised):
+        return "warning", format_line(
+            event.ts,
+            "warning",
+            event.target,
+            event.round,
+            "connector.warning",
+            {"message": event.message},
+        )
+    if isinstance(event, RunStarted):
+        fields = {"run": event.run_id, "resumed": event.is_resumed, **event.summary}
+        return "info", format_line(event.ts, "info", event.target, None, "run.start", fields)
+    assert isinstance(event, RunFinished)
+    return "info", format_line(
+        event.ts, "info", event.target, None, "run.end", _end_fields(event.result)
+    )
+
+
+def _end_fields(result: RunResult) -> dict[str, Any]:
+    return {
+        "run": result.run_id,
+        "status": result.status,
+        "exit_code": result.exit_code,
+        "rounds": len(result.rounds),
+        "reboots": len(result.reboots),
+        **result.counts,
+        "phase": result.phase,
+        "error": "; ".join(result.errors),
+    }
+
+
+def _as_json(event: Event) -> str:
+    body: dict[str, Any] = {"ts": event.ts, "kind": event.kind, "target": event.target}
+    if isinstance(event, JournalRecord):
+        body.update(round=event.round, record=dict(event.record))
+    elif isinstance(event, PhaseStarted):
+        body.update(round=event.round, phase=event.phase, detail=event.detail)
+    elif isinstance(event, WarningRaised):
+        body.update(round=event.round, message=event.message)
+    elif isinstance(event, RunStarted):
+        body.update(
+            run_id=event.run_id,
+            mode=event.mode,
+            resumed=event.is_resumed,
+            summary=dict(event.summary),
+        )
+    elif isinstance(event, RunFinished):
+        body.update(summary=_end_fields(event.result))
+    return json.dumps(body, separators=(",", ":"), default=str)
+
+
+class EventRenderer:
+    """Print events to out as text or JSON lines, or as a live view on a terminal."""
+
+    def __init__(
+        self,
+        out: TextIO,
+        *,
+        log_format: str = "text",
+        is_live: bool = False,
+        budget: int = 48 * 1024,
+    ) -> None:
+        self.out = out
+        self.log_format = log_format
+        self.budget = budget
+        self.written = 0
+        self.omitted = 0
+        self.console = Console(file=out, highlight=False, soft_wrap=True) if is_live else None
+        self.status: Status | None = None
+
+    def __call__(self, event: Event) -> None:
+        if self.log_format == "json":
+            self._emit(_as_json(event), force=isinstance(event, (RunStarted, RunFinished)))
+            return
+        level, line = _as_line(event)
+        is_key = isinstance(event, (RunStarted, RunFinished, PhaseStarted))
+        if isinstance(event, RunFinished) and self.omitted:
+            self._emit(
+                f"… {self.omitted} line(s) left out to keep the job output short; "
+                "`patchpilot status RUN_ID` shows the whole journal",
+                force=True,
+            )
+        self._emit(line, force=is_key or level in _QUIET_LEVELS, level=level)
+        if self.console is not None and isinstance(event, PhaseStarted):
+            self._live_status(f"{event.target} round {event.round}: {event.phase}")
+        if isinstance(event, RunFinished):
+            self._stop_status()
+
+    def _emit(self, line: str, *, force: bool, level: str = "info") -> None:
+        if self.written > self.budget and not force:
+            self.omitted += 1
+            return
+        self.written += len(line) + 1
+        if self.console is not None:
+            style = {"warning": "yellow", "error": "bold red", "debug": "dim"}.get(level)
+            self.console.print(line, style=style, markup=False)
+        else:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+    def _live_status(self, text: str) -> None:
+        assert self.console is not None
+        if self.status is None:
+            self.status = self.console.status(text)
+            self.status.start()
+        else:
+            self.status.update(text)
+
+    def _stop_status(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+
+    def summary(self, result: RunResult) -> list[str]:
+        """Return the end-of-run summary lines (one per update, capped)."""
+        lines = [
+            f"{u['id']}: {u['status']} {u.get('version', '')}".rstrip()
+            for u in result.updates[:200]
+        ]
+        if len(result.updates) > 200:
+            lines.append(f"… and {len(result.updates) - 200} more in the result file")
+        return lines
