@@ -98,8 +98,10 @@ class Lab:
             return False
         return True
 
-    def up(self, servers: int = 0, *, rebuild_base: bool = False) -> list[Server]:
-        """Start the lab with that many servers; refuse when it already runs."""
+    def up(self, servers: int = 0, *, vms: int = 0, rebuild_base: bool = False) -> list[Server]:
+        """Start the lab with that many servers (and VMs); refuse when it already runs."""
+        if vms:
+            raise LabError("qemu VMs are not available in this version of the lab")
         require_root()
         require_tools()
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -272,6 +274,8 @@ class Lab:
         self.ssh(name, ["sh", "-c", script])
 
     def _request(self, op: str, *, timeout: float = 120.0, **fields: Any) -> dict[str, Any]:
+        if not self.layout.control.exists():
+            raise LabError(f"no lab is running in {self.directory} (`patchpilot lab up`)")
         return send_request(self.layout.control, {"op": op, **fields}, timeout=timeout)
 
 
