@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from patchpilot.cli.render import format_fields
 from patchpilot.connector.events import (
     Event,
     JournalRecord,
@@ -127,18 +128,23 @@ def _update(row: _Row, event: Event) -> None:
 
 
 def _describe(event: Event) -> str:
-    """Return the line for a server's event ('' for none)."""
+    """Return the line for a server's event (without the server), '' for none."""
     if isinstance(event, RunStarted):
-        return f"run {event.run_id} ({event.mode}{', resumed' if event.is_resumed else ''})"
+        resumed = ", resumed" if event.is_resumed else ""
+        return f"run.start {event.run_id} ({event.mode}{resumed})"
     if isinstance(event, PhaseStarted):
-        return f"round {event.round}: {event.phase}" + (f" {event.detail}" if event.detail else "")
+        return f"r{event.round} phase.{event.phase} {event.detail}".rstrip()
     if isinstance(event, JournalRecord):
         record = event.record
-        message = record.get("msg") or record.get("message") or ""
-        return f"round {event.round}: {record.get('event', 'record')} {message}".rstrip()
+        fields = format_fields(record.get("fields") or {})
+        return f"r{event.round} {record.get('event', '?')} {fields}".rstrip()
     if isinstance(event, WarningRaised):
-        return f"warning: {event.message}"
+        return f"r{event.round} warning {event.message}"
     if isinstance(event, RunFinished):
         result = event.result
-        return f"finished: {result.status} (exit {result.exit_code}, {len(result.rounds)} rounds)"
+        errors = f" error={'; '.join(result.errors)}" if result.errors else ""
+        return (
+            f"run.end status={result.status} exit_code={result.exit_code} "
+            f"rounds={len(result.rounds)} reboots={len(result.reboots)}{errors}"
+        )
     return ""

@@ -40,7 +40,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 EXIT_FLEET_FAILED = 86
-"""Exit code when servers of the fleet failed in different ways or the rollout stopped early."""
+"""Native exit code when servers ended with different codes or the rollout stopped early (the
+WSUS table has -1 for it)."""
 
 
 class Order(enum.Enum):
@@ -90,6 +91,7 @@ class FleetOptions:
     max_fail_percent: float | None = None
     order: Order = Order.INVENTORY
     seed: int | None = None
+    failure_code: int = EXIT_FLEET_FAILED
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -115,6 +117,7 @@ class FleetResult:
     outcomes: tuple[ServerOutcome | None, ...]
     hosts: tuple[str, ...]
     stopped_early: bool
+    failure_code: int = EXIT_FLEET_FAILED
 
     def status(self, index: int) -> ServerStatus:
         outcome = self.outcomes[index]
@@ -129,10 +132,10 @@ class FleetResult:
 
     @property
     def exit_code(self) -> int:
-        """0 when all succeeded; the common code when all servers share one; else the fleet's."""
+        """0 when all succeeded; the common code when all servers share one; else failure_code."""
         codes = {o.exit_code for o in self.outcomes if o is not None}
         if self.stopped_early or None in self.outcomes or len(codes) > 1:
-            return EXIT_FLEET_FAILED
+            return self.failure_code
         return codes.pop() if codes else 0
 
     def to_dict(self) -> dict[str, object]:
@@ -239,6 +242,7 @@ async def run_fleet(
         outcomes=tuple(rollout.outcomes.get(h.name) for h in ordered),
         hosts=tuple(h.name for h in ordered),
         stopped_early=rollout.stopped,
+        failure_code=options.failure_code,
     )
 
 

@@ -1,0 +1,205 @@
+"""Benchmark: `patchpilot fleet` against an Ansible playbook on the same lab servers.
+
+For each size (10, 50, 100 by default), on fresh lab servers each time (same base image, same
+repository, same update set — the reboot-required `lab-kernel` and the servicing package
+whose `lab-stage2-x` only appears after the reboot): (a) `ansible-playbook` with the playbook
+a competent engineer would write (`apt` dist-upgrade, `reboot` when /var/run/reboot-required
+exists, repeated until a round needs no reboot, forks = server count, pipelining on), and (b)
+`patchpilot fleet` with the same concurrency. Each side's wall time, CPU seconds and peak
+memory (sum of PSS over its whole process tree) are measured, and every server's end state
+(lab-* versions, no pending reboot) is checked against the catalog — not assumed.
+
+Ansible runs from its own virtual environment (ansible-core 2.21.5 needs Python >= 3.12; the
+script uses the first python3.12+ it finds, pyenv's included). Run as root:
+
+    .venv/bin/python bench/fleet_vs_ansible.py [--sizes 10,50,100] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fleet_measure import (
+    Measured,
+    bench_lab,
+    emit,
+    end_state,
+    expected_state,
+    measure,
+    write_inventory,
+)
+
+from patchpilot.lab.lab import Lab
+from patchpilot.lab.server import Server
+
+ANSIBLE_VERSION = "2.21.5"
+ANSIBLE_VENV = Path("/var/tmp/patchpilot-ansible-venv")
+_PYTHONS = ("python3.13", "python3.12", "/root/.pyenv/versions/3.12.1/bin/python3")
+REPO = Path(__file__).resolve().parent.parent
+
+PLAYBOOK = """\
+- name: Apply every update, rebooting when needed, until a round needs no reboot
+  hosts: bench
+  gather_facts: false
+  tasks:
+    - name: Rounds
+      ansible.builtin.include_tasks: round.yml
+      loop: "{{ range(1, 6) | list }}"
+      loop_control:
+        loop_var: round_no
+"""
+
+ROUND = """\
+- name: "Round {{ round_no }}"
+  when: not (patch_done | default(false))
+  block:
+    - name: Upgrade every package
+      ansible.builtin.apt:
+        update_cache: true
+        upgrade: dist
+    - name: Is a reboot required?
+      ansible.builtin.stat:
+        path: /var/run/reboot-required
+      register: reboot_flag
+    - name: Reboot
+      ansible.builtin.reboot:
+        reboot_timeout: 600
+      when: reboot_flag.stat.exists
+    - name: Done once a round needed no reboot (nothing new can appear then)
+      ansible.builtin.set_fact:
+        patch_done: "{{ not reboot_flag.stat.exists }}"
+"""
+
+
+def ensure_ansible() -> Path:
+    """Return ansible-playbook from its own venv, creating the venv when missing."""
+    playbook = ANSIBLE_VENV / "bin" / "ansible-playbook"
+    if playbook.exists():
+        return playbook
+    python = next((p for p in _PYTHONS if shutil.which(p) or Path(p).exists()), None)
+    if python is None:
+        sys.exit(f"ansible-core {ANSIBLE_VERSION} needs Python >= 3.12; none found")
+    subprocess.run([python, "-m", "venv", str(ANSIBLE_VENV)], check=True)
+    pip = [str(ANSIBLE_VENV / "bin" / "pip"), "install", "-q", f"ansible-core=={ANSIBLE_VERSION}"]
+    subprocess.run(pip, check=True)
+    return playbook
+
+
+def ansible_side(lab: Lab, servers: list[Server], work: Path) -> Measured:
+    """Run the playbook over servers with forks = len(servers)."""
+    playbook = ensure_ansible()
+    (work / "site.yml").write_text(PLAYBOOK)
+    (work / "round.yml").write_text(ROUND)
+    write_inventory(
+        work / "ansible.yml", servers, key=lab.key_path, known_hosts=lab.known_hosts_path
+    )
+    env = {
+        **os.environ,
+        "ANSIBLE_HOME": str(work / "ansible-home"),
+        "ANSIBLE_PIPELINING": "True",
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3",
+        "ANSIBLE_GATHERING": "explicit",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+    }
+    argv = [
+        str(playbook),
+        "-i",
+        str(work / "ansible.yml"),
+        "-f",
+        str(len(servers)),
+        str(work / "site.yml"),
+    ]
+    return measure(argv, env=env, log=work / "ansible.log")
+
+
+def patchpilot_side(lab: Lab, servers: list[Server], work: Path, run_id: str) -> Measured:
+    """Run `patchpilot fleet` over servers with --concurrency len(servers)."""
+    write_inventory(work / "fleet.yml", servers, key=lab.key_path, known_hosts=lab.known_hosts_path)
+    argv = [
+        str(REPO / ".venv" / "bin" / "patchpilot"),
+        "fleet",
+        str(work / "fleet.yml"),
+        "--concurrency",
+        str(len(servers)),
+        "--known-hosts",
+        str(lab.known_hosts_path),
+        "--state-dir",
+        str(work / "state"),
+        "--run-id",
+        run_id,
+        "--result-file",
+        str(work / f"{run_id}.json"),
+    ]
+    return measure(argv, env=dict(os.environ), log=work / f"{run_id}.log")
+
+
+def check_end_state(lab: Lab, servers: list[Server]) -> int:
+    """Return how many servers are not in the catalog's final state (0 is the goal)."""
+    expected = expected_state()
+    states = end_state(lab.ssh_config_path, [s.name for s in servers])
+    wrong = {name: state for name, state in states.items() if state != expected}
+    for name, state in sorted(wrong.items())[:5]:
+        print(f"  {name}: {state}", file=sys.stderr)
+    return len(wrong)
+
+
+def one_side(lab: Lab, size: int, work: Path, side: str) -> dict[str, object]:
+    """Start size fresh servers, run one side over them, check them, remove them."""
+    started = time.monotonic()
+    servers = lab.add_servers(size)
+    print(f"[{side} {size}] {size} fresh servers in {time.monotonic() - started:.0f} s", flush=True)
+    try:
+        if side == "ansible":
+            measured = ansible_side(lab, servers, work)
+        else:
+            measured = patchpilot_side(lab, servers, work, f"bench-{size}")
+        wrong = check_end_state(lab, servers)
+    finally:
+        for server in servers:
+            lab.remove_server(server.name)
+    figures = {**measured.as_dict(), "servers_not_in_final_state": wrong}
+    print(f"[{side} {size}] {json.dumps(figures)}", flush=True)
+    return figures
+
+
+def ratios(ansible: dict[str, object], patchpilot: dict[str, object]) -> dict[str, float]:
+    """Return patchpilot / Ansible for wall time, CPU seconds and peak PSS."""
+    keys = ("wall_s", "cpu_s", "peak_pss_mib")
+    return {
+        key: round(float(patchpilot[key]) / float(ansible[key]), 3)  # type: ignore[arg-type]
+        for key in keys
+        if float(ansible[key])  # type: ignore[arg-type]
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,50,100")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    report: dict[str, object] = {"ansible_core": ANSIBLE_VERSION}
+    with bench_lab() as (lab, tmp):
+        for size in (int(s) for s in args.sizes.split(",")):
+            work = tmp / f"n{size}"
+            work.mkdir()
+            ansible = one_side(lab, size, work, "ansible")
+            patchpilot = one_side(lab, size, work, "patchpilot")
+            report[str(size)] = {
+                "ansible": ansible,
+                "patchpilot": patchpilot,
+                "patchpilot_over_ansible": ratios(ansible, patchpilot),
+            }
+            print(json.dumps(report[str(size)]), flush=True)
+    emit(report, args.json)
+
+
+if __name__ == "__main__":
+    main()
