@@ -17,15 +17,21 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from patchpilot.errors import ConfigurationError
+
 __all__ = [
+    "DATA_ROOT",
     "MAX_COMMAND_LINE",
     "PsValue",
     "encoded_command",
     "last_json",
+    "native_call",
     "powershell_argv",
     "quote_ps",
     "render",
     "split_literals",
+    "windows_argv",
+    "write_file_argv",
 ]
 
 # cmd.exe's limit (8191) binds where OpenSSH's default shell is cmd; stay under it.
@@ -35,6 +41,24 @@ _HOLE = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}")
 POWERSHELL = ("powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass")
 
 PsValue = str | int | bool | Sequence[str] | None
+
+# Arguments that mean the same to cmd.exe, PowerShell and a POSIX shell: passed bare.
+_INERT = re.compile(r"^[A-Za-z0-9_.:\\/=+-]+$")
+DATA_ROOT = "C:\\ProgramData\\patchpilot"
+
+WRITE_FILE = """$ErrorActionPreference = 'Stop'
+$root = {{root}}; $path = {{path}}
+if (-not (Test-Path -LiteralPath $root)) { New-Item -ItemType Directory -Path $root | Out-Null }
+$guard = New-Object System.Security.AccessControl.DirectorySecurity
+$guard.SetSecurityDescriptorSddlForm('O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)')
+Set-Acl -LiteralPath $root -AclObject $guard
+New-Item -ItemType Directory -Force -Path (Split-Path -Parent $path) | Out-Null
+$tmp = $path + '.tmp-' + [guid]::NewGuid().ToString('N')
+$bytes = [Convert]::FromBase64String([Console]::In.ReadToEnd().Trim())
+[IO.File]::WriteAllBytes($tmp, $bytes)
+Move-Item -LiteralPath $tmp -Destination $path -Force
+@{ written = $bytes.Length } | ConvertTo-Json -Compress
+"""
 
 
 def quote_ps(value: str) -> str:
@@ -146,3 +170,36 @@ def last_json(stdout: str) -> Any:
         return json.loads(lines[-1])
     except ValueError as exc:
         raise ValueError(f"the PowerShell script's last line is not JSON: {lines[-1]!r}") from exc
+
+
+def native_call(argv: Sequence[str]) -> str:
+    """Return a script that runs argv as a native command and exits with its status.
+
+    Windows PowerShell 5.1 re-quotes native arguments without escaping embedded double
+    quotes, drops empty ones and mangles a trailing backslash inside quotes: such
+    arguments are refused (ConfigurationError) rather than passed wrong.
+    """
+    for arg in argv:
+        spaced = any(c.isspace() for c in arg)
+        if not arg or '"' in arg or "\x00" in arg or (spaced and arg.endswith("\\")):
+            raise ConfigurationError(f"a Windows command cannot carry this argument: {arg!r}")
+    return "& " + " ".join(quote_ps(a) for a in argv) + "\nexit $LASTEXITCODE\n"
+
+
+def windows_argv(argv: Sequence[str]) -> list[str]:
+    """Return argv as inert tokens: unchanged when already inert, else through PowerShell."""
+    if argv and all(_INERT.match(a) for a in argv):
+        return list(argv)
+    return powershell_argv(native_call(argv))
+
+
+def write_file_argv(path: str) -> list[str]:
+    """Return argv that writes base64 from stdin to path under DATA_ROOT, atomically.
+
+    DATA_ROOT is (re)made SYSTEM and Administrators only, owned by Administrators, and its
+    files inherit that: a user who pre-created the folder loses it. Raise ConfigurationError
+    for a path outside DATA_ROOT.
+    """
+    if not path.lower().startswith(DATA_ROOT.lower() + "\\") or ".." in path:
+        raise ConfigurationError(f"refusing to write outside {DATA_ROOT}: {path!r}")
+    return powershell_argv(render(WRITE_FILE, {"root": DATA_ROOT, "path": path}))
