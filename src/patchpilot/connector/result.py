@@ -75,7 +75,8 @@ class RunResult:
             "boot_ids": [r.boot_id_after for r in self.reboots],
             "items": [asdict(r) for r in self.reboots],
         }
-        return {"schema_version": SCHEMA_VERSION, **body}
+        document: dict[str, Any] = json.loads(json.dumps(body))  # tuples become lists
+        return {"schema_version": SCHEMA_VERSION, **document}
 
     @classmethod
     def from_dict(cls, body: dict[str, Any]) -> RunResult:

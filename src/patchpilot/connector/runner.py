@@ -146,18 +146,19 @@ async def run_target(
 ) -> RunResult:
     """Patch one target: every round of one run, from connect to the stored result.
 
-    `options.run_id` names the run (one is made up when None); calling again with the run id
-    of an unfinished run resumes it (re-attaches to the running client or waits for the
-    reboot in progress; nothing is installed twice), and with the id of a finished run
-    returns its stored result. Events go to `on_event` as they happen (journal records in
+    `options.run_id` names the run (one is made up when None). Calling again with the run id
+    of an unfinished (or cancelled) run resumes it: it re-attaches to the running client or
+    waits for the reboot in progress; nothing is installed twice. With the id of a finished
+    run it returns the stored result. Events go to `on_event` as they happen (journal records in
     order, once). Failures on the target come back as a RunResult with their outcome and
     exit code, never as exceptions; on cancellation the result is stored (read it with
     `store.result(run_id)`) and CancelledError propagates. `transport` and `client` default
     to the target's SSH/local transport and the client built from this source tree.
     """
     row, is_resumed = _open_run(target, options, store)
-    if row.status != "running":
+    if row.status not in ("running", Outcome.CANCELLED.value):
         return RunResult.from_dict(store.result(row.run_id) or {})
+    store.reopen_run(row.run_id)
     options = RunOptions.model_validate_json(row.options)
     on_event(
         RunStarted(

@@ -161,6 +161,15 @@ class Store:
                 ),
             )
 
+    def reopen_run(self, run_id: str) -> None:
+        """Mark a cancelled run as running again (it is being resumed)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE runs SET status = 'running', exit_code = NULL, finished = NULL, "
+                "result = NULL WHERE run_id = ?",
+                (run_id,),
+            )
+
     def result(self, run_id: str) -> dict[str, Any] | None:
         found = self._db.execute("SELECT result FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return json.loads(found[0]) if found and found[0] else None

@@ -1,0 +1,96 @@
+"""Reboot verification as a state machine, with a fake clock and a scripted boot id probe."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from patchpilot.connector.probes import BootProbe, Readiness
+from patchpilot.connector.reboot import Clock, RebootPolicy, await_reboot
+from patchpilot.errors import PhaseTimeout, RebootError, TransportError
+from patchpilot.transports.base import Transport
+from patchpilot.transports.fake import FakeTransport
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+    def clock(self) -> Clock:
+        return Clock(now=lambda: self.t, sleep=self.sleep)
+
+
+class ScriptedProbe(BootProbe):
+    """Boot ids in order (None = unreachable; the last one repeats); readiness likewise."""
+
+    def __init__(self, ids: list[str | None], ready: list[str] | None = None) -> None:
+        self.ids: Iterator[str | None] = iter(ids)
+        self.last = ids[-1]
+        self.ready = iter(ready or ["running"])
+        self.last_ready = (ready or ["running"])[-1]
+
+    async def boot_id(self, transport: Transport) -> str:
+        value = next(self.ids, self.last)
+        if value is None:
+            raise TransportError("connection refused")
+        return value
+
+    async def readiness(self, transport: Transport) -> Readiness:
+        state = next(self.ready, self.last_ready)
+        return Readiness(state in ("running", "degraded"), state)
+
+
+POLICY = RebootPolicy(timeout=60, readiness_timeout=30, stability_window=5, stability_timeout=30)
+T = FakeTransport(lambda argv, stdin: (0, ""))
+
+
+async def test_down_then_new_id_then_ready_then_stable() -> None:
+    time, phases = FakeTime(), []
+    probe = ScriptedProbe(["old", None, None, "new"], ready=["starting", "degraded"])
+    after = await await_reboot(
+        T, probe, "old", POLICY, clock=time.clock(), on_phase=lambda p, d: phases.append(p)
+    )
+    assert after == "new"
+    assert phases == ["reboot.boot_id_change", "reboot.readiness", "reboot.stability"]
+
+
+async def test_failing_read_is_never_a_changed_id() -> None:
+    with pytest.raises(RebootError, match="did not come back"):
+        await await_reboot(T, ScriptedProbe([None]), "old", POLICY, clock=FakeTime().clock())
+
+
+async def test_answers_but_same_id_is_not_rebooted() -> None:
+    with pytest.raises(RebootError, match="has not rebooted"):
+        await await_reboot(T, ScriptedProbe(["old"]), "old", POLICY, clock=FakeTime().clock())
+
+
+async def test_back_off_is_bounded() -> None:
+    time = FakeTime()
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        time.t += seconds
+
+    with pytest.raises(RebootError):
+        await await_reboot(
+            T, ScriptedProbe([None]), "old", POLICY, clock=Clock(now=lambda: time.t, sleep=sleep)
+        )
+    assert max(sleeps) == POLICY.max_delay and sleeps[:3] == [1, 2, 4]
+    assert time.t <= POLICY.timeout
+
+
+async def test_never_ready_names_the_readiness_phase() -> None:
+    probe = ScriptedProbe(["new"], ready=["starting"])
+    with pytest.raises(PhaseTimeout) as caught:
+        await await_reboot(T, probe, "old", POLICY, clock=FakeTime().clock())
+    assert caught.value.phase == "reboot.readiness"
+
+
+async def test_second_reboot_during_stability_window_waits_for_the_newest_id() -> None:
+    probe = ScriptedProbe(["new", "newer", "newer"])
+    assert await await_reboot(T, probe, "old", POLICY, clock=FakeTime().clock()) == "newer"

@@ -1,0 +1,68 @@
+"""The result document and the state store."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from patchpilot.connector.exitcodes import Outcome
+from patchpilot.connector.result import RebootRecord, RoundSummary, RunResult, write_result
+from patchpilot.connector.secret import Secret
+from patchpilot.connector.store import RoundRow, RunRow, Store
+
+RESULT = RunResult(
+    run_id="r1",
+    target="web1",
+    mode="install",
+    status="success",
+    outcome=Outcome.SUCCESS,
+    exit_code=0,
+    exit_code_scheme="native",
+    started="t0",
+    finished="t1",
+    rounds=(RoundSummary(1, "success", "t0", "t1", "systemd-run", "u", 2, 0, True),),
+    reboots=(RebootRecord(1, "a", "b", "t0", "t1", 12.5),),
+    updates=({"id": "lab-a", "status": "installed"},),
+    counts={"installed": 1},
+)
+
+
+def test_result_round_trips_and_prints_on_one_line(tmp_path: Path) -> None:
+    body = RESULT.to_dict()
+    assert body["schema_version"] == 1 and body["reboots"]["count"] == 1
+    assert RunResult.from_dict(json.loads(RESULT.to_json_line())) == RESULT
+    assert "\n" not in RESULT.to_json_line()
+    write_result(body, tmp_path / "out" / "result.json")
+    assert json.loads((tmp_path / "out" / "result.json").read_text()) == body
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["result.json"]
+
+
+def test_secret_is_masked() -> None:
+    secret = Secret.generate()
+    assert len(secret.reveal()) == 64
+    assert secret.reveal() not in f"{secret} {secret!r}"
+
+
+def test_store_file_modes_runs_rounds_and_journal(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "state")
+    assert stat.S_IMODE((tmp_path / "state" / "state.sqlite").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+    store.create_run(
+        RunRow("r1", "web1", "install", "{}", Secret("s" * 64), "running", None, "t0", None, None)
+    )
+    assert store.run("r1").secret.reveal() == "s" * 64  # type: ignore[union-attr]
+    store.save_round(RoundRow("r1", 1, "launched", "at", "r1-r1#4", boot_id_before="b1"))
+    store.save_round(RoundRow("r1", 1, "done", "at", "r1-r1#4", boot_id_before="b1"))
+    assert [r.phase for r in store.rounds("r1")] == ["done"]
+    assert store.add_record("r1", 1, {"seq": 1, "event": "run.started"})
+    assert not store.add_record("r1", 1, {"seq": 1, "event": "run.started"})
+    assert store.add_record("r1", 1, {"seq": 2, "event": "x"})
+    assert store.last_seq("r1", 1) == 2 and store.last_seq("r1", 2) == 0
+    store.set_plan("r1", {"a": "1"})
+    assert store.run("r1").frozen_plan == {"a": "1"}  # type: ignore[union-attr]
+    store.finish_run("r1", RESULT.to_dict())
+    assert store.result("r1") == RESULT.to_dict()
+    store.close()
+    again = Store.open(tmp_path / "state")
+    assert [r["seq"] for r in again.records("r1")] == [1, 2]

@@ -1,0 +1,181 @@
+"""run_target end to end against a scripted target: rounds, reboot, resume, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from connector_fakes import FakeClient, FakeTarget, final, record
+
+from patchpilot.connector.events import Event, JournalRecord
+from patchpilot.connector.exitcodes import Outcome
+from patchpilot.connector.options import RunOptions
+from patchpilot.connector.runner import run_target
+from patchpilot.connector.store import Store
+from patchpilot.connector.target import TargetSpec
+
+TARGET = TargetSpec("web1", "web1")
+
+
+def two_rounds() -> dict[int, list[dict[str, Any]]]:
+    return {
+        1: [
+            record(1, "run.started"),
+            record(
+                2,
+                "plan.selected",
+                selected=["lab-a", "lab-kernel"],
+                plan={"lab-a": "2", "lab-kernel": "6"},
+            ),
+            record(3, "update.result", id="lab-a", status="installed", version="2"),
+            final(
+                4,
+                will_reboot=True,
+                results=[
+                    {"id": "lab-a", "status": "installed", "version": "2"},
+                    {"id": "lab-kernel", "status": "installed", "version": "6"},
+                ],
+            ),
+        ],
+        2: [
+            record(1, "run.started"),
+            final(2, results=[{"id": "lab-stage2-x", "status": "installed", "version": "1"}]),
+        ],
+        3: [record(1, "run.started"), final(2, status="nothing", results=[])],
+    }
+
+
+def options(**extra: Any) -> RunOptions:
+    return RunOptions(run_id="r1", stability_window=0, **extra)
+
+
+async def run(target: FakeTarget, store: Store, tmp_path: Path, **extra: Any) -> Any:
+    events: list[Event] = []
+    result = await run_target(
+        TARGET,
+        options(**extra),
+        store=store,
+        on_event=events.append,
+        transport=target.transport,
+        client=FakeClient.make(tmp_path),
+    )
+    return result, events
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store.open(tmp_path / "state")
+
+
+async def test_full_cycle_reboot_then_second_round(store: Store, tmp_path: Path) -> None:
+    target = FakeTarget("r1", two_rounds(), scan=[{"id": "lab-stage2-x", "candidate_version": "1"}])
+    result, events = await run(target, store, tmp_path)
+    assert result.outcome is Outcome.SUCCESS and result.exit_code == 0
+    assert target.launched == [1, 2]
+    assert [u["id"] for u in result.updates] == ["lab-a", "lab-kernel", "lab-stage2-x"]
+    assert len(result.reboots) == 1 and result.reboots[0].boot_id_after == "boot-2"
+    printed = [e.record["seq"] for e in events if isinstance(e, JournalRecord)]
+    assert printed == [1, 2, 3, 4, 1, 2]
+    job2 = json.loads(target.transport.files["/var/lib/patchpilot/runs/r1/round-2/job.json"][0])
+    assert job2["selection"]["plan"] == {"lab-a": "2", "lab-kernel": "6", "lab-stage2-x": "1"}
+
+
+async def test_wsus_codes_for_the_same_cycle(store: Store, tmp_path: Path) -> None:
+    result, _ = await run(FakeTarget("r1", two_rounds()), store, tmp_path, exit_codes="wsus")
+    assert result.exit_code in (110, 115)
+
+
+async def test_secret_only_in_job_file_not_in_argv(store: Store, tmp_path: Path) -> None:
+    target = FakeTarget("r1", two_rounds())
+    await run(target, store, tmp_path)
+    secret = store.run("r1").secret.reveal()  # type: ignore[union-attr]
+    assert all(secret not in " ".join(argv) for argv in target.transport.commands)
+    data, mode = target.transport.files["/var/lib/patchpilot/runs/r1/round-1/job.json"]
+    assert secret in data.decode() and mode == 0o600
+
+
+async def test_finished_run_returns_stored_result(store: Store, tmp_path: Path) -> None:
+    target = FakeTarget("r1", two_rounds())
+    first, _ = await run(target, store, tmp_path)
+    again, events = await run(target, store, tmp_path)
+    assert again.to_dict()["updates"] == first.to_dict()["updates"]
+    assert target.launched == [1, 2] and events == []
+
+
+async def test_resume_after_kill_mid_stream_never_launches_twice(
+    store: Store, tmp_path: Path
+) -> None:
+    target = FakeTarget("r1", two_rounds(), hang_after=2)
+    task = asyncio.ensure_future(run(target, store, tmp_path))
+    while store.last_seq("r1", 1) < 2:
+        await asyncio.sleep(0.001)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert store.result("r1")["outcome"] == "cancelled"  # type: ignore[index]
+    target.endpoints.clear()
+    target.hang_after = None
+    result, _events = await run(target, store, tmp_path)
+    assert result.outcome is Outcome.SUCCESS
+    assert target.launched == [1, 2]
+    assert [r["seq"] for r in store.records("r1", 1)] == [1, 2, 3, 4]
+
+
+async def test_locked_target(store: Store, tmp_path: Path) -> None:
+    target = FakeTarget("r1", two_rounds(), is_held=True)
+    result, _ = await run(target, store, tmp_path)
+    assert result.outcome is Outcome.LOCKED and result.exit_code == 74
+    assert target.launched == []
+
+
+async def test_failed_update_is_partial(store: Store, tmp_path: Path) -> None:
+    rounds = {
+        1: [
+            final(
+                1,
+                results=[
+                    {"id": "lab-a", "status": "installed"},
+                    {"id": "lab-fail", "status": "failed", "message": "boom"},
+                ],
+            )
+        ]
+    }
+    result, _ = await run(FakeTarget("r1", rounds), store, tmp_path)
+    assert result.outcome is Outcome.PARTIAL and result.exit_code == 30
+    assert result.counts["failed"] == 1 and result.counts["installed"] == 1
+
+
+async def test_client_error_round(store: Store, tmp_path: Path) -> None:
+    rounds = {
+        1: [
+            record(
+                1,
+                "round.result",
+                "error",
+                status="error",
+                message="E: dpkg broke",
+                will_reboot=False,
+                results=[],
+            )
+        ]
+    }
+    result, _ = await run(FakeTarget("r1", rounds), store, tmp_path)
+    assert result.outcome is Outcome.CLIENT_FAILED and "dpkg broke" in result.errors[0]
+
+
+async def test_never_comes_back(store: Store, tmp_path: Path) -> None:
+    target = FakeTarget("r1", two_rounds())
+
+    def down(argv: tuple[str, ...], stdin: bytes | None) -> Any:
+        endpoint = target.endpoints.get(1)
+        if argv[-1] == "/proc/sys/kernel/random/boot_id" and endpoint and endpoint.acks:
+            return 255, ""
+        return target.handle(argv, stdin)
+
+    target.transport.handler = down
+    result, _ = await run(target, store, tmp_path, reboot_timeout=0.05)
+    assert result.outcome is Outcome.NOT_BACK and result.exit_code == 73
+    assert "did not come back" in result.errors[0]

@@ -1,0 +1,92 @@
+"""The journal follower: auth both ways, resume from the last seq, no loss, no duplicates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from connector_fakes import SECRET, FakeEndpoint, final, record
+
+from patchpilot.connector.secret import Secret
+from patchpilot.connector.stream import AttachTarget, JournalFollower, StreamTuning
+from patchpilot.errors import ClientFailedError, ClientProtocolError
+from patchpilot.transports.fake import FakeTransport
+
+RECORDS = [
+    record(1, "run.started"),
+    record(2, "scan.done"),
+    record(3, "update.result"),
+    final(4, results=[]),
+    record(5, "reboot.requested"),
+]
+FAST = StreamTuning(idle_timeout=1, first_backoff=0.001, max_backoff=0.01, after_ack_timeout=1)
+
+
+def follower(
+    endpoint: FakeEndpoint,
+    seen: list[dict[str, Any]],
+    *,
+    last_seq: int = 0,
+    secret: str = SECRET,
+    final_seq: int | None = None,
+    failure: str | None = None,
+) -> JournalFollower:
+    transport = FakeTransport(lambda argv, stdin: (0, ""), stream_handler=endpoint.stream_handler())
+
+    async def check() -> str | None:
+        return failure
+
+    return JournalFollower(
+        transport,
+        AttachTarget("/c.pyz", "r1", 1, Secret(secret)),
+        last_seq=last_seq,
+        on_record=seen.append,
+        check_client=check,
+        final_seq=final_seq,
+        tuning=FAST,
+    )
+
+
+async def test_reads_everything_once_and_acks_the_final_record() -> None:
+    endpoint, seen = FakeEndpoint("r1", 1, RECORDS), []
+    final_record = await follower(endpoint, seen).follow()
+    assert final_record["seq"] == 4 and endpoint.acks == [4]
+    assert [r["seq"] for r in seen] == [1, 2, 3, 4, 5]
+
+
+async def test_drop_mid_stream_reattaches_from_the_next_seq() -> None:
+    endpoint, seen = FakeEndpoint("r1", 1, RECORDS, drop_after=2), []
+    f = follower(endpoint, seen)
+    await f.follow()
+    assert endpoint.reads == [1, 3] and f.attaches == 2
+    assert [r["seq"] for r in seen] == [1, 2, 3, 4, 5]
+
+
+async def test_resume_from_stored_seq_skips_what_is_stored() -> None:
+    endpoint, seen = FakeEndpoint("r1", 1, RECORDS), []
+    await follower(endpoint, seen, last_seq=2).follow()
+    assert endpoint.reads == [3] and [r["seq"] for r in seen] == [3, 4, 5]
+
+
+async def test_stored_final_is_read_again_to_ack_it() -> None:
+    endpoint, seen = FakeEndpoint("r1", 1, RECORDS), []
+    await follower(endpoint, seen, last_seq=4, final_seq=4).follow()
+    assert endpoint.reads == [4] and endpoint.acks == [4]
+    assert [r["seq"] for r in seen] == [5]
+
+
+async def test_impostor_endpoint_is_refused() -> None:
+    endpoint = FakeEndpoint("r1", 1, RECORDS, is_impostor=True)
+    with pytest.raises(ClientProtocolError, match="prove"):
+        await follower(endpoint, []).follow()
+
+
+async def test_wrong_secret_is_refused_by_the_client() -> None:
+    with pytest.raises(ClientProtocolError, match="auth"):
+        await follower(FakeEndpoint("r1", 1, RECORDS), [], secret="cd" * 32).follow()
+
+
+async def test_client_that_died_without_a_result_is_reported() -> None:
+    endpoint = FakeEndpoint("r1", 1, RECORDS[:2])
+    with pytest.raises(ClientFailedError, match="refused"):
+        await follower(endpoint, [], failure="the client refused the job spec").follow()

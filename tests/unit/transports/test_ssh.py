@@ -1,0 +1,135 @@
+"""The SSH transport against an in-process asyncssh server on 127.0.0.1 (no network)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from patchpilot.errors import AuthenticationError, ConnectError, HostKeyError
+from patchpilot.transports.ssh import SSHSettings, SSHTransport
+
+
+async def _shell(process: asyncssh.SSHServerProcess[bytes]) -> None:
+    """Run the command with sh, pumping the channel to and from it by hand."""
+    child = await asyncio.create_subprocess_shell(
+        process.command or "true",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stdin and child.stdout and child.stderr
+
+    async def feed() -> None:
+        assert child.stdin
+        while data := await process.stdin.read(65536):
+            child.stdin.write(data)
+            await child.stdin.drain()
+        child.stdin.close()
+
+    async def drain(source: asyncio.StreamReader, sink: asyncssh.SSHWriter[bytes]) -> None:
+        while data := await source.read(65536):
+            sink.write(data)
+
+    feeder = asyncio.ensure_future(feed())
+    await asyncio.gather(drain(child.stdout, process.stdout), drain(child.stderr, process.stderr))
+    status = await child.wait()
+    feeder.cancel()
+    process.exit(status)
+
+
+@dataclass
+class Server:
+    port: int
+    host_key: asyncssh.SSHKey
+    client_key: Path
+    known_hosts: Path
+    tmp: Path
+
+    def settings(self, **extra: object) -> SSHSettings:
+        base: dict[str, object] = {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "user": "tester",
+            "key_file": str(self.client_key),
+            "known_hosts": str(self.known_hosts),
+        }
+        return SSHSettings(**{**base, **extra})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[Server]:
+    host_key = asyncssh.generate_private_key("ssh-ed25519")
+    client_key = asyncssh.generate_private_key("ssh-ed25519")
+    (tmp_path / "id").write_bytes(client_key.export_private_key())
+    (tmp_path / "id").chmod(0o600)
+    (tmp_path / "authorized").write_bytes(client_key.export_public_key())
+    acceptor = await asyncssh.create_server(
+        asyncssh.SSHServer,
+        "127.0.0.1",
+        0,
+        server_host_keys=[host_key],
+        authorized_client_keys=str(tmp_path / "authorized"),
+        process_factory=_shell,
+        encoding=None,
+    )
+    port = acceptor.sockets[0].getsockname()[1]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{port} {host_key.export_public_key().decode()}")
+    yield Server(port, host_key, tmp_path / "id", known, tmp_path)
+    acceptor.close()
+    await acceptor.wait_closed()
+
+
+async def test_run_put_and_stream(server: Server) -> None:
+    async with SSHTransport(server.settings()) as ssh:
+        result = await ssh.run(["sh", "-c", "cat; echo e >&2; exit 4"], input=b"x y")
+        assert (result.exit_status, result.stdout, result.stderr) == (4, "x y", "e\n")
+        target = server.tmp / "put dir" / "f"
+        await ssh.put(b"data", str(target), mode=0o600)
+        assert target.read_bytes() == b"data"
+        stream = await ssh.open_stream(["cat"])
+        await stream.write(b"hello")
+        assert await stream.read() == b"hello"
+        await stream.close()
+
+
+async def test_unknown_host_key_is_refused_with_its_fingerprint(server: Server) -> None:
+    server.known_hosts.write_text("")
+    with pytest.raises(HostKeyError) as caught:
+        await SSHTransport(server.settings()).connect()
+    fingerprint = server.host_key.get_fingerprint("sha256")
+    assert caught.value.fingerprint == fingerprint and fingerprint in str(caught.value)
+
+
+async def test_changed_host_key_is_refused(server: Server) -> None:
+    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+    server.known_hosts.write_text(f"[127.0.0.1]:{server.port} {other}")
+    with pytest.raises(HostKeyError, match="SHA256:"):
+        await SSHTransport(server.settings()).connect()
+
+
+async def test_refused_key_and_closed_port(server: Server) -> None:
+    stranger = server.tmp / "stranger"
+    stranger.write_bytes(asyncssh.generate_private_key("ssh-ed25519").export_private_key())
+    with pytest.raises(AuthenticationError):
+        await SSHTransport(server.settings(key_file=str(stranger))).connect()
+    with pytest.raises(ConnectError):
+        await SSHTransport(server.settings(port=1)).connect()
+
+
+async def test_openssh_config_file_is_honoured(server: Server) -> None:
+    config = server.tmp / "ssh_config"
+    config.write_text(
+        f"Host web1\n  HostName 127.0.0.1\n  Port {server.port}\n"
+        f"  User tester\n  IdentityFile {server.client_key}\n"
+        f"  UserKnownHostsFile {server.known_hosts}\n"
+    )
+    settings = SSHSettings(host="web1", config_file=str(config))
+    async with SSHTransport(settings) as ssh:
+        assert (await ssh.run(["echo", "via config"])).stdout == "via config\n"
