@@ -115,7 +115,7 @@ def _holder(path: str) -> Dict[str, object]:
 
 def wait_for_locks(deadline: float, emit: Emit) -> None:
     """Wait until no apt/dpkg lock is held; raise LockTimeout at deadline (time.monotonic)."""
-    reported = 0.0
+    reported: Optional[float] = None  # monotonic time starts near 0 in a fresh time namespace
     while True:
         held = [p for p in LOCK_FILES if _is_held(p)]
         if not held:
@@ -123,7 +123,7 @@ def wait_for_locks(deadline: float, emit: Emit) -> None:
         now = time.monotonic()
         if now >= deadline:
             raise LockTimeout("the lock %s is still held: %s" % (held[0], _holder(held[0])))
-        if now - reported >= _REPORT_EVERY:
+        if reported is None or now - reported >= _REPORT_EVERY:
             fields = _holder(held[0])
             fields["waited_until"] = round(deadline - now)
             emit("lock.waiting", "warning", fields)
