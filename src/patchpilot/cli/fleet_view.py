@@ -94,7 +94,7 @@ class FleetView:
                 host,
                 result.status(index).value,
                 "" if outcome is None else str(outcome.exit_code),
-                str(len(rounds)) if isinstance(rounds, list) else "",
+                str(len(rounds)) if isinstance(rounds, (list, tuple)) else "",
                 str(reboots.get("count", "")) if isinstance(reboots, dict) else "",
                 str(body.get("outcome") or body.get("error") or ""),
             )

@@ -132,11 +132,19 @@ class FleetResult:
 
     @property
     def exit_code(self) -> int:
-        """0 when all succeeded; the common code when all servers share one; else failure_code."""
-        codes = {o.exit_code for o in self.outcomes if o is not None}
-        if self.stopped_early or None in self.outcomes or len(codes) > 1:
+        """Summarise the servers' codes in one.
+
+        No failure: the highest server code (0 success, 10 a reboot pending, ...). Failures:
+        their code when every server ended with it, else failure_code; failure_code too when
+        the rollout stopped early.
+        """
+        done = [o for o in self.outcomes if o is not None]
+        if self.stopped_early or len(done) < len(self.outcomes):
             return self.failure_code
-        return codes.pop() if codes else 0
+        if not any(o.is_failure for o in done):
+            return max((o.exit_code for o in done), default=0)
+        codes = {o.exit_code for o in done}
+        return codes.pop() if len(codes) == 1 else self.failure_code
 
     def to_dict(self) -> dict[str, object]:
         """Return the fleet result JSON document."""

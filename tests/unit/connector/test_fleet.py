@@ -175,3 +175,17 @@ async def test_a_bug_in_one_server_is_that_servers_failure() -> None:
     result = await run_fleet(_hosts(2), broken, FleetOptions(max_fail_percent=100))
     assert result.totals["failed"] == 2
     assert result.exit_code == 70
+
+
+async def test_successes_with_a_reboot_pending_give_the_highest_code() -> None:
+    async def run(host: HostEntry) -> ServerOutcome:
+        return ServerOutcome(host.name, 10 if host.name == "h02" else 0, False)
+
+    result = await run_fleet(_hosts(3), run, FleetOptions())
+    assert result.exit_code == 10
+
+
+async def test_wsus_fleet_failure_code() -> None:
+    runner = FakeRunner(failing=frozenset({"h01"}))
+    result = await run_fleet(_hosts(2), runner, FleetOptions(failure_code=-1, max_fail_percent=0))
+    assert result.exit_code == -1

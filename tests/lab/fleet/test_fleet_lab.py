@@ -1,0 +1,230 @@
+"""`patchpilot fleet` on real lab servers: batches, limits, group overrides, the failure
+threshold, resume after the connector is killed, and malformed inventories.
+
+Each test runs the real command (a subprocess, as a scheduler would) over its own fresh
+servers and checks the servers themselves (boot ids, installed versions), not only the output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from patchpilot.lab.catalog import FINAL_VERSIONS
+from patchpilot.lab.lab import Lab
+from patchpilot.lab.server import Server
+
+pytestmark = pytest.mark.lab
+
+PATCHPILOT = str(Path(sys.executable).with_name("patchpilot"))
+REFUSED = {"ansible_host": "127.0.0.1", "ansible_port": 1}  # connection refused at once
+
+
+@pytest.fixture
+def servers(lab: Lab, request: pytest.FixtureRequest) -> Iterator[list[Server]]:
+    """Fresh servers for one test (how many: the test's `servers` parameter, default 2)."""
+    fresh = lab.add_servers(getattr(request, "param", 2))
+    try:
+        yield fresh
+    finally:
+        for server in fresh:
+            lab.remove_server(server.name)
+
+
+def _host(server: Server) -> dict[str, Any]:
+    return {"ansible_host": server.address, "ansible_port": server.ssh_port}
+
+
+def _write_inventory(path: Path, lab: Lab, groups: dict[str, dict[str, Any]]) -> Path:
+    common = {"ansible_user": "root", "ansible_ssh_private_key_file": str(lab.key_path)}
+    path.write_text(yaml.safe_dump({"all": {"vars": common, "children": groups}}, sort_keys=False))
+    return path
+
+
+def _fleet(
+    lab: Lab, inventory: Path, tmp_path: Path, *args: str
+) -> tuple[int, str, dict[str, Any] | None]:
+    """Run `patchpilot fleet`; return exit status, stdout and the fleet result (last line)."""
+    argv = [
+        PATCHPILOT,
+        "fleet",
+        str(inventory),
+        "--known-hosts",
+        str(lab.known_hosts_path),
+        "--state-dir",
+        str(tmp_path / "state"),
+        *args,
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=150)
+    lines = done.stdout.strip().splitlines()
+    result = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None
+    return done.returncode, done.stdout + done.stderr, result
+
+
+def _versions(lab: Lab, server: Server) -> dict[str, str]:
+    out = lab.ssh(server.name, ["dpkg-query", "-W", "-f=${Package}=${Version}\\n", "lab-*"])
+    return dict(line.split("=", 1) for line in out.stdout.split())
+
+
+def _by_host(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["host"]: s for s in result["servers"]}
+
+
+@pytest.mark.parametrize("servers", [4], indirect=True)
+def test_batches_limit_and_group_overrides(lab: Lab, servers: list[Server], tmp_path: Path) -> None:
+    web, db = servers[:2], servers[2:]
+    before = {s.name: lab.boot_id(s.name) for s in servers}
+    inventory = _write_inventory(
+        tmp_path / "inv.yml",
+        lab,
+        {
+            "web": {
+                "vars": {"patchpilot_reboot": "never"},
+                "hosts": {s.name: _host(s) for s in web},
+            },
+            "db": {"hosts": {s.name: _host(s) for s in db}},
+            "broken": {"hosts": {"unreachable-1": REFUSED}},
+        },
+    )
+    code, output, result = _fleet(
+        lab, inventory, tmp_path, "--limit", "all:!broken", "--serial", "2", "--run-id", "batches"
+    )
+    assert result is not None, output
+    hosts = _by_host(result)
+    assert sorted(hosts) == sorted(s.name for s in servers)  # the limit left the broken host out
+    assert f"batch 1: {web[0].name} {web[1].name}" in output
+    assert f"batch 2: {db[0].name} {db[1].name}" in output
+    last_web_end = max(output.index(f"{s.name} | run.end") for s in web)
+    assert last_web_end < min(output.index(f"{s.name} | run.start batches.") for s in db)
+    for server in web:  # the group's `patchpilot_reboot: never` held: updated, not rebooted
+        assert hosts[server.name]["result"]["outcome"] == "success-reboot-pending"
+        assert lab.boot_id(server.name) == before[server.name]
+        assert _versions(lab, server)["lab-kernel"] == FINAL_VERSIONS["lab-kernel"]
+    for server in db:
+        assert hosts[server.name]["exit_code"] == 0
+        assert lab.boot_id(server.name) != before[server.name]
+        assert _versions(lab, server) == FINAL_VERSIONS
+    round_one = {
+        s.name: {
+            (u["id"], u["version"]) for u in hosts[s.name]["result"]["updates"] if u["round"] == 1
+        }
+        for s in servers
+    }
+    assert len({frozenset(v) for v in round_one.values()}) == 1  # one frozen plan everywhere
+    assert code == 10 and result["exit_code"] == 10  # success, reboots pending on web
+
+
+@pytest.mark.parametrize("servers", [2], indirect=True)
+def test_failures_over_the_threshold_stop_new_batches(
+    lab: Lab, servers: list[Server], tmp_path: Path
+) -> None:
+    in_flight, never_started = servers
+    before = lab.boot_id(never_started.name)
+    inventory = _write_inventory(
+        tmp_path / "inv.yml",
+        lab,
+        {
+            "site": {
+                "hosts": {
+                    "unreachable-1": REFUSED,
+                    in_flight.name: _host(in_flight),
+                    never_started.name: _host(never_started),
+                }
+            },
+        },
+    )
+    code, output, result = _fleet(
+        lab,
+        inventory,
+        tmp_path,
+        "--serial",
+        "2",
+        "--max-fail-percent",
+        "40",
+        "--plan-from",
+        in_flight.name,
+        "--run-id",
+        "threshold",
+    )
+    assert result is not None, output
+    hosts = _by_host(result)
+    assert "failure threshold exceeded (1/2 failed)" in output
+    assert hosts["unreachable-1"]["status"] == "failed"
+    assert hosts[in_flight.name]["status"] == "succeeded"  # in flight: finished properly
+    assert _versions(lab, in_flight) == FINAL_VERSIONS
+    assert hosts[never_started.name]["status"] == "not-started"
+    assert lab.boot_id(never_started.name) == before
+    assert _versions(lab, never_started)["lab-base-a"] == "1.0"
+    assert result["stopped_early"] and code == result["exit_code"] == 86
+
+
+@pytest.mark.parametrize("servers", [2], indirect=True)
+def test_same_run_id_resumes_every_server_after_a_kill(
+    lab: Lab, servers: list[Server], tmp_path: Path
+) -> None:
+    inventory = _write_inventory(
+        tmp_path / "inv.yml", lab, {"site": {"hosts": {s.name: _host(s) for s in servers}}}
+    )
+    argv = [
+        PATCHPILOT,
+        "fleet",
+        str(inventory),
+        "--known-hosts",
+        str(lab.known_hosts_path),
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--run-id",
+        "resume",
+    ]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as first:
+        assert first.stdout is not None
+        for line in first.stdout:  # kill the connector while a server reboots
+            if "phase.await_reboot" in line:
+                break
+        os.kill(first.pid, signal.SIGKILL)
+    code, output, result = _fleet(lab, inventory, tmp_path, "--run-id", "resume")
+    assert result is not None, output
+    assert code == 0 and result["totals"]["succeeded"] == 2
+    for server in servers:
+        assert f"{server.name} | run.start resume.{server.name} (install, resumed)" in output
+        body = _by_host(result)[server.name]["result"]
+        assert body["reboots"]["count"] == 1 and len(body["rounds"]) == 2
+        assert _versions(lab, server) == FINAL_VERSIONS
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "message"),
+    [
+        (
+            "web:\n  hosts:\n    w1:\n      ansible_port: 99999\n",
+            (),
+            "inv.yml:4: malformed inventory: ansible_port must be a port number",
+        ),
+        ("web:\n  hosts:\n    - w1\n", (), "inv.yml:3: malformed inventory: hosts of 'web'"),
+        (
+            "web:\n  vars:\n    patchpilot_reboot: sometimes\n  hosts:\n    w1:\n",
+            (),
+            "inv.yml:3: patchpilot_reboot",
+        ),
+        ("web:\n  hosts:\n    w1:\n", ("--limit", "db"), "--limit 'db' matches no host"),
+    ],
+    ids=["bad-port", "hosts-as-list", "bad-option-value", "limit-matches-nothing"],
+)
+def test_a_malformed_inventory_touches_no_server(
+    lab: Lab, tmp_path: Path, text: str, args: tuple[str, ...], message: str
+) -> None:
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text(text)
+    code, output, result = _fleet(lab, inventory, tmp_path, *args)
+    assert code == 64 and result is None
+    assert message in output
+    assert not (tmp_path / "state").exists()  # the state store was not even opened
