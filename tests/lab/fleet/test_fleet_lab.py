@@ -50,20 +50,18 @@ def _write_inventory(path: Path, lab: Lab, groups: dict[str, dict[str, Any]]) ->
     return path
 
 
+def _argv(lab: Lab, inventory: Path, tmp_path: Path, *args: str) -> list[str]:
+    known_hosts = str(lab.known_hosts_path)
+    state = str(tmp_path / "state")
+    return [PATCHPILOT, "fleet", str(inventory), "--known-hosts", known_hosts, "--state-dir", state,
+            *args]  # fmt: skip
+
+
 def _fleet(
     lab: Lab, inventory: Path, tmp_path: Path, *args: str
 ) -> tuple[int, str, dict[str, Any] | None]:
     """Run `patchpilot fleet`; return exit status, stdout and the fleet result (last line)."""
-    argv = [
-        PATCHPILOT,
-        "fleet",
-        str(inventory),
-        "--known-hosts",
-        str(lab.known_hosts_path),
-        "--state-dir",
-        str(tmp_path / "state"),
-        *args,
-    ]
+    argv = _argv(lab, inventory, tmp_path, *args)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=150)
     lines = done.stdout.strip().splitlines()
     result = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None
@@ -174,17 +172,7 @@ def test_same_run_id_resumes_every_server_after_a_kill(
     inventory = _write_inventory(
         tmp_path / "inv.yml", lab, {"site": {"hosts": {s.name: _host(s) for s in servers}}}
     )
-    argv = [
-        PATCHPILOT,
-        "fleet",
-        str(inventory),
-        "--known-hosts",
-        str(lab.known_hosts_path),
-        "--state-dir",
-        str(tmp_path / "state"),
-        "--run-id",
-        "resume",
-    ]
+    argv = _argv(lab, inventory, tmp_path, "--run-id", "resume")
     with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as first:
         assert first.stdout is not None
         for line in first.stdout:  # kill the connector while a server reboots
