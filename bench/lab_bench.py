@@ -69,7 +69,7 @@ def reboot_cycle(lab: Lab, name: str) -> float:
 
 def servers_pss_mib(lab: Lab) -> float:
     """Sum the proportional set size of every process of the lab's servers (nspawn and below)."""
-    roots = [int(p.read_text()) for p in (lab.directory / "servers").glob("*/nspawn.pid")]
+    roots = [int(p.read_text()) for p in (lab.directory / "servers").glob("*/boot.pid")]
     total_kib = 0
     seen: set[int] = set()
     stack = list(roots)

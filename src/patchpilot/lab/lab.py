@@ -46,6 +46,7 @@ __all__ = ["REPO_PORT", "Lab", "ServerStatus"]
 REPO_PORT = 8080
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 90.0
+LAB_PROCESSES = (b"patchpilot.lab.supervisor", b"systemd-nspawn", b"qemu-system")
 
 
 class ServerStatus(dict[str, Any]):
@@ -177,7 +178,7 @@ class Lab:
 
     def clean_stale(self) -> None:
         """Remove what a crashed lab in this folder left: processes, bridge, servers, repo."""
-        for pid_file in [self.layout.pid, *self.layout.servers.glob("*/nspawn.pid")]:
+        for pid_file in [self.layout.pid, *self.layout.servers.glob("*/boot.pid")]:
             _kill_pid_file(pid_file)
         if self.layout.config.exists():
             config = json.loads(self.layout.config.read_text())
@@ -290,7 +291,7 @@ def _kill_pid_file(pid_file: Path) -> None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
         return
-    if b"patchpilot.lab.supervisor" in cmdline or b"systemd-nspawn" in cmdline:
+    if any(mark in cmdline for mark in LAB_PROCESSES):
         for signum in (signal.SIGTERM, signal.SIGKILL):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from patchpilot.lab.access import inventory_text, ssh_config_text, write_atomic
+from patchpilot.lab.container import ContainerServer
 from patchpilot.lab.controls import decode, encode
 from patchpilot.lab.errors import LabError
 from patchpilot.lab.layout import LabLayout
 from patchpilot.lab.limits import acquire_limits, release_limits
+from patchpilot.lab.machine import Machine
 from patchpilot.lab.network import LabNetwork, delete_bridge
 from patchpilot.lab.repo import Repository, serve_repository
-from patchpilot.lab.server import ServerRunner
 from patchpilot.lab.tools import run
 
 __all__ = ["Supervisor", "main"]
@@ -44,7 +45,7 @@ class Supervisor:
         self.base = Path(config["base"])
         self.port = int(config["port"])
         self.repo = Repository(self.layout.repo, f"http://{self.network.gateway}:{self.port}/")
-        self.runners: dict[str, ServerRunner] = {}
+        self.runners: dict[str, Machine] = {}
         self.next_number = 1
         self.done = asyncio.Event()
 
@@ -111,9 +112,7 @@ class Supervisor:
         runner = self._runner(str(request.get("name")))
         return await self._control(runner, str(op), request)
 
-    async def _control(
-        self, runner: ServerRunner, op: str, request: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def _control(self, runner: Machine, op: str, request: dict[str, Any]) -> dict[str, Any]:
         timeout = float(request.get("timeout", BOOT_TIMEOUT))
         if op == "remove":
             await runner.stop()
@@ -137,7 +136,7 @@ class Supervisor:
         self._publish_state()
         return {"boot_id": runner.boot_id}
 
-    def _runner(self, name: str) -> ServerRunner:
+    def _runner(self, name: str) -> Machine:
         try:
             return self.runners[name]
         except KeyError:
@@ -146,7 +145,7 @@ class Supervisor:
     async def _add(self, count: int) -> list[dict[str, Any]]:
         added = []
         for _ in range(count):
-            runner = ServerRunner(
+            runner = ContainerServer(
                 self.next_number,
                 self.network,
                 self.layout.servers / f"lab-{self.next_number}",
@@ -157,8 +156,7 @@ class Supervisor:
             await asyncio.to_thread(
                 runner.prepare,
                 authorized_key=self.layout.key.with_suffix(".pub").read_text(),
-                sources_list=self.repo.sources_list(),
-                repo_url=self.repo.url,
+                repo=self.repo,
             )
             self.runners[runner.name] = runner
             runner.start()
@@ -182,7 +180,7 @@ class Supervisor:
         write_atomic(layout.state, json.dumps(state, indent=1))
 
 
-def _describe(runner: ServerRunner) -> dict[str, Any]:
+def _describe(runner: Machine) -> dict[str, Any]:
     server = runner.server
     return {
         "name": server.name,
