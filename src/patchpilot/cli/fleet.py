@@ -12,10 +12,10 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -35,6 +35,7 @@ from patchpilot.connector.fleet_connector import (
     all_host_options,
     check_fleet_run_id,
     freeze_plan,
+    host_options,
     new_fleet_run_id,
     run_one_with,
 )
@@ -45,7 +46,7 @@ from patchpilot.connector.runner import run_target
 from patchpilot.connector.store import Store
 from patchpilot.errors import Cancelled, ConfigurationError
 
-__all__ = ["FleetJob", "register", "run_fleet_job", "select_hosts"]
+__all__ = ["FleetJob", "Prepared", "prepare", "register", "run_fleet_job", "select_hosts"]
 
 
 @dataclass(frozen=True)
@@ -73,44 +74,65 @@ def select_hosts(inventory: Inventory, limit: str | None) -> list[HostEntry]:
     return hosts
 
 
-async def run_fleet_job(job: FleetJob, console: Console, *, is_live: bool) -> FleetResult:
-    """Check everything, freeze the plan on one server, then roll the run out."""
+@dataclass(frozen=True)
+class Prepared:
+    """What a fleet job will do, all checked before any server is touched."""
+
+    hosts: list[HostEntry]
+    options: dict[str, RunOptions]
+    plan_host: HostEntry
+    plan_options: RunOptions
+
+
+def prepare(job: FleetJob) -> Prepared:
+    """Read the inventory, select the hosts, check every host's options; ConfigurationError."""
     inventory = load_inventory(job.inventory)
     hosts = select_hosts(inventory, job.limit)
-    options = all_host_options(job.options, hosts)
     plan_host = inventory.host(job.plan_from) if job.plan_from else hosts[0]
+    plan_options = host_options(job.options, plan_host)
+    return Prepared(hosts, all_host_options(job.options, hosts), plan_host, plan_options)
+
+
+async def run_fleet_job(job: FleetJob, console: Console, *, is_live: bool) -> FleetResult:
+    """Prepare the job, then roll it out under signal handling; print the summary."""
+    prepared = prepare(job)
     store = Store.open(job.state_dir)
     try:
-        with FleetView(console, [h.name for h in hosts], is_live=is_live) as view:
-            plan = await freeze_plan(
-                run_target,
-                plan_host,
-                all_host_options(job.options, [plan_host])[plan_host.name],
-                fleet_run_id=job.run_id,
-                store=store,
-                on_event=view.on_server,
-            )
-            run_one = run_one_with(
-                run_target,
-                options=options,
-                plan=plan,
-                fleet_run_id=job.run_id,
-                store=store,
-                on_event=view.on_server,
-            )
-            result = await _until_signal(
-                run_fleet(hosts, run_one, job.rollout, on_event=view.on_fleet), job.run_id
-            )
+        with FleetView(console, [h.name for h in prepared.hosts], is_live=is_live) as view:
+            result = await _until_signal(_roll_out(job, prepared, store, view), job.run_id)
         console.print(view.summary(result))
     finally:
         store.close()
     return result
 
 
-async def _until_signal(rollout: Awaitable[FleetResult], run_id: str) -> FleetResult:
+async def _roll_out(
+    job: FleetJob, prepared: Prepared, store: Store, view: FleetView
+) -> FleetResult:
+    """Freeze the plan on the plan host, then run every host through run_target."""
+    plan = await freeze_plan(
+        run_target,
+        prepared.plan_host,
+        prepared.plan_options,
+        fleet_run_id=job.run_id,
+        store=store,
+        on_event=view.on_server,
+    )
+    run_one = run_one_with(
+        run_target,
+        options=prepared.options,
+        plan=plan,
+        fleet_run_id=job.run_id,
+        store=store,
+        on_event=view.on_server,
+    )
+    return await run_fleet(prepared.hosts, run_one, job.rollout, on_event=view.on_fleet)
+
+
+async def _until_signal(rollout: Coroutine[Any, Any, FleetResult], run_id: str) -> FleetResult:
     """Await the rollout; SIGTERM/SIGINT stop the waiting (each server's state is stored)."""
     loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(rollout)
+    task = asyncio.create_task(rollout)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
     try:

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from patchpilot.cli.render import format_fields
 from patchpilot.connector.events import (
@@ -45,7 +46,7 @@ class FleetView:
     def __init__(self, console: Console, hosts: Sequence[str], *, is_live: bool) -> None:
         self.console = console
         self.rows = {host: _Row() for host in hosts}
-        self.width = max((len(h) for h in hosts), default=4)
+        self.width = max([len("fleet"), *(len(h) for h in hosts)])
         self.live = Live(self._table(), console=console, auto_refresh=False) if is_live else None
 
     def __enter__(self) -> FleetView:
@@ -80,8 +81,8 @@ class FleetView:
             self._line(event.target, text)
         self._refresh()
 
-    def summary(self, result: FleetResult) -> Table:
-        """Return the end-of-run table: one row per server, then the totals."""
+    def summary(self, result: FleetResult) -> Group:
+        """Return the end-of-run table (one row per server) and the totals line."""
         table = Table(title="fleet summary")
         for column in ("server", "status", "exit", "rounds", "reboots", "outcome"):
             table.add_column(column)
@@ -99,8 +100,7 @@ class FleetView:
                 str(body.get("outcome") or body.get("error") or ""),
             )
         totals = ", ".join(f"{k} {v}" for k, v in result.totals.items())
-        table.caption = f"{totals}; exit code {result.exit_code}"
-        return table
+        return Group(table, Text(f"{totals}; exit code {result.exit_code}"))
 
     def _line(self, who: str, text: str) -> None:
         self.console.print(f"{who:<{self.width}} | {text}", markup=False, highlight=False)

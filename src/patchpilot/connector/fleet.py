@@ -246,10 +246,11 @@ async def run_fleet(
         if rollout.stopped:
             break
         await rollout.run_batch(number, batch)
+    outcomes = tuple(rollout.outcomes.get(h.name) for h in ordered)
     return FleetResult(
-        outcomes=tuple(rollout.outcomes.get(h.name) for h in ordered),
+        outcomes=outcomes,
         hosts=tuple(h.name for h in ordered),
-        stopped_early=rollout.stopped,
+        stopped_early=rollout.stopped and None in outcomes,
         failure_code=options.failure_code,
     )
 

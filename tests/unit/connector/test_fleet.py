@@ -162,9 +162,11 @@ async def test_failures_under_threshold_let_the_rollout_go_on() -> None:
     assert result.exit_code == EXIT_FLEET_FAILED
 
 
-async def test_same_code_everywhere_is_the_fleet_code() -> None:
+@pytest.mark.parametrize("percent", [None, 100])
+async def test_same_code_everywhere_is_the_fleet_code(percent: float | None) -> None:
     runner = FakeRunner(failing=frozenset({"h01", "h02"}))
-    result = await run_fleet(_hosts(2), runner, FleetOptions(max_fail_percent=100))
+    result = await run_fleet(_hosts(2), runner, FleetOptions(max_fail_percent=percent))
+    assert not result.stopped_early
     assert result.exit_code == ConnectError.exit_code
 
 
