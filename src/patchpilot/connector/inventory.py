@@ -10,6 +10,7 @@ before any server is touched. `Inventory.select(pattern)` applies Ansible's host
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,11 +129,16 @@ def _resolve(
         address=connection.text("address") or name,
         port=connection.port(),
         user=connection.text("user"),
-        key_file=connection.text("key_file"),
+        key_file=_expanded(connection.text("key_file")),
         vars={k: v.value for k, v in merged.items()},
         groups=tuple(g for g in member_of if g != "all"),
         origins={k: f"{raw.path}:{v.line}" for k, v in merged.items()},
     )
+
+
+def _expanded(path: str | None) -> str | None:
+    """Expand `~` in a key path, as Ansible does."""
+    return os.path.expanduser(path) if path else path
 
 
 class _Connection:
