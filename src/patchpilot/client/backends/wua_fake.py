@@ -132,6 +132,28 @@ class FakeWindows:
         self.searches: List[Tuple[str, int, Optional[str]]] = []
         self.search_failures = int(scenario.get("search_failures", 1 << 30))
 
+    def dump_state(self) -> Dict[str, Any]:
+        """Return the machine's changing state as JSON-ready data (to hand to a child)."""
+        return {
+            "installed": sorted(self.installed),
+            "downloaded": sorted(self.downloaded),
+            "eulas_accepted": sorted(self.eulas_accepted),
+            "awaiting_restart": sorted(self.awaiting_restart),
+            "reboot_pending": self.reboot_pending,
+            "boots": self.boots,
+            "search_failures": self.search_failures,
+        }
+
+    def load_state(self, state: Dict[str, Any]) -> None:
+        """Take back a state from dump_state."""
+        self.installed = set(state["installed"])
+        self.downloaded = set(state["downloaded"])
+        self.eulas_accepted = set(state["eulas_accepted"])
+        self.awaiting_restart = set(state["awaiting_restart"])
+        self.reboot_pending = bool(state["reboot_pending"])
+        self.boots = int(state["boots"])
+        self.search_failures = int(state["search_failures"])
+
     def restart(self) -> None:
         """Restart the machine: pending installs take effect; "comes_back" updates return."""
         for uid in self.awaiting_restart:
