@@ -5,6 +5,7 @@ from __future__ import annotations
 from patchpilot.errors import LaunchError
 from patchpilot.launchers.at import AtLauncher
 from patchpilot.launchers.base import Launcher, TaskHandle, TaskState, TaskStatus
+from patchpilot.launchers.schtasks import SchtasksLauncher
 from patchpilot.launchers.systemd_run import SystemdRunLauncher
 from patchpilot.transports.base import Transport
 
@@ -13,6 +14,7 @@ __all__ = ["LAUNCHERS", "Launcher", "TaskHandle", "TaskState", "TaskStatus", "ch
 LAUNCHERS: dict[str, type[Launcher]] = {
     "systemd-run": SystemdRunLauncher,
     "at": AtLauncher,
+    "schtasks": SchtasksLauncher,
 }
 
 
