@@ -3,7 +3,8 @@
 Sub-commands live in sibling modules (`run`, `lab`, `client`, `fleet`) and are registered
 here; nothing below `cli/` prints or parses arguments. A PatchpilotError becomes one line on
 stderr and its exit code; a usage error exits 64 (EX_USAGE, the native table's code); any
-other exception is a bug: its traceback goes to a log file and the exit status is 70.
+other exception is a bug: its traceback goes to a log file and the exit status is 70. Under
+`--exit-codes wsus` every such failure exits -1 (255), as the WSUS connector did.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from patchpilot.cli import client as client_cmd
 from patchpilot.cli import fleet as fleet_cmd
 from patchpilot.cli import lab as lab_cmd
 from patchpilot.cli import run as run_cmd
-from patchpilot.connector.exitcodes import Outcome, native_code
+from patchpilot.connector.exitcodes import Outcome, native_code, posix_status
 from patchpilot.errors import ConfigurationError, PatchpilotError
 
 __all__ = ["app", "main"]
@@ -41,21 +42,33 @@ def _crash_log() -> Path:
     return Path(handle.name)
 
 
+def _is_wsus(argv: list[str]) -> bool:
+    """Tell whether the command line asked for the WSUS exit-code table."""
+    pairs = zip(argv, [*argv[1:], ""], strict=True)
+    return "--exit-codes=wsus" in argv or ("--exit-codes", "wsus") in pairs
+
+
+def _code(error_code: int, argv: list[str]) -> int:
+    """Return the exit status for an error: its native code, or -1 (255) under --exit-codes wsus."""
+    return posix_status(-1) if _is_wsus(argv) else error_code
+
+
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
     try:
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=args, standalone_mode=False)
     except click_errors.NoArgsIsHelpError as exc:
         exc.show()
         code = 0
     except click_errors.UsageError as exc:
         exc.show()
-        code = ConfigurationError.exit_code
+        code = _code(ConfigurationError.exit_code, args)
     except typer.Abort:
-        code = native_code(Outcome.CANCELLED)
+        code = _code(native_code(Outcome.CANCELLED), args)
     except PatchpilotError as exc:
         print(f"patchpilot: error: {exc}", file=sys.stderr)
-        code = exc.exit_code
+        code = _code(exc.exit_code, args)
     except Exception:
         print(f"patchpilot: internal error; traceback in {_crash_log()}", file=sys.stderr)
-        code = native_code(Outcome.INTERNAL)
+        code = _code(native_code(Outcome.INTERNAL), args)
     sys.exit(code if isinstance(code, int) else 0)

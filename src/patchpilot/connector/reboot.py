@@ -43,28 +43,33 @@ class Clock:
 PhaseSink = Callable[[str, str], None]
 
 
-async def _read(probe: BootProbe, transport: Transport) -> str | None:
+async def _read(probe: BootProbe, transport: Transport, timeout: float) -> str | None:
+    """Return the boot id, or None if it could not be read within timeout seconds."""
     try:
-        return await probe.boot_id(transport)
-    except TransportError:
+        async with asyncio.timeout(max(timeout, 1.0)):
+            return await probe.boot_id(transport)
+    except (TransportError, TimeoutError):
         return None
 
 
 async def wait_boot_id_change(
     transport: Transport, probe: BootProbe, before: str, policy: RebootPolicy, clock: Clock
 ) -> str:
-    """Return the new boot id; raise RebootError (not rebooted / did not come back)."""
+    """Return the new boot id; raise RebootError (not rebooted / did not come back).
+
+    Reads back off from first_delay to max_delay; the last read happens at the deadline.
+    """
     deadline = clock.now() + policy.timeout
-    delay, last = policy.first_delay, None
-    has_been_down = False
+    delay, has_been_down = policy.first_delay, False
     while True:
-        last = await _read(probe, transport)
+        last = await _read(probe, transport, deadline - clock.now())
         if last is not None and last != before:
             return last
         has_been_down = has_been_down or last is None
-        if clock.now() + delay > deadline:
+        remaining = deadline - clock.now()
+        if remaining <= 0:
             break
-        await clock.sleep(delay)
+        await clock.sleep(min(delay, remaining))
         delay = min(delay * 2, policy.max_delay)
     if last == before and not has_been_down:
         raise RebootError(
@@ -102,7 +107,7 @@ async def wait_stable(
     deadline = clock.now() + policy.stability_timeout
     while True:
         await clock.sleep(policy.stability_window)
-        again = await _read(probe, transport)
+        again = await _read(probe, transport, 30)
         if again == boot_id:
             return boot_id
         boot_id = again or boot_id

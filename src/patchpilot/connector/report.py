@@ -105,7 +105,8 @@ def build_result(
     )
     outcome = failure or outcome_of(options.action, reports, is_reboot_pending=is_pending)
     updates = _updates(options.action, reports)
-    all_warnings = (*warnings, *_warnings(store, run.run_id, updates))
+    pending = ["a reboot is required but --reboot never"] if is_pending else []
+    all_warnings = (*warnings, *pending, *_warnings(store, run.run_id, updates))
     counts = {
         s: sum(1 for u in updates if u["status"] == s)
         for s in ("installed", "failed", "skipped", "held", "downloaded", "available")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
@@ -63,8 +64,10 @@ def _default_client(out_dir: Path) -> ClientArtifact:
 
 
 def new_run_id(target: TargetSpec) -> str:
+    """Return a fresh run id: `<target>-<UTC time>-<4 hex>`."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"{re.sub(r'[^A-Za-z0-9._-]', '-', target.name)[:40]}-{stamp}"
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", target.name)[:40].lstrip("._-") or "run"
+    return f"{name}-{stamp}-{secrets.token_hex(2)}"
 
 
 def _open_run(target: TargetSpec, options: RunOptions, store: Store) -> tuple[RunRow, bool]:
