@@ -1,0 +1,118 @@
+"""Where things live on a Windows target and how the connector reads and deploys them.
+
+The Windows counterparts of `deploy.py`'s POSIX paths and commands: everything under
+`%ProgramData%\\patchpilot` (made SYSTEM+Administrators only by the first write), files read
+and hashed by PowerShell scripts built from literals, and the two deployments:
+
+* push: the client is copied once, content-addressed, through the transport;
+* shared path: the client stays on a UNC share. The connector reads it over SMB and checks
+  its SHA-256 itself, because a WinRM session cannot reach a share on a third machine with
+  NTLM (the "second hop"), while the scheduled task, running as SYSTEM, reads it with the
+  server's computer account.
+"""
+
+from __future__ import annotations
+
+import ntpath
+import re
+from typing import Protocol
+
+from patchpilot.connector.deploy import ClientArtifact
+from patchpilot.errors import ConfigurationError, LaunchError
+from patchpilot.transports.base import Transport
+from patchpilot.transports.powershell import DATA_ROOT, last_json, powershell_argv, render
+
+__all__ = [
+    "DATA_ROOT",
+    "client_argv",
+    "deploy_windows_client",
+    "pushed_path",
+    "read_text",
+    "remote_sha256",
+    "round_dir",
+]
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+HASH_SCRIPT = """$ErrorActionPreference = 'Stop'
+$path = {{path}}
+$sha = $null
+if (Test-Path -LiteralPath $path -PathType Leaf) {
+  $sha = (Get-FileHash -LiteralPath $path -Algorithm SHA256).Hash.ToLowerInvariant()
+}
+@{ sha256 = $sha } | ConvertTo-Json -Compress
+"""
+
+READ_SCRIPT = """$ErrorActionPreference = 'Stop'
+$path = {{path}}
+$text = $null
+if (Test-Path -LiteralPath $path -PathType Leaf) { $text = [IO.File]::ReadAllText($path) }
+@{ text = $text } | ConvertTo-Json -Compress
+"""
+
+
+class ShareVerifier(Protocol):
+    """What deploy needs of an SMB share (transports.smb.SMBShare has this shape)."""
+
+    async def verify(self, path: str, expected: str) -> None: ...
+
+
+def pushed_path(sha256: str) -> str:
+    """Return where a pushed client lives on the target."""
+    return ntpath.join(DATA_ROOT, "client", f"patchpilot-client-{sha256[:16]}.pyz")
+
+
+def round_dir(run_id: str, round_no: int) -> str:
+    """Return a round's folder on the target."""
+    return ntpath.join(DATA_ROOT, "runs", run_id, f"round-{round_no}")
+
+
+def client_argv(python: str, client: str, *args: str) -> list[str]:
+    """Return the argv running the client with the target's (or the share's) python.exe."""
+    return [python, client, *args]
+
+
+async def remote_sha256(transport: Transport, path: str) -> str | None:
+    """Return the SHA-256 of path as the target sees it, None if absent or unreadable."""
+    read = await transport.run(powershell_argv(render(HASH_SCRIPT, {"path": path})), timeout=120)
+    try:
+        value = last_json(read.stdout).get("sha256") if read.ok else None
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and _SHA256.match(value) else None
+
+
+async def read_text(transport: Transport, path: str) -> str | None:
+    """Return a text file on the target (e.g. a round's state.json), None if absent."""
+    read = await transport.run(powershell_argv(render(READ_SCRIPT, {"path": path})), timeout=60)
+    try:
+        value = last_json(read.stdout).get("text") if read.ok else None
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+async def deploy_windows_client(
+    transport: Transport,
+    artifact: ClientArtifact,
+    *,
+    shared_path: str | None = None,
+    share: ShareVerifier | None = None,
+) -> str:
+    """Return the client's path on the target: a verified UNC path, or a pushed copy.
+
+    Raise ConfigurationError for a shared path without a share to verify it through (a
+    client nobody checked is never launched), and whatever `share.verify` raises.
+    """
+    expected = artifact.sha256.lower()
+    if shared_path is not None:
+        if share is None:
+            raise ConfigurationError(f"{shared_path}: a UNC client is verified over SMB; no share")
+        await share.verify(shared_path, expected)
+        return shared_path
+    path = pushed_path(expected)
+    if await remote_sha256(transport, path) != expected:
+        await transport.put(artifact.path.read_bytes(), path)
+        if await remote_sha256(transport, path) != expected:
+            raise LaunchError(f"pushed client {path} does not hash to {expected}")
+    return path
