@@ -16,6 +16,7 @@ from patchpilot.transports.fake import FakeTransport, pipe_pair
 from patchpilot.transports.local import LocalTransport
 
 
+@settings(deadline=None, max_examples=40)  # one subprocess per example
 @given(
     st.lists(
         st.text(
