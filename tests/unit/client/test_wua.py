@@ -13,6 +13,7 @@ from patchpilot.client.backends.wua import (
     WuaBackendError,
     WuaOptions,
     build_criteria,
+    make_wua_backend,
     normalize_kb,
 )
 from patchpilot.client.backends.wua_fake import FakeWindows, fake_adapter, load_scenario
@@ -270,7 +271,7 @@ def test_options_from_selection() -> None:
     )
     assert options == WuaOptions(
         service="windows-update",
-        classifications=("Security Updates", "Critical Updates"),
+        classifications=("Security Updates",),
         include_kbs=("KB5031356",),
         exclude_kbs=("KB890830",),
         include_drivers=True,
@@ -290,3 +291,10 @@ def test_options_from_selection() -> None:
 def test_options_refuse_unknown_values(selection: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         WuaOptions.from_selection(selection)
+
+
+def test_make_wua_backend_shapes_the_search() -> None:
+    machine = FakeWindows(load_scenario(str(SCENARIOS / "mixed_catalog.json")))
+    backend = make_wua_backend("security", {"service": "windows-update"}, fake_adapter(machine))
+    assert [u.id for u in backend.scan(Journal())] == ["KB5031001"]
+    assert machine.searches[-1][1] == 2

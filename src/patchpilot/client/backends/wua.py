@@ -27,6 +27,7 @@ __all__ = [
     "WuaBackendError",
     "WuaOptions",
     "build_criteria",
+    "make_wua_backend",
     "normalize_kb",
 ]
 
@@ -93,8 +94,8 @@ class WuaOptions:
         classification = selection.get("classification", "all")
         if classification == "all":
             names: Tuple[str, ...] = ()
-        elif classification == "security":
-            names = ("Security Updates", "Critical Updates")
+        elif classification == "security":  # as the round's selection reads "security"
+            names = ("Security Updates",)
         elif isinstance(classification, list):
             names = tuple(str(c) for c in classification)
         else:
@@ -320,3 +321,24 @@ class WuaBackend(Backend):
         if outcome.reboot_required and not self._reboot_reasons:
             self._reboot_reasons.append("the installation requires a restart")
         return results
+
+
+def make_wua_backend(
+    classification: object = "all",
+    windows: Optional[Mapping[str, object]] = None,
+    adapter: Optional[WuaAdapter] = None,
+) -> WuaBackend:
+    """Return the WUA backend for a job: COM through pywin32 if installed, else PowerShell.
+
+    classification and windows ({service, drivers, optional}) shape the search; the job's
+    include/exclude lists and frozen plan stay with the round's selection, which matches
+    them against the ids ("KB<number>", else the UpdateID). Raise ValueError for unknown
+    values.
+    """
+    options = WuaOptions.from_selection({"classification": classification, "windows": windows})
+    if adapter is None:
+        from patchpilot.client.backends.wua_com import win32com_adapter
+        from patchpilot.client.backends.wua_powershell import PowerShellAdapter
+
+        adapter = win32com_adapter() or PowerShellAdapter()
+    return WuaBackend(adapter, options)
