@@ -12,12 +12,12 @@ import sys
 import threading
 from typing import Optional
 
+from patchpilot.client.endpoints import connect_endpoint
 from patchpilot.client.endpoints.base import Stream
 from patchpilot.client.endpoints.stdio import FdStream
-from patchpilot.client.endpoints.unix import connect_unix
 from patchpilot.client.jobspec import parse_job_spec
 from patchpilot.client.journal import Journal
-from patchpilot.client.paths import RoundPaths
+from patchpilot.client.paths import RoundPaths, round_paths
 from patchpilot.client.session import Session, SessionConfig
 
 __all__ = ["attach", "relay", "serve_from_disk"]
@@ -60,17 +60,18 @@ def serve_from_disk(paths: RoundPaths, stdio: Stream) -> None:
     Session(stdio, config).serve()
 
 
-def _live(paths: RoundPaths) -> Optional[Stream]:
+def _live(paths: RoundPaths, run_id: str, round_no: int) -> Optional[Stream]:
     try:
-        return connect_unix(paths.endpoint)
+        return connect_endpoint(paths, run_id, round_no)
     except OSError:
         return None
 
 
-def attach(paths: RoundPaths) -> None:
+def attach(run_id: str, round_no: int) -> None:
     """Relay to the live endpoint, or serve the journal from disk when there is none."""
+    paths = round_paths(run_id, round_no)
     stdio = FdStream(sys.stdin.fileno(), sys.stdout.fileno())
-    remote = _live(paths)
+    remote = _live(paths, run_id, round_no)
     if remote is not None:
         relay(stdio, remote)
     else:

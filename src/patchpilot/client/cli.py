@@ -22,7 +22,7 @@ from patchpilot.client.exits import ClientExit
 from patchpilot.client.jobspec import RUN_ID_RE, JobSpec, JobSpecError, parse_job_spec
 from patchpilot.client.journal import Journal
 from patchpilot.client.lock import ClientLock, claim_run_lock, read_run_lock, release_run_lock
-from patchpilot.client.paths import RoundPaths, round_paths
+from patchpilot.client.paths import RoundPaths
 from patchpilot.client.round import Round
 
 __all__ = ["main"]
@@ -59,49 +59,53 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_spec(job_file: str, journal: Journal) -> JobSpec:
-    """Return the job spec, or journal and raise the reason it is refused."""
+def _read_spec(job_file: str) -> JobSpec:
+    """Return the job spec in job_file; raise JobSpecError saying why it is refused."""
     try:
-        mode = os.stat(job_file).st_mode
-        if stat.S_IMODE(mode) & 0o077:
+        mode = stat.S_IMODE(os.stat(job_file).st_mode)
+        if mode & 0o077:
             raise JobSpecError(
-                "%s is readable by others (mode %o); it holds the run's secret"
-                % (job_file, stat.S_IMODE(mode))
+                "%s is readable by others (mode %o); it holds the run's secret" % (job_file, mode)
             )
         with open(job_file, encoding="utf-8") as handle:
             return parse_job_spec(handle.read())
-    except (OSError, UnicodeDecodeError, JobSpecError) as exc:
-        journal.append("job.refused", "error", reason=str(exc))
+    except (OSError, UnicodeDecodeError) as exc:
         raise JobSpecError(str(exc)) from exc
 
 
 def _cmd_run(job_file: str) -> int:
     paths = RoundPaths(os.path.dirname(os.path.abspath(job_file)))
+    try:
+        spec: Optional[JobSpec] = _read_spec(job_file)
+        refusal = ""
+    except JobSpecError as exc:
+        spec, refusal = None, str(exc)
     lock = ClientLock()
-    if not lock.acquire("?", 0):
+    if not lock.acquire(spec.run_id if spec else "?", spec.round if spec else 0):
         print(
             "patchpilot-client: another client runs on this target: %s" % lock.holder(),
             file=sys.stderr,
         )
         return ClientExit.HELD
-    try:
+    try:  # the journal is only touched while holding the client lock
         journal = Journal(paths.journal if os.access(paths.folder, os.W_OK) else None)
-        try:
-            spec = _read_spec(job_file, journal)
-        except JobSpecError as exc:
-            print("patchpilot-client: job spec refused: %s" % exc, file=sys.stderr)
+        if spec is None:
+            journal.append("job.refused", "error", reason=refusal)
+            print("patchpilot-client: job spec refused: %s" % refusal, file=sys.stderr)
             return ClientExit.REFUSED
-        holder = read_run_lock()
-        if holder is not None and holder.get("run") != spec.run_id:
-            print(
-                "patchpilot-client: the target is held by %s" % json.dumps(holder), file=sys.stderr
-            )
-            return ClientExit.HELD
-        os.chmod(paths.folder, 0o700)
-        backend = make_backend(os.environ.get(BACKEND_ENV) or spec.backend, spec.lock_timeout)
-        return Round(spec, paths, journal, backend).run()
+        return _run_round(spec, paths, journal)
     finally:
         lock.release()
+
+
+def _run_round(spec: JobSpec, paths: RoundPaths, journal: Journal) -> int:
+    holder = read_run_lock()
+    if holder is not None and holder.get("run") != spec.run_id:
+        print("patchpilot-client: the target is held by %s" % json.dumps(holder), file=sys.stderr)
+        return ClientExit.HELD
+    os.chmod(paths.folder, 0o700)
+    backend = make_backend(os.environ.get(BACKEND_ENV) or spec.backend, spec.lock_timeout)
+    return Round(spec, paths, journal, backend).run()
 
 
 def _print_updates(updates: Sequence[Update], as_json: bool) -> None:
@@ -140,7 +144,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "scan":
         return _cmd_scan(args.json, args.backend)
     if args.command == "attach":
-        attach(round_paths(args.run, args.round))
+        attach(args.run, args.round)
         return ClientExit.OK
     if args.command == "lock":
         return _cmd_lock(args.run)

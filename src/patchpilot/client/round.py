@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from patchpilot.client import CLIENT_VERSION
 from patchpilot.client.backends.base import Backend, Update, UpdateResult
 from patchpilot.client.backends.dpkg import LockTimeout
-from patchpilot.client.endpoints.unix import UnixEndpoint
+from patchpilot.client.endpoints import Endpoint, open_endpoint
 from patchpilot.client.exits import ClientExit
 from patchpilot.client.jobspec import JobSpec
 from patchpilot.client.journal import Journal
@@ -77,8 +77,10 @@ class Round:
         journal: Journal,
         backend: Backend,
         reboot: Rebooter = issue_reboot,
+        endpoint: Optional[Endpoint] = None,
     ) -> None:
         self._spec = spec
+        self._endpoint = endpoint  # default: open_endpoint() when the round starts
         self._issue_reboot = reboot
         self._paths = paths
         self._journal = journal
@@ -95,7 +97,9 @@ class Round:
         config = SessionConfig(
             self._journal, spec.secret, spec.run_id, spec.round, on_ack=self._acks.ack
         )
-        server = LogServer(UnixEndpoint(self._paths.endpoint), config)
+        server = LogServer(
+            self._endpoint or open_endpoint(self._paths, spec.run_id, spec.round), config
+        )
         server.start()
         try:
             result = self._work()

@@ -207,7 +207,8 @@ def _wait_for_new_boot(target: Target, old: str, timeout: float = 90) -> str:
     raise AssertionError(f"no new boot id within {timeout} s")
 
 
-def test_python_apt_waits_for_the_lock_and_repairs_dpkg(target: Target) -> None:
+def test_python_apt_waits_for_the_lock_repairs_dpkg_and_fails_alone(target: Target) -> None:
+    target.lab.install_opt_in(target.name, "lab-fail")
     target.sh(
         "cd /tmp && apt-get update -qq && apt-get download -q lab-base-c=1.1 "
         "&& dpkg --unpack lab-base-c_1.1*.deb"
@@ -219,20 +220,30 @@ def test_python_apt_waits_for_the_lock_and_repairs_dpkg(target: Target) -> None:
     target.sh(f"systemd-run --unit pp-holder python3 -c {shlex.quote(holder)}")
     target.sh("sleep 0.5")
     target.start_round(
-        "r-py", 1, backend="apt-python", selection={"include": ["lab-base-*", "lab-security"]}
+        "r-py",
+        1,
+        backend="apt-python",
+        selection={"include": ["lab-base-*", "lab-security", "lab-fail"]},
     )
     records = target.follow("r-py", 1)
     waiting = events(records, "lock.waiting")
-    assert waiting and waiting[0]["lock"] == "/var/lib/dpkg/lock-frontend", [
-        (r["event"], r["ts"]) for r in records
-    ]
+    assert waiting and waiting[0]["lock"] == "/var/lib/dpkg/lock-frontend"
     assert "python3" in waiting[0]["command"] and waiting[0]["pid"] > 0
     repair = events(records, "dpkg.repair")
     assert repair and repair[0]["exit_status"] == 0
     assert events(records, "run.started")[0]["backend"] == "apt-python"
     result = result_of(records)
-    assert result["status"] == "success", result
-    assert {r["id"] for r in result["results"]} == {"lab-base-a", "lab-base-b", "lab-security"}
+    assert result["status"] == "partial", result
+    statuses = {r["id"]: r["status"] for r in result["results"]}
+    assert statuses == {
+        "lab-base-a": "installed",
+        "lab-base-b": "installed",
+        "lab-security": "installed",
+        "lab-fail": "failed",
+    }
+    failure = next(r for r in result["results"] if r["id"] == "lab-fail")
+    assert failure["message"] and failure["code"] == "dpkg-error", failure
+    assert "post-installation script" in failure["message"]
     assert target.versions("lab-base-c")["lab-base-c"] == "1.1 ii"
 
 

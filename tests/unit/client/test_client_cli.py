@@ -12,6 +12,7 @@ import pytest
 
 from patchpilot.client.endpoints.stdio import FdStream
 from patchpilot.client.journal import Journal
+from patchpilot.client.lock import ClientLock
 from patchpilot.client.peer import LogPeer
 
 SECRET = "3c" * 32
@@ -117,3 +118,16 @@ def test_attach_serves_the_journal_from_disk(tmp_path: Path) -> None:
     assert proc.wait(10) == 0
     proc.stdin.close()
     proc.stdout.close()
+
+
+def test_a_second_client_is_refused_while_one_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATCHPILOT_ROOT", str(tmp_path))
+    running = ClientLock()
+    assert running.acquire("r0", 1)
+    job = write_job(round_folder(tmp_path), GOOD)
+    done = client(tmp_path, "run", "--job", str(job))
+    running.release()
+    assert done.returncode == 3 and '"run": "r0"' in done.stderr
+    assert not (job.parent / "journal.jsonl").exists()

@@ -9,6 +9,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from patchpilot.client.endpoints.unix import SocketStream
 from patchpilot.client.journal import Journal
@@ -177,3 +179,17 @@ def test_disk_mode_waits_briefly_for_the_ack_then_says_bye() -> None:
     bye = served.peer.receive(5.0)
     assert bye == {"t": "bye", "complete": True, "last_seq": 2}
     assert served.ended()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_instead_of_auth_end_the_session(payload: bytes) -> None:
+    journal = Journal(None)
+    ours, theirs = socket.socketpair()
+    config = SessionConfig(journal, SECRET, "run-1", 2, auth_timeout=0.3)
+    thread = threading.Thread(target=Session(SocketStream(ours), config).serve)
+    thread.start()
+    theirs.sendall(payload)
+    thread.join(5.0)
+    assert not thread.is_alive()
+    theirs.close()

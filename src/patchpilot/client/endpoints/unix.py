@@ -30,15 +30,17 @@ class SocketStream(Stream):
         self._closed = False
 
     def recv(self, max_bytes: int, timeout: Optional[float]) -> bytes:
-        self._wait(True, timeout)
-        try:
-            return self._sock.recv(max_bytes)
-        except BlockingIOError:
-            return self.recv(max_bytes, timeout)
-        except OSError:
-            if self._closed:
-                return b""
-            raise
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._wait(True, None if deadline is None else deadline - time.monotonic())
+            try:
+                return self._sock.recv(max_bytes)
+            except BlockingIOError:
+                continue  # a spurious wake-up
+            except OSError:
+                if self._closed:
+                    return b""
+                raise
 
     def send(self, data: bytes, timeout: float) -> None:
         deadline = time.monotonic() + timeout
