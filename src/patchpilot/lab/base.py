@@ -13,13 +13,23 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from patchpilot.lab.catalog import BASE_INSTALLED
 from patchpilot.lab.debs import build_deb, control_text
 from patchpilot.lab.tools import run
 
-__all__ = ["BASE_PACKAGES", "DEFAULT_CACHE", "base_key", "ensure_base", "mirror_url"]
+__all__ = [
+    "BASE_PACKAGES",
+    "DEFAULT_CACHE",
+    "base_key",
+    "cached_build",
+    "customize",
+    "debootstrap",
+    "ensure_base",
+    "mirror_url",
+]
 
 RECIPE_VERSION = 1
 SUITE = "bookworm"
@@ -90,39 +100,47 @@ def base_key(mirror: str) -> str:
 def ensure_base(cache: Path = DEFAULT_CACHE, *, rebuild: bool = False) -> Path:
     """Return the cached base root filesystem, building it first when needed (~1 min)."""
     mirror = mirror_url()
-    rootfs = cache / f"lab-base-{base_key(mirror)}"
-    marker = rootfs.with_name(rootfs.name + ".complete")
+
+    def build(rootfs: Path) -> None:
+        debootstrap(rootfs, mirror, BASE_PACKAGES)
+        customize(rootfs)
+
+    return cached_build(cache, f"lab-base-{base_key(mirror)}", build, rebuild=rebuild)
+
+
+def cached_build(
+    cache: Path, name: str, build: Callable[[Path], None], *, rebuild: bool = False
+) -> Path:
+    """Return cache/name, first building it with build(staging) unless already complete.
+
+    A lock file serialises concurrent builders; the result appears in one rename, and a
+    `.complete` marker says it is whole.
+    """
+    target = cache / name
+    marker = cache / f"{name}.complete"
     cache.mkdir(parents=True, exist_ok=True)
-    with rootfs.with_name(rootfs.name + ".lock").open("w") as lock:
+    with (cache / f"{name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if marker.exists() and not rebuild:
-            return rootfs
+            return target
         marker.unlink(missing_ok=True)
-        staging = rootfs.with_name(rootfs.name + ".tmp")
+        staging = cache / f"{name}.tmp"
         shutil.rmtree(staging, ignore_errors=True)
-        _debootstrap(staging, mirror)
-        _customize(staging)
-        shutil.rmtree(rootfs, ignore_errors=True)
-        staging.rename(rootfs)
+        build(staging)
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
         marker.touch()
-    return rootfs
+    return target
 
 
-def _debootstrap(target: Path, mirror: str) -> None:
-    run(
-        [
-            "debootstrap",
-            "--variant=minbase",
-            f"--include={','.join(BASE_PACKAGES)}",
-            SUITE,
-            target,
-            mirror,
-        ],
-        timeout=900,
-    )
+def debootstrap(target: Path, mirror: str, packages: Sequence[str]) -> None:
+    """Install a minimal Debian with packages into target (a new folder)."""
+    argv = ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}"]
+    run([*argv, SUITE, target, mirror], timeout=900)
 
 
-def _customize(rootfs: Path) -> None:
+def customize(rootfs: Path) -> None:
+    """Make a debootstrapped tree a lab image: no host keys, lab config, catalog installed."""
     for key in rootfs.glob("etc/ssh/ssh_host_*"):
         key.unlink()
     for relative, content in CONFIG_FILES.items():

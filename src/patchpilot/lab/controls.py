@@ -2,7 +2,7 @@
 
 One JSON object per line over the lab's Unix socket: a request `{"op": ..., ...}` and one
 reply `{"ok": true, ...}` or `{"ok": false, "error": "..."}`. Operations: ping, status, add,
-remove, start, reboot, hang, cut, restore, shutdown. Replies that fail become `LabError`.
+add_vm, remove, start, reboot, hang, cut, restore, shutdown. Replies that fail become `LabError`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ OPERATIONS = (
     "ping",
     "status",
     "add",
+    "add_vm",
     "remove",
     "start",
     "reboot",

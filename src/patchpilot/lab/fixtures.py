@@ -17,26 +17,27 @@ import pytest
 
 from patchpilot.lab.lab import Lab
 from patchpilot.lab.server import Server
-from patchpilot.lab.tools import CONTAINER_TOOLS
+from patchpilot.lab.tools import CONTAINER_TOOLS, VM_TOOLS
 
 __all__ = ["lab", "lab_server"]
 
 
-def _skip_reason() -> str | None:
+def _skip_reason(tools: tuple[str, ...] = CONTAINER_TOOLS) -> str | None:
     if os.geteuid() != 0:
         return "the lab needs root"
-    missing = [tool for tool in CONTAINER_TOOLS if shutil.which(tool) is None]
+    missing = [tool for tool in tools if shutil.which(tool) is None]
     return f"the lab needs {', '.join(missing)}" if missing else None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip tests marked `lab` (and `vm`) when this machine cannot run a lab."""
-    reason = _skip_reason()
-    if reason is None:
-        return
+    """Skip tests marked `lab` (and `vm`) when this machine cannot run a lab (or a VM)."""
+    lab_reason = _skip_reason()
+    vm_reason = lab_reason or _skip_reason(VM_TOOLS)
     for item in items:
-        if item.get_closest_marker("lab") or item.get_closest_marker("vm"):
-            item.add_marker(pytest.mark.skip(reason=reason))
+        if item.get_closest_marker("vm") and vm_reason:
+            item.add_marker(pytest.mark.skip(reason=vm_reason))
+        elif item.get_closest_marker("lab") and lab_reason:
+            item.add_marker(pytest.mark.skip(reason=lab_reason))
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,8 @@ from patchpilot.lab.network import (
 )
 from patchpilot.lab.repo import Repository
 from patchpilot.lab.server import Server
-from patchpilot.lab.tools import generate_key, require_root, require_tools, run
+from patchpilot.lab.tools import VM_TOOLS, generate_key, require_root, require_tools, run
+from patchpilot.lab.vmimage import ensure_vm_image
 
 __all__ = ["REPO_PORT", "Lab", "ServerStatus"]
 
@@ -101,8 +102,6 @@ class Lab:
 
     def up(self, servers: int = 0, *, vms: int = 0, rebuild_base: bool = False) -> list[Server]:
         """Start the lab with that many servers (and VMs); refuse when it already runs."""
-        if vms:
-            raise LabError("qemu VMs are not available in this version of the lab")
         require_root()
         require_tools()
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -118,7 +117,8 @@ class Lab:
         except BaseException:
             self.clean_stale()
             raise
-        return self.add_servers(servers) if servers else []
+        started = self.add_servers(servers) if servers else []
+        return started + [self.add_vm() for _ in range(vms)]
 
     def _claim_network(self, base: Path) -> None:
         with global_lock():
@@ -216,19 +216,28 @@ class Lab:
         """Start one more fresh server (its own new overlay) and return it once SSH answers."""
         return self.add_servers(1)[0]
 
+    def add_vm(self) -> Server:
+        """Start a qemu VM (at most 2 per lab; the image is built on first use, ~2 min)."""
+        require_tools(VM_TOOLS)
+        image = ensure_vm_image(self.cache)
+        reply = self._request("add_vm", image=str(image), timeout=300)
+        return _server(reply["servers"][0])
+
     def remove_server(self, name: str) -> None:
         """Stop a server and delete its disk layer."""
         self._request("remove", name=name)
 
-    def start(self, name: str) -> str:
+    def start(self, name: str, *, timeout: float = 60.0) -> str:
         """Boot a server that is down (e.g. after `hang(name, None)`); return its boot id."""
-        return str(self._request("start", name=name)["boot_id"])
+        reply = self._request("start", name=name, wait_timeout=timeout, timeout=timeout + 10)
+        return str(reply["boot_id"])
 
     # -- controls ----------------------------------------------------------------------------
 
     def reboot(self, name: str, *, wait: bool = True, timeout: float = 60.0) -> str | None:
         """Reboot a server cleanly; with wait, return the new boot id once SSH answers."""
-        reply = self._request("reboot", name=name, wait=wait, timeout=timeout)
+        fields = {"name": name, "wait": wait, "wait_timeout": timeout}
+        reply = self._request("reboot", timeout=timeout + 10, **fields)
         return None if reply.get("boot_id") is None else str(reply["boot_id"])
 
     def hang(self, name: str, seconds: float | None) -> None:

@@ -28,10 +28,12 @@ from patchpilot.lab.machine import Machine
 from patchpilot.lab.network import LabNetwork, delete_bridge
 from patchpilot.lab.repo import Repository, serve_repository
 from patchpilot.lab.tools import run
+from patchpilot.lab.vm import MAX_VMS, VirtualMachine
 
 __all__ = ["Supervisor", "main"]
 
 BOOT_TIMEOUT = 60.0
+VM_BOOT_TIMEOUT = 240.0
 NSPAWN_RUNTIME = Path("/run/systemd/nspawn")
 
 
@@ -47,6 +49,7 @@ class Supervisor:
         self.repo = Repository(self.layout.repo, f"http://{self.network.gateway}:{self.port}/")
         self.runners: dict[str, Machine] = {}
         self.next_number = 1
+        self.next_vm = 1
         self.done = asyncio.Event()
 
     async def serve(self) -> None:
@@ -106,6 +109,8 @@ class Supervisor:
             return {"servers": self._status()}
         if op == "add":
             return {"servers": await self._add(int(request.get("count", 1)))}
+        if op == "add_vm":
+            return {"servers": await self._add_vm(Path(str(request["image"])))}
         if op == "shutdown":
             self.done.set()
             return {}
@@ -113,7 +118,7 @@ class Supervisor:
         return await self._control(runner, str(op), request)
 
     async def _control(self, runner: Machine, op: str, request: dict[str, Any]) -> dict[str, Any]:
-        timeout = float(request.get("timeout", BOOT_TIMEOUT))
+        timeout = float(request.get("wait_timeout", BOOT_TIMEOUT))
         if op == "remove":
             await runner.stop()
             runner.release(remove=True)
@@ -143,28 +148,37 @@ class Supervisor:
             raise LabError(f"no server {name!r} in this lab") from None
 
     async def _add(self, count: int) -> list[dict[str, Any]]:
-        added = []
+        machines: list[Machine] = []
         for _ in range(count):
-            runner = ContainerServer(
-                self.next_number,
-                self.network,
-                self.layout.servers / f"lab-{self.next_number}",
-                self.layout.netns / f"lab-{self.next_number}",
-                self.base,
-            )
-            self.next_number += 1
-            await asyncio.to_thread(
-                runner.prepare,
-                authorized_key=self.layout.key.with_suffix(".pub").read_text(),
-                repo=self.repo,
-            )
-            self.runners[runner.name] = runner
-            runner.start()
-            added.append(runner)
+            number, self.next_number = self.next_number, self.next_number + 1
+            name = f"lab-{number}"
+            root, netns = self.layout.servers / name, self.layout.netns / name
+            machines.append(ContainerServer(number, self.network, root, netns, self.base))
+        return await self._boot_new(machines, BOOT_TIMEOUT)
+
+    async def _add_vm(self, image: Path) -> list[dict[str, Any]]:
+        running = [m for m in self.runners.values() if isinstance(m, VirtualMachine)]
+        if len(running) >= MAX_VMS:
+            raise LabError(f"a lab runs at most {MAX_VMS} VMs at once")
+        number, self.next_vm = self.next_vm, self.next_vm + 1
+        root = self.layout.servers / f"lab-vm-{number}"
+        vm = VirtualMachine(
+            number, root, image=image, repo=self.repo, ssh_config=self.layout.ssh_config
+        )
+        return await self._boot_new([vm], VM_BOOT_TIMEOUT)
+
+    async def _boot_new(self, machines: list[Machine], timeout: float) -> list[dict[str, Any]]:
+        """Prepare machines' disks one by one, boot them all, and wait until SSH answers."""
+        key = self.layout.key.with_suffix(".pub").read_text()
+        for machine in machines:
+            await asyncio.to_thread(machine.prepare, authorized_key=key, repo=self.repo)
+            self.runners[machine.name] = machine
         self._publish_state()
-        await asyncio.gather(*(runner.wait_running(BOOT_TIMEOUT) for runner in added))
+        for machine in machines:
+            machine.start()
+        await asyncio.gather(*(machine.wait_running(timeout) for machine in machines))
         self._publish_state()
-        return [_describe(runner) for runner in added]
+        return [_describe(machine) for machine in machines]
 
     def _status(self) -> list[dict[str, Any]]:
         return [_describe(runner) for runner in self.runners.values()]

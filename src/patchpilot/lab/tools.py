@@ -14,7 +14,15 @@ from pathlib import Path
 
 from patchpilot.lab.errors import LabError
 
-__all__ = ["TOOL_PACKAGES", "generate_key", "require_root", "require_tools", "run"]
+__all__ = [
+    "CONTAINER_TOOLS",
+    "TOOL_PACKAGES",
+    "VM_TOOLS",
+    "generate_key",
+    "require_root",
+    "require_tools",
+    "run",
+]
 
 # Command -> the Debian package that provides it.
 TOOL_PACKAGES: dict[str, str] = {
@@ -30,7 +38,8 @@ TOOL_PACKAGES: dict[str, str] = {
     "mount": "mount",
     "umount": "mount",
     "qemu-system-x86_64": "qemu-system-x86",
-    "qemu-img": "qemu-utils",
+    "debugfs": "e2fsprogs",
+    "mkfs.ext4": "e2fsprogs",
 }
 
 CONTAINER_TOOLS = (
@@ -46,6 +55,8 @@ CONTAINER_TOOLS = (
     "mount",
     "umount",
 )
+
+VM_TOOLS = ("qemu-system-x86_64", "debugfs", "mkfs.ext4")
 
 
 def require_root() -> None:
