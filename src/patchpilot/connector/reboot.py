@@ -28,7 +28,7 @@ class RebootPolicy:
     readiness_timeout: float = 300.0
     stability_window: float = 5.0
     stability_timeout: float = 120.0
-    first_delay: float = 1.0
+    first_delay: float = 0.5
     max_delay: float = 10.0
 
 
@@ -57,7 +57,7 @@ async def wait_boot_id_change(
 ) -> str:
     """Return the new boot id; raise RebootError (not rebooted / did not come back).
 
-    Reads back off from first_delay to max_delay; the last read happens at the deadline.
+    Reads back off (x1.5) from first_delay to max_delay; the last read is at the deadline.
     """
     deadline = clock.now() + policy.timeout
     delay, has_been_down = policy.first_delay, False
@@ -70,7 +70,7 @@ async def wait_boot_id_change(
         if remaining <= 0:
             break
         await clock.sleep(min(delay, remaining))
-        delay = min(delay * 2, policy.max_delay)
+        delay = min(delay * 1.5, policy.max_delay)
     if last == before and not has_been_down:
         raise RebootError(
             f"the target answers but its boot id never changed in {policy.timeout:g} s: "
