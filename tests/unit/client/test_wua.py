@@ -298,3 +298,12 @@ def test_make_wua_backend_shapes_the_search() -> None:
     backend = make_wua_backend("security", {"service": "windows-update"}, fake_adapter(machine))
     assert [u.id for u in backend.scan(Journal())] == ["KB5031001"]
     assert machine.searches[-1][1] == 2
+
+
+def test_a_kb_shared_by_several_updates_keeps_ids_unique() -> None:
+    scenario = load_scenario(str(SCENARIOS / "mixed_catalog.json"))
+    twin = dict(scenario["updates"][0], id="b1234567-0000-4000-8000-000000000009")
+    machine = FakeWindows({**scenario, "updates": [*scenario["updates"], twin]})
+    ids = sorted(u.id for u in backend_for(machine).scan(Journal()))
+    assert ids[:2] == ["KB5031001_a0000000", "KB5031001_b1234567"]
+    assert "KB5031002" in ids

@@ -153,11 +153,28 @@ def update_id_of(update: WuaUpdate) -> str:
     return "KB" + update.kb_ids[0] if update.kb_ids else update.update_id
 
 
-def to_update(update: WuaUpdate, origin: str) -> Update:
+def unique_ids(updates: Sequence[WuaUpdate]) -> Dict[str, str]:
+    """Return UpdateID -> id; a KB that several updates share gets "KB<n>_<UpdateID[:8]>".
+
+    One KB can name one fix for several products; ids must stay unique in a round.
+    """
+    counts: Dict[str, int] = {}
+    for update in updates:
+        counts[update_id_of(update)] = counts.get(update_id_of(update), 0) + 1
+    ids = {}
+    for update in updates:
+        name = update_id_of(update)
+        ids[update.update_id] = (
+            name if counts[name] == 1 else "%s_%s" % (name, update.update_id[:8])
+        )
+    return ids
+
+
+def to_update(update: WuaUpdate, origin: str, update_id: Optional[str] = None) -> Update:
     """Return the OS-neutral Update for a WUA update."""
     guids = {guid for guid, _ in update.categories}
     return Update(
-        id=update_id_of(update),
+        id=update_id or update_id_of(update),
         title=update.title,
         installed_version=None,
         candidate_version=update.update_id,
@@ -264,13 +281,14 @@ class WuaBackend(Backend):
 
     def _filter(self, found: Sequence[WuaUpdate]) -> Tuple[List[Update], List[Dict[str, str]]]:
         kept, skipped = [], []
+        ids = unique_ids(found)
         for update in found:
             reason = skip_reason(update, self._options)
             if reason:
-                skipped.append({"id": update_id_of(update), "reason": reason})
+                skipped.append({"id": ids[update.update_id], "reason": reason})
                 continue
             self._found[update.update_id] = update
-            kept.append(to_update(update, self._options.service))
+            kept.append(to_update(update, self._options.service, ids[update.update_id]))
         return kept, skipped
 
     def _fetch(self, updates: List[Update], emit: Emit) -> Tuple[List[Update], List[UpdateResult]]:
