@@ -1,0 +1,73 @@
+"""The per-OS steps of a run: paths, client command, file reads, probes, Windows transports."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from patchpilot.connector.probes import LinuxBootProbe
+from patchpilot.connector.targetos import TARGET_OS, LinuxOS, WindowsOS, make_windows_transport
+from patchpilot.connector.windows_probe import WindowsBootProbe
+from patchpilot.errors import ConfigurationError
+from patchpilot.transports.base import CommandResult
+from patchpilot.transports.fake import FakeTransport
+from patchpilot.transports.psrp import PSRPSettings, PSRPTransport
+from patchpilot.transports.ssh import SSHSettings
+from patchpilot.transports.winssh import WindowsSSHTransport
+
+
+def test_linux() -> None:
+    linux = TARGET_OS["linux"]()
+    assert linux.round_file("r1", 2, "job.json") == "/var/lib/patchpilot/runs/r1/round-2/job.json"
+    assert linux.client_argv("/c.pyz", "version") == ["python3", "/c.pyz", "version"]
+    assert isinstance(linux.probe(), LinuxBootProbe) and linux.launcher == "auto"
+
+
+def test_windows() -> None:
+    windows = WindowsOS(python="\\\\files\\pp\\python\\python.exe")
+    assert windows.round_file("r1", 2, "state.json") == (
+        "C:\\ProgramData\\patchpilot\\runs\\r1\\round-2\\state.json"
+    )
+    assert windows.client_argv("\\\\files\\pp\\c.pyz", "attach", "--run", "r1") == [
+        "\\\\files\\pp\\python\\python.exe",
+        "\\\\files\\pp\\c.pyz",
+        "attach",
+        "--run",
+        "r1",
+    ]
+    assert isinstance(windows.probe(), WindowsBootProbe) and windows.launcher == "schtasks"
+
+
+async def test_read_text_per_os() -> None:
+    def handler(argv: tuple[str, ...], _: bytes | None) -> CommandResult:
+        if argv[0] == "cat":
+            return CommandResult(argv, 0, '{"phase":"done"}', "", 0.1)
+        script = base64.b64decode(argv[-1]).decode("utf-16-le")
+        assert "ReadAllText" in script
+        return CommandResult(argv, 0, '{"text":"{\\"phase\\":\\"done\\"}"}', "", 0.1)
+
+    transport = FakeTransport(handler)
+    assert await LinuxOS().read_text(transport, "/x/state.json") == '{"phase":"done"}'
+    assert await WindowsOS().read_text(transport, "C:\\x\\state.json") == '{"phase":"done"}'
+    missing = FakeTransport(lambda argv, _: (1, ""))
+    assert await LinuxOS().read_text(missing, "/x") is None
+
+
+async def test_windows_shared_client_needs_smb(tmp_path: Path) -> None:
+    class Artifact:
+        path = tmp_path / "c.pyz"
+        sha256 = "ab" * 32
+
+    with pytest.raises(ConfigurationError, match="verified over SMB"):
+        await WindowsOS().deploy(FakeTransport(lambda a, i: (0, "")), Artifact(), "\\\\f\\s\\c.pyz")
+
+
+def test_windows_transports() -> None:
+    psrp = make_windows_transport("psrp", psrp=PSRPSettings("srv1"))
+    assert isinstance(psrp, PSRPTransport)
+    ssh = make_windows_transport("ssh", ssh=SSHSettings("srv1"))
+    assert isinstance(ssh, WindowsSSHTransport)
+    with pytest.raises(ConfigurationError):
+        make_windows_transport("local")
