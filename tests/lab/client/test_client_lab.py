@@ -159,11 +159,13 @@ def test_scan_both_backends_without_site_packages(target: Target) -> None:
 def test_install_fail_alone_conffile_reboot_and_stage2(target: Target) -> None:
     for package in ("lab-fail", "lab-conffile"):
         target.lab.install_opt_in(target.name, package)
+    target.sh("apt-mark hold lab-base-c")
     target.start_round("r-inst", 1)
     records = target.follow("r-inst", 1)
     result = result_of(records)
     statuses = {r["id"]: r["status"] for r in result["results"]}
     assert statuses.pop("lab-fail") == "failed"
+    assert statuses.pop("lab-base-c") == "held"
     assert set(statuses.values()) == {"installed"}, statuses
     failure = next(r for r in result["results"] if r["id"] == "lab-fail")
     assert "post-installation script" in failure["message"]

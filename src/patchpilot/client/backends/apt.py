@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from patchpilot.client.backends.aptparse import (
     PackageStatus,
+    SimulatedUpgrade,
     is_security_release,
     parse_dpkg_errors,
     parse_show,
@@ -24,6 +25,7 @@ from patchpilot.client.backends.debversion import compare_versions
 from patchpilot.client.backends.dpkg import (
     DPKG_OPTIONS,
     dpkg_statuses,
+    held_packages,
     reboot_state,
     repair_dpkg,
     run_command,
@@ -100,35 +102,26 @@ class AptBackend(Backend):
         else:
             emit("apt.update", "info", {"exit_status": 0})
 
-    def _list_upgrades(self) -> List[Update]:
-        done = run_command(["apt-get", "-s", "-q", "dist-upgrade", *self._apt_options()])
+    def _simulate(self, args: Sequence[str]) -> List[SimulatedUpgrade]:
+        done = run_command(["apt-get", "-s", "-q", *args, *self._apt_options()])
         if done.returncode != 0:
-            raise RuntimeError("apt-get -s dist-upgrade failed: %s" % done.output[-1000:])
-        upgrades = parse_simulation(done.output)
+            raise RuntimeError("apt-get -s %s failed: %s" % (args[0], done.output[-1000:]))
+        return parse_simulation(done.output)
+
+    def _list_upgrades(self) -> List[Update]:
+        upgrades = self._simulate(["dist-upgrade"])
+        held = held_packages()
+        if held:  # dist-upgrade leaves held packages out; list them too, to report them held
+            listed = {u.name for u in upgrades}
+            extra = ["install", "--only-upgrade", "--allow-change-held-packages", *sorted(held)]
+            upgrades += [u for u in self._simulate(extra) if u.name in held - listed]
         if not upgrades:
             return []
-        shown = run_command(
-            [
-                "apt-cache",
-                "show",
-                "--no-all-versions",
-                *["%s=%s" % (u.name, u.candidate) for u in upgrades],
-            ]
+        pinned = ["%s=%s" % (u.name, u.candidate) for u in upgrades]
+        details = parse_show(
+            run_command(["apt-cache", "show", "--no-all-versions", *pinned]).output
         )
-        details = parse_show(shown.output)
-        return [
-            Update(
-                id=u.name,
-                title=details.get(u.name, (0, ""))[1],
-                installed_version=u.installed,
-                candidate_version=u.candidate,
-                origin=u.releases,
-                is_security=is_security_release(u.releases),
-                size=details.get(u.name, (0, ""))[0],
-                categories=("package",),
-            )
-            for u in upgrades
-        ]
+        return [_update(u, details.get(u.name, (0, "")), u.name in held) for u in upgrades]
 
     def download(self, updates: List[Update], emit: Emit) -> List[UpdateResult]:
         results = []
@@ -146,8 +139,19 @@ class AptBackend(Backend):
         return results
 
     def install(self, updates: List[Update], emit: Emit) -> List[UpdateResult]:
+        held = held_packages()
+        results: Dict[str, Optional[UpdateResult]] = {
+            u.id: UpdateResult(u.id, "held", None, "held back: apt-mark hold")
+            for u in updates
+            if u.id in held
+        }
+        results.update(self._install([u for u in updates if u.id not in held], emit))
+        return [results[u.id] for u in updates if results[u.id] is not None]  # type: ignore[misc]
+
+    def _install(self, updates: List[Update], emit: Emit) -> Dict[str, Optional[UpdateResult]]:
+        """Install in one batch, then each package apt left untouched alone."""
         if not updates:
-            return []
+            return {}
         wait_for_locks(self._deadline(), emit)
         errors, tail = self._commit(updates, emit)
         results = self._settle_all(updates, errors)
@@ -161,7 +165,7 @@ class AptBackend(Backend):
             results[update.id] = self._settle_all([update], errors)[update.id] or UpdateResult(
                 update.id, "held", None, "apt kept it back: " + tail
             )
-        return [results[u.id] for u in updates if results[u.id] is not None]  # type: ignore[misc]
+        return results
 
     def _settle_all(
         self,
@@ -198,6 +202,19 @@ class AptBackend(Backend):
 
     def exceeds_plan(self, candidate: str, planned: str) -> bool:
         return compare_versions(candidate, planned) > 0
+
+
+def _update(upgrade: SimulatedUpgrade, detail: Tuple[int, str], is_held: bool) -> Update:
+    return Update(
+        id=upgrade.name,
+        title=detail[1],
+        installed_version=upgrade.installed,
+        candidate_version=upgrade.candidate,
+        origin=upgrade.releases,
+        is_security=is_security_release(upgrade.releases),
+        size=detail[0],
+        categories=("package", "held") if is_held else ("package",),
+    )
 
 
 def _last_error(output: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from patchpilot.client.backends.apt import AptBackend, Errors
 from patchpilot.client.backends.base import Emit, Update
-from patchpilot.client.backends.dpkg import APT_ENV, DPKG_OPTIONS
+from patchpilot.client.backends.dpkg import APT_ENV, DPKG_OPTIONS, held_packages
 
 __all__ = ["AptPythonBackend", "load_python_apt"]
 
@@ -76,6 +76,7 @@ class AptPythonBackend(AptBackend):
 
     def _list_upgrades(self) -> List[Update]:
         cache = self._apt.Cache()
+        held = held_packages()
         updates = []
         for package in cache:
             if not (package.is_installed and package.is_upgradable):
@@ -91,7 +92,7 @@ class AptPythonBackend(AptBackend):
                     origin=origin,
                     is_security=is_security,
                     size=int(candidate.size or 0),
-                    categories=("package",),
+                    categories=("package", "held") if package.shortname in held else ("package",),
                 )
             )
         return sorted(updates, key=lambda u: u.id)

@@ -15,7 +15,7 @@ import os
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Set
 
 from patchpilot.client.backends.aptparse import (
     PackageStatus,
@@ -31,6 +31,7 @@ __all__ = [
     "Command",
     "LockTimeout",
     "dpkg_statuses",
+    "held_packages",
     "reboot_state",
     "repair_dpkg",
     "run_command",
@@ -160,6 +161,11 @@ def repair_dpkg(emit: Emit) -> None:
             "output": done.output[-2000:],
         },
     )
+
+
+def held_packages() -> Set[str]:
+    """Return the packages on hold (`apt-mark showhold`)."""
+    return set(run_command(["apt-mark", "showhold"]).output.split())
 
 
 def dpkg_statuses(names: Sequence[str]) -> Dict[str, PackageStatus]:
