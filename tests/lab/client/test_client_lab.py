@@ -155,6 +155,12 @@ def test_scan_both_backends_without_site_packages(target: Target) -> None:
     assert listed["apt-cli"]["lab-security"] == ("1.0", "1.1", True)
     assert "lab-stage2-x" not in listed["apt-cli"]  # its suite is not enabled yet
 
+    target.start_round("r-dl", 1, action="download", selection={"include": ["lab-base-a"]})
+    result = result_of(target.follow("r-dl", 1))
+    assert result["status"] == "success" and result["results"][0]["status"] == "downloaded"
+    assert target.sh("ls /var/cache/apt/archives/").count("lab-base-a_2.0") == 1
+    assert target.versions("lab-base-a")["lab-base-a"] == "1.0 ii"
+
 
 def test_install_fail_alone_conffile_reboot_and_stage2(target: Target) -> None:
     for package in ("lab-fail", "lab-conffile"):
