@@ -8,8 +8,10 @@ failed, when not running as root or when the lab's tools are missing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import pytest
 from patchpilot.lab.lab import Lab
 from patchpilot.lab.server import Server
 from patchpilot.lab.tools import CONTAINER_TOOLS, VM_TOOLS
+from patchpilot.lab.vmimage import ensure_vm_image
 
 __all__ = ["lab", "lab_server"]
 
@@ -41,7 +44,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """Return the session's running lab (no servers yet; ask `lab_server` or `add_server`)."""
     reason = _skip_reason()
     if reason is not None:
@@ -49,9 +52,25 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     the_lab = Lab(Path(tmp_path_factory.mktemp("lab")))
     try:
         the_lab.up(0)
+        if _wants_vm(request.session) and _skip_reason(VM_TOOLS) is None:
+            _prebuild_vm_image(the_lab)
         yield the_lab
     finally:
         the_lab.down()
+
+
+def _wants_vm(session: pytest.Session) -> bool:
+    return any(item.get_closest_marker("vm") for item in session.items)
+
+
+def _prebuild_vm_image(the_lab: Lab) -> None:
+    """Build the VM image in the background while other tests run (add_vm waits for it)."""
+
+    def build() -> None:
+        with contextlib.suppress(Exception):  # add_vm builds it again and reports the error
+            ensure_vm_image(the_lab.cache)
+
+    threading.Thread(target=build, name="lab-vm-image", daemon=True).start()
 
 
 @pytest.fixture

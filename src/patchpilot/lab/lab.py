@@ -10,6 +10,7 @@ request to that supervisor, so the CLI and the pytest fixtures drive the same la
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shlex
@@ -18,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,21 +105,35 @@ class Lab:
         """Start the lab with that many servers (and VMs); refuse when it already runs."""
         require_root()
         require_tools()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        if self.is_running():
-            raise LabError(f"a lab is already running in {self.directory} (`patchpilot lab down`)")
-        self.clean_stale()
-        base = ensure_base(self.cache, rebuild=rebuild_base)
-        self._ensure_key()
-        self._claim_network(base)
-        try:
-            self.repo.publish_all(CATALOG)
-            self._spawn_supervisor()
-        except BaseException:
+        with self._folder_lock():
+            if self.is_running():
+                raise LabError(
+                    f"a lab is already running in {self.directory} (`patchpilot lab down`)"
+                )
             self.clean_stale()
+            base = ensure_base(self.cache, rebuild=rebuild_base)
+            self._ensure_key()
+            self._claim_network(base)
+            try:
+                self.repo.publish_all(CATALOG)
+                self._spawn_supervisor()
+            except BaseException:
+                self.clean_stale()
+                raise
+        try:
+            started = self.add_servers(servers) if servers else []
+            return started + [self.add_vm() for _ in range(vms)]
+        except BaseException:
+            self.down()
             raise
-        started = self.add_servers(servers) if servers else []
-        return started + [self.add_vm() for _ in range(vms)]
+
+    @contextlib.contextmanager
+    def _folder_lock(self) -> Iterator[None]:
+        """Hold this lab folder's lock: one `up` or `down` at a time per folder."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with (self.directory / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def _claim_network(self, base: Path) -> None:
         with global_lock():
@@ -167,14 +182,15 @@ class Lab:
     def down(self) -> None:
         """Stop every server and remove the lab's bridge, namespaces, mounts and processes."""
         require_root()
-        if self.is_running():
-            pid = int(self._request("ping")["pid"])
-            self._request("shutdown")
-            _wait_gone(pid, STOP_TIMEOUT)
-        if self._supervisor is not None:
-            self._supervisor.wait()
-            self._supervisor = None
-        self.clean_stale()
+        with self._folder_lock():
+            if self.is_running():
+                pid = int(self._request("ping")["pid"])
+                self._request("shutdown")
+                _wait_gone(pid, STOP_TIMEOUT)
+            if self._supervisor is not None:
+                self._supervisor.wait()
+                self._supervisor = None
+            self.clean_stale()
 
     def clean_stale(self) -> None:
         """Remove what a crashed lab in this folder left: processes, bridge, servers, repo."""
