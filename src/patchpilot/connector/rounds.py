@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from patchpilot.connector.deploy import client_argv, round_dir
 from patchpilot.connector.events import (
     EventSink,
     JournalRecord,
@@ -28,6 +27,7 @@ from patchpilot.connector.reboot import Clock, RebootPolicy, await_reboot
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RoundRow, Store
 from patchpilot.connector.stream import AttachTarget, JournalFollower, StreamTuning
+from patchpilot.connector.targetos import LinuxOS, TargetOS
 from patchpilot.errors import ClientFailedError, LaunchError, PhaseTimeout, TargetLockedError
 from patchpilot.launchers.base import Launcher, TaskHandle, TaskState
 from patchpilot.protocol import JOB_SPEC_VERSION
@@ -60,6 +60,7 @@ class RoundContext:
     clock: Clock = field(default_factory=Clock)
     tuning: StreamTuning = field(default_factory=StreamTuning)
     warnings: list[str] = field(default_factory=list)
+    os: TargetOS = field(default_factory=LinuxOS)
 
     def warn(self, round_no: int, message: str) -> None:
         self.warnings.append(message)
@@ -115,9 +116,11 @@ async def _step(
 
 async def read_state(ctx: RoundContext, round_no: int) -> dict[str, Any] | None:
     """Return the client's state.json for the round, or None when there is none (yet)."""
-    read = await ctx.transport.run(["cat", f"{round_dir(ctx.run_id, round_no)}/state.json"])
+    text = await ctx.os.read_text(
+        ctx.transport, ctx.os.round_file(ctx.run_id, round_no, "state.json")
+    )
     try:
-        state = json.loads(read.stdout) if read.ok else None
+        state = json.loads(text) if text is not None else None
     except ValueError:
         return None
     return state if isinstance(state, dict) else None
@@ -128,13 +131,13 @@ async def launch(ctx: RoundContext, row: RoundRow, spec: dict[str, Any]) -> Roun
     if row.phase == "launching" and await read_state(ctx, row.round) is not None:
         return replace(row, phase="launched")  # launched before the connector died
     boot_id = await ctx.probe.boot_id(ctx.transport)
-    job = f"{round_dir(ctx.run_id, row.round)}/job.json"
+    job = ctx.os.round_file(ctx.run_id, row.round, "job.json")
     await ctx.transport.put(json.dumps(spec).encode(), job, mode=0o600)
     row = replace(row, phase="launching", boot_id_before=boot_id, started=utc_now())
     ctx.store.save_round(row)
     handle = await ctx.launcher.launch(
         ctx.transport,
-        client_argv(ctx.client, "run", "--job", job),
+        ctx.os.client_argv(ctx.client, "run", "--job", job),
         run_id=f"{ctx.run_id}-r{row.round}",
         start_delay=ctx.options.start_delay,
     )
@@ -185,7 +188,7 @@ async def stream(ctx: RoundContext, row: RoundRow) -> RoundRow:
 
     follower = JournalFollower(
         ctx.transport,
-        AttachTarget(ctx.client, ctx.run_id, row.round, ctx.secret),
+        AttachTarget(ctx.client, ctx.run_id, row.round, ctx.secret, ctx.os),
         last_seq=ctx.store.last_seq(ctx.run_id, row.round),
         final_seq=final_seq,
         on_record=on_record,
@@ -253,7 +256,7 @@ async def run_round(ctx: RoundContext, round_no: int, spec: dict[str, Any]) -> R
 
 async def prescan(ctx: RoundContext) -> dict[str, str] | None:
     """Return what the target offers now (id -> candidate), or None if the scan failed."""
-    scan = await ctx.transport.run(client_argv(ctx.client, "scan", "--json"), timeout=600)
+    scan = await ctx.transport.run(ctx.os.client_argv(ctx.client, "scan", "--json"), timeout=600)
     try:
         updates = json.loads(scan.stdout) if scan.ok else None
     except ValueError:

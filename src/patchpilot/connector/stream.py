@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from patchpilot.connector.deploy import client_argv
 from patchpilot.connector.secret import Secret
+from patchpilot.connector.targetos import LinuxOS, TargetOS
 from patchpilot.errors import ClientFailedError, ClientProtocolError, ConnectError, TransportError
 from patchpilot.protocol import (
     PROTOCOL_VERSION,
@@ -45,6 +45,7 @@ class AttachTarget:
     run_id: str
     round: int
     secret: Secret
+    os: TargetOS = field(default_factory=LinuxOS)
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ class JournalFollower:
 
     async def _session(self) -> Record | None:
         t = self.target
-        argv = client_argv(t.client, "attach", "--run", t.run_id, "--round", str(t.round))
+        argv = t.os.client_argv(t.client, "attach", "--run", t.run_id, "--round", str(t.round))
         stream = await asyncio.wait_for(self.transport.open_stream(argv), 30)
         self.attaches += 1
         try:
