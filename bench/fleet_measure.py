@@ -244,7 +244,10 @@ def end_state(ssh_config: Path, names: Sequence[str]) -> dict[str, dict[str, str
 
 @contextlib.contextmanager
 def bench_lab() -> Iterator[tuple[Lab, Path]]:
-    """Start a lab with no servers in a temporary folder; yield it and a work folder."""
+    """Start a lab with no servers in a temporary folder; yield it and a work folder.
+
+    A lab numbers its servers once (253 at most over its life): start one per measured run.
+    """
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         lab = Lab(Path(tmp) / "lab")
         lab.up(0)

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
 from fleet_measure import bench_lab, emit, end_state, expected_state
 from fleet_vs_ansible import patchpilot_side
-
-from patchpilot.lab.lab import Lab
 
 
 def rounds_of(result_file: Path) -> int:
@@ -38,15 +37,12 @@ def slope(points: list[tuple[float, float]]) -> tuple[float, float]:
     return mean_y - per * mean_x, per
 
 
-def measure_size(lab: Lab, size: int, work: Path) -> dict[str, float | int]:
-    """Run one fleet over size fresh servers; return its figures."""
-    servers = lab.add_servers(size)
-    try:
+def measure_size(size: int, work: Path) -> dict[str, float | int]:
+    """Run one fleet over size fresh servers (a lab of their own); return its figures."""
+    with bench_lab() as (lab, _):
+        servers = lab.add_servers(size)
         measured = patchpilot_side(lab, servers, work, f"scale-{size}")
         states = end_state(lab.ssh_config_path, [s.name for s in servers])
-    finally:
-        for server in servers:
-            lab.remove_server(server.name)
     rounds = rounds_of(work / f"scale-{size}.json")
     wrong = sum(1 for state in states.values() if state != expected_state())
     figures = {**measured.as_dict(), "rounds": rounds, "servers_not_in_final_state": wrong}
@@ -60,11 +56,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     figures: dict[int, dict[str, float | int]] = {}
-    with bench_lab() as (lab, tmp):
+    with tempfile.TemporaryDirectory(prefix="fleet-scale-") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
-            work = tmp / f"n{size}"
+            work = Path(tmp) / f"n{size}"
             work.mkdir()
-            figures[size] = measure_size(lab, size, work)
+            figures[size] = measure_size(size, work)
     report: dict[str, object] = {str(k): v for k, v in figures.items()}
     if len(figures) > 1:
         mem_base, mem_per = slope([(n, float(f["peak_pss_mib"])) for n, f in figures.items()])

@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -151,20 +152,17 @@ def check_end_state(lab: Lab, servers: list[Server]) -> int:
     return len(wrong)
 
 
-def one_side(lab: Lab, size: int, work: Path, side: str) -> dict[str, object]:
-    """Start size fresh servers, run one side over them, check them, remove them."""
-    started = time.monotonic()
-    servers = lab.add_servers(size)
-    print(f"[{side} {size}] {size} fresh servers in {time.monotonic() - started:.0f} s", flush=True)
-    try:
+def one_side(size: int, work: Path, side: str) -> dict[str, object]:
+    """Start a lab of size fresh servers, run one side over them, check them, stop the lab."""
+    with bench_lab() as (lab, _):
+        started = time.monotonic()
+        servers = lab.add_servers(size)
+        print(f"[{side} {size}] {size} fresh servers in {time.monotonic() - started:.0f} s")
         if side == "ansible":
             measured = ansible_side(lab, servers, work)
         else:
             measured = patchpilot_side(lab, servers, work, f"bench-{size}")
         wrong = check_end_state(lab, servers)
-    finally:
-        for server in servers:
-            lab.remove_server(server.name)
     figures = {**measured.as_dict(), "servers_not_in_final_state": wrong}
     print(f"[{side} {size}] {json.dumps(figures)}", flush=True)
     return figures
@@ -186,19 +184,18 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     report: dict[str, object] = {"ansible_core": ANSIBLE_VERSION}
-    with bench_lab() as (lab, tmp):
+    with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
-            work = tmp / f"n{size}"
+            work = Path(tmp) / f"n{size}"
             work.mkdir()
-            ansible = one_side(lab, size, work, "ansible")
-            patchpilot = one_side(lab, size, work, "patchpilot")
+            ansible = one_side(size, work, "ansible")
+            patchpilot = one_side(size, work, "patchpilot")
             report[str(size)] = {
                 "ansible": ansible,
                 "patchpilot": patchpilot,
                 "patchpilot_over_ansible": ratios(ansible, patchpilot),
             }
-            print(json.dumps(report[str(size)]), flush=True)
-    emit(report, args.json)
+            emit(report, args.json)
 
 
 if __name__ == "__main__":
