@@ -46,7 +46,7 @@ def _value(value: Any) -> str:
 
 def format_fields(fields: Mapping[str, Any]) -> str:
     """Return fields as `key=value` pairs (lists of updates as their ids), each value cut."""
-    return " ".join(f"{k}={_value(v)}" for k, v in fields.items() if v not in (None, "", []))
+    return " ".join(f"{k}={_value(v)}" for k, v in fields.items() if v not in (None, "", [], ()))
 
 
 def format_line(

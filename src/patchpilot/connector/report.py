@@ -14,6 +14,9 @@ from patchpilot.connector.store import RoundRow, RunRow, Store
 
 __all__ = ["build_result"]
 
+_UNFINISHED = ("new", "launching", "launched")  # rounds without a final record yet
+_COUNTED = ("installed", "failed", "skipped", "held", "downloaded", "available")
+
 
 def _reboots(rows: list[RoundRow]) -> tuple[RebootRecord, ...]:
     return tuple(
@@ -97,7 +100,7 @@ def build_result(
     phase: str | None,
 ) -> RunResult:
     """Return the run's result from what the store holds; failure overrides the outcome."""
-    rows = [r for r in store.rounds(run.run_id) if r.phase == "done" or r.boot_id_after]
+    rows = [r for r in store.rounds(run.run_id) if r.phase not in _UNFINISHED]
     reports = [RoundReport.from_records(r.round, store.records(run.run_id, r.round)) for r in rows]
     last = reports[-1] if reports else None
     is_pending = bool(
@@ -107,12 +110,9 @@ def build_result(
     updates = _updates(options.action, reports)
     pending = ["a reboot is required but --reboot never"] if is_pending else []
     all_warnings = (*warnings, *pending, *_warnings(store, run.run_id, updates))
-    counts = {
-        s: sum(1 for u in updates if u["status"] == s)
-        for s in ("installed", "failed", "skipped", "held", "downloaded", "available")
-    }
-    applied = counts["installed"] + counts["downloaded"] + counts["available"]
+    counts = {s: sum(1 for u in updates if u["status"] == s) for s in _COUNTED}
     reboots = _reboots(rows)
+    applied = counts["installed"] + counts["downloaded"] + counts["available"]
     tally = Tally(options.check_only, applied, bool(reboots), bool(all_warnings))
     code = native_code(outcome) if options.exit_codes == "native" else wsus_code(outcome, tally)
     return RunResult(

@@ -11,10 +11,11 @@ import asyncio
 import logging
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 from patchpilot.client_build import build_client
 from patchpilot.connector.deploy import ClientArtifact, client_argv, deploy_client
@@ -109,14 +110,17 @@ async def _lock(transport: Transport, client: str, run_id: str, *, release: bool
 async def _work(
     row: RunRow,
     options: RunOptions,
-    transport: Transport,
-    client: ClientArtifact,
+    target: TargetSpec,
+    transport: Transport | None,
+    client: ClientArtifact | None,
     *,
     store: Store,
     on_event: Callable[[Event], None],
     warnings: list[str],
 ) -> None:
     """Connect, pick the launcher, deploy, lock, run the rounds, unlock."""
+    transport = transport or make_transport(target, options)
+    client = client or _default_client(store.path.parent / "client")
     async with transport:
         launcher = await choose_launcher(transport, options.launcher)
         path = await deploy_client(transport, client, shared_path=options.client_path)
@@ -173,30 +177,38 @@ async def run_target(
         )
     )
     warnings: list[str] = []
+    work = _work(
+        row, options, target, transport, client, store=store, on_event=on_event, warnings=warnings
+    )
     try:
-        async with asyncio.timeout(options.timeout):
-            await _work(
-                row,
-                options,
-                transport or make_transport(target, options),
-                client or _default_client(store.path.parent / "client"),
-                store=store,
-                on_event=on_event,
-                warnings=warnings,
-            )
-        outcome, error, phase = None, None, None
-    except TimeoutError:
-        outcome, phase = Outcome.TIMEOUT, "job"
-        error = f"the whole job ran out of time (--timeout {options.timeout:g} s)"
-    except PatchpilotError as exc:
-        outcome, error, phase = outcome_of_error(exc), str(exc), getattr(exc, "phase", None)
+        failure = await _attempt(work, row.run_id, options.timeout)
     except asyncio.CancelledError:
-        _finish(store, row, options, warnings, on_event, Outcome.CANCELLED, "cancelled", None)
+        _finish(store, row, options, warnings, on_event, _Failure(Outcome.CANCELLED, "cancelled"))
         raise
+    return _finish(store, row, options, warnings, on_event, failure)
+
+
+class _Failure(NamedTuple):
+    outcome: Outcome
+    error: str
+    phase: str | None = None
+
+
+async def _attempt(work: Awaitable[None], run_id: str, timeout: float | None) -> _Failure | None:
+    """Await work within the job's timeout; return how it failed, or None."""
+    try:
+        async with asyncio.timeout(timeout):
+            await work
+    except TimeoutError:
+        return _Failure(
+            Outcome.TIMEOUT, f"the whole job ran out of time (--timeout {timeout} s)", "job"
+        )
+    except PatchpilotError as exc:
+        return _Failure(outcome_of_error(exc), str(exc), getattr(exc, "phase", None))
     except Exception as exc:
-        log.exception("internal error in run %s", row.run_id)
-        outcome, error, phase = Outcome.INTERNAL, f"internal error: {exc!r}", None
-    return _finish(store, row, options, warnings, on_event, outcome, error, phase)
+        log.exception("internal error in run %s", run_id)
+        return _Failure(Outcome.INTERNAL, f"internal error: {exc!r}")
+    return None
 
 
 def _finish(
@@ -205,12 +217,16 @@ def _finish(
     options: RunOptions,
     warnings: list[str],
     on_event: Callable[[Event], None],
-    outcome: Outcome | None,
-    error: str | None,
-    phase: str | None,
+    failure: _Failure | None,
 ) -> RunResult:
     result = build_result(
-        store, row, options, warnings=warnings, failure=outcome, error=error, phase=phase
+        store,
+        row,
+        options,
+        warnings=warnings,
+        failure=failure.outcome if failure else None,
+        error=failure.error if failure else None,
+        phase=failure.phase if failure else None,
     )
     store.finish_run(row.run_id, result.to_dict())
     on_event(RunFinished(target=row.target, result=result))

@@ -139,14 +139,16 @@ def test_killed_mid_stream_then_resumed(lab: Lab, lab_server: Server, tmp_path: 
     assert_whole_journal(tmp_path, "killed")
 
 
-def test_sigterm_writes_cancelled_result_then_resumes(
+def test_sigterm_cancels_second_run_is_locked_out_then_resume(
     lab: Lab, lab_server: Server, tmp_path: Path
 ) -> None:
-    _slow(lab, lab_server, 3)
+    _slow(lab, lab_server, 5)
     result_file = tmp_path / "result.json"
     command = argv(lab, lab_server, tmp_path, "--run-id", "term", "--result-file", str(result_file))
     first = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     wait_for_event(tmp_path, "term", "plan.selected")
+    second = run(lab, lab_server, tmp_path, "--run-id", "other")
+    assert second.exit_status == 74 and "held by another run" in second.result["errors"][0]
     first.send_signal(signal.SIGTERM)
     out, _ = first.communicate(timeout=30)
     assert first.returncode == 80 and json.loads(out.splitlines()[-1])["status"] == "cancelled"
