@@ -262,30 +262,28 @@ class _IniReader:
         self.inventory = inventory
         self.group = "ungrouped"
         self.state = "hosts"
-        self.pending_vars: dict[str, int] = {}
+        self.declared = {"all", "ungrouped"}  # by a [group] or [group:children] header
+        self.pending: dict[str, tuple[int, str]] = {}  # group -> where it is used undeclared
 
     def read(self, text: str) -> None:
-        declared = {"all", "ungrouped"}
+        """Read every line; a group used (as a child, or by [group:vars]) must be declared."""
         for number, raw in enumerate(text.splitlines(), start=1):
             line = raw.strip()
             if not line or line.startswith(("#", ";")):
                 continue
             if line.startswith("["):
-                self._section(line, number, declared)
+                self._section(line, number)
             elif self.state == "hosts":
                 self._host_line(line, number)
             elif self.state == "children":
-                self.inventory.add_child(
-                    self.group, _one_word(self.inventory, line, number), number
-                )
+                self._child_line(line, number)
             else:
                 key, var = _ini_variable(self.inventory, line, number)
                 self.inventory.groups[self.group].vars[key] = var
-        undefined = {g: n for g, n in self.pending_vars.items() if g not in declared}
-        for group, number in undefined.items():
-            raise self.inventory.error(f"[{group}:vars] for a group defined nowhere", number)
+        for number, message in self.pending.values():
+            raise self.inventory.error(message, number)
 
-    def _section(self, line: str, number: int, declared: set[str]) -> None:
+    def _section(self, line: str, number: int) -> None:
         match = _INI_SECTION.match(line)
         if match is None:
             raise self.inventory.error(f"bad section header {line!r}", number)
@@ -296,10 +294,19 @@ class _IniReader:
             )
         self.state = state
         self.inventory.add_group(self.group, number)
-        if state == "vars":
-            self.pending_vars.setdefault(self.group, number)
-        else:
-            declared.add(self.group)
+        if state != "vars":
+            self.declared.add(self.group)
+            self.pending.pop(self.group, None)
+        elif self.group not in self.declared:
+            message = f"[{self.group}:vars] for a group defined nowhere"
+            self.pending.setdefault(self.group, (number, message))
+
+    def _child_line(self, line: str, number: int) -> None:
+        child = _one_word(self.inventory, line, number)
+        self.inventory.add_child(self.group, child, number)
+        if child not in self.declared:
+            message = f"[{self.group}:children] names {child!r}, a group defined nowhere"
+            self.pending.setdefault(child, (number, message))
 
     def _host_line(self, line: str, number: int) -> None:
         try:
