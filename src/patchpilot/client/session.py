@@ -249,6 +249,7 @@ class LogServer:
         self._config = config
         self._active = threading.BoundedSemaphore(MAX_SESSIONS)
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self._sessions: List[threading.Thread] = []
 
     def start(self) -> None:
         self._thread.start()
@@ -261,7 +262,9 @@ class LogServer:
             if not self._active.acquire(blocking=False):
                 stream.close()
                 continue
-            threading.Thread(target=self._serve, args=(stream,), daemon=True).start()
+            session = threading.Thread(target=self._serve, args=(stream,), daemon=True)
+            self._sessions = [t for t in self._sessions if t.is_alive()] + [session]
+            session.start()
 
     def _serve(self, stream: Stream) -> None:
         try:
@@ -269,6 +272,10 @@ class LogServer:
         finally:
             self._active.release()
 
-    def stop(self) -> None:
+    def stop(self, drain: float = 3.0) -> None:
+        """Stop accepting; give live sessions up to drain seconds to send their last records."""
         self._endpoint.close()
         self._thread.join(5.0)
+        deadline = time.monotonic() + drain
+        for session in self._sessions:
+            session.join(max(deadline - time.monotonic(), 0))
