@@ -190,3 +190,46 @@ def test_refusals(lab: Lab, shared_server: Server, tmp_path: Path) -> None:
             lab, shared_server, tmp_path, "--include-file", str(bad), "--exit-codes", table
         )
         assert malformed.exit_status == code and f"{bad}:2" in malformed.stderr
+
+
+def test_download_only_and_security_only(lab: Lab, lab_server: Server, tmp_path: Path) -> None:
+    download = run(lab, lab_server, tmp_path, "--download-only")
+    assert download.exit_status == 0, download.stderr
+    assert {u["status"] for u in download.result["updates"]} == {"downloaded"}
+    assert run(lab, lab_server, tmp_path, "--check-only").exit_status == 20  # nothing installed
+    security = run(lab, lab_server, tmp_path, "--security-only", "--reboot", "never")
+    assert security.exit_status == 0 and list(security.installed) == ["lab-security"]
+
+
+def test_shared_client_path_is_checked(lab: Lab, shared_server: Server, tmp_path: Path) -> None:
+    pushed = run(lab, shared_server, tmp_path, "--check-only")
+    assert pushed.exit_status == 20
+    share = "/srv/share/patchpilot-client.pyz"
+    lab.ssh(
+        shared_server.name,
+        ["sh", "-c", "mkdir -p /srv/share && cp /var/lib/patchpilot/client/*.pyz " + share],
+    )
+    shared = run(lab, shared_server, tmp_path, "--check-only", "--client-path", share)
+    assert shared.exit_status == 20, shared.stderr
+    lab.ssh(shared_server.name, ["sh", "-c", f"echo tampered >> {share}"])
+    refused = run(lab, shared_server, tmp_path, "--check-only", "--client-path", share)
+    assert refused.exit_status == 64 and "SHA-256" in refused.result["errors"][0]
+
+
+def test_inventory_target_and_start_delay(lab: Lab, shared_server: Server, tmp_path: Path) -> None:
+    done = run(
+        lab,
+        shared_server,
+        tmp_path,
+        "--check-only",
+        "--inventory",
+        str(lab.inventory_path),
+        "--known-hosts",
+        str(lab.known_hosts_path),
+        "--launcher",
+        "systemd-run",
+        "--start-delay",
+        "2",
+    )
+    assert done.exit_status == 20, done.stderr
+    assert done.result["target"] == shared_server.name and done.seconds >= 2
