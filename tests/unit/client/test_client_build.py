@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import pytest
 
 from patchpilot.client import CLIENT_VERSION
 from patchpilot.client_build import build_client
@@ -40,3 +43,39 @@ def test_runs_isolated(tmp_path: Path) -> None:
         check=True,
     )
     assert out.stdout.strip() == CLIENT_VERSION
+
+
+def _oldest_python() -> str | None:
+    found = shutil.which("python3.9")
+    pyenv = sorted(Path.home().glob(".pyenv/versions/3.9*/bin/python3.9"))
+    return found or (str(pyenv[0]) if pyenv else None)
+
+
+IMPORT_ALL = """
+import importlib, sys, zipfile
+sys.path.insert(0, sys.argv[1])
+names = sorted(n[:-3].replace("/", ".").replace(".__init__", "")
+               for n in zipfile.ZipFile(sys.argv[1]).namelist()
+               if n.startswith("patchpilot/") and n.endswith(".py") and "__main__" not in n)
+for name in names:
+    importlib.import_module(name)
+print(len(names))
+"""
+
+
+def test_every_module_imports_on_python_3_9(tmp_path: Path) -> None:
+    python = _oldest_python()
+    if python is None:
+        pytest.skip("no python3.9 on this machine")
+    built = build_client(tmp_path)
+    out = subprocess.run(
+        [python, "-I", "-S", "-c", IMPORT_ALL, str(built.path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(out.stdout) > 20
+    version = subprocess.run(
+        [python, "-I", "-S", str(built.path), "version"], capture_output=True, text=True, check=True
+    )
+    assert version.stdout.strip() == CLIENT_VERSION
