@@ -46,9 +46,16 @@ def test_runs_isolated(tmp_path: Path) -> None:
 
 
 def _oldest_python() -> str | None:
-    found = shutil.which("python3.9")
-    pyenv = sorted(Path.home().glob(".pyenv/versions/3.9*/bin/python3.9"))
-    return found or (str(pyenv[0]) if pyenv else None)
+    """Return a working python3.9 (pyenv's, or on PATH), or None."""
+    candidates = [str(p) for p in sorted(Path.home().glob(".pyenv/versions/3.9*/bin/python3.9"))]
+    candidates.append(shutil.which("python3.9") or "")
+    for candidate in filter(None, candidates):
+        if (
+            subprocess.run([candidate, "-c", "pass"], capture_output=True, check=False).returncode
+            == 0
+        ):
+            return candidate
+    return None
 
 
 IMPORT_ALL = """
