@@ -138,14 +138,22 @@ def _cmd_unlock(run_id: str) -> int:
     return ClientExit.OK
 
 
+def _cmd_attach(run_id: str, round_no: int) -> int:
+    try:
+        attach(run_id, round_no)
+    except (FileNotFoundError, JobSpecError) as exc:
+        print("patchpilot-client: nothing to attach to: %s" % exc, file=sys.stderr)
+        return ClientExit.FAILED
+    return ClientExit.OK
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return _cmd_run(args.job)
     if args.command == "scan":
         return _cmd_scan(args.json, args.backend)
     if args.command == "attach":
-        attach(args.run, args.round)
-        return ClientExit.OK
+        return _cmd_attach(args.run, args.round)
     if args.command == "lock":
         return _cmd_lock(args.run)
     if args.command == "unlock":

@@ -131,3 +131,8 @@ def test_a_second_client_is_refused_while_one_runs(
     running.release()
     assert done.returncode == 3 and '"run": "r0"' in done.stderr
     assert not (job.parent / "journal.jsonl").exists()
+
+
+def test_attach_to_a_round_that_does_not_exist(tmp_path: Path) -> None:
+    done = client(tmp_path, "attach", "--run", "nope", "--round", "3")
+    assert done.returncode == 4 and "nothing to attach to" in done.stderr
