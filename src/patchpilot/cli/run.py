@@ -86,10 +86,44 @@ _RUN_PARAMS: list[tuple[str, Any, Any]] = [
     ),
     (
         "launcher",
-        Annotated[Literal["auto", "systemd-run", "at"], Opt(help="The target's scheduler.")],
+        Annotated[
+            Literal["auto", "systemd-run", "at", "schtasks"], Opt(help="The target's scheduler.")
+        ],
         "auto",
     ),
     ("start_delay", Annotated[float, Opt(help="Seconds before the client starts.")], 0),
+    ("os", Annotated[Literal["linux", "windows"], Opt(help="The target's OS.")], "linux"),
+    (
+        "transport",
+        Annotated[
+            Literal["ssh", "psrp"] | None,
+            Opt(help="ssh (default), or psrp: WinRM, for --os windows."),
+        ],
+        None,
+    ),
+    (
+        "python",
+        Annotated[
+            str | None,
+            Opt(help="Windows: python.exe for the client (default: beside a UNC --client-path)."),
+        ],
+        None,
+    ),
+    ("winrm_port", Annotated[int | None, Opt(help="WinRM port (5986; 5985 without TLS).")], None),
+    (
+        "winrm_auth",
+        Annotated[
+            Literal["negotiate", "kerberos", "ntlm", "credssp", "certificate", "basic"],
+            Opt(help="WinRM authentication (password: $PATCHPILOT_WINRM_PASSWORD)."),
+        ],
+        "negotiate",
+    ),
+    ("winrm_tls", Annotated[bool, Opt(help="WinRM over HTTPS.")], True),
+    (
+        "winrm_cert_validation",
+        Annotated[bool, Opt(help="Check the WinRM server's certificate.")],
+        True,
+    ),
     ("run_id", Annotated[str | None, Opt(help="Run id; the same id resumes a run.")], None),
     ("exit_codes", Annotated[Literal["native", "wsus"], Opt(help="Exit-code table.")], "native"),
     ("timeout", Annotated[float | None, Opt(help="Seconds for the whole job.")], None),

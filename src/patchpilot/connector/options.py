@@ -35,7 +35,7 @@ class RunOptions(BaseModel):
     reboot_timeout: float = Field(default=600, gt=0)
     max_rounds: int = Field(default=5, ge=1, le=99)
     client_path: str | None = None
-    launcher: Literal["auto", "systemd-run", "at"] = "auto"
+    launcher: Literal["auto", "systemd-run", "at", "schtasks"] = "auto"
     start_delay: float = Field(default=0, ge=0)
     exit_codes: Literal["native", "wsus"] = "native"
     timeout: float | None = Field(default=None, gt=0)
@@ -49,11 +49,25 @@ class RunOptions(BaseModel):
     ack_timeout: int = Field(default=300, gt=0)
     lock_timeout: int = Field(default=600, gt=0)
     plan: dict[str, str] | None = None  # a frozen plan chosen elsewhere (the fleet's plan host)
+    os: Literal["linux", "windows"] = "linux"
+    transport: Literal["ssh", "psrp"] | None = None  # None: the target's (ssh)
+    python: str | None = None  # Windows: the python.exe the task runs
+    winrm_port: int | None = Field(default=None, gt=0, lt=65536)
+    winrm_auth: Literal["negotiate", "kerberos", "ntlm", "credssp", "certificate", "basic"] = (
+        "negotiate"
+    )
+    winrm_tls: bool = True
+    winrm_cert_validation: bool = True
 
     @model_validator(mode="after")
     def _one_mode(self) -> RunOptions:
         if self.check_only and self.download_only:
             raise ValueError("--check-only and --download-only exclude each other")
+        windows_only = self.launcher == "schtasks" or self.transport == "psrp"
+        if self.os == "linux" and windows_only:
+            raise ValueError("schtasks and psrp are for --os windows")
+        if self.os == "windows" and self.launcher in ("systemd-run", "at"):
+            raise ValueError(f"--launcher {self.launcher} is not a Windows scheduler")
         return self
 
     @property

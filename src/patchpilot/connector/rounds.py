@@ -177,6 +177,13 @@ async def check_client(ctx: RoundContext, row: RoundRow) -> str | None:
     return f"the client {reason} in round {row.round} (see the journal)"
 
 
+def _tuning(ctx: RoundContext) -> StreamTuning:
+    """Return the stream tuning, patient enough for a delayed start or a slow reboot."""
+    o = ctx.options
+    patience = max(ctx.tuning.reattach_timeout, o.reboot_timeout, o.start_delay + o.launch_timeout)
+    return replace(ctx.tuning, reattach_timeout=patience)
+
+
 async def stream(ctx: RoundContext, row: RoundRow) -> RoundRow:
     """Follow the journal to the final record and acknowledge it."""
     records = ctx.store.records(ctx.run_id, row.round)
@@ -193,7 +200,7 @@ async def stream(ctx: RoundContext, row: RoundRow) -> RoundRow:
         final_seq=final_seq,
         on_record=on_record,
         check_client=lambda: check_client(ctx, row),
-        tuning=ctx.tuning,
+        tuning=_tuning(ctx),
     )
     final = await follower.follow()
     if final.get("fields", {}).get("will_reboot"):

@@ -18,17 +18,17 @@ from pathlib import Path
 from typing import NamedTuple
 
 from patchpilot.client_build import build_client
-from patchpilot.connector.deploy import ClientArtifact, client_argv, deploy_client
+from patchpilot.connector.deploy import ClientArtifact
 from patchpilot.connector.events import Event, RunFinished, RunStarted, utc_now
 from patchpilot.connector.exitcodes import Outcome, outcome_of_error
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.probes import LinuxBootProbe
 from patchpilot.connector.report import build_result
 from patchpilot.connector.result import RunResult
 from patchpilot.connector.rounds import RoundContext, run_rounds
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RunRow, Store
 from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.targetos import TargetOS, target_os, windows_transport
 from patchpilot.errors import ConfigurationError, LaunchError, PatchpilotError, TargetLockedError
 from patchpilot.launchers import choose_launcher
 from patchpilot.transports.base import Transport
@@ -41,7 +41,10 @@ log = logging.getLogger("patchpilot.connector")
 
 
 def make_transport(target: TargetSpec, options: RunOptions) -> Transport:
-    """Return the transport that reaches target (ssh, or local for `local`)."""
+    """Return the transport that reaches target (ssh, or local for `local`; Windows: psrp/ssh)."""
+    if options.os == "windows":
+        kind = options.transport or target.transport
+        return windows_transport(kind, target.host, target.port, target.user, options)
     if target.transport == "local":
         return LocalTransport(LocalSettings(use_sudo=not target.is_root))
     if target.transport != "ssh":
@@ -98,9 +101,11 @@ def _open_run(target: TargetSpec, options: RunOptions, store: Store) -> tuple[Ru
     return store.run(run_id) or row, False
 
 
-async def _lock(transport: Transport, client: str, run_id: str, *, release: bool) -> None:
+async def _lock(
+    transport: Transport, system: TargetOS, client: str, run_id: str, *, release: bool
+) -> None:
     verb = "unlock" if release else "lock"
-    done = await transport.run(client_argv(client, verb, "--run", run_id), timeout=60)
+    done = await transport.run(system.client_argv(client, verb, "--run", run_id), timeout=60)
     if done.exit_status == 3 and not release:
         raise TargetLockedError(f"the target is held by another run: {done.stdout.strip()}")
     if not done.ok and not release:
@@ -121,14 +126,16 @@ async def _work(
     """Connect, pick the launcher, deploy, lock, run the rounds, unlock."""
     transport = transport or make_transport(target, options)
     client = client or _default_client(store.path.parent / "client")
+    system = target_os(options, target.user)
     async with transport:
-        launcher = await choose_launcher(transport, options.launcher)
-        path = await deploy_client(transport, client, shared_path=options.client_path)
-        await _lock(transport, path, row.run_id, release=False)
+        chosen = system.launcher if options.launcher == "auto" else options.launcher
+        launcher = await choose_launcher(transport, chosen)
+        path = await system.deploy(transport, client, options.client_path)
+        await _lock(transport, system, path, row.run_id, release=False)
         ctx = RoundContext(
             transport=transport,
             launcher=launcher,
-            probe=LinuxBootProbe(),
+            probe=system.probe(),
             store=store,
             options=options,
             run_id=row.run_id,
@@ -137,9 +144,10 @@ async def _work(
             client=path,
             emit=on_event,
             warnings=warnings,
+            os=system,
         )
         await run_rounds(ctx, row.frozen_plan)
-        await _lock(transport, path, row.run_id, release=True)
+        await _lock(transport, system, path, row.run_id, release=True)
 
 
 async def run_target(

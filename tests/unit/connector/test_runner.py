@@ -180,3 +180,25 @@ async def test_never_comes_back(store: Store, tmp_path: Path) -> None:
     assert result.outcome is Outcome.NOT_BACK and result.exit_code == 73
     assert "did not come back" in result.errors[0]
     assert [u["id"] for u in result.updates] == ["lab-a", "lab-kernel"]  # round 1 still counts
+
+
+async def test_update_offered_again_is_a_loop_not_retried(store: Store, tmp_path: Path) -> None:
+    target = FakeTarget(
+        "r1",
+        two_rounds(),
+        scan=[
+            {"id": "lab-a", "candidate_version": "2"},
+            {"id": "lab-stage2-x", "candidate_version": "1"},
+        ],
+    )
+    result, _ = await run(target, store, tmp_path)
+    job2 = json.loads(target.transport.files["/var/lib/patchpilot/runs/r1/round-2/job.json"][0])
+    assert "lab-a" in job2["selection"]["exclude"]
+    assert any("update loop: lab-a" in w for w in result.warnings)
+
+
+async def test_whole_job_timeout_names_the_job(store: Store, tmp_path: Path) -> None:
+    target = FakeTarget("r1", two_rounds(), hang_after=1)
+    result, _ = await run(target, store, tmp_path, timeout=0.3)
+    assert result.outcome is Outcome.TIMEOUT and result.phase == "job"
+    assert result.exit_code == 75
