@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import abc
 import ntpath
+import os
 import posixpath
 from dataclasses import dataclass, field
 
 from patchpilot.connector import deploy, windows_target
 from patchpilot.connector.deploy import ClientArtifact
+from patchpilot.connector.options import RunOptions
 from patchpilot.connector.probes import BootProbe, LinuxBootProbe
 from patchpilot.connector.windows_probe import WindowsBootProbe
 from patchpilot.errors import ConfigurationError
@@ -24,7 +26,20 @@ from patchpilot.transports.smb import SMBSettings, SMBShare
 from patchpilot.transports.ssh import SSHSettings
 from patchpilot.transports.winssh import WindowsSSHTransport
 
-__all__ = ["TARGET_OS", "LinuxOS", "TargetOS", "WindowsOS", "make_windows_transport"]
+__all__ = [
+    "TARGET_OS",
+    "LinuxOS",
+    "TargetOS",
+    "WindowsOS",
+    "make_windows_transport",
+    "target_os",
+    "windows_transport",
+]
+
+# Secrets never go into RunOptions (they are stored); they come from the environment.
+WINRM_PASSWORD_ENV = "PATCHPILOT_WINRM_PASSWORD"  # noqa: S105 - a variable name
+SMB_USER_ENV = "PATCHPILOT_SMB_USER"
+SMB_PASSWORD_ENV = "PATCHPILOT_SMB_PASSWORD"  # noqa: S105 - a variable name
 
 
 class TargetOS(abc.ABC):
@@ -119,6 +134,52 @@ class WindowsOS(TargetOS):
 
 
 TARGET_OS: dict[str, type[TargetOS]] = {"linux": LinuxOS, "windows": WindowsOS}
+
+
+def target_os(options: RunOptions, user: str | None = None) -> TargetOS:
+    """Return the OS steps for a run: Linux, or Windows with its python.exe and share access.
+
+    The python.exe defaults to `python\\python.exe` beside a UNC client (the share layout of
+    `patchpilot client build --windows`), else `python.exe` on the target's PATH. The share is
+    read as PATCHPILOT_SMB_USER (default: the WinRM user) with PATCHPILOT_SMB_PASSWORD
+    (default: PATCHPILOT_WINRM_PASSWORD); without a password, Kerberos is tried.
+    """
+    if options.os == "linux":
+        return LinuxOS()
+    python = options.python
+    if python is None and options.client_path and options.client_path.startswith("\\\\"):
+        python = ntpath.join(ntpath.dirname(options.client_path), "python", "python.exe")
+    smb = SMBSettings(
+        username=os.environ.get(SMB_USER_ENV) or user,
+        password=os.environ.get(SMB_PASSWORD_ENV) or os.environ.get(WINRM_PASSWORD_ENV),
+    )
+    return WindowsOS(python=python or "python.exe", smb=smb)
+
+
+def windows_transport(
+    kind: str, host: str, port: int | None, user: str | None, options: RunOptions
+) -> Transport:
+    """Return WinRM (psrp) or SSH-to-Windows for a target, from the run options."""
+    if kind == "psrp":
+        settings = PSRPSettings(
+            host,
+            username=user,
+            password=os.environ.get(WINRM_PASSWORD_ENV),
+            port=options.winrm_port,
+            ssl=options.winrm_tls,
+            auth=options.winrm_auth,
+            cert_validation=options.winrm_cert_validation,
+        )
+        return make_windows_transport("psrp", psrp=settings)
+    ssh = SSHSettings(
+        host=host,
+        port=port,
+        user=user,
+        config_file=options.ssh_config,
+        known_hosts=options.known_hosts,
+        key_file=options.identity_file,
+    )
+    return make_windows_transport(kind, ssh=ssh)
 
 
 def make_windows_transport(

@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from patchpilot.connector.options import RunOptions
 from patchpilot.connector.probes import LinuxBootProbe
-from patchpilot.connector.targetos import TARGET_OS, LinuxOS, WindowsOS, make_windows_transport
+from patchpilot.connector.targetos import (
+    TARGET_OS,
+    LinuxOS,
+    WindowsOS,
+    make_windows_transport,
+    target_os,
+)
 from patchpilot.connector.windows_probe import WindowsBootProbe
 from patchpilot.errors import ConfigurationError
 from patchpilot.transports.base import CommandResult
@@ -71,3 +78,24 @@ def test_windows_transports() -> None:
     assert isinstance(ssh, WindowsSSHTransport)
     with pytest.raises(ConfigurationError):
         make_windows_transport("local")
+
+
+def test_windows_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="for --os windows"):
+        RunOptions(launcher="schtasks")
+    with pytest.raises(ValueError, match="for --os windows"):
+        RunOptions(transport="psrp")
+    with pytest.raises(ValueError, match="not a Windows scheduler"):
+        RunOptions(os="windows", launcher="at")
+
+
+def test_python_defaults_beside_a_unc_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATCHPILOT_WINRM_PASSWORD", "w-pass")
+    shared = RunOptions(os="windows", client_path="\\\\files\\pp\\patchpilot-client.pyz")
+    system = target_os(shared, "EXAMPLE\\patch")
+    assert isinstance(system, WindowsOS)
+    assert system.python == "\\\\files\\pp\\python\\python.exe"
+    assert system.smb is not None and system.smb.username == "EXAMPLE\\patch"
+    assert system.smb.password == "w-pass"
+    assert target_os(RunOptions(os="windows"), None).client_argv("c", "v")[0] == "python.exe"
+    assert isinstance(target_os(RunOptions(), None), LinuxOS)
