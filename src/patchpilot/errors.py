@@ -84,6 +84,10 @@ class ClientProtocolError(PatchpilotError):
 class RebootError(PatchpilotError):
     exit_code = 73
 
+    def __init__(self, message: str, *, phase: str | None = None) -> None:
+        super().__init__(message)
+        self.phase = phase
+
 
 class TargetLockedError(PatchpilotError):
     exit_code = 74

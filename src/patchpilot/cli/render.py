@@ -2,8 +2,9 @@
 
 Job output must stay useful inside OpCon's 64 KB job-output limit, which keeps the start and
 the end: the run's summary is printed first and last, and once the streamed lines pass
-`budget` bytes only warnings, errors and phase changes are printed (with a count of what was
-left out). The last stdout line is always the result JSON.
+`budget` bytes (32 KiB, leaving room for the end summary and the result JSON) only warnings,
+errors and phase changes are printed, with a count of what was left out. The last stdout line
+is always the result JSON.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = ["EventRenderer", "format_fields", "format_line"]
 _LINE_MAX = 400
 _VALUE_MAX = 160
 _QUIET_LEVELS = ("warning", "error")
+_SUMMARY_MAX = 100
 
 
 def _value(value: Any) -> str:
@@ -140,7 +142,7 @@ class EventRenderer:
         *,
         log_format: str = "text",
         is_live: bool = False,
-        budget: int = 48 * 1024,
+        budget: int = 32 * 1024,
     ) -> None:
         self.out = out
         self.log_format = log_format
@@ -164,7 +166,9 @@ class EventRenderer:
             )
         self._emit(line, force=is_key or level in _QUIET_LEVELS, level=level)
         if self.console is not None and isinstance(event, PhaseStarted):
-            self._live_status(f"{event.target} round {event.round}: {event.phase}")
+            self._live_status(
+                f"{event.target} · round {event.round} · {event.phase} {event.detail}".rstrip()
+            )
         if isinstance(event, RunFinished):
             self._stop_status()
 

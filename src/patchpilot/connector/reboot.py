@@ -74,11 +74,13 @@ async def wait_boot_id_change(
     if last == before and not has_been_down:
         raise RebootError(
             f"the target answers but its boot id never changed in {policy.timeout:g} s: "
-            "it has not rebooted (phase reboot.boot_id_change)"
+            "it has not rebooted (phase reboot.boot_id_change)",
+            phase="reboot.boot_id_change",
         )
     raise RebootError(
         f"the target did not come back with a new boot id within {policy.timeout:g} s "
-        "(phase reboot.boot_id_change)"
+        "(phase reboot.boot_id_change)",
+        phase="reboot.boot_id_change",
     )
 
 
