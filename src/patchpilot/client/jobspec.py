@@ -20,7 +20,7 @@ RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ACTIONS = ("scan", "download", "install")
 REBOOTS = ("never", "if-required", "always")
 CLASSIFICATIONS = ("all", "security")
-BACKENDS = ("auto", "apt-python", "apt-cli")
+BACKENDS = ("auto", "apt-python", "apt-cli", "wua")
 _SECRET_RE = re.compile(r"^[0-9a-f]{64}$")
 _TOP_KEYS = {
     "spec_version",

@@ -131,3 +131,17 @@ def test_command_carries_the_script() -> None:
     ]
     assert base64.b64decode(argv[-1]).decode("utf-16-le") == WUA_SCRIPT
     assert len(" ".join(argv)) < 32000  # CreateProcess's command-line limit
+
+
+def test_no_powershell_is_a_wua_error_not_a_crash() -> None:
+    adapter = PowerShellAdapter(["/nonexistent/powershell.exe"])
+    with pytest.raises(WuaError, match="helper is gone"):
+        adapter.system_reboot_required()
+    adapter.close()
+
+
+def test_make_backend_wua_starts_nothing_until_asked() -> None:
+    from patchpilot.client.backends import make_backend
+
+    backend = make_backend("wua")
+    assert isinstance(backend, WuaBackend) and backend.name == "wua"

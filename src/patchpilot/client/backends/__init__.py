@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from patchpilot.client.backends.base import Backend
 
 __all__ = ["BACKEND_ENV", "Backend", "make_backend"]
@@ -10,10 +12,16 @@ BACKEND_ENV = "PATCHPILOT_BACKEND"  # overrides the job's "backend" (tests force
 
 
 def make_backend(choice: str, lock_timeout: float = 600.0, refresh: bool = True) -> Backend:
-    """Return the backend for choice: "apt-python", "apt-cli", or "auto" (python-apt if present).
+    """Return the backend for choice: "apt-python", "apt-cli", "wua", or "auto".
+
+    "auto" is the Windows Update Agent on Windows, else python-apt if present, else apt-get.
 
     Raises RuntimeError when "apt-python" is asked for and python-apt is missing.
     """
+    if choice == "wua" or (choice == "auto" and os.name == "nt"):
+        from patchpilot.client.backends.wua import make_wua_backend
+
+        return make_wua_backend()
     # Imported here: apt's modules use fcntl, which a Windows client does not have.
     from patchpilot.client.backends.apt import AptBackend
     from patchpilot.client.backends.apt_python import AptPythonBackend, load_python_apt

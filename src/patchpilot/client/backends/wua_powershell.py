@@ -17,7 +17,7 @@ import base64
 import json
 import subprocess
 import tempfile
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import IO, Any, Callable, Dict, List, Optional, Sequence
 
 from patchpilot.client.backends.wua_com import (
     ItemOutcome,
@@ -136,14 +136,10 @@ class PowerShellAdapter(WuaAdapter):
         *,
         execution_state: Callable[[bool], None] = set_execution_state,
     ) -> None:
-        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child
-        self._child = subprocess.Popen(
-            list(argv or powershell_command(WUA_SCRIPT)),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._errors,
-        )
+        self._argv = list(argv or powershell_command(WUA_SCRIPT))
         self._execution_state = execution_state
+        self._errors: Optional[IO[bytes]] = None
+        self._child: Optional["subprocess.Popen[bytes]"] = None
 
     def search(
         self, criteria: str, *, server_selection: int, service_id: Optional[str]
@@ -172,23 +168,38 @@ class PowerShellAdapter(WuaAdapter):
 
     def close(self) -> None:
         """End the child (closing its stdin ends its loop) and wait for it."""
-        if self._child.stdin:
-            self._child.stdin.close()
-        try:
-            self._child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self._child.kill()
-            self._child.wait()
-        if self._child.stdout:
-            self._child.stdout.close()
-        self._errors.close()
+        child, self._child = self._child, None
+        if child is not None:
+            if child.stdin:
+                child.stdin.close()
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+            if child.stdout:
+                child.stdout.close()
+        if self._errors is not None:
+            self._errors.close()
+            self._errors = None
+
+    def _started(self) -> "subprocess.Popen[bytes]":
+        """Return the child, starting it on first use."""
+        if self._child is None:
+            if self._errors is None:
+                self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+            self._child = subprocess.Popen(
+                self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._errors
+            )
+        return self._child
 
     def _ask(self, operation: str, request: Dict[str, Any]) -> Dict[str, Any]:
-        assert self._child.stdin is not None and self._child.stdout is not None
         try:
-            self._child.stdin.write(json.dumps(request).encode("utf-8") + b"\n")
-            self._child.stdin.flush()
-            line = self._child.stdout.readline()
+            child = self._started()
+            assert child.stdin is not None and child.stdout is not None
+            child.stdin.write(json.dumps(request).encode("utf-8") + b"\n")
+            child.stdin.flush()
+            line = child.stdout.readline()
         except OSError as exc:
             raise WuaError(operation, E_FAIL, "the PowerShell helper is gone: %s" % exc) from exc
         if not line:
@@ -206,6 +217,8 @@ class PowerShellAdapter(WuaAdapter):
         return reply
 
     def _stderr(self) -> str:
+        if self._errors is None:
+            return "no message"
         self._errors.seek(0)
         return self._errors.read()[-500:].decode("utf-8", "replace").strip() or "no message"
 
