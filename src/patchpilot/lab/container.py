@@ -16,7 +16,13 @@ from pathlib import Path
 
 from patchpilot.lab.errors import LabError
 from patchpilot.lab.machine import Machine, identity_files
-from patchpilot.lab.network import LabNetwork, attach_server, delete_netns, set_link
+from patchpilot.lab.network import (
+    LabNetwork,
+    attach_server,
+    delete_netns,
+    delete_veth,
+    set_link,
+)
 from patchpilot.lab.repo import Repository
 from patchpilot.lab.server import Server
 from patchpilot.lab.tools import generate_key, run
@@ -141,6 +147,7 @@ class ContainerServer(Machine):
     def release(self, *, remove: bool) -> None:
         if os.path.ismount(self.merged):
             run(["umount", self.merged])
+        delete_veth(self.network, self.number)
         delete_netns(self.netns)
         if remove:
             shutil.rmtree(self.root, ignore_errors=True)

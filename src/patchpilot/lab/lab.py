@@ -62,7 +62,6 @@ class Lab:
         self.directory = directory.resolve()
         self.layout = LabLayout(self.directory)
         self.cache = cache
-        self._supervisor: subprocess.Popen[bytes] | None = None  # when this object started it
 
     # -- files -----------------------------------------------------------------------------
 
@@ -147,30 +146,25 @@ class Lab:
             generate_key(self.layout.key, comment="patchpilot-lab")
 
     def _spawn_supervisor(self) -> None:
+        """Start the supervisor detached (not our child: it outlives this process)."""
+        self.layout.pid.unlink(missing_ok=True)
         argv = [
-            "unshare",
-            "--mount",
-            "--propagation",
-            "slave",
-            "--",
-            sys.executable,
-            "-m",
-            "patchpilot.lab.supervisor",
-            str(self.directory),
+            *("setsid", "--fork"),
+            *("unshare", "--mount", "--propagation", "slave", "--"),
+            *(sys.executable, "-m", "patchpilot.lab.supervisor", str(self.directory)),
         ]
         with self.layout.log.open("ab") as log:
-            process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-            )
-        self._supervisor = process
+            subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=True)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise LabError(f"the lab supervisor failed to start: {self._log_tail()}")
             if self.is_running():
                 return
+            if self.layout.pid.exists() and not _is_alive(int(self.layout.pid.read_text())):
+                raise LabError(f"the lab supervisor failed to start: {self._log_tail()}")
             time.sleep(0.05)
-        raise LabError(f"the lab supervisor did not answer within {START_TIMEOUT:g} s")
+        raise LabError(
+            f"the lab supervisor did not answer in {START_TIMEOUT:g} s: {self._log_tail()}"
+        )
 
     def _log_tail(self) -> str:
         try:
@@ -187,18 +181,15 @@ class Lab:
                 pid = int(self._request("ping")["pid"])
                 self._request("shutdown")
                 _wait_gone(pid, STOP_TIMEOUT)
-            if self._supervisor is not None:
-                self._supervisor.wait()
-                self._supervisor = None
             self.clean_stale()
 
     def clean_stale(self) -> None:
         """Remove what a crashed lab in this folder left: processes, bridge, servers, repo."""
         for pid_file in [self.layout.pid, *self.layout.servers.glob("*/boot.pid")]:
-            _kill_pid_file(pid_file)
+            _kill_pid_file(pid_file, self.directory)
         if self.layout.config.exists():
             config = json.loads(self.layout.config.read_text())
-            delete_bridge(LabNetwork(int(config["index"])).bridge)
+            delete_bridge(LabNetwork(int(config["index"])))
         release_limits(str(self.directory))
         for path in (self.layout.servers, self.layout.repo, self.layout.netns):
             shutil.rmtree(path, ignore_errors=True)
@@ -309,14 +300,16 @@ def _server(item: dict[str, Any]) -> Server:
     return Server(item["name"], item["address"], int(item["ssh_port"]), item["kind"])
 
 
-def _kill_pid_file(pid_file: Path) -> None:
-    """Kill the process a pid file names, if it is still a lab process, and wait for it."""
+def _kill_pid_file(pid_file: Path, directory: Path) -> None:
+    """Kill the process a pid file names if it still is one of this lab's, and wait for it."""
     try:
         pid = int(pid_file.read_text())
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
         return
-    if any(mark in cmdline for mark in LAB_PROCESSES):
+    folder = str(directory).encode()
+    is_ours = folder + b"/" in cmdline or folder + b"\0" in cmdline
+    if is_ours and any(mark in cmdline for mark in LAB_PROCESSES):
         for signum in (signal.SIGTERM, signal.SIGKILL):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
@@ -326,13 +319,19 @@ def _kill_pid_file(pid_file: Path) -> None:
 
 def _wait_gone(pid: int, timeout: float, *, check: bool = True) -> bool:
     deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # the supervisor may be our own child
-        if not Path(f"/proc/{pid}").exists():
-            return True
+    while _is_alive(pid):
         if time.monotonic() > deadline:
             if check:
                 raise LabError(f"lab process {pid} did not stop within {timeout:g} s")
             return False
         time.sleep(0.05)
+    return True
+
+
+def _is_alive(pid: int) -> bool:
+    """Return True while pid runs (a zombie waiting for its parent counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

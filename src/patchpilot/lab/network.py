@@ -29,6 +29,7 @@ __all__ = [
     "create_bridge",
     "delete_bridge",
     "delete_netns",
+    "delete_veth",
     "global_lock",
     "preferred_index",
     "set_link",
@@ -116,10 +117,20 @@ def create_bridge(network: LabNetwork) -> None:
     run(["ip", "link", "set", network.bridge, "up"])
 
 
-def delete_bridge(name: str) -> None:
-    """Delete a bridge if it exists (its address and connected route go with it)."""
-    if Path("/sys/class/net", name).exists():
-        run(["ip", "link", "del", name])
+def delete_bridge(network: LabNetwork) -> None:
+    """Delete the lab's bridge and any veth of its servers still there (now, not later)."""
+    net = Path("/sys/class/net")
+    for link in net.glob(f"pp{network.index}v*"):
+        if link.name.removeprefix(f"pp{network.index}v").isdigit():
+            run(["ip", "link", "del", link.name], check=False)
+    if (net / network.bridge).exists():
+        run(["ip", "link", "del", network.bridge])
+
+
+def delete_veth(network: LabNetwork, number: int) -> None:
+    """Delete server number's veth pair at once (a dying namespace frees it only later)."""
+    if Path("/sys/class/net", network.veth(number)).exists():
+        run(["ip", "link", "del", network.veth(number)], check=False)
 
 
 def attach_server(network: LabNetwork, number: int, netns: Path) -> None:

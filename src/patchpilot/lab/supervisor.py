@@ -83,7 +83,7 @@ class Supervisor:
         for runner in runners:
             runner.release(remove=False)
         self.runners.clear()
-        delete_bridge(self.network.bridge)
+        delete_bridge(self.network)
         release_limits(str(self.layout.directory))
         self._publish_state()
         self.layout.control.unlink(missing_ok=True)

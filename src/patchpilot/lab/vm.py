@@ -93,6 +93,7 @@ class VirtualMachine(Machine):
             f"guestfwd=tcp:{GUEST_REPO}:{repo_port}-cmd:{relay}"
         )
         return [
+            *("setpriv", "--pdeathsig", "TERM", "--"),
             "qemu-system-x86_64",
             *("-name", self.name, "-machine", "q35", "-accel", "tcg,tb-size=128"),
             *("-cpu", "max", "-smp", "2", "-m", str(MEMORY_MIB)),

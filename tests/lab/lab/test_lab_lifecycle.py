@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -50,4 +53,24 @@ def test_up_writes_access_files_and_down_leaves_nothing(tmp_path: Path) -> None:
         assert len(_leftovers(lab)) >= 6  # bridge, 2 veths, route, supervisor, 2 nspawn
     finally:
         lab.down()
+    assert _leftovers(lab) == []
+
+
+def test_a_killed_supervisor_takes_its_servers_along_and_up_cleans_the_rest(
+    tmp_path: Path,
+) -> None:
+    lab = Lab(tmp_path / "crashed-lab")
+    try:
+        lab.up(1)
+        supervisor = int((lab.directory / "supervisor.pid").read_text())
+        os.kill(supervisor, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while any("systemd-nspawn" in line for line in _leftovers(lab)):
+            assert time.monotonic() < deadline, "servers outlived their supervisor"
+            time.sleep(0.2)
+        again = Lab(lab.directory)
+        assert not again.is_running()
+        assert [server.name for server in again.up(1)] == ["lab-1"]
+    finally:
+        Lab(lab.directory).down()
     assert _leftovers(lab) == []
