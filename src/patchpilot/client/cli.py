@@ -118,8 +118,14 @@ def _print_updates(updates: Sequence[Update], as_json: bool) -> None:
     print("%d update(s)" % len(updates))
 
 
+def _is_root() -> bool:
+    """Say whether this process runs as root (always true for SYSTEM on Windows' task)."""
+    geteuid = getattr(os, "geteuid", None)
+    return geteuid is None or geteuid() == 0
+
+
 def _cmd_scan(as_json: bool, choice: str) -> int:
-    backend = make_backend(os.environ.get(BACKEND_ENV) or choice, refresh=os.geteuid() == 0)
+    backend = make_backend(os.environ.get(BACKEND_ENV) or choice, refresh=_is_root())
     _print_updates(backend.scan(lambda event, level, fields: None), as_json)
     return ClientExit.OK
 

@@ -1,6 +1,8 @@
 """Where the client keeps its files on the target (docs/protocol.md, "Files on the target").
 
 PATCHPILOT_ROOT (tests only) moves /var/lib/patchpilot and /run/patchpilot under one folder.
+On Windows both live under %ProgramData%\\patchpilot, which the connector's first write makes
+SYSTEM and Administrators only.
 """
 
 from __future__ import annotations
@@ -17,11 +19,19 @@ def _root() -> str:
     return os.environ.get(ROOT_ENV, "")
 
 
+def _windows_dir() -> str:
+    return os.path.join(os.environ.get("PROGRAMDATA") or "C:\\ProgramData", "patchpilot")
+
+
 def state_dir() -> str:
+    if os.name == "nt":
+        return _windows_dir()
     return _root() + "/var/lib/patchpilot"
 
 
 def runtime_dir() -> str:
+    if os.name == "nt":
+        return os.path.join(_windows_dir(), "run")
     return _root() + "/run/patchpilot"
 
 

@@ -33,7 +33,8 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
-        os.fchmod(fd, mode)
+        if hasattr(os, "fchmod"):  # Windows: the ProgramData ACL protects the folder
+            os.fchmod(fd, mode)
         os.write(fd, data)
         os.fsync(fd)
         os.close(fd)

@@ -9,10 +9,10 @@ from /proc/locks.
 from __future__ import annotations
 
 import errno
-import fcntl
 import glob
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Set
@@ -24,6 +24,9 @@ from patchpilot.client.backends.aptparse import (
     parse_proc_locks,
 )
 from patchpilot.client.backends.base import Emit, RebootState
+
+if sys.platform != "win32":  # Windows clients import this module only for LockTimeout
+    import fcntl
 
 __all__ = [
     "APT_ENV",

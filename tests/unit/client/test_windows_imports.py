@@ -1,0 +1,37 @@
+"""The client's modules import where there is no fcntl (Windows), with msvcrt locking instead."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, types
+    import glob, select, shutil, socket, subprocess, tempfile, threading  # imported as on Linux
+    sys.modules["fcntl"] = None  # what Windows has: no fcntl
+    calls = []
+    msvcrt = types.ModuleType("msvcrt")
+    msvcrt.LK_NBLCK = 2
+    msvcrt.locking = lambda fd, mode, size: calls.append((mode, size))
+    sys.modules["msvcrt"] = msvcrt
+    sys.platform = "win32"
+    import patchpilot.client.cli, patchpilot.client.round, patchpilot.client.attach
+    from patchpilot.client.backends import make_backend
+    from patchpilot.client.lock import ClientLock
+    assert make_backend("wua").name == "wua"
+    assert ClientLock().acquire("r1", 1) and calls == [(2, 1)]
+    print("ok")
+    """
+)
+
+
+def test_client_imports_without_fcntl(tmp_path: Path) -> None:
+    env = {"PATCHPILOT_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
