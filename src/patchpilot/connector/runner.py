@@ -11,15 +11,15 @@ import asyncio
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from patchpilot.client_build import build_client
 from patchpilot.connector.deploy import ClientArtifact
-from patchpilot.connector.events import Event, RunFinished, RunStarted, utc_now
+from patchpilot.connector.events import Event, JournalRecord, RunFinished, RunStarted, utc_now
 from patchpilot.connector.exitcodes import Outcome, outcome_of_error
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.report import build_result
@@ -38,6 +38,25 @@ from patchpilot.transports.ssh import SSHSettings, SSHTransport
 __all__ = ["cancel_stored_run", "make_transport", "new_run_id", "run_target"]
 
 log = logging.getLogger("patchpilot.connector")
+
+
+class TargetLog(logging.LoggerAdapter[logging.Logger]):
+    """The connector's log with `target=` and `run=` context on every line."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+        extra = self.extra or {}
+        return f"target={extra.get('target')} run={extra.get('run')} {msg}", kwargs
+
+
+def _logged(on_event: Callable[[Event], None], logger: TargetLog) -> Callable[[Event], None]:
+    """Return on_event that also writes each event to the connector's log (records at DEBUG)."""
+
+    def emit(event: Event) -> None:
+        level = logging.DEBUG if isinstance(event, JournalRecord) else logging.INFO
+        logger.log(level, "%s %s", event.kind, event)
+        on_event(event)
+
+    return emit
 
 
 def make_transport(target: TargetSpec, options: RunOptions) -> Transport:
@@ -175,6 +194,7 @@ async def run_target(
         return RunResult.from_dict(store.result(row.run_id) or {})
     store.reopen_run(row.run_id)
     options = RunOptions.model_validate_json(row.options)
+    on_event = _logged(on_event, TargetLog(log, {"target": target.name, "run": row.run_id}))
     on_event(
         RunStarted(
             target=target.name,

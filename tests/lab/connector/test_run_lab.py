@@ -207,7 +207,13 @@ def test_shared_client_path_is_checked(lab: Lab, shared_server: Server, tmp_path
     share = "/srv/share/patchpilot-client.pyz"
     lab.ssh(
         shared_server.name,
-        ["sh", "-c", "mkdir -p /srv/share && cp /var/lib/patchpilot/client/*.pyz " + share],
+        # the newest pushed client: the one this source tree builds
+        [
+            "sh",
+            "-c",
+            'mkdir -p /srv/share && cp "$(ls -t /var/lib/patchpilot/client/*.pyz | '
+            f'head -n 1)" {share}',
+        ],
     )
     shared = run(lab, shared_server, tmp_path, "--check-only", "--client-path", share)
     assert shared.exit_status == 20, shared.stderr
