@@ -103,6 +103,19 @@ class Target:
             peer.ack(records[-1]["seq"])
         return records + peer.collect(30, until_final=False)
 
+    def exit_status(self, unit: str, timeout: float = 30) -> int:
+        """Wait for the client's unit to exit; return its exit status."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            show = self.sh(
+                f"systemctl show {unit} -p ExecMainExitTimestampMonotonic -p ExecMainStatus"
+            )
+            fields = dict(line.split("=", 1) for line in show.split())
+            if fields["ExecMainExitTimestampMonotonic"] != "0":
+                return int(fields["ExecMainStatus"])
+            time.sleep(0.2)
+        raise AssertionError(f"{unit} still runs after {timeout} s")
+
     def state(self, run: str, number: int) -> dict[str, Any]:
         return dict(json.loads(self.sh(f"cat {RUNS}/{run}/round-{number}/state.json")))
 
@@ -223,10 +236,15 @@ def test_python_apt_waits_for_the_lock_repairs_dpkg_and_fails_alone(target: Targ
     )
     holder = (
         "import fcntl, time; f = open('/var/lib/dpkg/lock-frontend', 'w'); "
-        "fcntl.lockf(f, fcntl.LOCK_EX); time.sleep(6)"
+        "fcntl.lockf(f, fcntl.LOCK_EX); time.sleep(9)"
     )
     target.sh(f"systemd-run --unit pp-holder python3 -c {shlex.quote(holder)}")
     target.sh("sleep 0.5")
+    target.start_round("r-lock", 1, lock_timeout=1)
+    failed = result_of(target.follow("r-lock", 1))
+    assert failed["status"] == "error" and "still held" in failed["message"]
+    assert failed["exit_status"] == 4
+    assert target.exit_status("pp-r-lock-1") == 4
     target.start_round(
         "r-py",
         1,

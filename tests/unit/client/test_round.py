@@ -156,3 +156,16 @@ def test_scan_never_reboots(folder: RoundPaths) -> None:
     )["fields"]
     assert final["status"] == "success" and final["results"] == [] and not final["will_reboot"]
     assert reboots == [] and status == [0]
+
+
+def test_without_an_ack_it_still_reboots_and_says_the_log_was_not_collected(
+    folder: RoundPaths,
+) -> None:
+    reboots: list[str] = []
+    round_ = make_round(folder, ScriptedBackend(reboot=True), reboots, ack_timeout=0.2)
+    round_.REBOOT_GRACE = 0.1
+    thread, status = run_in_thread(round_)
+    thread.join(10.0)
+    events = [r["event"] for r in Journal.snapshot(folder.journal).records()]
+    assert events[-4:] == ["round.result", "log.not_collected", "reboot.requested", "reboot.failed"]
+    assert reboots == ["reboot"] and status == [0]
