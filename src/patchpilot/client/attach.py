@@ -14,7 +14,7 @@ from typing import Optional
 
 from patchpilot.client.endpoints import connect_endpoint
 from patchpilot.client.endpoints.base import Stream
-from patchpilot.client.endpoints.stdio import FdStream
+from patchpilot.client.endpoints.stdio import stdio_stream
 from patchpilot.client.jobspec import parse_job_spec
 from patchpilot.client.journal import Journal
 from patchpilot.client.paths import RoundPaths, round_paths
@@ -70,7 +70,7 @@ def _live(paths: RoundPaths, run_id: str, round_no: int) -> Optional[Stream]:
 def attach(run_id: str, round_no: int) -> None:
     """Relay to the live endpoint, or serve the journal from disk when there is none."""
     paths = round_paths(run_id, round_no)
-    stdio = FdStream(sys.stdin.fileno(), sys.stdout.fileno())
+    stdio = stdio_stream(sys.stdin.fileno(), sys.stdout.fileno())
     remote = _live(paths, run_id, round_no)
     if remote is not None:
         relay(stdio, remote)
