@@ -78,13 +78,26 @@ def split_rounds(events: list[dict[str, Any]]) -> tuple[list[RoundTimes], float]
     return times, fixed
 
 
-def one_run(lab: Lab, state: Path, index: int, stability: float) -> tuple[list[RoundTimes],
-                                                                          float, float]:
+def one_run(
+    lab: Lab, state: Path, index: int, stability: float
+) -> tuple[list[RoundTimes], float, float]:
     server = lab.add_server()
     try:
-        argv = [PATCHPILOT, "run", server.name, "-F", str(lab.ssh_config_path), "--state-dir",
-                str(state), "--log-format", "json", "--stability-window", str(stability),
-                "--run-id", f"bench-{index}"]
+        argv = [
+            PATCHPILOT,
+            "run",
+            server.name,
+            "-F",
+            str(lab.ssh_config_path),
+            "--state-dir",
+            str(state),
+            "--log-format",
+            "json",
+            "--stability-window",
+            str(stability),
+            "--run-id",
+            f"bench-{index}",
+        ]
         done = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=600)
     finally:
         lab.remove_server(server.name)
@@ -105,8 +118,10 @@ def main() -> None:
         lab = Lab(Path(tmp) / "lab")
         lab.up(0)
         try:
-            runs = [one_run(lab, Path(tmp) / "state", i, args.stability_window)
-                    for i in range(args.runs)]
+            runs = [
+                one_run(lab, Path(tmp) / "state", i, args.stability_window)
+                for i in range(args.runs)
+            ]
         finally:
             lab.down()
     report(runs, args.stability_window)
@@ -120,13 +135,17 @@ def report(runs: list[tuple[list[RoundTimes], float, float]], stability: float) 
         ("rounds", f"{len(rounds)} ({len(rounds) / len(runs):.1f} per run)"),
         ("run wall time, median", f"{statistics.median(w for _, _, w in runs):.2f} s"),
         ("client work per round, median", f"{statistics.median(r.client for r in rounds):.2f} s"),
-        ("reboot (to new boot id and ready), median of rebooted rounds",
-         f"{statistics.median(r.reboot for r in rounds if r.reboot):.2f} s"),
+        (
+            "reboot (to new boot id and ready), median of rebooted rounds",
+            f"{statistics.median(r.reboot for r in rounds if r.reboot):.2f} s",
+        ),
         (f"stability window (--stability-window {stability:g})", f"{stability:g} s per reboot"),
         ("**connector overhead per round, median**", f"**{statistics.median(overheads):.2f} s**"),
         ("connector overhead per round, max", f"{max(overheads):.2f} s"),
-        ("fixed per run (connect, launcher, client push, lock), median",
-         f"{statistics.median(f for _, f, _ in runs):.2f} s"),
+        (
+            "fixed per run (connect, launcher, client push, lock), median",
+            f"{statistics.median(f for _, f, _ in runs):.2f} s",
+        ),
     ]
     print("| figure | measured |\n|---|---|")
     for name, value in rows:

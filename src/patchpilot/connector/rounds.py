@@ -28,7 +28,13 @@ from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RoundRow, Store
 from patchpilot.connector.stream import AttachTarget, JournalFollower, StreamTuning
 from patchpilot.connector.targetos import LinuxOS, TargetOS
-from patchpilot.errors import ClientFailedError, LaunchError, PhaseTimeout, TargetLockedError
+from patchpilot.errors import (
+    ClientFailedError,
+    LaunchError,
+    PhaseTimeout,
+    TargetLockedError,
+    TransportError,
+)
 from patchpilot.launchers.base import Launcher, TaskHandle, TaskState
 from patchpilot.protocol import JOB_SPEC_VERSION
 from patchpilot.transports.base import Transport
@@ -149,8 +155,15 @@ async def launch(ctx: RoundContext, row: RoundRow, spec: dict[str, Any]) -> Roun
 
 
 async def _wait_started(ctx: RoundContext, row: RoundRow, handle: TaskHandle) -> None:
-    while await read_state(ctx, row.round) is None:
-        status = await ctx.launcher.status(ctx.transport, handle)
+    """Wait until the client wrote its state (or exited); a dropped link is retried."""
+    while True:
+        try:
+            if await read_state(ctx, row.round) is not None:
+                return
+            status = await ctx.launcher.status(ctx.transport, handle)
+        except TransportError:
+            await asyncio.sleep(1)  # the step's timeout bounds the retries
+            continue
         if status.state is TaskState.FAILED_TO_START:
             raise LaunchError(f"the client did not start: {status.detail}")
         if status.state is TaskState.EXITED:
@@ -238,7 +251,10 @@ async def verify(ctx: RoundContext, row: RoundRow, report: RoundReport) -> Round
             f"{str(message).strip().splitlines()[-1:] or 'no reason'}"
         )
     if row.task_id and row.launcher == ctx.launcher.name:
-        await ctx.launcher.cleanup(ctx.transport, TaskHandle(row.launcher, row.task_id))
+        try:
+            await ctx.launcher.cleanup(ctx.transport, TaskHandle(row.launcher, row.task_id))
+        except TransportError as exc:
+            ctx.warn(row.round, f"could not clear the scheduler's task {row.task_id}: {exc}")
     return replace(row, phase="done", finished=utc_now())
 
 
@@ -263,7 +279,11 @@ async def run_round(ctx: RoundContext, round_no: int, spec: dict[str, Any]) -> R
 
 async def prescan(ctx: RoundContext) -> dict[str, str] | None:
     """Return what the target offers now (id -> candidate), or None if the scan failed."""
-    scan = await ctx.transport.run(ctx.os.client_argv(ctx.client, "scan", "--json"), timeout=600)
+    try:
+        argv = ctx.os.client_argv(ctx.client, "scan", "--json")
+        scan = await ctx.transport.run(argv, timeout=600)
+    except TransportError:
+        return None
     try:
         updates = json.loads(scan.stdout) if scan.ok else None
     except ValueError:

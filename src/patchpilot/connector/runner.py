@@ -29,7 +29,13 @@ from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RunRow, Store
 from patchpilot.connector.target import TargetSpec
 from patchpilot.connector.targetos import TargetOS, target_os, windows_transport
-from patchpilot.errors import ConfigurationError, LaunchError, PatchpilotError, TargetLockedError
+from patchpilot.errors import (
+    ConfigurationError,
+    LaunchError,
+    PatchpilotError,
+    TargetLockedError,
+    TransportError,
+)
 from patchpilot.launchers import choose_launcher
 from patchpilot.transports.base import Transport
 from patchpilot.transports.local import LocalSettings, LocalTransport
@@ -166,7 +172,10 @@ async def _work(
             os=system,
         )
         await run_rounds(ctx, row.frozen_plan)
-        await _lock(transport, system, path, row.run_id, release=True)
+        try:
+            await _lock(transport, system, path, row.run_id, release=True)
+        except TransportError as exc:
+            ctx.warn(0, f"could not release the target's lock: {exc}")
 
 
 async def run_target(
