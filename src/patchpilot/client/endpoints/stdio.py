@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import queue
 import select
+import sys
 import threading
 import time
 from typing import Optional, Tuple
@@ -108,7 +109,11 @@ class ThreadedFdStream(Stream):
 
 
 def stdio_stream(read_fd: int, write_fd: int) -> Stream:
-    """Return the Stream over two descriptors that works on this OS."""
-    if os.name == "nt":
+    """Return the Stream over two descriptors that works on this OS (binary on Windows)."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        for fd in (read_fd, write_fd):
+            msvcrt.setmode(fd, os.O_BINARY)  # no CRLF translation of frames
         return ThreadedFdStream(read_fd, write_fd)
     return FdStream(read_fd, write_fd)
