@@ -10,6 +10,7 @@ re-opened on the next call, so callers retry by calling again.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -142,11 +143,21 @@ class SSHTransport(Transport):
         except (asyncssh.Error, OSError, TimeoutError):
             pass
         known = self.settings.known_hosts or "~/.ssh/known_hosts"
+        what = "a CHANGED host key" if self._has_listed_key(known) else "an unknown host key"
         return HostKeyError(
-            f"{exc}; refusing to connect: the server offers {fingerprint or 'an unreadable key'}"
-            f" which {known} does not list for it (unknown or changed host key)",
+            f"{exc}; refusing to connect: {what}: the server offers "
+            f"{fingerprint or 'an unreadable key'}, which {known} does not trust for it",
             fingerprint=fingerprint,
         )
+
+    def _has_listed_key(self, known_hosts: str) -> bool:
+        """Tell whether known_hosts lists some key for this host (then the key changed)."""
+        try:
+            listed = asyncssh.read_known_hosts(os.path.expanduser(known_hosts))
+            keys = listed.match(self.settings.host, "", self.settings.port or 22)[0]
+        except (asyncssh.Error, OSError, ValueError):
+            return False
+        return bool(keys)
 
     async def close(self) -> None:
         if self._conn is not None:
