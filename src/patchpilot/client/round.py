@@ -86,6 +86,7 @@ class Round:
         self._journal = journal
         self._backend = backend
         self._acks = AckWaiter()
+        self._server: Optional[LogServer] = None
         self._state = StateFile(paths.state, spec.run_id, spec.round)
 
     def _emit(self, event: str, level: str, fields: Dict[str, object]) -> None:
@@ -97,7 +98,7 @@ class Round:
         config = SessionConfig(
             self._journal, spec.secret, spec.run_id, spec.round, on_ack=self._acks.ack
         )
-        server = LogServer(
+        server = self._server = LogServer(
             self._endpoint or open_endpoint(self._paths, spec.run_id, spec.round), config
         )
         server.start()
@@ -199,7 +200,8 @@ class Round:
         )
         self._state.set("rebooting")
         self._journal.finish()
-        time.sleep(1.0)  # let live readers take the last records before the reboot
+        if self._server is not None:  # let live readers take the last records and the bye
+            self._server.drain(3.0)
         issued, failures = self._issue_reboot()
         if issued is None:
             self._journal.append("reboot.failed", "error", failures=failures)

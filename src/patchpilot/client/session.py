@@ -272,10 +272,14 @@ class LogServer:
         finally:
             self._active.release()
 
+    def drain(self, timeout: float) -> None:
+        """Wait up to timeout s for live sessions to end (after the journal is finished)."""
+        deadline = time.monotonic() + timeout
+        for session in list(self._sessions):
+            session.join(max(deadline - time.monotonic(), 0))
+
     def stop(self, drain: float = 3.0) -> None:
         """Stop accepting; give live sessions up to drain seconds to send their last records."""
         self._endpoint.close()
         self._thread.join(5.0)
-        deadline = time.monotonic() + drain
-        for session in self._sessions:
-            session.join(max(deadline - time.monotonic(), 0))
+        self.drain(drain)
