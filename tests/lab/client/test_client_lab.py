@@ -52,8 +52,8 @@ class Target:
     def client(self, args: str, backend: str = "apt-cli", check: bool = True) -> str:
         return self.sh(f"PATCHPILOT_BACKEND={backend} python3 -I -S {PYZ} {args}", check=check)
 
-    def start_round(self, run: str, number: int, backend: str = "apt-cli", **spec: Any) -> None:
-        """Write the job spec and start the client detached, as the connector would."""
+    def write_job(self, run: str, number: int, backend: str = "apt-cli", **spec: Any) -> str:
+        """Write a round's job spec (0600); return its path."""
         folder = f"{RUNS}/{run}/round-{number}"
         doc = {
             "spec_version": 1,
@@ -71,10 +71,15 @@ class Target:
             f"mkdir -p {folder} && umask 077 && cat > {folder}/job.json",
             data=json.dumps(doc).encode(),
         )
-        unit = f"pp-{run}-{number}"
+        return f"{folder}/job.json"
+
+    def start_round(self, run: str, number: int, backend: str = "apt-cli", **spec: Any) -> None:
+        """Write the job spec and start the client detached, as the connector would."""
+        job = self.write_job(run, number, backend, **spec)
+        folder = job.rsplit("/", 1)[0]
         self.sh(
-            f"systemd-run --unit {unit} -p Type=exec --remain-after-exit "
-            f"python3 -I -S {PYZ} run --job {folder}/job.json"
+            f"systemd-run --unit pp-{run}-{number} -p Type=exec --remain-after-exit "
+            f"python3 -I -S {PYZ} run --job {job}"
         )
         self.sh(
             f"for i in $(seq 100); do test -S {folder}/endpoint.sock && exit 0; "
@@ -288,6 +293,9 @@ def test_wrong_secret_kill_and_resume(target: Target) -> None:
         assert message is not None
         if message["t"] == "rec":
             first.append(message["r"])
+    second = target.write_job("r-two", 1)
+    refused = target.sh(f"python3 -I -S {PYZ} run --job {second}; echo exit=$?", check=False)
+    assert refused.strip().endswith("exit=3")
     target.sh("systemctl kill -s KILL --kill-whom=main pp-r-kill-1")
     resumed = target.attach("r-kill", 1)
     assert resumed.hello["live"] is False
