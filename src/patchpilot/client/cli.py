@@ -104,7 +104,8 @@ def _run_round(spec: JobSpec, paths: RoundPaths, journal: Journal) -> int:
         print("patchpilot-client: the target is held by %s" % json.dumps(holder), file=sys.stderr)
         return ClientExit.HELD
     os.chmod(paths.folder, 0o700)
-    backend = make_backend(os.environ.get(BACKEND_ENV) or spec.backend, spec.lock_timeout)
+    choice = os.environ.get(BACKEND_ENV) or spec.backend
+    backend = make_backend(choice, spec.lock_timeout, windows=spec.windows)
     return Round(spec, paths, journal, backend).run()
 
 

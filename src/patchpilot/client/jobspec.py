@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from patchpilot.client.backends.wua import CLASSIFICATIONS as WUA_CLASSIFICATIONS
+from patchpilot.client.backends.wua import SERVICES as WUA_SERVICES
 from patchpilot.protocol import JOB_SPEC_VERSION
 
 __all__ = ["RUN_ID_RE", "JobSpec", "JobSpecError", "Selection", "parse_job_spec"]
@@ -33,7 +35,9 @@ _TOP_KEYS = {
     "lock_timeout",
     "secret",
     "backend",
+    "windows",
 }
+_WINDOWS_KEYS = {"service", "drivers", "optional", "classifications"}
 _SELECTION_KEYS = {"include", "exclude", "classification", "plan"}
 
 
@@ -60,6 +64,7 @@ class JobSpec:
     lock_timeout: float
     secret: str
     backend: str = "auto"
+    windows: Optional[Mapping[str, object]] = None  # WUA search options (see _windows)
 
     def __repr__(self) -> str:  # never show the secret
         return "JobSpec(run_id=%r, round=%d, action=%r)" % (self.run_id, self.round, self.action)
@@ -95,7 +100,28 @@ def parse_job_spec(text: str) -> JobSpec:
         lock_timeout=_seconds(doc, "lock_timeout", 600),
         secret=secret,
         backend=_choice(doc, "backend", BACKENDS, "auto"),
+        windows=_windows(doc.get("windows")),
     )
+
+
+def _windows(raw: Any) -> Optional[Mapping[str, object]]:
+    """Check the WUA options: service, drivers, optional (booleans), classifications (names)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise JobSpecError("windows must be an object")
+    _refuse_unknown(raw, _WINDOWS_KEYS, "windows.")
+    if raw.get("service", "default") not in WUA_SERVICES:
+        raise JobSpecError("windows.service must be one of %s" % ", ".join(WUA_SERVICES))
+    for flag in ("drivers", "optional"):
+        if not isinstance(raw.get(flag, False), bool):
+            raise JobSpecError("windows.%s must be true or false" % flag)
+    names = raw.get("classifications", [])
+    if not isinstance(names, list) or any(n not in WUA_CLASSIFICATIONS for n in names):
+        raise JobSpecError(
+            "windows.classifications must list names from: %s" % ", ".join(WUA_CLASSIFICATIONS)
+        )
+    return dict(raw)
 
 
 def _selection(raw: Any) -> Selection:
