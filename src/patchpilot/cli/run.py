@@ -124,6 +124,28 @@ _RUN_PARAMS: list[tuple[str, Any, Any]] = [
         Annotated[bool, Opt(help="Check the WinRM server's certificate.")],
         True,
     ),
+    (
+        "windows_service",
+        Annotated[
+            Literal["default", "managed", "windows-update", "microsoft-update"],
+            Opt(help="Windows: where updates come from (default: the configured WSUS server)."),
+        ],
+        "default",
+    ),
+    ("windows_drivers", Annotated[bool, Opt(help="Windows: include driver updates.")], False),
+    (
+        "windows_optional",
+        Annotated[bool, Opt(help="Windows: include optional (browse-only) updates.")],
+        False,
+    ),
+    (
+        "windows_classifications",
+        Annotated[
+            list[str] | None,
+            Opt(help="Windows: classification names, e.g. 'Security Updates' (repeat)."),
+        ],
+        None,
+    ),
     ("run_id", Annotated[str | None, Opt(help="Run id; the same id resumes a run.")], None),
     ("exit_codes", Annotated[Literal["native", "wsus"], Opt(help="Exit-code table.")], "native"),
     ("timeout", Annotated[float | None, Opt(help="Seconds for the whole job.")], None),
@@ -166,6 +188,7 @@ def build_options(values: dict[str, Any]) -> RunOptions:
     values = dict(values)
     values["include"] = _entries(values["include"], values.pop("include_file"))
     values["exclude"] = _entries(values["exclude"], values.pop("exclude_file"))
+    values["windows_classifications"] = _entries(values.get("windows_classifications"), None)
     try:
         return RunOptions.model_validate(values)
     except ValidationError as exc:

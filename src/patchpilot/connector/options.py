@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from patchpilot.client.backends.wua import CLASSIFICATIONS as WUA_CLASSIFICATIONS
 from patchpilot.errors import ConfigurationError
 
 __all__ = ["RUN_ID_RE", "RunOptions", "parse_list", "read_list_file"]
@@ -58,6 +59,10 @@ class RunOptions(BaseModel):
     )
     winrm_tls: bool = True
     winrm_cert_validation: bool = True
+    windows_service: Literal["default", "managed", "windows-update", "microsoft-update"] = "default"
+    windows_drivers: bool = False
+    windows_optional: bool = False
+    windows_classifications: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _one_mode(self) -> RunOptions:
@@ -68,7 +73,20 @@ class RunOptions(BaseModel):
             raise ValueError("schtasks and psrp are for --os windows")
         if self.os == "windows" and self.launcher in ("systemd-run", "at"):
             raise ValueError(f"--launcher {self.launcher} is not a Windows scheduler")
+        unknown = [c for c in self.windows_classifications if c not in WUA_CLASSIFICATIONS]
+        if unknown:
+            names = ", ".join(WUA_CLASSIFICATIONS)
+            raise ValueError(f"unknown Windows classification {unknown[0]!r} (one of {names})")
         return self
+
+    def windows_search(self) -> dict[str, object]:
+        """Return the job spec's `windows` object (WUA search options)."""
+        return {
+            "service": self.windows_service,
+            "drivers": self.windows_drivers,
+            "optional": self.windows_optional,
+            "classifications": list(self.windows_classifications),
+        }
 
     @property
     def action(self) -> Literal["scan", "download", "install"]:

@@ -104,6 +104,7 @@ def job_spec(
         "ack_timeout": o.ack_timeout,
         "lock_timeout": o.lock_timeout,
         "secret": ctx.secret.reveal(),
+        **({"windows": o.windows_search()} if o.os == "windows" else {}),
     }
 
 

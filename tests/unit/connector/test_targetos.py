@@ -99,3 +99,14 @@ def test_python_defaults_beside_a_unc_client(monkeypatch: pytest.MonkeyPatch) ->
     assert system.smb.password == "w-pass"
     assert target_os(RunOptions(os="windows"), None).client_argv("c", "v")[0] == "python.exe"
     assert isinstance(target_os(RunOptions(), None), LinuxOS)
+
+
+def test_windows_search_options() -> None:
+    options = RunOptions(
+        os="windows",
+        windows_service="microsoft-update",
+        windows_classifications=("Security Updates", "Drivers"),
+    )
+    assert options.windows_search()["classifications"] == ["Security Updates", "Drivers"]
+    with pytest.raises(ValueError, match="unknown Windows classification 'Security'"):
+        RunOptions(os="windows", windows_classifications=("Security",))

@@ -131,7 +131,7 @@ class WindowsTarget:
 
 async def test_windows_rounds_reboot_verified_by_boot_time(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "state")
-    options = RunOptions(run_id="w1", stability_window=0, exit_codes="wsus")
+    options = RunOptions(run_id="w1", stability_window=0, exit_codes="wsus", os="windows")
     secret = Secret.generate()
     row = RunRow("w1", "srv1", options.mode, options.model_dump_json(), secret, "running",
                  None, utc_now(), None, None)  # fmt: skip
@@ -165,6 +165,12 @@ async def test_windows_rounds_reboot_verified_by_boot_time(tmp_path: Path) -> No
     assert result.exit_code == 110  # WSUS table: installed, rebooted
     job = json.loads(target.transport.files[WindowsOS().round_file("w1", 1, "job.json")][0])
     assert job["action"] == "install" and job["selection"]["plan"] is None
+    assert job["windows"] == {
+        "service": "default",
+        "drivers": False,
+        "optional": False,
+        "classifications": [],
+    }
 
 
 async def test_run_target_on_windows_by_options_alone(tmp_path: Path) -> None:
