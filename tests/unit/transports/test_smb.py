@@ -9,11 +9,14 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from patchpilot.connector.targetos import WindowsOS
 from patchpilot.errors import AuthenticationError, ConfigurationError, TransportError
+from patchpilot.transports.fake import FakeTransport
 from patchpilot.transports.smb import SMBSettings, SMBShare, admin_share_path, split_unc
 
 PASSWORD = "pp-Samba-test-1"
@@ -170,3 +173,27 @@ def test_paths() -> None:
         split_unc("C:\\local\\file")
     with pytest.raises(ConfigurationError):
         admin_share_path("srv1", "ProgramData\\x")
+
+
+@needs_samba
+async def test_windows_deploy_verifies_the_share_over_smb(
+    samba: tuple[Path, int], tmp_path: Path
+) -> None:
+    root, port = samba
+
+    @dataclass(frozen=True)
+    class Built:
+        path: Path
+        sha256: str
+
+    client = b"the client this connector built"
+    built = Built(tmp_path / "c.pyz", hashlib.sha256(client).hexdigest())
+    unc = "\\\\127.0.0.1\\patch\\deployed.pyz"
+    system = WindowsOS(smb=SMBSettings(username="root", password=PASSWORD, port=port, timeout=10))
+    transport = FakeTransport(lambda argv, _: (1, ""))
+    (root / "share" / "deployed.pyz").write_bytes(client)
+    assert await system.deploy(transport, built, unc) == unc
+    (root / "share" / "deployed.pyz").write_bytes(client + b" tampered")
+    with pytest.raises(ConfigurationError, match="refusing to launch"):
+        await system.deploy(transport, built, unc)
+    assert transport.commands == []  # nothing ran on the target
