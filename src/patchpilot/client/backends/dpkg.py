@@ -87,12 +87,30 @@ def run_command(argv: Sequence[str], timeout: Optional[float] = None) -> Command
     return Command(tuple(argv), proc.returncode, proc.stdout.decode("utf-8", "replace"))
 
 
+def _proc_locks() -> Optional[Dict[int, int]]:
+    """Return inode -> pid of the locks the kernel lists, or None when /proc/locks is unreadable."""
+    try:
+        with open("/proc/locks", encoding="utf-8") as handle:
+            return parse_proc_locks(handle.read())
+    except OSError:
+        return None
+
+
 def _is_held(path: str) -> bool:
+    """Say whether another process holds the lock on path.
+
+    /proc/locks is asked first, which takes nothing: only when it lists the file's inode is
+    the lock probed (taken and dropped at once), since an apt starting in that instant without
+    a lock timeout would fail.
+    """
     try:
         fd = os.open(path, os.O_RDWR)
     except OSError:
         return False  # missing or unreadable: nobody can hold it for us to wait on
     try:
+        locks = _proc_locks()
+        if locks is not None and os.fstat(fd).st_ino not in locks:
+            return False
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
         return exc.errno in (errno.EAGAIN, errno.EACCES)
@@ -103,8 +121,7 @@ def _is_held(path: str) -> bool:
 
 def _holder(path: str) -> Dict[str, object]:
     try:
-        with open("/proc/locks", encoding="utf-8") as handle:
-            pid = parse_proc_locks(handle.read()).get(os.stat(path).st_ino)
+        pid = (_proc_locks() or {}).get(os.stat(path).st_ino)
     except OSError:
         pid = None
     command = ""
