@@ -1,6 +1,7 @@
 """Benchmark the lab: base build, server start, reboot cycle, and 100 servers at once.
 
-Run as root: `.venv/bin/python bench/lab_bench.py [--servers 100] [--skip-base-build]`.
+Run as root: `.venv/bin/python bench/lab_bench.py [--servers 100] [--skip-base-build]
+[--skip-vm]`.
 Prints one JSON object with every figure (times in seconds, memory in MiB); the figures in
 docs/benchmarks.md ("Lab") come from this script.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from patchpilot.lab import Lab
 from patchpilot.lab.base import ensure_base
+from patchpilot.lab.vmimage import ensure_vm_image
 
 APT = "DEBIAN_FRONTEND=noninteractive apt-get -qq"
 
@@ -143,10 +145,25 @@ def bench_many(lab: Lab, count: int) -> dict[str, float]:
     }
 
 
+def bench_vm(lab: Lab) -> dict[str, float]:
+    """Time a VM's first boot and a reboot cycle; measure the qemu process's memory."""
+    figures = {"vm_image_build_or_reuse_s": timed(lambda: ensure_vm_image())}
+    vm: list[str] = []
+    figures["vm_boot_s"] = timed(lambda: vm.append(lab.add_vm().name))
+    figures["vm_reboot_cycle_s"] = reboot_cycle(lab, vm[0])
+    qemu = int((lab.directory / "servers" / vm[0] / "boot.pid").read_text())
+    rollup = Path(f"/proc/{qemu}/smaps_rollup").read_text()
+    pss = sum(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:"))
+    figures["vm_pss_mib"] = pss / 1024
+    lab.remove_server(vm[0])
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--servers", type=int, default=100)
     parser.add_argument("--skip-base-build", action="store_true")
+    parser.add_argument("--skip-vm", action="store_true")
     args = parser.parse_args()
     figures: dict[str, float] = {}
     if not args.skip_base_build:
@@ -156,6 +173,10 @@ def main() -> None:
         lab.up(0)
         figures.update(bench_small(lab))
         figures.update(bench_many(lab, args.servers))
+        for server in lab.servers:
+            lab.remove_server(server.name)
+        if not args.skip_vm:
+            figures.update(bench_vm(lab))
     finally:
         figures["down_s"] = timed(lab.down)
         shutil.rmtree(lab.directory, ignore_errors=True)
