@@ -108,10 +108,6 @@ class Journal:
         self._size = good
 
     @property
-    def path(self) -> Optional[str]:
-        return self._path
-
-    @property
     def last_seq(self) -> int:
         with self._cond:
             return len(self._records)
