@@ -115,9 +115,8 @@ class Round:
             return self._steps()
         except ROUND_ERRORS as exc:
             message, exit_status = "%s: %s" % (type(exc).__name__, exc), ClientExit.FAILED
-        except Exception as exc:  # a bug: keep the traceback in the journal
+        except Exception:  # a bug: keep the traceback in the journal
             message, exit_status = traceback.format_exc(), ClientExit.INTERNAL
-            del exc
         return {
             "status": "error",
             "action": self._spec.action,
