@@ -192,9 +192,15 @@ class Session:
             self._close()
 
     def _wait_for_read(self) -> Optional[int]:
+        """Return the seq the peer asked for; refuse a peer silent for auth_timeout s."""
+        deadline = time.monotonic() + self._config.auth_timeout
         with self._cond:
             while self._read_from is None and not self._closed:
-                self._cond.wait(1.0)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._send_error("timeout", "no read within %.0f s" % self._config.auth_timeout)
+                    return None
+                self._cond.wait(min(left, 1.0))
             return self._read_from
 
     def _write_step(self, cursor: int) -> Optional[int]:

@@ -193,3 +193,11 @@ def test_any_bytes_instead_of_auth_end_the_session(payload: bytes) -> None:
     thread.join(5.0)
     assert not thread.is_alive()
     theirs.close()
+
+
+def test_silence_after_auth_is_refused(journal: Journal) -> None:
+    served = Served(journal, auth_timeout=0.3)
+    served.peer.handshake(SECRET)
+    message = served.peer.receive(5.0)
+    assert message is not None and message["code"] == "timeout"
+    assert served.ended()
