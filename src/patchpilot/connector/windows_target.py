@@ -72,23 +72,26 @@ def client_argv(python: str, client: str, *args: str) -> list[str]:
     return [python, client, *args]
 
 
+async def _script_value(transport: Transport, template: str, path: str, key: str) -> object:
+    """Run a path script; return the key of the JSON it prints, None when unreadable."""
+    argv = powershell_argv(render(template, {"path": path}))
+    read = await transport.run(argv, timeout=120)
+    try:
+        doc = last_json(read.stdout) if read.ok else None
+    except ValueError:
+        return None
+    return doc.get(key) if isinstance(doc, dict) else None
+
+
 async def remote_sha256(transport: Transport, path: str) -> str | None:
     """Return the SHA-256 of path as the target sees it, None if absent or unreadable."""
-    read = await transport.run(powershell_argv(render(HASH_SCRIPT, {"path": path})), timeout=120)
-    try:
-        value = last_json(read.stdout).get("sha256") if read.ok else None
-    except (ValueError, AttributeError):
-        return None
+    value = await _script_value(transport, HASH_SCRIPT, path, "sha256")
     return value if isinstance(value, str) and _SHA256.match(value) else None
 
 
 async def read_text(transport: Transport, path: str) -> str | None:
     """Return a text file on the target (e.g. a round's state.json), None if absent."""
-    read = await transport.run(powershell_argv(render(READ_SCRIPT, {"path": path})), timeout=60)
-    try:
-        value = last_json(read.stdout).get("text") if read.ok else None
-    except (ValueError, AttributeError):
-        return None
+    value = await _script_value(transport, READ_SCRIPT, path, "text")
     return value if isinstance(value, str) else None
 
 
