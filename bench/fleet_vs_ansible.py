@@ -57,8 +57,10 @@ PLAYBOOK = """\
         loop_var: round_no
 """
 
-ROUND = """\
-- name: "Round {{ round_no }}"
+REBOOT_TIMEOUT = 180  # both sides: a server that hangs costs 3 min, not 10
+
+ROUND = f"""\
+- name: "Round {{{{ round_no }}}}"
   when: not (patch_done | default(false))
   block:
     - name: Upgrade every package
@@ -71,11 +73,11 @@ ROUND = """\
       register: reboot_flag
     - name: Reboot
       ansible.builtin.reboot:
-        reboot_timeout: 600
+        reboot_timeout: {REBOOT_TIMEOUT}
       when: reboot_flag.stat.exists
     - name: Done once a round needed no reboot (nothing new can appear then)
       ansible.builtin.set_fact:
-        patch_done: "{{ not reboot_flag.stat.exists }}"
+        patch_done: "{{{{ not reboot_flag.stat.exists }}}}"
 """
 
 
@@ -132,6 +134,8 @@ def patchpilot_side(lab: Lab, servers: list[Server], work: Path, run_id: str) ->
         str(len(servers)),
         "--known-hosts",
         str(lab.known_hosts_path),
+        "--reboot-timeout",
+        str(REBOOT_TIMEOUT),
         "--state-dir",
         str(work / "state"),
         "--run-id",
