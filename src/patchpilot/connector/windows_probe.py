@@ -25,7 +25,8 @@ _SERVICING_BUSY = 2
 
 BOOT_SCRIPT = """$ErrorActionPreference = 'Stop'
 $os = Get-CimInstance -ClassName Win32_OperatingSystem
-$boot = $os.LastBootUpTime.ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ')
+$invariant = [Globalization.CultureInfo]::InvariantCulture  # ':' is culture-specific
+$boot = $os.LastBootUpTime.ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ', $invariant)
 @{ boot = $boot } | ConvertTo-Json -Compress
 """
 
