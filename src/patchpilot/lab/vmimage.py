@@ -27,7 +27,14 @@ from patchpilot.lab.base import (
 from patchpilot.lab.errors import LabError
 from patchpilot.lab.tools import run
 
-__all__ = ["GUEST_ADDRESS", "BootFiles", "ensure_vm_image", "newest_kernel", "seed_disk"]
+__all__ = [
+    "GUEST_ADDRESS",
+    "BootFiles",
+    "ensure_vm_image",
+    "newest_kernel",
+    "newest_version",
+    "seed_disk",
+]
 
 KERNEL_PACKAGE = "linux-image-cloud-amd64"
 IMAGE_SIZE = "3G"
@@ -106,18 +113,22 @@ def seed_disk(disk: Path, files: Mapping[str, tuple[str, int]]) -> None:
 
 def newest_kernel(disk: Path, directory: Path) -> BootFiles:
     """Copy the newest kernel and its initrd out of a stopped VM's /boot into directory."""
-    listing = run(["debugfs", "-R", "ls -p /boot", disk]).stdout
-    names = [field for line in listing.splitlines() for field in line.split("/") if field]
-    versions = [name.removeprefix("vmlinuz-") for name in names if name.startswith("vmlinuz-")]
-    if not versions:
+    version = newest_version(run(["debugfs", "-R", "ls -p /boot", disk]).stdout)
+    if version is None:
         raise LabError(f"no kernel in /boot of {disk}")
-    version = max(versions, key=_version_key)
     boot = BootFiles(directory, version)
     run(["debugfs", "-R", f"dump /boot/vmlinuz-{version} {boot.kernel}", disk])
     run(["debugfs", "-R", f"dump /boot/initrd.img-{version} {boot.initrd}", disk])
     if not boot.initrd.exists() or boot.initrd.stat().st_size == 0:
         raise LabError(f"no initrd for kernel {version} in {disk}")
     return boot
+
+
+def newest_version(listing: str) -> str | None:
+    """Return the newest kernel version in a `debugfs ls -p /boot` listing (None if none)."""
+    names = [field for line in listing.splitlines() for field in line.split("/") if field]
+    versions = [name.removeprefix("vmlinuz-") for name in names if name.startswith("vmlinuz-")]
+    return max(versions, key=_version_key) if versions else None
 
 
 def _version_key(version: str) -> list[int]:
