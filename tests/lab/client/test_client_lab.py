@@ -143,6 +143,18 @@ def events(records: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return [r["fields"] for r in records if r["event"] == name]
 
 
+def collect_until(peer: LogPeer, event: str, timeout: float = 120) -> list[dict[str, Any]]:
+    """Return the records up to and including the first one of event."""
+    records: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while not records or records[-1]["event"] != event:
+        message = peer.receive(max(deadline - time.monotonic(), 0.1))
+        assert message is not None and message["t"] in ("rec", "ping"), message
+        if message["t"] == "rec":
+            records.append(message["r"])
+    return records
+
+
 def result_of(records: list[dict[str, Any]]) -> dict[str, Any]:
     return events(records, "round.result")[-1]
 
@@ -219,7 +231,7 @@ def test_install_fail_alone_conffile_reboot_and_stage2(target: Target) -> None:
     assert target.state("r-inst", 2)["phase"] == "rebooting"
 
 
-def _wait_for_new_boot(target: Target, old: str, timeout: float = 90) -> str:
+def _wait_for_new_boot(target: Target, old: str, timeout: float = 240) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         boot = target.lab.boot_id(target.name)
@@ -239,12 +251,15 @@ def test_python_apt_waits_for_the_lock_repairs_dpkg_and_fails_alone(target: Targ
         "cd /tmp && apt-get update -qq && apt-get download -q lab-base-c=1.1 "
         "&& dpkg --unpack lab-base-c_1.1*.deb"
     )
-    holder = (
-        "import fcntl, time; f = open('/var/lib/dpkg/lock-frontend', 'w'); "
-        "fcntl.lockf(f, fcntl.LOCK_EX); time.sleep(9)"
+    holder = (  # holds dpkg's frontend lock until /run/pp-hold is removed
+        "import fcntl, os, time; f = open('/var/lib/dpkg/lock-frontend', 'w'); "
+        "fcntl.lockf(f, fcntl.LOCK_EX); open('/run/pp-held', 'w').close()\n"
+        "while os.path.exists('/run/pp-hold'): time.sleep(0.1)"
     )
-    target.sh(f"systemd-run --unit pp-holder python3 -c {shlex.quote(holder)}")
-    target.sh("sleep 0.5")
+    target.sh(
+        f"touch /run/pp-hold && systemd-run --unit pp-holder python3 -c {shlex.quote(holder)}"
+    )
+    target.sh("for i in $(seq 100); do test -e /run/pp-held && exit 0; sleep 0.1; done; exit 1")
     target.start_round("r-lock", 1, lock_timeout=1)
     failed = result_of(target.follow("r-lock", 1))
     assert failed["status"] == "error" and "still held" in failed["message"]
@@ -256,7 +271,12 @@ def test_python_apt_waits_for_the_lock_repairs_dpkg_and_fails_alone(target: Targ
         backend="apt-python",
         selection={"include": ["lab-base-*", "lab-security", "lab-fail"]},
     )
-    records = target.follow("r-py", 1)
+    peer = target.attach("r-py", 1)
+    peer.read(1)
+    records = collect_until(peer, "lock.waiting")
+    target.sh("rm /run/pp-hold")
+    records += peer.collect(180)
+    peer.ack(records[-1]["seq"])
     waiting = events(records, "lock.waiting")
     assert waiting and waiting[0]["lock"] == "/var/lib/dpkg/lock-frontend"
     assert "python3" in waiting[0]["command"] and waiting[0]["pid"] > 0
@@ -286,13 +306,7 @@ def test_wrong_secret_kill_and_resume(target: Target) -> None:
         target.attach("r-kill", 1, secret="00" * 32)
     peer = target.attach("r-kill", 1)
     peer.read(1)
-    first: list[dict[str, Any]] = []
-    deadline = time.monotonic() + 60
-    while not any(r["event"] == "plan.selected" for r in first):
-        message = peer.receive(max(deadline - time.monotonic(), 0.1))
-        assert message is not None
-        if message["t"] == "rec":
-            first.append(message["r"])
+    first = collect_until(peer, "plan.selected")
     second = target.write_job("r-two", 1)
     refused = target.sh(f"python3 -I -S {PYZ} run --job {second}; echo exit=$?", check=False)
     assert refused.strip().endswith("exit=3")
