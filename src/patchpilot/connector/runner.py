@@ -129,12 +129,21 @@ def _open_run(target: TargetSpec, options: RunOptions, store: Store) -> tuple[Ru
 async def _lock(
     transport: Transport, system: TargetOS, client: str, run_id: str, *, release: bool
 ) -> None:
+    """Claim (or release) the per-target run lock through the client; retry odd failures.
+
+    Raise TargetLockedError when another run holds the target, LaunchError when the client
+    keeps failing to answer.
+    """
     verb = "unlock" if release else "lock"
-    done = await transport.run(system.client_argv(client, verb, "--run", run_id), timeout=60)
-    if done.exit_status == 3 and not release:
-        raise TargetLockedError(f"the target is held by another run: {done.stdout.strip()}")
-    if not done.ok and not release:
-        raise LaunchError(f"cannot take the target's lock: {done.stderr.strip()}")
+    for attempt in range(3):
+        done = await transport.run(system.client_argv(client, verb, "--run", run_id), timeout=60)
+        if done.ok or release:
+            return
+        if done.exit_status == 3:
+            raise TargetLockedError(f"the target is held by another run: {done.stdout.strip()}")
+        await asyncio.sleep(1 + attempt)
+    detail = (done.stderr.strip().splitlines() or [""])[-1]
+    raise LaunchError(f"cannot take the target's lock: exit status {done.exit_status} {detail}")
 
 
 async def _work(
