@@ -27,7 +27,7 @@ from patchpilot.connector.result import RunResult
 from patchpilot.connector.rounds import RoundContext, run_rounds
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RunRow, Store
-from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.target import TargetSpec, known_hosts_of
 from patchpilot.connector.targetos import TargetOS, target_os, windows_transport
 from patchpilot.errors import (
     ConfigurationError,
@@ -80,7 +80,7 @@ def make_transport(target: TargetSpec, options: RunOptions) -> Transport:
             port=target.port,
             user=target.user,
             config_file=options.ssh_config,
-            known_hosts=options.known_hosts,
+            known_hosts=options.known_hosts or known_hosts_of(target.vars),
             key_file=target.key_file or options.identity_file,
             use_sudo=not target.is_root,
         )

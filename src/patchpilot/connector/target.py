@@ -6,6 +6,7 @@ Parsing is pure; `resolve_target` prefers the inventory when one is given and na
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from patchpilot.errors import ConfigurationError
 if TYPE_CHECKING:
     from patchpilot.connector.inventory import Inventory
 
-__all__ = ["LOCAL", "TargetSpec", "parse_target", "resolve_target"]
+__all__ = ["LOCAL", "TargetSpec", "known_hosts_of", "parse_target", "resolve_target"]
 
 LOCAL = "local"  # the target name that means "this machine, no SSH"
 
@@ -68,3 +69,24 @@ def resolve_target(text: str, inventory: Inventory | None) -> TargetSpec:
     return TargetSpec(
         entry.name, entry.address, entry.port, entry.user, entry.key_file, transport, entry.vars
     )
+
+
+_SSH_ARG_VARS = ("ansible_ssh_common_args", "ansible_ssh_extra_args")
+
+
+def known_hosts_of(variables: Mapping[str, object]) -> str | None:
+    """Return the UserKnownHostsFile an inventory's `-o` SSH arguments name, if any.
+
+    Only this option is taken from Ansible's SSH arguments: host keys are always verified.
+    """
+    for var in _SSH_ARG_VARS:
+        try:
+            words = shlex.split(str(variables.get(var) or ""))
+        except ValueError:
+            continue
+        options = [w[2:] if w.startswith("-o") and len(w) > 2 else w for w in words if w != "-o"]
+        for option in options:
+            key, _, value = option.partition("=")
+            if key.strip().lower() == "userknownhostsfile" and value.strip():
+                return value.strip().split()[0]
+    return None

@@ -230,8 +230,6 @@ def test_inventory_target_and_start_delay(lab: Lab, shared_server: Server, tmp_p
         "--check-only",
         "--inventory",
         str(lab.inventory_path),
-        "--known-hosts",
-        str(lab.known_hosts_path),
         "--launcher",
         "systemd-run",
         "--start-delay",

@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from patchpilot.connector.inventory import load_inventory
-from patchpilot.connector.target import TargetSpec, parse_target, resolve_target
+from patchpilot.connector.target import (
+    TargetSpec,
+    known_hosts_of,
+    parse_target,
+    resolve_target,
+)
 from patchpilot.errors import ConfigurationError
 
 
@@ -50,3 +55,17 @@ def test_inventory_name(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="no host"):
         resolve_target("web9", load_inventory(path))
     assert resolve_target("root@web9", load_inventory(path)).host == "web9"
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"ansible_ssh_common_args": "-o UserKnownHostsFile=/lab/known_hosts"}, "/lab/known_hosts"),
+        ({"ansible_ssh_extra_args": "-oUserKnownHostsFile=/k -o StrictHostKeyChecking=no"}, "/k"),
+        ({"ansible_ssh_common_args": "-o ProxyJump=bastion"}, None),
+        ({"ansible_ssh_common_args": "-o 'unbalanced"}, None),
+        ({}, None),
+    ],
+)
+def test_known_hosts_from_ansible_ssh_args(variables: dict[str, str], expected: str | None) -> None:
+    assert known_hosts_of(variables) == expected
