@@ -204,8 +204,11 @@ async def run_target(
     run it returns the stored result. Events go to `on_event` as they happen (journal records in
     order, once). Failures on the target come back as a RunResult with their outcome and
     exit code, never as exceptions; on cancellation the result is stored (read it with
-    `store.result(run_id)`) and CancelledError propagates. `transport` and `client` default
-    to the target's SSH/local transport and the client built from this source tree.
+    `store.result(run_id)`) and CancelledError propagates. The only exception raised is
+    ConfigurationError, before anything runs, for a run id stored for another target.
+    `options.plan` (a frozen plan chosen elsewhere, e.g. by the fleet's plan host) bounds
+    round 1 as well. `transport` and `client` default to the target's SSH/local transport
+    and the client built from this source tree.
     """
     row, is_resumed = _open_run(target, options, store)
     if row.status not in ("running", Outcome.CANCELLED.value):
