@@ -145,3 +145,29 @@ def test_status_and_cancel_of_a_dead_connector(tmp_path: Path) -> None:
     assert "recorded as cancelled" in cancel_run(store, "r1", tmp_path / "none.pid")
     assert store.result("r1")["status"] == "cancelled"  # type: ignore[index]
     assert "already finished" in cancel_run(store, "r1", tmp_path / "none.pid")
+
+
+def test_cancel_signals_a_live_connector(tmp_path: Path) -> None:
+    import subprocess
+
+    store = Store.open(tmp_path)
+    store.create_run(
+        RunRow("r2", "web1", "install", "{}", Secret("s" * 64), "running", None, "t0", None, None)
+    )
+    connector = subprocess.Popen(["sleep", "30"])
+    (tmp_path / "r2.pid").write_text(str(connector.pid))
+    assert "sent SIGTERM" in cancel_run(store, "r2", tmp_path / "r2.pid")
+    assert connector.wait(timeout=5) == -15
+
+
+def test_live_view_on_a_terminal() -> None:
+    out = io.StringIO()
+    render = EventRenderer(out, is_live=True)
+    assert render.console is not None
+    render.console.file = out
+    from patchpilot.connector.events import PhaseStarted
+
+    render(PhaseStarted(target="web1", round=1, phase="stream"))
+    render(RunFinished(target="web1", result=_result()))
+    assert "phase.stream" in out.getvalue() and "run.end" in out.getvalue()
+    assert render.status is None
