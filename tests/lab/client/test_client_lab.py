@@ -185,8 +185,13 @@ def test_scan_both_backends_without_site_packages(target: Target) -> None:
     assert listed["apt-cli"]["lab-security"] == ("1.0", "1.1", True)
     assert "lab-stage2-x" not in listed["apt-cli"]  # its suite is not enabled yet
 
-    target.start_round("r-dl", 1, action="download", selection={"include": ["lab-base-a"]})
-    result = result_of(target.follow("r-dl", 1))
+    # "auto" finds Debian's python-apt even under -I -S (no site-packages).
+    target.start_round(
+        "r-dl", 1, backend="auto", action="download", selection={"include": ["lab-base-a"]}
+    )
+    records = target.follow("r-dl", 1)
+    assert events(records, "run.started")[0]["backend"] == "apt-python"
+    result = result_of(records)
     assert result["status"] == "success" and result["results"][0]["status"] == "downloaded"
     assert target.sh("ls /var/cache/apt/archives/").count("lab-base-a_2.0") == 1
     assert target.versions("lab-base-a")["lab-base-a"] == "1.0 ii"
