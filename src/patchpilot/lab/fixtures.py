@@ -51,7 +51,7 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         pytest.skip(reason)
     the_lab = Lab(Path(tmp_path_factory.mktemp("lab")))
     try:
-        the_lab.up(0)
+        the_lab.up(0, owner=os.getpid())
         if _wants_vm(request.session) and _skip_reason(VM_TOOLS) is None:
             _prebuild_vm_image(the_lab)
         yield the_lab

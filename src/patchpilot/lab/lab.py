@@ -41,6 +41,7 @@ from patchpilot.lab.network import (
 from patchpilot.lab.repo import Repository
 from patchpilot.lab.server import Server
 from patchpilot.lab.tools import VM_TOOLS, generate_key, require_root, require_tools, run
+from patchpilot.lab.vm import SLOT_WAIT
 from patchpilot.lab.vmimage import ensure_vm_image
 
 __all__ = ["REPO_PORT", "Lab", "ServerStatus"]
@@ -100,8 +101,19 @@ class Lab:
             return False
         return True
 
-    def up(self, servers: int = 0, *, vms: int = 0, rebuild_base: bool = False) -> list[Server]:
-        """Start the lab with that many servers (and VMs); refuse when it already runs."""
+    def up(
+        self,
+        servers: int = 0,
+        *,
+        vms: int = 0,
+        rebuild_base: bool = False,
+        owner: int | None = None,
+    ) -> list[Server]:
+        """Start the lab with that many servers (and VMs); refuse when it already runs.
+
+        With owner (a process id), the lab shuts itself down when that process ends, even if
+        it is killed: the pytest fixture ties the session's lab to pytest this way.
+        """
         require_root()
         require_tools()
         with self._folder_lock():
@@ -112,7 +124,7 @@ class Lab:
             self.clean_stale()
             base = ensure_base(self.cache, rebuild=rebuild_base)
             self._ensure_key()
-            self._claim_network(base)
+            self._claim_network(base, owner)
             try:
                 self.repo.publish_all(CATALOG)
                 self._spawn_supervisor()
@@ -134,11 +146,11 @@ class Lab:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
-    def _claim_network(self, base: Path) -> None:
+    def _claim_network(self, base: Path, owner: int | None) -> None:
         with global_lock():
             network = LabNetwork(choose_index(used_networks(), preferred_index(self.directory)))
             create_bridge(network)
-        config = {"index": network.index, "base": str(base), "port": REPO_PORT}
+        config = {"index": network.index, "base": str(base), "port": REPO_PORT, "owner": owner}
         self.layout.config.write_text(json.dumps(config))
 
     def _ensure_key(self) -> None:
@@ -224,10 +236,14 @@ class Lab:
         return self.add_servers(1)[0]
 
     def add_vm(self) -> Server:
-        """Start a qemu VM (at most 2 per lab; the image is built on first use, ~2 min)."""
+        """Start a qemu VM and return it once SSH answers.
+
+        At most 2 VMs run on the machine at once (all labs together): this waits for a free
+        slot. The VM image is built on first use (a few minutes).
+        """
         require_tools(VM_TOOLS)
         image = ensure_vm_image(self.cache)
-        reply = self._request("add_vm", image=str(image), timeout=300)
+        reply = self._request("add_vm", image=str(image), timeout=SLOT_WAIT + 600)
         return _server(reply["servers"][0])
 
     def remove_server(self, name: str) -> None:

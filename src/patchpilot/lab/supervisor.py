@@ -33,7 +33,7 @@ from patchpilot.lab.vm import MAX_VMS, VirtualMachine
 __all__ = ["Supervisor", "main"]
 
 BOOT_TIMEOUT = 60.0
-VM_BOOT_TIMEOUT = 240.0
+VM_BOOT_TIMEOUT = 480.0
 NSPAWN_RUNTIME = Path("/run/systemd/nspawn")
 
 
@@ -46,6 +46,7 @@ class Supervisor:
         self.network = LabNetwork(int(config["index"]))
         self.base = Path(config["base"])
         self.port = int(config["port"])
+        self.owner: int | None = config.get("owner")
         self.repo = Repository(self.layout.repo, f"http://{self.network.gateway}:{self.port}/")
         self.runners: dict[str, Machine] = {}
         self.next_number = 1
@@ -63,12 +64,24 @@ class Supervisor:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.done.set)
         self._publish_state()
+        self._watch_owner(loop)
         try:
             await self.done.wait()
         finally:
             control.close()
             await self._shutdown()
             http.shutdown()
+
+    def _watch_owner(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Shut the lab down once its owner process (if it has one) ends, however it ends."""
+        if self.owner is None:
+            return
+        try:
+            pidfd = os.pidfd_open(self.owner)
+        except ProcessLookupError:
+            self.done.set()
+            return
+        loop.add_reader(pidfd, self.done.set)  # a pidfd becomes readable when the process exits
 
     def _private_mounts(self) -> None:
         """Give nspawn the tmpfs it expects under /run and pin namespaces on a private tmpfs."""

@@ -5,30 +5,59 @@ rebooting really changes the running kernel. Its only network is qemu's user mod
 `restrict=on`: SSH reaches it through a `hostfwd` on 127.0.0.1, and it reaches nothing but
 the lab repository, through a `guestfwd` relay. qemu runs with `-no-reboot`, so a reboot
 inside ends the qemu process and the supervisor boots the VM again. Controls go through the
-qemu monitor: ctrl-alt-delete for a clean reboot, `set_link` for cut and restore.
+qemu monitor: ctrl-alt-delete for a clean reboot, `set_link` for cut and restore. At most
+MAX_VMS VMs run on the machine at once, across all labs (flock slots); a new one waits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import shlex
 import shutil
 import socket
 import sys
+import time
 from pathlib import Path
+from typing import IO
 
+from patchpilot.lab.errors import LabError
 from patchpilot.lab.machine import Machine, identity_files
 from patchpilot.lab.repo import Repository
 from patchpilot.lab.server import Server
 from patchpilot.lab.tools import generate_key, run
 from patchpilot.lab.vmimage import GUEST_ADDRESS, newest_kernel, seed_disk
 
-__all__ = ["MAX_VMS", "VirtualMachine", "free_port"]
+__all__ = ["MAX_VMS", "VirtualMachine", "acquire_vm_slot", "free_port"]
 
 MAX_VMS = 2
+SLOTS = Path("/run/lock/patchpilot-lab-vm")
+SLOT_WAIT = 600.0
 GUEST_REPO = "10.0.2.100"
 MEMORY_MIB = 768
 PROMPT = b"(qemu) "
+
+
+def acquire_vm_slot(timeout: float = SLOT_WAIT) -> IO[str]:
+    """Take one of the machine's MAX_VMS VM slots (all labs together), waiting for a free one.
+
+    The slot is an flock held on the returned file: closing it, or the supervisor dying,
+    frees it.
+    """
+    SLOTS.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    while True:
+        for slot in range(MAX_VMS):
+            handle = (SLOTS / f"slot-{slot}").open("w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            return handle
+        if time.monotonic() > deadline:
+            raise LabError(f"this machine already runs {MAX_VMS} lab VMs; waited {timeout:g} s")
+        time.sleep(1.0)
 
 
 def free_port() -> int:
@@ -50,6 +79,7 @@ class VirtualMachine(Machine):
         self.repo_address = repo.url.split("//", 1)[1].rstrip("/")
         self.ssh_config = ssh_config
         self.kernel_version: str | None = None
+        self._slot: IO[str] | None = None
 
     @property
     def server(self) -> Server:
@@ -64,7 +94,8 @@ class VirtualMachine(Machine):
         return self.root / "monitor.sock"
 
     def prepare(self, *, authorized_key: str, repo: Repository) -> None:
-        """Copy the image (sparse) and write the VM's identity into it."""
+        """Take a VM slot, copy the image (sparse) and write the VM's identity into it."""
+        self._slot = acquire_vm_slot()
         self.root.mkdir(parents=True, exist_ok=True)
         run(["cp", "--sparse=always", self.image, self.disk], timeout=300)
         generate_key(self.host_key, comment=f"root@{self.name}")
@@ -130,6 +161,9 @@ class VirtualMachine(Machine):
         self.is_cut = is_cut
 
     def release(self, *, remove: bool) -> None:
+        if self._slot is not None:
+            self._slot.close()
+            self._slot = None
         if remove:
             shutil.rmtree(self.root, ignore_errors=True)
 

@@ -8,7 +8,7 @@ from patchpilot.lab import Lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.vm]
 
-VM_TIMEOUT = 240.0
+VM_TIMEOUT = 480.0
 
 
 def test_vm_runs_its_installed_kernel_reboots_and_reaches_the_repo(lab: Lab) -> None:
