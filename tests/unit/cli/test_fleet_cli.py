@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
+import signal
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from patchpilot.cli.fleet import FleetJob, prepare, select_hosts
+from patchpilot.cli.fleet import FleetJob, _until_signal, prepare, select_hosts
 from patchpilot.cli.fleet_view import FleetView
 from patchpilot.connector.events import PhaseStarted, RunFinished, RunStarted
 from patchpilot.connector.exitcodes import Outcome
@@ -16,7 +19,7 @@ from patchpilot.connector.fleet import FleetEvent, FleetOptions, FleetResult, Se
 from patchpilot.connector.inventory import load_inventory
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.result import RebootRecord, RunResult
-from patchpilot.errors import ConfigurationError
+from patchpilot.errors import Cancelled, ConfigurationError
 
 INI = "[web]\nw2\nw1 patchpilot_reboot=never\n[db]\nd1\n"
 
@@ -97,3 +100,13 @@ def test_view_prefixes_lines_by_server_and_sums_up(is_live: bool) -> None:
     assert "w1    | r1 phase.await_reboot" in text
     assert "failure threshold exceeded (1/2 failed)" in text
     assert "not-started" in text and "exit code 86" in text
+
+
+async def test_a_signal_cancels_the_rollout_with_a_resume_hint() -> None:
+    async def forever() -> FleetResult:
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(30)
+        raise AssertionError("not cancelled")
+
+    with pytest.raises(Cancelled, match="--run-id f7"):
+        await _until_signal(forever(), "f7")
