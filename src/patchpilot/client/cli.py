@@ -36,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _run_id(value: str) -> str:
-    if not RUN_ID_RE.match(value):
+    if not RUN_ID_RE.fullmatch(value):
         raise argparse.ArgumentTypeError("run id must match %s" % RUN_ID_RE.pattern)
     return value
 

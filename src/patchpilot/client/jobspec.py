@@ -85,10 +85,10 @@ def parse_job_spec(text: str) -> JobSpec:
         )
     _refuse_unknown(doc, _TOP_KEYS, "")
     run_id = _string(doc, "run_id")
-    if not RUN_ID_RE.match(run_id):
+    if not RUN_ID_RE.fullmatch(run_id):
         raise JobSpecError("run_id %r does not match %s" % (run_id, RUN_ID_RE.pattern))
     secret = _string(doc, "secret")
-    if not _SECRET_RE.match(secret):
+    if not _SECRET_RE.fullmatch(secret):
         raise JobSpecError("secret must be 64 lowercase hex characters")
     return JobSpec(
         run_id=run_id,

@@ -69,7 +69,7 @@ def new_fleet_run_id() -> str:
 
 def check_fleet_run_id(fleet_run_id: str) -> str:
     """Return the fleet run id if servers' run ids can derive from it; ConfigurationError."""
-    if not RUN_ID_RE.match(fleet_run_id) or len(fleet_run_id) > _MAX_FLEET_ID:
+    if not RUN_ID_RE.fullmatch(fleet_run_id) or len(fleet_run_id) > _MAX_FLEET_ID:
         raise ConfigurationError(
             f"--run-id {fleet_run_id!r}: a fleet run id is 1-{_MAX_FLEET_ID} letters, digits, "
             "'.', '_' or '-', starting with a letter or digit"

@@ -54,7 +54,7 @@ def parse_target(text: str) -> TargetSpec:
     port = int(match.group("port")) if match.group("port") else None
     if port is not None and not 0 < port < 65536:
         raise ConfigurationError(f"target {text!r}: port {port} is out of range")
-    if not (_HOST_RE.match(host) or ":" in host):
+    if not (_HOST_RE.fullmatch(host) or ":" in host):
         raise ConfigurationError(f"target {text!r}: {host!r} is not a valid host name")
     transport = "local" if text == LOCAL else "ssh"
     return TargetSpec(host, host, port, match.group("user"), transport=transport)

@@ -86,7 +86,7 @@ async def _script_value(transport: Transport, template: str, path: str, key: str
 async def remote_sha256(transport: Transport, path: str) -> str | None:
     """Return the SHA-256 of path as the target sees it, None if absent or unreadable."""
     value = await _script_value(transport, HASH_SCRIPT, path, "sha256")
-    return value if isinstance(value, str) and _SHA256.match(value) else None
+    return value if isinstance(value, str) and _SHA256.fullmatch(value) else None
 
 
 async def read_text(transport: Transport, path: str) -> str | None:

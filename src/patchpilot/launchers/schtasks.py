@@ -99,7 +99,7 @@ $found = Get-Command Register-ScheduledTask -ErrorAction SilentlyContinue
 
 def task_name(key: str) -> str:
     """Return the task's name for a task key (`<run>-r<N>`); refuse anything but [A-Za-z0-9._-]."""
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise ConfigurationError(f"not a valid task key: {key!r}")
     return f"patchpilot-{key}"
 

@@ -188,7 +188,7 @@ def native_call(argv: Sequence[str]) -> str:
 
 def windows_argv(argv: Sequence[str]) -> list[str]:
     """Return argv as inert tokens: unchanged when already inert, else through PowerShell."""
-    if argv and all(_INERT.match(a) for a in argv):
+    if argv and all(_INERT.fullmatch(a) for a in argv):
         return list(argv)
     return powershell_argv(native_call(argv))
 

@@ -106,7 +106,7 @@ def test_server_run_ids_are_valid_and_distinct(host: str) -> None:
 
 def test_fleet_run_id_is_checked() -> None:
     assert check_fleet_run_id("nightly-1") == "nightly-1"
-    for bad in ("", "-x", "a" * 41, "a/b"):
+    for bad in ("", "-x", "a" * 41, "a/b", "nightly\n"):
         with pytest.raises(ConfigurationError):
             check_fleet_run_id(bad)
 

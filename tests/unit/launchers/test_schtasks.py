@@ -114,7 +114,7 @@ def test_arguments_refuse_what_task_scheduler_would_expand(bad: str) -> None:
         action_arguments(["python.exe", bad])
 
 
-@pytest.mark.parametrize("key", ["", "a b", "x\\y", "-lead", "a'b", "r$(x)", "a" * 90])
+@pytest.mark.parametrize("key", ["", "a b", "x\\y", "-lead", "a'b", "r$(x)", "a" * 90, "k\n"])
 def test_task_key_refused(key: str) -> None:
     with pytest.raises(ConfigurationError):
         task_name(key)

@@ -109,6 +109,10 @@ async def test_inert_argv_runs_as_is() -> None:
     assert shell.processes[0].argv == ["whoami.exe", "/all"]
 
 
+def test_a_trailing_line_break_is_not_inert() -> None:
+    assert windows_argv(["whoami.exe", "/all\n"])[5] == "-EncodedCommand"
+
+
 async def test_argv_needing_quotes_goes_through_powershell_literals() -> None:
     transport, shell = transport_for(finish(3))
     argv = ["C:\\Program Files\\Python312\\python.exe", "x.pyz", "lock", "--run", "a'b & c"]
