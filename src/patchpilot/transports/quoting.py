@@ -57,10 +57,12 @@ def at_job_script(argv: Sequence[str], files: str) -> str:
     """Return the script `at` runs: argv, with its pid, boot id and exit status kept in files.*.
 
     `at` keeps no exit status, so the script records it (atomically) for `at_status_script`.
+    The job inherits the umask of whoever queued it; the files (the log holds the client's
+    stderr) are made root-only regardless.
     """
     f = quote(files)
     return (
-        f'mkdir -p "$(dirname {f})"; echo $$ > {f}.pid; '
+        f'umask 077; mkdir -p "$(dirname {f})"; echo $$ > {f}.pid; '
         f"cat /proc/sys/kernel/random/boot_id > {f}.boot; "
         f"{join(argv)} > {f}.log 2>&1 < /dev/null; "
         f"echo $? > {f}.exit.tmp && mv -f {f}.exit.tmp {f}.exit\n"

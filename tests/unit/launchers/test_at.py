@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import subprocess
 from pathlib import Path
 
@@ -70,7 +71,10 @@ async def test_refused_job() -> None:
 def test_job_script_records_exit_status_for_the_status_script(tmp_path: Path) -> None:
     files = str(tmp_path / "launch" / "r1-r1")
     script = quoting.at_job_script(["sh", "-c", "echo hi; exit 3"], files)
-    subprocess.run(["sh"], input=script.encode(), check=True)
+    subprocess.run(["sh"], input=b"umask 022\n" + script.encode(), check=True)
     status = subprocess.run(quoting.at_status_script("5", files), capture_output=True, text=True)
     assert parse_status(status.stdout).exit_status == 3
     assert Path(files + ".log").read_text() == "hi\n"
+    assert stat.S_IMODE((tmp_path / "launch").stat().st_mode) == 0o700
+    for ext in ("pid", "boot", "log", "exit"):
+        assert stat.S_IMODE(Path(f"{files}.{ext}").stat().st_mode) == 0o600
