@@ -31,7 +31,6 @@ __all__ = ["EventRenderer", "format_fields", "format_line"]
 _LINE_MAX = 400
 _VALUE_MAX = 160
 _QUIET_LEVELS = ("warning", "error")
-_SUMMARY_MAX = 100
 
 
 def _value(value: Any) -> str:

@@ -35,8 +35,7 @@ __all__ = [
 ES_CONTINUOUS = 0x80000000
 ES_SYSTEM_REQUIRED = 0x00000001
 
-# IUpdate.Type (UpdateType) and InstallationBehavior.RebootBehavior values.
-UPDATE_TYPE_DRIVER = 2
+# InstallationBehavior.RebootBehavior: the update never needs a restart.
 REBOOT_NEVER = 0
 
 
