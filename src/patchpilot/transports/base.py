@@ -24,10 +24,22 @@ class CommandResult:
     stdout: str
     stderr: str
     duration: float
+    exit_signal: str | None = None  # how it ended when not by exit() (SIGKILL...), if known
 
     @property
     def ok(self) -> bool:
         return self.exit_status == 0
+
+    def describe(self) -> str:
+        """Return what the target said about a failure: status or signal, stderr, stdout."""
+        how = f"exit status {self.exit_status}"
+        how += f" ({self.exit_signal})" if self.exit_signal else ""
+        said = [
+            f"{name}: {text.strip()}"
+            for name, text in (("stderr", self.stderr), ("stdout", self.stdout))
+            if text.strip()
+        ]
+        return "; ".join([how, *said]) if said else f"{how}, no output"
 
 
 class Stream(abc.ABC):

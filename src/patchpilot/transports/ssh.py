@@ -199,6 +199,7 @@ class SSHTransport(Transport):
             _text(completed.stdout),
             _text(completed.stderr),
             time.monotonic() - started,
+            _exit_signal(completed),
         )
         return check_result(result) if check else result
 
@@ -224,6 +225,17 @@ def _exit_status(completed: asyncssh.SSHCompletedProcess) -> int:
     if completed.exit_status is not None and completed.exit_status >= 0:
         return completed.exit_status
     return 255  # killed by a signal or the channel closed without a status (as ssh(1) does)
+
+
+def _exit_signal(completed: asyncssh.SSHCompletedProcess) -> str | None:
+    """Return the signal that ended the command, or why there is no exit status at all."""
+    if completed.exit_status is not None and completed.exit_status >= 0:
+        return None
+    if completed.exit_signal:
+        name, core_dumped, message = completed.exit_signal[:3]
+        core = ", core dumped" if core_dumped else ""
+        return f"killed by SIG{name}{core}" + (f": {message}" if message else "")
+    return "no exit status: the channel closed without one"
 
 
 def _text(data: object) -> str:

@@ -12,7 +12,7 @@ import asyncssh
 import pytest
 
 from patchpilot.errors import AuthenticationError, ConnectError, HostKeyError
-from patchpilot.transports.ssh import SSHSettings, SSHTransport
+from patchpilot.transports.ssh import SSHSettings, SSHTransport, _exit_signal, _exit_status
 
 
 async def _shell(process: asyncssh.SSHServerProcess[bytes]) -> None:
@@ -134,3 +134,20 @@ async def test_openssh_config_file_is_honoured(server: Server) -> None:
     settings = SSHSettings(host="web1", config_file=str(config))
     async with SSHTransport(settings) as ssh:
         assert (await ssh.run(["echo", "via config"])).stdout == "via config\n"
+
+
+@pytest.mark.parametrize(
+    ("status", "signal", "expected"),
+    [
+        (0, None, (0, None)),
+        (1, None, (1, None)),
+        (-1, ("KILL", False, "", ""), (255, "killed by SIGKILL")),
+        (None, ("SEGV", True, "boom", ""), (255, "killed by SIGSEGV, core dumped: boom")),
+        (None, None, (255, "no exit status: the channel closed without one")),
+    ],
+)
+def test_a_command_ended_by_a_signal_says_so(
+    status: int | None, signal: tuple[str, bool, str, str] | None, expected: tuple[int, str | None]
+) -> None:
+    completed = asyncssh.SSHCompletedProcess(None, "cmd", None, status, signal, status, b"", b"")
+    assert (_exit_status(completed), _exit_signal(completed)) == expected
