@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import yaml
@@ -19,6 +20,7 @@ from patchpilot.errors import ConfigurationError
 __all__ = ["RawGroup", "RawHost", "RawInventory", "Var", "expand_host_ranges", "parse_text"]
 
 _YAML_SUFFIXES = (".yml", ".yaml", ".json")
+MAX_RANGE_HOSTS = 100_000  # names one host pattern may expand to (a typo must not eat memory)
 _GROUP_KEYS = frozenset({"hosts", "vars", "children"})
 _RANGE = re.compile(r"^(.*?)\[([0-9A-Za-z]+):([0-9A-Za-z]+)(?::(\d+))?\](.*)$")
 _HOST_PORT = re.compile(r"^((?:[^:\[\]]|\[[^\]]*\])+):(\d+)$")
@@ -155,31 +157,51 @@ def _split_port(pattern: str) -> tuple[str, int | None]:
     return match.group(1), int(match.group(2))
 
 
-def expand_host_ranges(pattern: str) -> list[str]:
+def expand_host_ranges(pattern: str, limit: int = MAX_RANGE_HOSTS) -> list[str]:
     """Expand Ansible host ranges: `web[01:03]`, `db-[a:c]`, `n[0:10:5]`, several per name.
 
     Numeric bounds keep the width of a zero-padded first bound (`01` gives `01`, `02`, ...).
-    Raises ValueError on a range that yields nothing or mixes letters and digits.
+    Raises ValueError on a range that yields nothing, mixes letters and digits, or would
+    expand to more than limit names (checked before the names are made).
     """
+    names = _expand(pattern, limit)
+    if names is None:
+        raise ValueError(f"{pattern!r} expands to more than {limit} host names")
+    return names
+
+
+def _expand(pattern: str, limit: int) -> list[str] | None:
+    """Return pattern's names, or None when there would be more than limit."""
     match = _RANGE.match(pattern)
     if match is None:
         return [pattern]
     head, first, last, step, tail = match.groups()
-    values = _range_values(first, last, int(step or 1))
-    if not values:
+    numbers, text = _range_numbers(first, last, int(step or 1))
+    if not numbers:
         raise ValueError(f"bad host range in {pattern!r}")
-    return [name for v in values for name in expand_host_ranges(f"{head}{v}{tail}")]
+    try:
+        count = len(numbers)
+    except OverflowError:  # more than sys.maxsize values
+        return None
+    if count > limit:
+        return None
+    names: list[str] = []
+    for n in numbers:
+        found = _expand(f"{head}{text(n)}{tail}", limit // count)  # each expands the same tail
+        if found is None:
+            return None
+        names += found
+    return names
 
 
-def _range_values(first: str, last: str, step: int) -> list[str]:
-    if step < 1:
-        return []
-    if first.isdigit() and last.isdigit():
+def _range_numbers(first: str, last: str, step: int) -> tuple[range, Callable[[int], str]]:
+    """Return a range's values as numbers and how to write one (empty when it is malformed)."""
+    if step >= 1 and first.isdigit() and last.isdigit():
         width = len(first) if first.startswith("0") else 0
-        return [str(n).zfill(width) for n in range(int(first), int(last) + 1, step)]
-    if len(first) == 1 and len(last) == 1 and first.isalpha() and last.isalpha():
-        return [chr(c) for c in range(ord(first), ord(last) + 1, step)]
-    return []
+        return range(int(first), int(last) + 1, step), lambda n: str(n).zfill(width)
+    if step >= 1 and len(first) == len(last) == 1 and first.isalpha() and last.isalpha():
+        return range(ord(first), ord(last) + 1, step), chr
+    return range(0), str
 
 
 class _YamlReader:
