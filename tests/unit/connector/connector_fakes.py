@@ -61,6 +61,23 @@ def final(
     )
 
 
+class _Inbox:
+    """Messages from the connector, in order (several frames may come in one read)."""
+
+    def __init__(self, stream: PipeStream) -> None:
+        self._stream = stream
+        self._decoder = FrameDecoder()
+        self._pending: list[dict[str, Any]] = []
+
+    async def next(self) -> dict[str, Any] | None:
+        while not self._pending:
+            data = await self._stream.read()
+            if not data:
+                return None
+            self._pending += self._decoder.feed(data)
+        return self._pending.pop(0)
+
+
 @dataclass
 class FakeEndpoint:
     """One round's endpoint: serves records from `read`, waits for the ack, says bye."""
@@ -76,24 +93,15 @@ class FakeEndpoint:
     reads: list[int] = field(default_factory=list)
     on_ack: Callable[[int], None] | None = None
 
-    async def _recv(self, stream: PipeStream, decoder: FrameDecoder) -> dict[str, Any] | None:
-        while True:
-            data = await stream.read()
-            if not data:
-                return None
-            messages = decoder.feed(data)
-            if messages:
-                return messages[0]
-
     async def serve(self, stream: PipeStream) -> None:
-        decoder = FrameDecoder()
+        inbox = _Inbox(stream)
         s_nonce = new_nonce()
         await stream.write(
             encode_frame(
                 {"t": "hello", "v": 1, "run": self.run_id, "round": self.round_no, "nonce": s_nonce}
             )
         )
-        auth = await self._recv(stream, decoder)
+        auth = await inbox.next()
         assert auth is not None and auth["t"] == "auth"
         expected = connector_proof(self.secret, self.run_id, self.round_no, s_nonce, auth["nonce"])
         if not proofs_match(expected, auth["proof"]):
@@ -103,12 +111,12 @@ class FakeEndpoint:
         secret = "00" * 32 if self.is_impostor else self.secret
         proof = client_proof(secret, self.run_id, self.round_no, s_nonce, auth["nonce"])
         await stream.write(encode_frame({"t": "welcome", "proof": proof}))
-        read = await self._recv(stream, decoder)
+        read = await inbox.next()
         assert read is not None and read["t"] == "read"
         self.reads.append(read["from"])
-        await self._send_records(stream, decoder, read["from"])
+        await self._send_records(stream, inbox, read["from"])
 
-    async def _send_records(self, stream: PipeStream, decoder: FrameDecoder, first: int) -> None:
+    async def _send_records(self, stream: PipeStream, inbox: _Inbox, first: int) -> None:
         sent = 0
         for rec in self.records:
             if rec["seq"] < first:
@@ -122,7 +130,7 @@ class FakeEndpoint:
             if sent == self.hang_after:
                 await asyncio.sleep(3600)
             if rec["event"] == "round.result":
-                ack = await self._recv(stream, decoder)
+                ack = await inbox.next()
                 if ack is None:
                     return
                 self.acks.append(ack["seq"])
