@@ -15,13 +15,14 @@ import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 
 from patchpilot.cli import run as run_cmd
 from patchpilot.cli.fleet_view import FleetView
+from patchpilot.cli.logfile import setup_connector_log
 from patchpilot.connector.exitcodes import posix_status
 from patchpilot.connector.fleet import (
     EXIT_FLEET_FAILED,
@@ -61,6 +62,7 @@ class FleetJob:
     options: RunOptions
     state_dir: Path | None
     result_file: Path | None
+    log_format: str = "text"
 
 
 def select_hosts(inventory: Inventory, limit: str | None) -> list[HostEntry]:
@@ -97,10 +99,13 @@ async def run_fleet_job(job: FleetJob, console: Console, *, is_live: bool) -> Fl
     """Prepare the job, then roll it out under signal handling; print the summary."""
     prepared = prepare(job)
     store = Store.open(job.state_dir)
+    setup_connector_log(store)
+    hosts = [h.name for h in prepared.hosts]
     try:
-        with FleetView(console, [h.name for h in prepared.hosts], is_live=is_live) as view:
+        with FleetView(console, hosts, is_live=is_live, log_format=job.log_format) as view:
             result = await _until_signal(_roll_out(job, prepared, store, view), job.run_id)
-        console.print(view.summary(result))
+        if job.log_format == "text":
+            console.print(view.summary(result))
     finally:
         store.close()
     return result
@@ -174,6 +179,9 @@ def register(app: typer.Typer) -> None:
         result_file: Annotated[
             Path | None, typer.Option(help="Write the fleet result JSON here too.")
         ] = None,
+        log_format: Annotated[
+            Literal["text", "json"], typer.Option(help="Job output lines.")
+        ] = "text",
     ) -> None:
         rollout = FleetOptions(
             concurrency=concurrency,
@@ -185,7 +193,15 @@ def register(app: typer.Typer) -> None:
         )
         fleet_run_id = check_fleet_run_id(options.run_id or new_fleet_run_id())
         job = FleetJob(
-            inventory, limit, rollout, plan_from, fleet_run_id, options, state_dir, result_file
+            inventory,
+            limit,
+            rollout,
+            plan_from,
+            fleet_run_id,
+            options,
+            state_dir,
+            result_file,
+            log_format,
         )
         console = Console(highlight=False, soft_wrap=True)
         result = asyncio.run(run_fleet_job(job, console, is_live=console.is_terminal))

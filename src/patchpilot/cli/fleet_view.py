@@ -2,11 +2,14 @@
 
 The fleet engine and the connector emit typed events; this module turns them into text. On a
 TTY a rich table (each server's state, phase, round and reboot count) stays at the bottom
-while the lines scroll above it.
+while the lines scroll above it. With `--log-format json` every event is one JSON line
+instead (a server's as `patchpilot run` prints it, the rollout's with kind `fleet.<step>`),
+and there is neither live table nor summary table.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -16,7 +19,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from patchpilot.cli.render import format_fields
+from patchpilot.cli.render import event_json, format_fields
 from patchpilot.connector.events import (
     Event,
     JournalRecord,
@@ -24,6 +27,7 @@ from patchpilot.connector.events import (
     RunFinished,
     RunStarted,
     WarningRaised,
+    utc_now,
 )
 from patchpilot.connector.fleet import FleetEvent, FleetResult
 
@@ -43,10 +47,14 @@ class _Row:
 class FleetView:
     """Render the fleet's events; use as a context manager around the rollout."""
 
-    def __init__(self, console: Console, hosts: Sequence[str], *, is_live: bool) -> None:
+    def __init__(
+        self, console: Console, hosts: Sequence[str], *, is_live: bool, log_format: str = "text"
+    ) -> None:
         self.console = console
         self.rows = {host: _Row() for host in hosts}
         self.width = max([len("fleet"), *(len(h) for h in hosts)])
+        self.is_json = log_format == "json"
+        is_live = is_live and not self.is_json
         self.live = Live(self._table(), console=console, auto_refresh=False) if is_live else None
 
     def __enter__(self) -> FleetView:
@@ -63,6 +71,15 @@ class FleetView:
 
     def on_fleet(self, event: FleetEvent) -> None:
         """Show a step of the rollout."""
+        if self.is_json:
+            body = {
+                "ts": utc_now(),
+                "kind": f"fleet.{event.kind}",
+                "target": event.host,
+                "batch": event.batch,
+                "detail": event.detail,
+            }
+            self._print(json.dumps(body, separators=(",", ":")))
         if event.kind == "batch":
             self._line("fleet", f"batch {event.batch}: {event.detail}")
         elif event.kind == "stop":
@@ -74,9 +91,12 @@ class FleetView:
     def on_server(self, event: Event) -> None:
         """Show one server's event as a line prefixed by the server."""
         row = self.rows.get(event.target)
-        text = _describe(event)
         if row is not None:
             _update(row, event)
+        if self.is_json:
+            self._print(event_json(event))
+            return
+        text = _describe(event)
         if text:
             self._line(event.target, text)
         self._refresh()
@@ -103,7 +123,15 @@ class FleetView:
         return Group(table, Text(f"{totals}; exit code {result.exit_code}"))
 
     def _line(self, who: str, text: str) -> None:
-        self.console.print(f"{who:<{self.width}} | {text}", markup=False, highlight=False)
+        if not self.is_json:
+            self._print(f"{who:<{self.width}} | {text}")
+
+    def _print(self, line: str) -> None:
+        if self.is_json:  # verbatim: no emoji codes or wrapping from rich
+            self.console.file.write(line + "\n")
+            self.console.file.flush()
+        else:
+            self.console.print(line, markup=False, highlight=False, emoji=False)
 
     def _refresh(self) -> None:
         if self.live is not None:

@@ -26,7 +26,7 @@ from patchpilot.connector.events import (
 )
 from patchpilot.connector.result import RunResult
 
-__all__ = ["EventRenderer", "format_fields", "format_line"]
+__all__ = ["EventRenderer", "event_json", "format_fields", "format_line"]
 
 _LINE_MAX = 400
 _VALUE_MAX = 160
@@ -112,7 +112,8 @@ def _end_fields(result: RunResult) -> dict[str, Any]:
     }
 
 
-def _as_json(event: Event) -> str:
+def event_json(event: Event) -> str:
+    """Return an event as one JSON line (the `--log-format json` output)."""
     body: dict[str, Any] = {"ts": event.ts, "kind": event.kind, "target": event.target}
     if isinstance(event, JournalRecord):
         body.update(round=event.round, record=dict(event.record))
@@ -153,7 +154,7 @@ class EventRenderer:
 
     def __call__(self, event: Event) -> None:
         if self.log_format == "json":
-            self._emit(_as_json(event), force=isinstance(event, (RunStarted, RunFinished)))
+            self._emit(event_json(event), force=isinstance(event, (RunStarted, RunFinished)))
             return
         level, line = _as_line(event)
         is_key = isinstance(event, (RunStarted, RunFinished, PhaseStarted))

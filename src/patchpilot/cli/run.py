@@ -11,7 +11,6 @@ import asyncio
 import functools
 import inspect
 import json
-import logging
 import os
 import signal
 import sys
@@ -22,6 +21,7 @@ from typing import Annotated, Any, Literal
 import typer
 from pydantic import ValidationError
 
+from patchpilot.cli.logfile import setup_connector_log
 from patchpilot.cli.render import EventRenderer
 from patchpilot.connector.exitcodes import posix_status
 from patchpilot.connector.inventory import load_inventory
@@ -215,15 +215,6 @@ def with_run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _setup_log(store: Store) -> None:
-    """Send the connector's log (and any traceback) to connector.log in the state dir."""
-    handler = logging.FileHandler(store.path.parent / "connector.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logger = logging.getLogger("patchpilot")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-
-
 async def _run_until_signal(
     target: TargetSpec, options: RunOptions, store: Store, on_event: EventRenderer
 ) -> RunResult:
@@ -271,7 +262,7 @@ def run_command(
     spec = resolve_target(target, load_inventory(inventory) if inventory else None)
     options = options.model_copy(update={"run_id": options.run_id or new_run_id(spec)})
     store = Store.open(state_dir)
-    _setup_log(store)
+    setup_connector_log(store)
     renderer = EventRenderer(
         sys.stdout, log_format=log_format, is_live=log_format == "text" and sys.stdout.isatty()
     )

@@ -19,6 +19,9 @@ shell's 124-127 (timeout/not executable/not found) or 128+N (killed by signal N)
    76  the local state store is unusable
    77  the client could not complete a round (job refused, backend error)
    80  cancelled (SIGTERM/SIGINT)
+   86  `patchpilot fleet` only: servers failed with different codes, or the rollout stopped
+       early (servers not started); when every failure has one code, the fleet exits with
+       it. Each server's own code is in the fleet result (`fleet.EXIT_FLEET_FAILED`)
 
 WSUS (`--exit-codes wsus`) is the SMA OpCon WSUS connector's table: install mode 0/5/10/15
 (nothing installed; +5 warnings; +10 rebooted), 100/105/110/115 (updates installed), 9 (an

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import signal
 from pathlib import Path
@@ -110,3 +111,17 @@ async def test_a_signal_cancels_the_rollout_with_a_resume_hint() -> None:
 
     with pytest.raises(Cancelled, match="--run-id f7"):
         await _until_signal(forever(), "f7")
+
+
+def test_view_as_json_lines_has_no_table() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=40)
+    with FleetView(console, ["w1"], is_live=True, log_format="json") as view:
+        assert view.live is None
+        view.on_fleet(FleetEvent("start", host="w1", batch=1))
+        view.on_server(PhaseStarted(target="w1", round=1, phase="launch", detail=":smile: x" * 9))
+        view.on_fleet(FleetEvent("stop", batch=1, detail="1/2 failed"))
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["kind"] for line in lines] == ["fleet.start", "phase", "fleet.stop"]
+    assert lines[0]["target"] == "w1" and lines[2]["detail"] == "1/2 failed"
+    assert lines[1]["detail"] == ":smile: x" * 9  # verbatim, one line
