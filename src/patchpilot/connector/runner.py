@@ -142,8 +142,7 @@ async def _lock(
         if done.exit_status == 3:
             raise TargetLockedError(f"the target is held by another run: {done.stdout.strip()}")
         await asyncio.sleep(1 + attempt)
-    detail = (done.stderr.strip().splitlines() or [""])[-1]
-    raise LaunchError(f"cannot take the target's lock: exit status {done.exit_status} {detail}")
+    raise LaunchError(f"cannot take the target's lock: {done.describe()}")
 
 
 async def _work(
