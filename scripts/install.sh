@@ -17,5 +17,12 @@ if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
   systemctl disable --now smbd nmbd >/dev/null 2>&1 || true
 fi
 if [ ! -x .venv/bin/python ]; then /usr/bin/python3 -m venv .venv; fi
-.venv/bin/pip install -q --upgrade pip >/dev/null
-.venv/bin/pip install -q -e '.[dev]'
+# pip warns once per project about each configured local index folder that lacks it
+# ("WARNING: Location 'file:///opt/...' is ignored: it is neither a file nor a directory.");
+# drop exactly those lines from its stderr, keep every other line and pip's exit status.
+ignored_location="^WARNING: Location 'file://[^']*' is ignored: it is neither a file nor a directory\.\$"
+pip_quiet() {
+  { "$@" 2>&1 1>&3 3>&- | { grep -v -- "$ignored_location" || true; } >&2; } 3>&1
+}
+pip_quiet .venv/bin/pip install -q --upgrade pip >/dev/null
+pip_quiet .venv/bin/pip install -q -e '.[dev]'
