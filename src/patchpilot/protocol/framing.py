@@ -62,6 +62,8 @@ def _decode_body(body: bytes) -> Dict[str, Any]:
         message = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise FrameError("frame is not UTF-8 JSON: %s" % exc) from exc
+    except RecursionError as exc:  # `[[[...]]]` well under MAX_FRAME exhausts the stack
+        raise FrameError("frame nests JSON too deeply") from exc
     if not isinstance(message, dict) or not isinstance(message.get("t"), str):
         raise FrameError("frame is not a JSON object with a string 't'")
     return message

@@ -56,3 +56,10 @@ def test_frame_without_type_is_refused() -> None:
     body = b'{"a":1}'
     with pytest.raises(FrameError, match="'t'"):
         FrameDecoder().feed(struct.pack(">I", len(body)) + body)
+
+
+def test_deeply_nested_json_is_a_frame_error() -> None:
+    body = b'{"t": "rec", "r": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    assert len(body) < MAX_FRAME
+    with pytest.raises(FrameError, match="too deeply"):
+        FrameDecoder().feed(struct.pack(">I", len(body)) + body)
