@@ -76,6 +76,8 @@ def parse_job_spec(text: str) -> JobSpec:
         doc = json.loads(text)
     except ValueError as exc:
         raise JobSpecError("not JSON: %s" % exc) from exc
+    except RecursionError as exc:
+        raise JobSpecError("not JSON: nested too deeply") from exc
     if not isinstance(doc, dict):
         raise JobSpecError("not a JSON object")
     version = doc.get("spec_version")

@@ -55,6 +55,7 @@ def test_defaults_for_optional_fields() -> None:
     ("text", "words"),
     [
         ("not json", "not JSON"),
+        ("[" * 200_000 + "]" * 200_000, "nested too deeply"),
         ("[1]", "not a JSON object"),
         (spec(spec_version=2), "spec_version 2 is not supported"),
         (spec(spec_version=True), "spec_version True"),
