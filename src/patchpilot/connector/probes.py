@@ -2,7 +2,8 @@
 
 A boot id only counts when the command that read it succeeded and printed something: a
 failing read is "unreachable", never "changed" (ansible#83018). The Windows probe
-(LastBootUpTime via CIM, servicing idle) plugs in beside `LinuxBootProbe` in `PROBES`.
+(LastBootUpTime via CIM, servicing idle) is `windows_probe.WindowsBootProbe`; each
+`TargetOS.probe()` returns its own.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from patchpilot.errors import TransportError
 from patchpilot.transports.base import Transport
 
 __all__ = [
-    "PROBES",
     "BootProbe",
     "LinuxBootProbe",
     "Readiness",
@@ -73,6 +73,3 @@ class LinuxBootProbe(BootProbe):
     async def readiness(self, transport: Transport) -> Readiness:
         read = await transport.run(["systemctl", "is-system-running"], timeout=_PROBE_TIMEOUT)
         return parse_system_state(read.exit_status, read.stdout)
-
-
-PROBES: dict[str, type[BootProbe]] = {"linux": LinuxBootProbe}
