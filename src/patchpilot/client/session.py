@@ -171,6 +171,8 @@ class Session:
         if kind not in ("read", "ack") or not isinstance(seq, int) or isinstance(seq, bool):
             raise ProtocolError("protocol", "unexpected message %r" % kind)
         with self._cond:
+            if kind == "read" and self._read_from is not None:
+                raise ProtocolError("protocol", "read comes once per connection")
             if kind == "read":
                 self._read_from = max(seq, 1)
             else:

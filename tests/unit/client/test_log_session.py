@@ -111,6 +111,10 @@ def test_an_impostor_client_is_detected() -> None:
     ours.close()
 
 
+def _frame(body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + body
+
+
 def _error_after(served: Served, payload: bytes) -> dict:
     hello = served.peer.receive(5.0)
     assert hello is not None and hello["t"] == "hello"
@@ -130,6 +134,7 @@ def _error_after(served: Served, payload: bytes) -> dict:
         (encode_frame({"t": "read", "from": 1}), "protocol"),  # no auth first
         (encode_frame({"t": "auth", "v": 9, "nonce": "a" * 32, "proof": "x"}), "version"),
         (encode_frame({"t": "auth", "v": 1, "nonce": 5, "proof": "x"}), "protocol"),
+        (_frame(b'{"t": "auth", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"), "frame"),
     ],
 )
 def test_garbage_is_refused(journal: Journal, payload: bytes, code: str) -> None:
@@ -153,6 +158,18 @@ def test_unknown_message_after_auth_is_refused(journal: Journal) -> None:
     served.peer.send({"t": "shell", "cmd": "id"})
     message = served.peer.receive(5.0)
     assert message is not None and message["code"] == "protocol"
+    assert served.ended()
+
+
+def test_a_second_read_is_refused(journal: Journal) -> None:
+    served = Served(journal)
+    served.peer.handshake(SECRET)
+    served.peer.read(1)
+    served.peer.read(2)
+    message = served.peer.receive(5.0)
+    while message is not None and message["t"] == "rec":
+        message = served.peer.receive(5.0)
+    assert message is not None and message["t"] == "error" and message["code"] == "protocol"
     assert served.ended()
 
 
