@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from connector_fakes import FakeClient, FakeTarget, final, record
 
+from patchpilot.cli.run import status_lines
 from patchpilot.connector.events import Event, JournalRecord
 from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.options import RunOptions
@@ -90,9 +91,13 @@ async def test_wsus_codes_for_the_same_cycle(store: Store, tmp_path: Path) -> No
 
 async def test_secret_only_in_job_file_not_in_argv(store: Store, tmp_path: Path) -> None:
     target = FakeTarget("r1", two_rounds())
-    await run(target, store, tmp_path)
+    result, events = await run(target, store, tmp_path)
     secret = store.run("r1").secret.reveal()  # type: ignore[union-attr]
     assert all(secret not in " ".join(argv) for argv in target.transport.commands)
+    assert secret not in result.to_json_line() and secret not in json.dumps(store.result("r1"))
+    assert all(secret not in f"{e!r} {e}" for e in events)
+    shown = status_lines(store, None) + status_lines(store, "r1")
+    assert all(secret not in line for line in shown)
     data, mode = target.transport.files["/var/lib/patchpilot/runs/r1/round-1/job.json"]
     assert secret in data.decode() and mode == 0o600
 
