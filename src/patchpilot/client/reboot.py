@@ -1,5 +1,14 @@
 """Reboot the target with whatever it has: `systemctl reboot`, `shutdown -r now`, `reboot`.
 
+A command's exit status 0 is not proof that the reboot is under way: systemctl asks logind,
+which asks PID 1, and under load either may time out after the job was (or was not) queued.
+So after each command, on a systemd server, the client watches `systemctl is-system-running`
+for up to TAKE_EFFECT seconds: "stopping" means the shutdown has begun (it soon ends this
+process); a system still up ("running", "degraded", "starting"...) means the request was
+lost, and the next command is tried. A command that times out may still have queued the
+job, so the state is checked then too. Without systemd (or on Windows) the exit status is
+all there is.
+
 On Windows: `shutdown.exe /r /t 0`, recorded as a planned restart for an operating-system
 hot fix (reason p:2:17), so the event log says why the server restarted.
 """
@@ -9,9 +18,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from typing import List, Optional, Sequence, Tuple
+import time
+from typing import Callable, List, Optional, Sequence, Tuple
 
-__all__ = ["REBOOT_COMMANDS", "WINDOWS_REBOOT_COMMANDS", "issue_reboot", "reboot_commands"]
+__all__ = [
+    "REBOOT_COMMANDS",
+    "TAKE_EFFECT",
+    "WINDOWS_REBOOT_COMMANDS",
+    "issue_reboot",
+    "reboot_commands",
+    "system_state",
+]
 
 REBOOT_COMMANDS: Tuple[Tuple[str, ...], ...] = (
     ("systemctl", "reboot"),
@@ -21,6 +38,12 @@ REBOOT_COMMANDS: Tuple[Tuple[str, ...], ...] = (
 WINDOWS_REBOOT_COMMANDS: Tuple[Tuple[str, ...], ...] = (
     ("shutdown.exe", "/r", "/t", "0", "/d", "p:2:17", "/c", "patchpilot: updates installed"),
 )
+TAKE_EFFECT = 60.0  # seconds a shutdown may take to begin once requested (slow under load)
+COMMAND_TIMEOUT = 60.0
+_UP_STATES = ("initializing", "starting", "running", "degraded", "maintenance")
+
+Runner = Callable[[Sequence[str]], Tuple[int, str]]
+StateReader = Callable[[], Optional[str]]
 
 
 def reboot_commands() -> List[Sequence[str]]:
@@ -29,22 +52,77 @@ def reboot_commands() -> List[Sequence[str]]:
     return [c for c in commands if shutil.which(c[0])]
 
 
-def issue_reboot() -> Tuple[Optional[str], List[str]]:
-    """Try each reboot command until one is accepted; return it and the failures before it."""
-    failures: List[str] = []
-    for argv in reboot_commands():
+def _run(argv: Sequence[str]) -> Tuple[int, str]:
+    """Run a reboot command; return its exit status (-1: timed out) and its output."""
+    try:
         proc = subprocess.run(
             list(argv),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            timeout=60,
+            timeout=COMMAND_TIMEOUT,
             check=False,
         )
-        if proc.returncode == 0:
-            return " ".join(argv), failures
-        failures.append(
-            "%s: exit %d %s"
-            % (" ".join(argv), proc.returncode, proc.stdout.decode("utf-8", "replace").strip())
+    except subprocess.TimeoutExpired:
+        return -1, "no answer in %d s" % COMMAND_TIMEOUT
+    return proc.returncode, proc.stdout.decode("utf-8", "replace").strip()
+
+
+def system_state() -> Optional[str]:
+    """Return systemd's `is-system-running` answer; None without systemd (nothing to check)."""
+    if os.name == "nt" or not os.path.isdir("/run/systemd/system") or not shutil.which("systemctl"):
+        return None
+    try:
+        proc = subprocess.run(
+            ["systemctl", "is-system-running"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
+            check=False,
         )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return proc.stdout.decode("utf-8", "replace").strip() or "unknown"
+
+
+def _still_up(
+    state: StateReader,
+    wait: float,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> Optional[str]:
+    """Return the up state the system kept for wait seconds, or None once a shutdown shows."""
+    deadline = clock() + wait
+    while True:
+        now = state()
+        if now is None or now not in _UP_STATES:
+            return None  # stopping (or no systemd, or no answer: the shutdown is under way)
+        if clock() >= deadline:
+            return now
+        sleep(1.0)
+
+
+def issue_reboot(
+    *,
+    commands: Optional[Sequence[Sequence[str]]] = None,
+    run: Runner = _run,
+    state: StateReader = system_state,
+    wait: float = TAKE_EFFECT,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Tuple[Optional[str], List[str]]:
+    """Try each reboot command until one takes effect; return it and the failures before it."""
+    failures: List[str] = []
+    for argv in reboot_commands() if commands is None else commands:
+        command = " ".join(argv)
+        status, output = run(argv)
+        if status not in (0, -1):
+            failures.append("%s: exit %d %s" % (command, status, output))
+            continue
+        up = _still_up(state, wait, sleep, clock)
+        if up is None:
+            return command, failures
+        said = "exit 0" if status == 0 else output
+        failures.append("%s: %s, but the system is still %s after %d s" % (command, said, up, wait))
     return None, failures

@@ -205,6 +205,8 @@ class Round:
         if issued is None:
             self._journal.append("reboot.failed", "error", failures=failures)
             return
+        if failures:  # an earlier command was refused or did not take effect
+            self._journal.append("reboot.retried", "warning", command=issued, failures=failures)
         time.sleep(self.REBOOT_GRACE)  # the reboot ends this process; if not, say so
         late = "%s: still running after %d s" % (issued, self.REBOOT_GRACE)
         self._journal.append("reboot.failed", "error", failures=[late])

@@ -2,8 +2,10 @@
 
 Three waits, each with its own timeout and name: `reboot.boot_id_change` (bounded back-off),
 `reboot.readiness`, `reboot.stability` (the same boot id again a few seconds later, so a
-target that reboots twice is not declared back too early). A target that keeps answering
-with the old boot id has not rebooted, and is reported so, not as "did not come back".
+target that reboots twice is not declared back too early). A target whose last answer
+still carries the old boot id has not rebooted (a shutdown that hangs with our SSH session
+still open, a lost reboot request), and is reported so, at the reboot timeout, not as "did
+not come back", even when some reads failed meanwhile.
 """
 
 from __future__ import annotations
@@ -71,10 +73,11 @@ async def wait_boot_id_change(
             break
         await clock.sleep(min(delay, remaining))
         delay = min(delay * 1.5, policy.max_delay)
-    if last == before and not has_been_down:
+    if last == before:  # it answers from the same boot: unreachable for a while is no reboot
+        lapses = ", though it did not answer at times" if has_been_down else ""
         raise RebootError(
-            f"the target answers but its boot id never changed in {policy.timeout:g} s: "
-            "it has not rebooted (phase reboot.boot_id_change)",
+            f"the target answers but its boot id never changed in {policy.timeout:g} s"
+            f"{lapses}: it has not rebooted (phase reboot.boot_id_change)",
             phase="reboot.boot_id_change",
         )
     raise RebootError(

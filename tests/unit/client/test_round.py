@@ -169,3 +169,17 @@ def test_without_an_ack_it_still_reboots_and_says_the_log_was_not_collected(
     events = [r["event"] for r in Journal.snapshot(folder.journal).records()]
     assert events[-4:] == ["round.result", "log.not_collected", "reboot.requested", "reboot.failed"]
     assert reboots == ["reboot"] and status == [0]
+
+
+def test_a_reboot_that_took_a_second_command_is_journaled(folder: RoundPaths) -> None:
+    round_ = make_round(folder, ScriptedBackend(reboot=True), [], ack_timeout=0.2)
+    lost = "systemctl reboot: exit 0, but the system is still running after 60 s"
+    round_._issue_reboot = lambda: ("shutdown -r now", [lost])
+    round_.REBOOT_GRACE = 0.1
+    thread, status = run_in_thread(round_)
+    thread.join(10.0)
+    records = Journal.snapshot(folder.journal).records()
+    retried = next(r for r in records if r["event"] == "reboot.retried")["fields"]
+    assert retried == {"command": "shutdown -r now", "failures": [lost]}
+    assert [r["event"] for r in records][-2:] == ["reboot.retried", "reboot.failed"]
+    assert status == [0]

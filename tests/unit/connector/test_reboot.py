@@ -94,3 +94,12 @@ async def test_never_ready_names_the_readiness_phase() -> None:
 async def test_second_reboot_during_stability_window_waits_for_the_newest_id() -> None:
     probe = ScriptedProbe(["new", "newer", "newer"])
     assert await await_reboot(T, probe, "old", POLICY, clock=FakeTime().clock()) == "newer"
+
+
+async def test_old_id_after_lapses_is_not_rebooted_and_within_the_timeout() -> None:
+    # a shutdown stuck under load: sshd refuses new links, our open session still answers
+    time = FakeTime()
+    probe = ScriptedProbe(["old", None, None, "old"])
+    with pytest.raises(RebootError, match="did not answer at times: it has not rebooted"):
+        await await_reboot(T, probe, "old", POLICY, clock=time.clock())
+    assert time.t <= POLICY.timeout
