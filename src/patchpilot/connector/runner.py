@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from patchpilot.client_build import build_client
 from patchpilot.connector.deploy import ClientArtifact
@@ -33,8 +33,10 @@ from patchpilot.errors import (
     ConfigurationError,
     LaunchError,
     PatchpilotError,
+    PhaseTimeout,
     TargetLockedError,
     TransportError,
+    TransportTimeout,
 )
 from patchpilot.launchers import choose_launcher
 from patchpilot.transports.base import Transport
@@ -145,6 +147,18 @@ async def _lock(
     raise LaunchError(f"cannot take the target's lock: {done.describe()}")
 
 
+_T = TypeVar("_T")
+
+
+async def _prepare(name: str, seconds: float, work: Awaitable[_T]) -> _T:
+    """Run one preparation step; its own timeout or a command's names the step (exit 75)."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await work
+    except (TimeoutError, TransportTimeout) as exc:
+        raise PhaseTimeout(name, seconds) from exc
+
+
 async def _work(
     row: RunRow,
     options: RunOptions,
@@ -162,9 +176,14 @@ async def _work(
     system = target_os(options, target.user)
     async with transport:
         chosen = system.launcher if options.launcher == "auto" else options.launcher
-        launcher = await choose_launcher(transport, chosen)
-        path = await system.deploy(transport, client, options.client_path)
-        await _lock(transport, system, path, row.run_id, release=False)
+        limit = options.launch_timeout
+        launcher = await _prepare("prepare.launcher", limit, choose_launcher(transport, chosen))
+        path = await _prepare(
+            "prepare.deploy", limit, system.deploy(transport, client, options.client_path)
+        )
+        await _prepare(
+            "prepare.lock", limit, _lock(transport, system, path, row.run_id, release=False)
+        )
         ctx = RoundContext(
             transport=transport,
             launcher=launcher,

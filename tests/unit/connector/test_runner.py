@@ -17,6 +17,7 @@ from patchpilot.connector.options import RunOptions
 from patchpilot.connector.runner import run_target
 from patchpilot.connector.store import Store
 from patchpilot.connector.target import TargetSpec
+from patchpilot.errors import TransportTimeout
 
 TARGET = TargetSpec("web1", "web1")
 
@@ -207,3 +208,20 @@ async def test_whole_job_timeout_names_the_job(store: Store, tmp_path: Path) -> 
     result, _ = await run(target, store, tmp_path, timeout=0.3)
     assert result.outcome is Outcome.TIMEOUT and result.phase == "job"
     assert result.exit_code == 75
+
+
+async def test_a_command_timing_out_before_round_one_names_its_phase(
+    store: Store, tmp_path: Path
+) -> None:
+    target = FakeTarget("r1", two_rounds())
+
+    def stale_share(argv: tuple[str, ...], stdin: bytes | None) -> Any:
+        if argv[0] == "sha256sum":
+            raise TransportTimeout("sha256sum timed out after 60 s")
+        return target.handle(argv, stdin)
+
+    target.transport.handler = stale_share
+    result, _ = await run(target, store, tmp_path)
+    assert result.outcome is Outcome.TIMEOUT and result.exit_code == 75
+    assert result.phase == "prepare.deploy"
+    assert target.launched == []
