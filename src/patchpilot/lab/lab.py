@@ -42,7 +42,7 @@ from patchpilot.lab.repo import Repository
 from patchpilot.lab.server import Server
 from patchpilot.lab.tools import VM_TOOLS, generate_key, require_root, require_tools, run
 from patchpilot.lab.vm import SLOT_WAIT
-from patchpilot.lab.vmimage import ensure_vm_image
+from patchpilot.lab.vmimage import ensure_vm_image, kernel_update
 
 __all__ = ["REPO_PORT", "Lab", "ServerStatus"]
 
@@ -239,10 +239,15 @@ class Lab:
         """Start a qemu VM and return it once SSH answers.
 
         At most 2 VMs run on the machine at once (all labs together): this waits for a free
-        slot. The VM image is built on first use (a few minutes).
+        slot. The VM image is built on first use (a few minutes). When the Debian mirror has
+        a newer kernel than the image's, the lab repository offers it (Debian's own packages).
         """
         require_tools(VM_TOOLS)
         image = ensure_vm_image(self.cache)
+        if (update := kernel_update(self.cache)) is not None:
+            kernel, debs = update
+            suite = "bookworm-security" if kernel.suite == "bookworm-security" else "bookworm"
+            self.repo.publish_debs(debs, suite)
         reply = self._request("add_vm", image=str(image), timeout=SLOT_WAIT + 600)
         return _server(reply["servers"][0])
 

@@ -14,6 +14,7 @@ import fcntl
 import functools
 import hashlib
 import http.server
+import shutil
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -106,6 +107,18 @@ class Repository:
                 build_deb(spec, self.directory / "pool" / spec.suite)
             for suite in sorted({spec.suite for spec in specs}):
                 self._index(suite)
+
+    def publish_debs(self, debs: Sequence[Path], suite: str) -> None:
+        """Publish ready-made `.deb` files (Debian's own, say) in suite, once each."""
+        self._check_suite(suite)
+        with self._locked():
+            pool = self.directory / "pool" / suite
+            pool.mkdir(parents=True, exist_ok=True)
+            for deb in debs:
+                target = pool / deb.name
+                if not target.exists() or target.stat().st_size != deb.stat().st_size:
+                    shutil.copyfile(deb, target)
+            self._index(suite)
 
     def add_package(
         self,

@@ -237,17 +237,3 @@ def test_inventory_target_and_start_delay(lab: Lab, shared_server: Server, tmp_p
     )
     assert done.exit_status == 20, done.stderr
     assert done.result["target"] == shared_server.name and done.seconds >= 2
-
-
-@pytest.mark.vm
-def test_full_cycle_on_a_vm_with_a_real_kernel_reboot(lab: Lab, tmp_path: Path) -> None:
-    add_vm = getattr(lab, "add_vm", None)
-    if add_vm is None:
-        pytest.skip("this lab has no qemu VMs yet (Lab.add_vm)")
-    vm = add_vm()
-    try:
-        done = run(lab, vm, tmp_path, "--reboot-timeout", "900", timeout=1800)
-        assert done.exit_status == 0, done.stderr
-        assert done.installed == FINAL_VERSIONS and done.result["reboots"]["count"] >= 1
-    finally:
-        lab.remove_server(vm.name)
