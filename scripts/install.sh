@@ -7,9 +7,14 @@ packages=(python3 python3-venv debootstrap systemd-container openssh-client ipro
           dpkg-dev qemu-system-x86 qemu-utils samba smbclient procps kmod)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
+# The lab's VM image picks its kernels from apt's lists: fetch them when they are missing.
+lists_ok=1
+[ -n "$(apt-cache madison linux-image-cloud-amd64 2>/dev/null)" ] || lists_ok=0
+if [ ${#missing[@]} -gt 0 ] || [ "$lists_ok" = 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+fi
+if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # smbd must not run as a system service here: the tests start their own on loopback.
