@@ -11,6 +11,7 @@ import asyncio
 import logging
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from functools import cache
@@ -39,6 +40,7 @@ from patchpilot.errors import (
     TransportTimeout,
 )
 from patchpilot.launchers import choose_launcher
+from patchpilot.launchers.base import Launcher
 from patchpilot.transports.base import Transport
 from patchpilot.transports.local import LocalSettings, LocalTransport
 from patchpilot.transports.ssh import SSHSettings, SSHTransport
@@ -159,6 +161,48 @@ async def _prepare(name: str, seconds: float, work: Awaitable[_T]) -> _T:
         raise PhaseTimeout(name, seconds) from exc
 
 
+class _Prepared(NamedTuple):
+    launcher: Launcher
+    client_path: str
+
+
+async def _prepare_target(
+    transport: Transport,
+    system: TargetOS,
+    client: ClientArtifact,
+    options: RunOptions,
+    run_id: str,
+    *,
+    patience: float,
+) -> _Prepared:
+    """Connect, choose the launcher, deploy and take the lock.
+
+    A run resumed while its target reboots may find it going down or not yet back: then
+    transport failures are retried with bounded back-off for up to `patience` seconds (the
+    reboot timeout) instead of ending the run as unreachable.
+    """
+    deadline, delay = time.monotonic() + patience, 1.0
+    chosen = system.launcher if options.launcher == "auto" else options.launcher
+    limit = options.launch_timeout
+    while True:
+        try:
+            await transport.connect()
+            launcher = await _prepare("prepare.launcher", limit, choose_launcher(transport, chosen))
+            path = await _prepare(
+                "prepare.deploy", limit, system.deploy(transport, client, options.client_path)
+            )
+            await _prepare(
+                "prepare.lock", limit, _lock(transport, system, path, run_id, release=False)
+            )
+            return _Prepared(launcher, path)
+        except TransportError:
+            if time.monotonic() + delay > deadline:
+                raise
+        await transport.close()
+        await asyncio.sleep(delay)
+        delay = min(2 * delay, 10.0)
+
+
 async def _work(
     row: RunRow,
     options: RunOptions,
@@ -174,15 +218,15 @@ async def _work(
     transport = transport or make_transport(target, options)
     client = client or _default_client(store.path.parent / "client")
     system = target_os(options, target.user)
-    async with transport:
-        chosen = system.launcher if options.launcher == "auto" else options.launcher
-        limit = options.launch_timeout
-        launcher = await _prepare("prepare.launcher", limit, choose_launcher(transport, chosen))
-        path = await _prepare(
-            "prepare.deploy", limit, system.deploy(transport, client, options.client_path)
-        )
-        await _prepare(
-            "prepare.lock", limit, _lock(transport, system, path, row.run_id, release=False)
+    is_mid_reboot = any(r.phase == "rebooting" for r in store.rounds(row.run_id))
+    try:
+        launcher, path = await _prepare_target(
+            transport,
+            system,
+            client,
+            options,
+            row.run_id,
+            patience=options.reboot_timeout if is_mid_reboot else 0.0,
         )
         ctx = RoundContext(
             transport=transport,
@@ -203,6 +247,8 @@ async def _work(
             await _lock(transport, system, path, row.run_id, release=True)
         except TransportError as exc:
             ctx.warn(0, f"could not release the target's lock: {exc}")
+    finally:
+        await transport.close()
 
 
 async def run_target(

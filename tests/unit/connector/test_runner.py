@@ -17,7 +17,7 @@ from patchpilot.connector.options import RunOptions
 from patchpilot.connector.runner import run_target
 from patchpilot.connector.store import Store
 from patchpilot.connector.target import TargetSpec
-from patchpilot.errors import TransportTimeout
+from patchpilot.errors import ConnectError, TransportTimeout
 
 TARGET = TargetSpec("web1", "web1")
 
@@ -225,3 +225,37 @@ async def test_a_command_timing_out_before_round_one_names_its_phase(
     assert result.outcome is Outcome.TIMEOUT and result.exit_code == 75
     assert result.phase == "prepare.deploy"
     assert target.launched == []
+
+
+async def test_resumed_mid_reboot_waits_for_the_target_to_answer_again(
+    store: Store, tmp_path: Path
+) -> None:
+    target = FakeTarget("r1", two_rounds(), scan=[{"id": "lab-stage2-x", "candidate_version": "1"}])
+
+    def going_down(argv: tuple[str, ...], stdin: bytes | None) -> Any:
+        endpoint = target.endpoints.get(1)
+        if argv[-1] == "/proc/sys/kernel/random/boot_id" and endpoint and endpoint.acks:
+            return 255, ""
+        return target.handle(argv, stdin)
+
+    target.transport.handler = going_down
+    task = asyncio.ensure_future(run(target, store, tmp_path))
+    while not any(r.phase == "rebooting" for r in store.rounds("r1")):
+        await asyncio.sleep(0.001)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    target.transport.handler = target.handle
+    refusals = 2
+
+    async def still_down() -> None:
+        nonlocal refusals
+        if refusals:
+            refusals -= 1
+            raise ConnectError("connection refused")
+
+    target.transport.connect = still_down  # type: ignore[method-assign]
+    result, _ = await run(target, store, tmp_path)
+    assert refusals == 0
+    assert result.outcome is Outcome.SUCCESS and target.launched == [1, 2]
