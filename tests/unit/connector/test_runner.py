@@ -67,6 +67,18 @@ async def run(target: FakeTarget, store: Store, tmp_path: Path, **extra: Any) ->
     return result, events
 
 
+def down_after_round_one(target: FakeTarget) -> Any:
+    """Return a handler for which the target stops answering boot-id reads once round 1 acked."""
+
+    def down(argv: tuple[str, ...], stdin: bytes | None) -> Any:
+        endpoint = target.endpoints.get(1)
+        if argv[-1] == "/proc/sys/kernel/random/boot_id" and endpoint and endpoint.acks:
+            return 255, ""
+        return target.handle(argv, stdin)
+
+    return down
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     return Store.open(tmp_path / "state")
@@ -175,13 +187,7 @@ async def test_client_error_round(store: Store, tmp_path: Path) -> None:
 async def test_never_comes_back(store: Store, tmp_path: Path) -> None:
     target = FakeTarget("r1", two_rounds())
 
-    def down(argv: tuple[str, ...], stdin: bytes | None) -> Any:
-        endpoint = target.endpoints.get(1)
-        if argv[-1] == "/proc/sys/kernel/random/boot_id" and endpoint and endpoint.acks:
-            return 255, ""
-        return target.handle(argv, stdin)
-
-    target.transport.handler = down
+    target.transport.handler = down_after_round_one(target)
     result, _ = await run(target, store, tmp_path, reboot_timeout=0.05)
     assert result.outcome is Outcome.NOT_BACK and result.exit_code == 73
     assert "did not come back" in result.errors[0] and result.phase == "reboot.boot_id_change"
@@ -232,13 +238,7 @@ async def test_resumed_mid_reboot_waits_for_the_target_to_answer_again(
 ) -> None:
     target = FakeTarget("r1", two_rounds(), scan=[{"id": "lab-stage2-x", "candidate_version": "1"}])
 
-    def going_down(argv: tuple[str, ...], stdin: bytes | None) -> Any:
-        endpoint = target.endpoints.get(1)
-        if argv[-1] == "/proc/sys/kernel/random/boot_id" and endpoint and endpoint.acks:
-            return 255, ""
-        return target.handle(argv, stdin)
-
-    target.transport.handler = going_down
+    target.transport.handler = down_after_round_one(target)
     task = asyncio.ensure_future(run(target, store, tmp_path))
     while not any(r.phase == "rebooting" for r in store.rounds("r1")):
         await asyncio.sleep(0.001)
