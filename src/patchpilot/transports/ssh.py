@@ -142,22 +142,37 @@ class SSHTransport(Transport):
             fingerprint = key.get_fingerprint("sha256") if key else None
         except (asyncssh.Error, OSError, TimeoutError):
             pass
-        known = self.settings.known_hosts or "~/.ssh/known_hosts"
-        what = "a CHANGED host key" if self._has_listed_key(known) else "an unknown host key"
+        host, port, files = self._checked_name()
+        name = host if port == 22 else f"[{host}]:{port}"
+        what = "a CHANGED host key" if _lists_key(files, host, port) else "an unknown host key"
         return HostKeyError(
             f"{exc}; refusing to connect: {what}: the server offers "
-            f"{fingerprint or 'an unreadable key'}, which {known} does not trust for it",
+            f"{fingerprint or 'an unreadable key'}, which {' '.join(files)} does not trust "
+            f"for {name}",
             fingerprint=fingerprint,
         )
 
-    def _has_listed_key(self, known_hosts: str) -> bool:
-        """Tell whether known_hosts lists some key for this host (then the key changed)."""
+    def _checked_name(self) -> tuple[str, int, list[str]]:
+        """Return the host and port asyncssh looks up in known_hosts, and the files it reads.
+
+        As OpenSSH does, the lookup uses the ssh_config's HostKeyAlias, else its HostName (not
+        the alias given as target), and the port the settings or the config give.
+        """
+        s = self.settings
+        options = {k: v for k, v in self._options().items() if k in ("port", "config")}
         try:
-            listed = asyncssh.read_known_hosts(os.path.expanduser(known_hosts))
-            keys = listed.match(self.settings.host, "", self.settings.port or 22)[0]
+            resolved = asyncssh.SSHClientConnectionOptions(host=s.host, **options)
+            host = resolved.host_key_alias or resolved.host
+            port, configured = resolved.port, resolved.known_hosts
         except (asyncssh.Error, OSError, ValueError):
-            return False
-        return bool(keys)
+            host, port, configured = s.host, s.port or 22, None
+        if s.known_hosts:
+            files = [s.known_hosts]
+        elif isinstance(configured, list | tuple) and configured:
+            files = [str(f) for f in configured]
+        else:
+            files = ["~/.ssh/known_hosts"]
+        return host, port, files
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -219,6 +234,18 @@ class SSHTransport(Transport):
             self._forget_if_closed()
             raise
         return SSHStream(process, self.settings)
+
+
+def _lists_key(files: Sequence[str], host: str, port: int) -> bool:
+    """Tell whether known_hosts files list some key for host (then the key changed)."""
+    for file in files:
+        try:
+            listed = asyncssh.read_known_hosts(os.path.expanduser(file))
+            if listed.match(host, "", port if port != 22 else None)[0]:
+                return True
+        except (asyncssh.Error, OSError, ValueError):
+            continue
+    return False
 
 
 def _exit_status(completed: asyncssh.SSHCompletedProcess) -> int:

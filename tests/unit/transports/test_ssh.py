@@ -115,6 +115,33 @@ async def test_changed_host_key_is_refused(server: Server) -> None:
         await SSHTransport(server.settings()).connect()
 
 
+@pytest.mark.parametrize(
+    ("alias_line", "listed_as", "expected"),
+    [
+        ("", "[127.0.0.1]:{port}", "a CHANGED host key"),
+        ("  HostKeyAlias web1-key\n", "web1-key", "a CHANGED host key"),
+        ("", None, "an unknown host key"),
+        ("  HostKeyAlias web1-key\n", "[127.0.0.1]:{port}", "an unknown host key"),
+    ],
+)
+async def test_host_key_of_an_ssh_config_alias_is_looked_up_as_ssh_checks_it(
+    server: Server, alias_line: str, listed_as: str | None, expected: str
+) -> None:
+    """known_hosts lists the HostName (or HostKeyAlias) and port, never the alias itself."""
+    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+    known = server.tmp / "config_known_hosts"
+    known.write_text(f"{listed_as.format(port=server.port)} {other}" if listed_as else "")
+    config = server.tmp / "ssh_config"
+    config.write_text(
+        f"Host web1\n  HostName 127.0.0.1\n  Port {server.port}\n{alias_line}"
+        f"  User tester\n  IdentityFile {server.client_key}\n  UserKnownHostsFile {known}\n"
+    )
+    with pytest.raises(HostKeyError) as caught:
+        await SSHTransport(SSHSettings(host="web1", config_file=str(config))).connect()
+    assert f"{expected}: the server offers SHA256:" in str(caught.value)
+    assert f"which {known} does not trust" in str(caught.value)
+
+
 async def test_refused_key_and_closed_port(server: Server) -> None:
     stranger = server.tmp / "stranger"
     stranger.write_bytes(asyncssh.generate_private_key("ssh-ed25519").export_private_key())
