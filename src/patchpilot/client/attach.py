@@ -4,6 +4,10 @@ When the round's client is alive, bytes are relayed both ways between stdin/stdo
 Unix socket (the protocol runs end to end, the proofs too). When nothing listens there (the
 client exited, the server rebooted), attach serves the on-disk journal itself with the same
 protocol, using the secret from the round's job.json; its hello says `"live": false`.
+
+`listen_once` serves that same on-disk journal on the round's own endpoint instead of stdio,
+to one connection: on Windows the connector's session only relays the named pipe (it runs no
+client, see docs/windows.md), so a SYSTEM task runs `attach --listen` when no client is live.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import sys
 import threading
 from typing import Optional
 
-from patchpilot.client.endpoints import connect_endpoint
+from patchpilot.client.endpoints import connect_endpoint, open_endpoint
 from patchpilot.client.endpoints.base import Stream
 from patchpilot.client.endpoints.stdio import stdio_stream
 from patchpilot.client.jobspec import parse_job_spec
@@ -20,7 +24,7 @@ from patchpilot.client.journal import Journal
 from patchpilot.client.paths import RoundPaths, round_paths
 from patchpilot.client.session import Session, SessionConfig
 
-__all__ = ["attach", "relay", "serve_from_disk"]
+__all__ = ["attach", "listen_once", "relay", "serve_from_disk"]
 
 _CHUNK = 65536
 
@@ -51,13 +55,45 @@ def relay(local: Stream, remote: Stream) -> None:
     local.close()
 
 
-def serve_from_disk(paths: RoundPaths, stdio: Stream) -> None:
-    """Serve the round's journal file with the protocol; the journal is already finished."""
+def _disk_session(paths: RoundPaths) -> SessionConfig:
+    """Return the session over the round's journal file (the journal is already finished)."""
     with open(paths.job, encoding="utf-8") as handle:
         spec = parse_job_spec(handle.read())
     journal = Journal.snapshot(paths.journal)
-    config = SessionConfig(journal, spec.secret, spec.run_id, spec.round, live=False)
-    Session(stdio, config).serve()
+    return SessionConfig(journal, spec.secret, spec.run_id, spec.round, live=False)
+
+
+def serve_from_disk(paths: RoundPaths, stdio: Stream) -> None:
+    """Serve the round's journal file with the protocol on stdio."""
+    Session(stdio, _disk_session(paths)).serve()
+
+
+def listen_once(run_id: str, round_no: int, wait: float) -> bool:
+    """Serve the on-disk journal on the round's endpoint to the first connection.
+
+    Return False when nobody connected within wait seconds. A live client's endpoint is left
+    alone (True at once): the connector reaches that client instead.
+    """
+    paths = round_paths(run_id, round_no)
+    live = _live(paths, run_id, round_no)
+    if live is not None:
+        live.close()
+        return True
+    config = _disk_session(paths)  # refuse a round without a job spec before listening
+    endpoint = open_endpoint(paths, run_id, round_no)
+    timer = threading.Timer(wait, endpoint.close)
+    timer.start()
+    try:
+        stream = endpoint.accept()
+    finally:
+        timer.cancel()
+    try:
+        if stream is None:
+            return False
+        Session(stream, config).serve()
+        return True
+    finally:
+        endpoint.close()
 
 
 def _live(paths: RoundPaths, run_id: str, round_no: int) -> Optional[Stream]:

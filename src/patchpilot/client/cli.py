@@ -1,12 +1,17 @@
 """The client's command line (argparse): run, scan, attach, lock, unlock, version.
 
 The one place that prints and turns failures into exit statuses (exits.py); the commands'
-work lives in the modules they call.
+work lives in the modules they call. `--output FILE` (scan, lock, unlock) captures what a
+command prints and its exit status into a 0600 JSON file: on Windows these commands run as a
+SYSTEM task (the connector's remote session cannot reach a UNC share, and WUA refuses remote
+tokens), so the connector reads their answer from that file instead of from stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import stat
@@ -15,7 +20,7 @@ import traceback
 from typing import List, Optional, Sequence
 
 from patchpilot.client import CLIENT_VERSION
-from patchpilot.client.attach import attach
+from patchpilot.client.attach import attach, listen_once
 from patchpilot.client.backends import BACKEND_ENV, make_backend
 from patchpilot.client.backends.base import Update
 from patchpilot.client.exits import ClientExit
@@ -24,6 +29,7 @@ from patchpilot.client.journal import Journal
 from patchpilot.client.lock import ClientLock, claim_run_lock, read_run_lock, release_run_lock
 from patchpilot.client.paths import RoundPaths
 from patchpilot.client.round import Round
+from patchpilot.client.state import write_atomic
 
 __all__ = ["main"]
 
@@ -49,14 +55,29 @@ def _parser() -> argparse.ArgumentParser:
     scan = commands.add_parser("scan", help="list applicable updates, change nothing")
     scan.add_argument("--json", action="store_true", help="print JSON")
     scan.add_argument("--backend", default="auto", choices=("auto", "apt-python", "apt-cli"))
+    _output_option(scan)
     att = commands.add_parser("attach", help="relay or serve a round's log endpoint on stdio")
     att.add_argument("--run", required=True, type=_run_id)
     att.add_argument("--round", required=True, type=int, choices=range(1, 100), metavar="N")
+    att.add_argument(
+        "--listen",
+        type=float,
+        metavar="SECONDS",
+        help="serve the journal from disk on the round's endpoint, to one connector that "
+        "connects within SECONDS (when no live client serves it)",
+    )
     for name, text in (("lock", "claim the per-target run lock"), ("unlock", "release it")):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--run", required=True, type=_run_id)
+        _output_option(sub)
     commands.add_parser("version", help="print the client version")
     return parser
+
+
+def _output_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output", metavar="FILE", help="write {exit, stdout, stderr} as JSON to FILE (0600)"
+    )
 
 
 def _read_spec(job_file: str) -> JobSpec:
@@ -145,9 +166,13 @@ def _cmd_unlock(run_id: str) -> int:
     return ClientExit.OK
 
 
-def _cmd_attach(run_id: str, round_no: int) -> int:
+def _cmd_attach(run_id: str, round_no: int, listen: Optional[float]) -> int:
     try:
-        attach(run_id, round_no)
+        if listen is None:
+            attach(run_id, round_no)
+        elif not listen_once(run_id, round_no, listen):
+            print("patchpilot-client: nobody connected in %g s" % listen, file=sys.stderr)
+            return ClientExit.FAILED
     except (FileNotFoundError, JobSpecError) as exc:
         print("patchpilot-client: nothing to attach to: %s" % exc, file=sys.stderr)
         return ClientExit.FAILED
@@ -160,7 +185,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "scan":
         return _cmd_scan(args.json, args.backend)
     if args.command == "attach":
-        return _cmd_attach(args.run, args.round)
+        return _cmd_attach(args.run, args.round, args.listen)
     if args.command == "lock":
         return _cmd_lock(args.run)
     if args.command == "unlock":
@@ -169,9 +194,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     return ClientExit.OK
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Run the command line; return the exit status (docs/protocol.md)."""
-    args = _parser().parse_args(argv)
+def _guarded(args: argparse.Namespace) -> int:
     try:
         return int(_dispatch(args))
     except KeyboardInterrupt:
@@ -179,3 +202,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception:  # the one place a bug becomes exit status 70, traceback on stderr
         traceback.print_exc()
         return ClientExit.INTERNAL
+
+
+def _captured(args: argparse.Namespace, output: str) -> int:
+    """Run a command with what it prints and its exit status written to output."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = _guarded(args)
+    answer = {"exit": status, "stdout": out.getvalue(), "stderr": err.getvalue()[-4000:]}
+    folder = os.path.dirname(os.path.abspath(output))
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    write_atomic(os.path.abspath(output), json.dumps(answer).encode("utf-8"))
+    return status
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line; return the exit status (docs/protocol.md)."""
+    args = _parser().parse_args(argv)
+    output = getattr(args, "output", None)
+    return _guarded(args) if output is None else _captured(args, output)

@@ -27,7 +27,7 @@ from patchpilot.connector.reboot import Clock, RebootPolicy, await_reboot
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RoundRow, Store
 from patchpilot.connector.stream import AttachTarget, JournalFollower, StreamTuning
-from patchpilot.connector.targetos import LinuxOS, TargetOS
+from patchpilot.connector.targetos import ClientSite, LinuxOS, TargetOS
 from patchpilot.errors import (
     ClientFailedError,
     LaunchError,
@@ -67,6 +67,10 @@ class RoundContext:
     tuning: StreamTuning = field(default_factory=StreamTuning)
     warnings: list[str] = field(default_factory=list)
     os: TargetOS = field(default_factory=LinuxOS)
+
+    @property
+    def site(self) -> ClientSite:
+        return ClientSite(self.transport, self.launcher, self.client, self.run_id)
 
     def warn(self, round_no: int, message: str) -> None:
         self.warnings.append(message)
@@ -209,7 +213,7 @@ async def stream(ctx: RoundContext, row: RoundRow) -> RoundRow:
 
     follower = JournalFollower(
         ctx.transport,
-        AttachTarget(ctx.client, ctx.run_id, row.round, ctx.secret, ctx.os),
+        AttachTarget(ctx.client, ctx.run_id, row.round, ctx.secret, ctx.os, ctx.launcher),
         last_seq=ctx.store.last_seq(ctx.run_id, row.round),
         final_seq=final_seq,
         on_record=on_record,
@@ -281,8 +285,7 @@ async def run_round(ctx: RoundContext, round_no: int, spec: dict[str, Any]) -> R
 async def prescan(ctx: RoundContext) -> dict[str, str] | None:
     """Return what the target offers now (id -> candidate), or None if the scan failed."""
     try:
-        argv = ctx.os.client_argv(ctx.client, "scan", "--json")
-        scan = await ctx.transport.run(argv, timeout=600)
+        scan = await ctx.os.call_client(ctx.site, "scan", "--json", timeout=600)
     except TransportError:
         return None
     try:

@@ -29,7 +29,7 @@ from patchpilot.connector.rounds import RoundContext, run_rounds
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RunRow, Store
 from patchpilot.connector.target import TargetSpec, known_hosts_of
-from patchpilot.connector.targetos import TargetOS, target_os, windows_transport
+from patchpilot.connector.targetos import ClientSite, TargetOS, target_os, windows_transport
 from patchpilot.errors import (
     ConfigurationError,
     LaunchError,
@@ -131,7 +131,13 @@ def _open_run(target: TargetSpec, options: RunOptions, store: Store) -> tuple[Ru
 
 
 async def _lock(
-    transport: Transport, system: TargetOS, client: str, run_id: str, *, release: bool
+    transport: Transport,
+    system: TargetOS,
+    launcher: Launcher,
+    client: str,
+    run_id: str,
+    *,
+    release: bool,
 ) -> None:
     """Claim (or release) the per-target run lock through the client; retry odd failures.
 
@@ -140,7 +146,8 @@ async def _lock(
     """
     verb = "unlock" if release else "lock"
     for attempt in range(3):
-        done = await transport.run(system.client_argv(client, verb, "--run", run_id), timeout=60)
+        site = ClientSite(transport, launcher, client, run_id)
+        done = await system.call_client(site, verb, "--run", run_id, timeout=120)
         if done.ok or release:
             return
         if done.exit_status == 3:
@@ -192,7 +199,9 @@ async def _prepare_target(
                 "prepare.deploy", limit, system.deploy(transport, client, options.client_path)
             )
             await _prepare(
-                "prepare.lock", limit, _lock(transport, system, path, run_id, release=False)
+                "prepare.lock",
+                limit,
+                _lock(transport, system, launcher, path, run_id, release=False),
             )
             return _Prepared(launcher, path)
         except TransportError:
@@ -244,7 +253,7 @@ async def _work(
         )
         await run_rounds(ctx, row.frozen_plan)
         try:
-            await _lock(transport, system, path, row.run_id, release=True)
+            await _lock(transport, system, launcher, path, row.run_id, release=True)
         except TransportError as exc:
             ctx.warn(0, f"could not release the target's lock: {exc}")
     finally:

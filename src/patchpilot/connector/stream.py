@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from patchpilot.connector.secret import Secret
-from patchpilot.connector.targetos import LinuxOS, TargetOS
+from patchpilot.connector.targetos import ClientSite, LinuxOS, TargetOS
 from patchpilot.errors import ClientFailedError, ClientProtocolError, ConnectError, TransportError
+from patchpilot.launchers.base import Launcher
+from patchpilot.launchers.systemd_run import SystemdRunLauncher
 from patchpilot.protocol import (
     PROTOCOL_VERSION,
     FrameDecoder,
@@ -39,13 +41,14 @@ ClientCheck = Callable[[], Awaitable[str | None]]
 
 @dataclass(frozen=True)
 class AttachTarget:
-    """Which round's endpoint to reach, with which client and secret."""
+    """Which round's endpoint to reach, with which client, secret and launcher (Windows)."""
 
     client: str
     run_id: str
     round: int
     secret: Secret
     os: TargetOS = field(default_factory=LinuxOS)
+    launcher: Launcher = field(default_factory=SystemdRunLauncher)
 
 
 @dataclass(frozen=True)
@@ -134,8 +137,9 @@ class JournalFollower:
 
     async def _session(self) -> Record | None:
         t = self.target
-        argv = t.os.client_argv(t.client, "attach", "--run", t.run_id, "--round", str(t.round))
-        stream = await asyncio.wait_for(self.transport.open_stream(argv), 30)
+        site = ClientSite(self.transport, t.launcher, t.client, t.run_id)
+        opening = t.os.open_log(site, t.round)
+        stream = await asyncio.wait_for(opening, 30)
         self.attaches += 1
         try:
             reader = FrameReader(stream)

@@ -1,8 +1,9 @@
 """What differs between a Linux and a Windows target, behind one small interface.
 
 The round loop needs, per OS: where a round's files live, the command that runs the client,
-how to read a file back, how to deploy the client, which boot probe and which launcher to
-use, and which transport reaches the target. `TARGET_OS` maps `--os` to the implementation;
+how to run a short client command (lock, unlock, scan) and open the round's log, how to read
+a file back, how to deploy the client, which boot probe and which launcher to use, and which
+transport reaches the target. `TARGET_OS` maps `--os` to the implementation;
 `make_windows_transport` builds WinRM or SSH-to-Windows from settings alone.
 """
 
@@ -14,13 +15,14 @@ import os
 import posixpath
 from dataclasses import dataclass, field
 
-from patchpilot.connector import deploy, windows_target
+from patchpilot.connector import deploy, windows_calls, windows_target
 from patchpilot.connector.deploy import ClientArtifact
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.probes import BootProbe, LinuxBootProbe
 from patchpilot.connector.windows_probe import WindowsBootProbe
 from patchpilot.errors import ConfigurationError
-from patchpilot.transports.base import Transport
+from patchpilot.launchers.base import Launcher
+from patchpilot.transports.base import CommandResult, Stream, Transport
 from patchpilot.transports.psrp import PSRPSettings, PSRPTransport
 from patchpilot.transports.smb import SMBSettings, SMBShare
 from patchpilot.transports.ssh import SSHSettings
@@ -28,6 +30,7 @@ from patchpilot.transports.winssh import WindowsSSHTransport
 
 __all__ = [
     "TARGET_OS",
+    "ClientSite",
     "LinuxOS",
     "TargetOS",
     "WindowsOS",
@@ -40,6 +43,16 @@ __all__ = [
 WINRM_PASSWORD_ENV = "PATCHPILOT_WINRM_PASSWORD"  # noqa: S105 - a variable name
 SMB_USER_ENV = "PATCHPILOT_SMB_USER"
 SMB_PASSWORD_ENV = "PATCHPILOT_SMB_PASSWORD"  # noqa: S105 - a variable name
+
+
+@dataclass(frozen=True)
+class ClientSite:
+    """How one run reaches its client: the link, the target's scheduler, the client's path."""
+
+    transport: Transport
+    launcher: Launcher
+    client: str
+    run_id: str
 
 
 class TargetOS(abc.ABC):
@@ -55,6 +68,14 @@ class TargetOS(abc.ABC):
     @abc.abstractmethod
     def client_argv(self, client: str, *args: str) -> list[str]:
         """Return the argv that runs the client with args on the target."""
+
+    @abc.abstractmethod
+    async def call_client(self, site: ClientSite, *args: str, timeout: float) -> CommandResult:
+        """Run a short client command (lock, unlock, scan) and return what it answered."""
+
+    @abc.abstractmethod
+    async def open_log(self, site: ClientSite, round_no: int) -> Stream:
+        """Open a byte stream to the round's log endpoint (the journal protocol runs on it)."""
 
     @abc.abstractmethod
     async def read_text(self, transport: Transport, path: str) -> str | None:
@@ -81,6 +102,13 @@ class LinuxOS(TargetOS):
     def client_argv(self, client: str, *args: str) -> list[str]:
         return deploy.client_argv(client, *args)
 
+    async def call_client(self, site: ClientSite, *args: str, timeout: float) -> CommandResult:
+        return await site.transport.run(self.client_argv(site.client, *args), timeout=timeout)
+
+    async def open_log(self, site: ClientSite, round_no: int) -> Stream:
+        attach = ("attach", "--run", site.run_id, "--round", str(round_no))
+        return await site.transport.open_stream(self.client_argv(site.client, *attach))
+
     async def read_text(self, transport: Transport, path: str) -> str | None:
         read = await transport.run(["cat", path])
         return read.stdout if read.ok else None
@@ -100,7 +128,8 @@ class WindowsOS(TargetOS):
 
     python is the interpreter the task runs: the embeddable runtime on the share
     (`\\\\files\\patchpilot\\python\\python.exe`) or a local install. smb reaches the share
-    holding a shared client; without it only pushed clients are possible.
+    holding a shared client; without it only pushed clients are possible. The client only
+    ever runs as a SYSTEM task (windows_calls.py), never in the connector's session.
     """
 
     python: str = "python.exe"
@@ -114,12 +143,26 @@ class WindowsOS(TargetOS):
     def client_argv(self, client: str, *args: str) -> list[str]:
         return windows_target.client_argv(self.python, client, *args)
 
+    async def call_client(self, site: ClientSite, *args: str, timeout: float) -> CommandResult:
+        argv = self.client_argv(site.client, *args)
+        key = f"{site.run_id}-{args[0]}"
+        return await windows_calls.call_client(
+            site.transport, site.launcher, argv, key=key, timeout=timeout
+        )
+
+    async def open_log(self, site: ClientSite, round_no: int) -> Stream:
+        argv = self.client_argv(site.client)
+        return await windows_calls.open_log(
+            site.transport, site.launcher, argv, site.run_id, round_no
+        )
+
     async def read_text(self, transport: Transport, path: str) -> str | None:
         return await windows_target.read_text(transport, path)
 
     async def deploy(
         self, transport: Transport, artifact: ClientArtifact, shared_path: str | None
     ) -> str:
+        await windows_target.prepare_root(transport)
         share = SMBShare(self.smb) if self.smb is not None and shared_path else None
         try:
             return await windows_target.deploy_windows_client(

@@ -8,7 +8,11 @@ and hashed by PowerShell scripts built from literals, and the two deployments:
 * shared path: the client stays on a UNC share. The connector reads it over SMB and checks
   its SHA-256 itself, because a WinRM session cannot reach a share on a third machine with
   NTLM (the "second hop"), while the scheduled task, running as SYSTEM, reads it with the
-  server's computer account.
+  server's computer account. For the same reason the client never runs in the session
+  (windows_calls.py).
+
+Either way `%ProgramData%\\patchpilot` is secured first, or the run is refused when a user
+could have tampered with it (powershell.SECURE_ROOT).
 """
 
 from __future__ import annotations
@@ -20,12 +24,19 @@ from typing import Protocol
 from patchpilot.connector.deploy import ClientArtifact
 from patchpilot.errors import ConfigurationError, LaunchError
 from patchpilot.transports.base import Transport
-from patchpilot.transports.powershell import DATA_ROOT, last_json, powershell_argv, render
+from patchpilot.transports.powershell import (
+    DATA_ROOT,
+    last_json,
+    powershell_argv,
+    prepare_root_argv,
+    render,
+)
 
 __all__ = [
     "DATA_ROOT",
     "client_argv",
     "deploy_windows_client",
+    "prepare_root",
     "pushed_path",
     "read_text",
     "remote_sha256",
@@ -93,6 +104,26 @@ async def read_text(transport: Transport, path: str) -> str | None:
     """Return a text file on the target (e.g. a round's state.json), None if absent."""
     value = await _script_value(transport, READ_SCRIPT, path, "text")
     return value if isinstance(value, str) else None
+
+
+async def prepare_root(transport: Transport) -> None:
+    """Secure %ProgramData%\\patchpilot before anything is written or launched there.
+
+    Raise LaunchError when it is refused (a link in it, or something owned by a user), naming
+    what to remove, or when the script gives no answer.
+    """
+    done = await transport.run(prepare_root_argv(), timeout=120)
+    try:
+        answer = last_json(done.stdout) if done.ok else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise LaunchError(f"cannot secure {DATA_ROOT}: {done.describe()}")
+    if answer.get("refused"):
+        raise LaunchError(
+            f"refusing to use {DATA_ROOT}: {answer['refused']}; a user may have tampered with "
+            "it: remove the folder (an administrator) and run again"
+        )
 
 
 async def deploy_windows_client(

@@ -27,6 +27,7 @@ __all__ = [
     "last_json",
     "native_call",
     "powershell_argv",
+    "prepare_root_argv",
     "quote_ps",
     "render",
     "split_literals",
@@ -46,12 +47,48 @@ PsValue = str | int | bool | Sequence[str] | None
 _INERT = re.compile(r"^[A-Za-z0-9_.:\\/=+-]+$")
 DATA_ROOT = "C:\\ProgramData\\patchpilot"
 
-WRITE_FILE = """$ErrorActionPreference = 'Stop'
-$root = {{root}}; $path = {{path}}
-if (-not (Test-Path -LiteralPath $root)) { New-Item -ItemType Directory -Path $root | Out-Null }
-$guard = New-Object System.Security.AccessControl.DirectorySecurity
-$guard.SetSecurityDescriptorSddlForm('O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)')
-Set-Acl -LiteralPath $root -AclObject $guard
+# Makes DATA_ROOT SYSTEM+Administrators only, or says why it will not. ProgramData lets any
+# user create folders, so a user could pre-create DATA_ROOT (or a link, or a sub-folder before
+# the ACL was tightened) and later read secrets or swap a job spec. An existing tree is
+# accepted only when nothing in it is a link and everything is owned by Administrators,
+# SYSTEM or the connecting admin; then the protected ACL is set on the root and propagates.
+SECURE_ROOT = """$ErrorActionPreference = 'Stop'
+$root = {{root}}
+$trusted = @('S-1-5-32-544', 'S-1-5-18',
+  [Security.Principal.WindowsIdentity]::GetCurrent().User.Value)
+function Find-Untrusted($item) {
+  if ($item.Attributes -band [IO.FileAttributes]::ReparsePoint) {
+    return $item.FullName + ' is a link'
+  }
+  $sid = [Security.Principal.SecurityIdentifier]
+  $owner = (Get-Acl -LiteralPath $item.FullName).GetOwner($sid).Value
+  if ($trusted -notcontains $owner) { return $item.FullName + ' is owned by ' + $owner }
+  if ($item.PSIsContainer) {
+    foreach ($child in Get-ChildItem -LiteralPath $item.FullName -Force) {
+      $found = Find-Untrusted $child
+      if ($found) { return $found }
+    }
+  }
+  return $null
+}
+$refused = $null
+if (Test-Path -LiteralPath $root) { $refused = Find-Untrusted (Get-Item -LiteralPath $root -Force) }
+if (-not $refused) {
+  if (-not (Test-Path -LiteralPath $root)) {
+    New-Item -ItemType Directory -Path $root | Out-Null
+  }
+  $guard = New-Object System.Security.AccessControl.DirectorySecurity
+  $guard.SetSecurityDescriptorSddlForm('O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)')
+  Set-Acl -LiteralPath $root -AclObject $guard
+}
+"""
+
+PREPARE_ROOT = SECURE_ROOT + "@{ refused = $refused } | ConvertTo-Json -Compress\n"
+
+WRITE_FILE = (
+    SECURE_ROOT
+    + """if ($refused) { throw ('refusing to write under ' + $root + ': ' + $refused) }
+$path = {{path}}
 New-Item -ItemType Directory -Force -Path (Split-Path -Parent $path) | Out-Null
 $tmp = $path + '.tmp-' + [guid]::NewGuid().ToString('N')
 $bytes = [Convert]::FromBase64String([Console]::In.ReadToEnd().Trim())
@@ -59,6 +96,7 @@ $bytes = [Convert]::FromBase64String([Console]::In.ReadToEnd().Trim())
 Move-Item -LiteralPath $tmp -Destination $path -Force
 @{ written = $bytes.Length } | ConvertTo-Json -Compress
 """
+)
 
 
 def quote_ps(value: str) -> str:
@@ -193,12 +231,16 @@ def windows_argv(argv: Sequence[str]) -> list[str]:
     return powershell_argv(native_call(argv))
 
 
+def prepare_root_argv() -> list[str]:
+    """Return argv that secures DATA_ROOT (see SECURE_ROOT); it prints {"refused": why|null}."""
+    return powershell_argv(render(PREPARE_ROOT, {"root": DATA_ROOT}))
+
+
 def write_file_argv(path: str) -> list[str]:
     """Return argv that writes base64 from stdin to path under DATA_ROOT, atomically.
 
-    DATA_ROOT is (re)made SYSTEM and Administrators only, owned by Administrators, and its
-    files inherit that: a user who pre-created the folder loses it. Raise ConfigurationError
-    for a path outside DATA_ROOT.
+    DATA_ROOT is secured first (SECURE_ROOT); the write fails when it was refused. Raise
+    ConfigurationError for a path outside DATA_ROOT.
     """
     if not path.lower().startswith(DATA_ROOT.lower() + "\\") or ".." in path:
         raise ConfigurationError(f"refusing to write outside {DATA_ROOT}: {path!r}")

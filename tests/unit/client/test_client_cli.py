@@ -1,4 +1,5 @@
-"""The client's command line: refusals, exit statuses, the run lock, attach from disk."""
+"""The client's command line: refusals, exit statuses, the run lock, attach from disk,
+--output answers and attach --listen."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from patchpilot.client.endpoints.stdio import FdStream
+from patchpilot.client.endpoints.unix import SocketStream, UnixEndpoint, connect_unix
 from patchpilot.client.journal import Journal
 from patchpilot.client.lock import ClientLock
 from patchpilot.client.peer import LogPeer
 
 SECRET = "3c" * 32
+CLIENT = (sys.executable, "-m", "patchpilot.client")
 
 
 def client(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -95,12 +99,18 @@ def test_run_refuses_a_target_held_by_another_run(tmp_path: Path) -> None:
     assert done.returncode == 3 and "other" in done.stderr
 
 
-def test_attach_serves_the_journal_from_disk(tmp_path: Path) -> None:
-    folder = round_folder(tmp_path)
+def finished_round(root: Path) -> Path:
+    """Return a round folder whose job spec and finished journal (2 records) are on disk."""
+    folder = round_folder(root)
     write_job(folder, GOOD)
     journal = Journal(str(folder / "journal.jsonl"))
     journal.append("run.started")
     journal.append("round.result", status="nothing")
+    return folder
+
+
+def test_attach_serves_the_journal_from_disk(tmp_path: Path) -> None:
+    finished_round(tmp_path)
     env = {**os.environ, "PATCHPILOT_ROOT": str(tmp_path)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "patchpilot.client", "attach", "--run", "r1", "--round", "1"],
@@ -136,3 +146,78 @@ def test_a_second_client_is_refused_while_one_runs(
 def test_attach_to_a_round_that_does_not_exist(tmp_path: Path) -> None:
     done = client(tmp_path, "attach", "--run", "nope", "--round", "3")
     assert done.returncode == 4 and "nothing to attach to" in done.stderr
+
+
+def test_output_captures_the_answer_and_exit_status(tmp_path: Path) -> None:
+    out = tmp_path / "calls" / "lock.json"
+    assert client(tmp_path, "lock", "--run", "r1", "--output", str(out)).returncode == 0
+    assert json.loads(out.read_text()) == {"exit": 0, "stdout": "", "stderr": ""}
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    assert oct(out.parent.stat().st_mode & 0o777) == "0o700"
+    held = client(tmp_path, "lock", "--run", "r2", "--output", str(out))
+    answer = json.loads(out.read_text())
+    assert held.returncode == answer["exit"] == 3 and held.stdout == ""
+    assert json.loads(answer["stdout"])["run"] == "r1"
+
+
+def test_output_carries_a_crash_as_exit_70(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATCHPILOT_BACKEND", "wua")  # no powershell.exe here: it crashes
+    out = tmp_path / "scan.json"
+    done = client(tmp_path, "scan", "--json", "--output", str(out))
+    answer = json.loads(out.read_text())
+    assert done.returncode == answer["exit"] == 70 and "Traceback" in answer["stderr"]
+
+
+def attach_listen(root: Path, wait: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*CLIENT, "attach", "--run", "r1", "--round", "1", "--listen", wait],
+        env={**os.environ, "PATCHPILOT_ROOT": str(root)},
+        stderr=subprocess.PIPE,
+    )
+
+
+def connected(path: Path) -> SocketStream:
+    """Return a connection to the endpoint at path, once something listens there."""
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            return connect_unix(str(path))
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_listen_serves_the_journal_on_the_endpoint_once(tmp_path: Path) -> None:
+    folder = finished_round(tmp_path)
+    proc = attach_listen(tmp_path, "30")
+    stream = connected(folder / "endpoint.sock")
+    peer = LogPeer(stream)
+    assert peer.handshake(SECRET)["live"] is False
+    peer.read(1)
+    assert [r["seq"] for r in peer.collect(10.0)] == [1, 2]
+    peer.ack(2)
+    assert peer.receive(10.0) == {"t": "bye", "complete": True, "last_seq": 2}
+    stream.close()
+    proc.communicate(timeout=10)
+    assert proc.returncode == 0 and not (folder / "endpoint.sock").exists()
+
+
+def test_listen_gives_up_when_nobody_connects(tmp_path: Path) -> None:
+    write_job(round_folder(tmp_path), GOOD)
+    proc = attach_listen(tmp_path, "0.5")
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 4 and b"nobody connected in 0.5 s" in err
+    assert not (round_folder(tmp_path) / "endpoint.sock").exists()
+
+
+def test_listen_leaves_a_live_endpoint_alone(tmp_path: Path) -> None:
+    folder = round_folder(tmp_path)
+    write_job(folder, GOOD)
+    live = UnixEndpoint(str(folder / "endpoint.sock"))
+    try:
+        proc = attach_listen(tmp_path, "5")
+        proc.communicate(timeout=20)
+        assert proc.returncode == 0 and (folder / "endpoint.sock").exists()
+    finally:
+        live.close()

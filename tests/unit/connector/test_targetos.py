@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from patchpilot.connector.targetos import (
     target_os,
 )
 from patchpilot.connector.windows_probe import WindowsBootProbe
-from patchpilot.errors import ConfigurationError
+from patchpilot.errors import ConfigurationError, LaunchError
 from patchpilot.transports.base import CommandResult
 from patchpilot.transports.fake import FakeTransport
 from patchpilot.transports.psrp import PSRPSettings, PSRPTransport
@@ -67,8 +68,24 @@ async def test_windows_shared_client_needs_smb(tmp_path: Path) -> None:
         path = tmp_path / "c.pyz"
         sha256 = "ab" * 32
 
+    secured = FakeTransport(lambda a, i: (0, '{"refused":null}'))
     with pytest.raises(ConfigurationError, match="verified over SMB"):
-        await WindowsOS().deploy(FakeTransport(lambda a, i: (0, "")), Artifact(), "\\\\f\\s\\c.pyz")
+        await WindowsOS().deploy(secured, Artifact(), "\\\\f\\s\\c.pyz")
+
+
+async def test_windows_deploy_refuses_a_tampered_data_folder(tmp_path: Path) -> None:
+    class Artifact:
+        path = tmp_path / "c.pyz"
+        sha256 = "ab" * 32
+
+    why = "C:\\ProgramData\\patchpilot\\runs is owned by S-1-5-21-1-2-3-1001"
+    tampered = FakeTransport(lambda a, i: (0, json.dumps({"refused": why})))
+    with pytest.raises(LaunchError, match=r"owned by S-1-5-21-1-2-3-1001.*remove the folder"):
+        await WindowsOS().deploy(tampered, Artifact(), None)
+    assert tampered.files == {}  # nothing was pushed
+    silent = FakeTransport(lambda a, i: (1, ""))
+    with pytest.raises(LaunchError, match="cannot secure"):
+        await WindowsOS().deploy(silent, Artifact(), None)
 
 
 def test_windows_transports() -> None:

@@ -10,13 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from patchpilot.transports.powershell import (
+    DATA_ROOT,
     encoded_command,
     last_json,
     literal,
     powershell_argv,
+    prepare_root_argv,
     quote_ps,
     render,
     split_literals,
+    write_file_argv,
 )
 
 HOSTILE = [
@@ -108,3 +111,27 @@ def test_last_json() -> None:
         last_json("  \n")
     with pytest.raises(ValueError, match="not JSON"):
         last_json("Access is denied.")
+
+
+def script_of(argv: list[str]) -> str:
+    return base64.b64decode(argv[-1]).decode("utf-16-le")
+
+
+def test_the_data_root_is_checked_whole_before_its_acl_is_set() -> None:
+    skeleton, literals = split_literals(script_of(prepare_root_argv()))
+    assert literals[1] == DATA_ROOT
+    assert {"S-1-5-32-544", "S-1-5-18"} <= set(literals)  # Administrators, SYSTEM
+    assert "ReparsePoint" in skeleton and "GetOwner(" in skeleton  # links and owners
+    assert "Get-ChildItem -LiteralPath $item.FullName -Force" in skeleton  # every descendant
+    # the protected ACL is set only when nothing was refused
+    assert skeleton.index("if (-not $refused)") < skeleton.index("Set-Acl")
+    assert skeleton.rstrip().endswith("@{ refused = $refused } | ConvertTo-Json -Compress")
+
+
+def test_a_write_fails_before_writing_when_the_data_root_is_refused() -> None:
+    path = DATA_ROOT + "\\runs\\r1\\round-1\\job.json"
+    skeleton, literals = split_literals(script_of(write_file_argv(path)))
+    assert path in literals
+    refusal = skeleton.index("if ($refused) { throw")
+    assert refusal < skeleton.index("New-Item -ItemType Directory -Force")
+    assert refusal < skeleton.index("WriteAllBytes")

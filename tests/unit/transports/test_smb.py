@@ -17,6 +17,7 @@ import pytest
 from patchpilot.connector.targetos import WindowsOS
 from patchpilot.errors import AuthenticationError, ConfigurationError, TransportError
 from patchpilot.transports.fake import FakeTransport
+from patchpilot.transports.powershell import prepare_root_argv
 from patchpilot.transports.smb import SMBSettings, SMBShare, admin_share_path, split_unc
 
 PASSWORD = "pp-Samba-test-1"
@@ -190,10 +191,11 @@ async def test_windows_deploy_verifies_the_share_over_smb(
     built = Built(tmp_path / "c.pyz", hashlib.sha256(client).hexdigest())
     unc = "\\\\127.0.0.1\\patch\\deployed.pyz"
     system = WindowsOS(smb=SMBSettings(username="root", password=PASSWORD, port=port, timeout=10))
-    transport = FakeTransport(lambda argv, _: (1, ""))
+    transport = FakeTransport(lambda argv, _: (0, '{"refused":null}'))
     (root / "share" / "deployed.pyz").write_bytes(client)
     assert await system.deploy(transport, built, unc) == unc
     (root / "share" / "deployed.pyz").write_bytes(client + b" tampered")
     with pytest.raises(ConfigurationError, match="refusing to launch"):
         await system.deploy(transport, built, unc)
-    assert transport.commands == []  # nothing ran on the target
+    secure = tuple(prepare_root_argv())
+    assert set(transport.commands) == {secure}  # nothing else ran on the target
