@@ -110,6 +110,7 @@ _RUN_PARAMS: list[tuple[str, Any, Any]] = [
         None,
     ),
     ("winrm_port", Annotated[int | None, Opt(help="WinRM port (5986; 5985 without TLS).")], None),
+    ("smb_port", Annotated[int, Opt(help="SMB port of the UNC --client-path's server.")], 445),
     (
         "winrm_auth",
         Annotated[

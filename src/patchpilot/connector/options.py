@@ -54,6 +54,7 @@ class RunOptions(BaseModel):
     transport: Literal["ssh", "psrp"] | None = None  # None: the target's (ssh)
     python: str | None = None  # Windows: the python.exe the task runs
     winrm_port: int | None = Field(default=None, gt=0, lt=65536)
+    smb_port: int = Field(default=445, gt=0, lt=65536)  # reaching a UNC --client-path
     winrm_auth: Literal["negotiate", "kerberos", "ntlm", "credssp", "certificate", "basic"] = (
         "negotiate"
     )

@@ -211,9 +211,11 @@ async def stream(ctx: RoundContext, row: RoundRow) -> RoundRow:
         if ctx.store.add_record(ctx.run_id, row.round, record):
             ctx.emit(JournalRecord(target=ctx.target, round=row.round, record=record))
 
+    known = row.task_id is not None and row.launcher == ctx.launcher.name
+    task = TaskHandle(ctx.launcher.name, row.task_id) if known and row.task_id else None
     follower = JournalFollower(
         ctx.transport,
-        AttachTarget(ctx.client, ctx.run_id, row.round, ctx.secret, ctx.os, ctx.launcher),
+        AttachTarget(ctx.client, ctx.run_id, row.round, ctx.secret, ctx.os, ctx.launcher, task),
         last_seq=ctx.store.last_seq(ctx.run_id, row.round),
         final_seq=final_seq,
         on_record=on_record,

@@ -18,7 +18,7 @@ from typing import Any
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.targetos import ClientSite, LinuxOS, TargetOS
 from patchpilot.errors import ClientFailedError, ClientProtocolError, ConnectError, TransportError
-from patchpilot.launchers.base import Launcher
+from patchpilot.launchers.base import Launcher, TaskHandle
 from patchpilot.launchers.systemd_run import SystemdRunLauncher
 from patchpilot.protocol import (
     PROTOCOL_VERSION,
@@ -49,6 +49,7 @@ class AttachTarget:
     secret: Secret
     os: TargetOS = field(default_factory=LinuxOS)
     launcher: Launcher = field(default_factory=SystemdRunLauncher)
+    task: TaskHandle | None = None  # the round's task, when known (Windows asks its state)
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class JournalFollower:
     async def _session(self) -> Record | None:
         t = self.target
         site = ClientSite(self.transport, t.launcher, t.client, t.run_id)
-        opening = t.os.open_log(site, t.round)
+        opening = t.os.open_log(site, t.round, t.task)
         stream = await asyncio.wait_for(opening, 30)
         self.attaches += 1
         try:

@@ -21,7 +21,7 @@ from patchpilot.connector.options import RunOptions
 from patchpilot.connector.probes import BootProbe, LinuxBootProbe
 from patchpilot.connector.windows_probe import WindowsBootProbe
 from patchpilot.errors import ConfigurationError
-from patchpilot.launchers.base import Launcher
+from patchpilot.launchers.base import Launcher, TaskHandle
 from patchpilot.transports.base import CommandResult, Stream, Transport
 from patchpilot.transports.psrp import PSRPSettings, PSRPTransport
 from patchpilot.transports.smb import SMBSettings, SMBShare
@@ -74,8 +74,11 @@ class TargetOS(abc.ABC):
         """Run a short client command (lock, unlock, scan) and return what it answered."""
 
     @abc.abstractmethod
-    async def open_log(self, site: ClientSite, round_no: int) -> Stream:
-        """Open a byte stream to the round's log endpoint (the journal protocol runs on it)."""
+    async def open_log(self, site: ClientSite, round_no: int, task: TaskHandle | None) -> Stream:
+        """Open a byte stream to the round's log endpoint (the journal protocol runs on it).
+
+        task is the round's client task when known: Windows asks whether it still runs.
+        """
 
     @abc.abstractmethod
     async def read_text(self, transport: Transport, path: str) -> str | None:
@@ -105,7 +108,7 @@ class LinuxOS(TargetOS):
     async def call_client(self, site: ClientSite, *args: str, timeout: float) -> CommandResult:
         return await site.transport.run(self.client_argv(site.client, *args), timeout=timeout)
 
-    async def open_log(self, site: ClientSite, round_no: int) -> Stream:
+    async def open_log(self, site: ClientSite, round_no: int, task: TaskHandle | None) -> Stream:
         attach = ("attach", "--run", site.run_id, "--round", str(round_no))
         return await site.transport.open_stream(self.client_argv(site.client, *attach))
 
@@ -150,10 +153,10 @@ class WindowsOS(TargetOS):
             site.transport, site.launcher, argv, key=key, timeout=timeout
         )
 
-    async def open_log(self, site: ClientSite, round_no: int) -> Stream:
+    async def open_log(self, site: ClientSite, round_no: int, task: TaskHandle | None) -> Stream:
         argv = self.client_argv(site.client)
         return await windows_calls.open_log(
-            site.transport, site.launcher, argv, site.run_id, round_no
+            site.transport, site.launcher, argv, site.run_id, round_no, task
         )
 
     async def read_text(self, transport: Transport, path: str) -> str | None:
@@ -195,6 +198,7 @@ def target_os(options: RunOptions, user: str | None = None) -> TargetOS:
     smb = SMBSettings(
         username=os.environ.get(SMB_USER_ENV) or user,
         password=os.environ.get(SMB_PASSWORD_ENV) or os.environ.get(WINRM_PASSWORD_ENV),
+        port=options.smb_port,
     )
     return WindowsOS(python=python or "python.exe", smb=smb)
 

@@ -7,7 +7,8 @@ client runs only as SYSTEM tasks, which read the share with the server's compute
 * `call_client`: lock, unlock and scan run as a one-time task with `--output FILE`; the
   connector waits for that file, reads and deletes it, and removes the task.
 * `open_log`: a PowerShell relay in the session copies bytes between its stdin/stdout and
-  the round's named pipe. When no client serves the pipe (it exited, or the server
+  the round's named pipe, waiting for a starting client to open it. When no client serves
+  the pipe and the round's task no longer runs (the client exited, or the server
   rebooted), a task runs `attach --listen` to serve the journal from disk on the pipe, for
   that one connection.
 
@@ -179,28 +180,41 @@ class _TaskStream(Stream):
                 await self._launcher.cleanup(self._transport, self._handle)
 
 
+async def _client_is_up(
+    transport: Transport, launcher: Launcher, path: str, task: TaskHandle | None
+) -> bool:
+    """Tell whether a client serves the pipe, or its task runs (and will open it soon)."""
+    probe = await transport.run(
+        powershell_argv(render(PIPE_LIVE_SCRIPT, {"path": path})), timeout=60
+    )
+    try:
+        if probe.ok and last_json(probe.stdout).get("live"):
+            return True
+    except (ValueError, AttributeError):
+        pass
+    if task is None:
+        return False
+    status = await launcher.status(transport, task)
+    return status.state in (TaskState.QUEUED, TaskState.RUNNING)
+
+
 async def open_log(
     transport: Transport,
     launcher: Launcher,
     client_argv: Sequence[str],
     run_id: str,
     round_no: int,
+    task: TaskHandle | None,
 ) -> Stream:
     """Open a byte stream to the round's named pipe through a PowerShell relay.
 
-    client_argv (python, client) starts `attach --listen` as a SYSTEM task when no live
-    client serves the pipe.
+    client_argv (python, client) starts `attach --listen` as a SYSTEM task when no client
+    serves the pipe and the round's task (if known) is not running either: a second server
+    on the pipe must never race a starting client.
     """
     path = pipe_name(run_id, round_no)
-    probe = await transport.run(
-        powershell_argv(render(PIPE_LIVE_SCRIPT, {"path": path})), timeout=60
-    )
-    try:
-        live = bool(last_json(probe.stdout).get("live")) if probe.ok else False
-    except (ValueError, AttributeError):
-        live = False
     handle = None
-    if not live:
+    if not await _client_is_up(transport, launcher, path, task):
         serve = [*client_argv, "attach", "--run", run_id, "--round", str(round_no)]
         serve += ["--listen", str(LISTEN_SECONDS)]
         handle = await launcher.launch(transport, serve, run_id=f"{run_id}-a{round_no}")

@@ -147,7 +147,8 @@ async def test_an_ended_client_is_reached_through_attach_listen() -> None:
     with_job(target, 1, "5e" * 32)
     launcher = SchtasksLauncher()
     site = ClientSite(target.transport, launcher, CLIENT, "r1")
-    stream = await WindowsOS(python=PYTHON).open_log(site, 1)
+    ended = TaskHandle("schtasks", "patchpilot-r1-r1")  # not registered any more
+    stream = await WindowsOS(python=PYTHON).open_log(site, 1, ended)
     assert target.verbs == ["attach"]
     serve = [PYTHON, CLIENT, "attach", "--run", "r1", "--round", "1", "--listen", "60"]
     assert target.tasks == {"patchpilot-r1-a1": serve}
@@ -163,10 +164,25 @@ async def test_a_live_client_is_relayed_without_a_task() -> None:
     )
     with_job(target, 1, "5e" * 32)
     target.live.add(1)
-    stream = await open_log(target.transport, SchtasksLauncher(), [PYTHON, CLIENT], "r1", 1)
+    stream = await open_log(target.transport, SchtasksLauncher(), [PYTHON, CLIENT], "r1", 1, None)
     assert (await handshake(stream, "5e" * 32, "r1", 1))["r"]["seq"] == 1
     await stream.close()
     assert target.verbs == [] and target.removed == []
+
+
+async def test_a_starting_client_is_waited_for_not_raced_by_a_listener() -> None:
+    target = WindowsTarget(
+        "r1", {1: [record(1, "run.started"), final(2, status="nothing", results=[])]}
+    )
+    with_job(target, 1, "5e" * 32)
+    target.running.add("patchpilot-r1-r1")  # its task runs; its pipe is not up yet
+    task = TaskHandle("schtasks", "patchpilot-r1-r1")
+    relay = open_log(target.transport, SchtasksLauncher(), [PYTHON, CLIENT], "r1", 1, task)
+    target.live.add(1)  # the relay waits for the pipe (Connect with a timeout)
+    stream = await relay
+    assert (await handshake(stream, "5e" * 32, "r1", 1))["r"]["seq"] == 1
+    await stream.close()
+    assert target.verbs == []  # no `attach --listen`
 
 
 def test_the_relay_script_carries_only_the_pipe_name_and_wait() -> None:

@@ -35,6 +35,32 @@ def decoded(argv: tuple[str, ...]) -> str:
     return base64.b64decode(argv[-1]).decode("utf-16-le")
 
 
+# What each connector script is, by a phrase only it contains; checked in this order.
+_KINDS = (
+    ("Get-Command Register-ScheduledTask", "available"),
+    ("WriteAllBytes", "write_file"),
+    ("refused = $refused", "prepare_root"),
+    ("Get-FileHash", "hash"),
+    ("Win32_OperatingSystem", "boot"),
+    ("Component Based Servicing", "readiness"),
+    ("Unregister-ScheduledTask", "unregister"),
+    ("Register-ScheduledTask -TaskName", "register"),
+    ("Get-ScheduledTaskInfo", "task_info"),
+    ("Remove-Item -LiteralPath $path", "take"),
+    ("ReadAllText", "read"),
+    ("GetFiles(", "pipe_live"),
+    ("NamedPipeClientStream", "relay"),
+)
+
+
+def script_kind(script: str) -> str:
+    """Return which of the connector's PowerShell scripts this is; fail for any other."""
+    for phrase, kind in _KINDS:
+        if phrase in script:
+            return kind
+    raise AssertionError(f"unexpected script: {script[:200]}")
+
+
 def _round_of(path: str) -> int:
     """Return the round of a round file's path or of a pipe name (`patchpilot-<run>-<N>`)."""
     if "round-" in path:
@@ -60,6 +86,7 @@ class WindowsTarget:
     listening: set[int] = field(default_factory=set)  # rounds served by `attach --listen`
     started: set[int] = field(default_factory=set)
     endpoints: dict[int, FakeEndpoint] = field(default_factory=dict)
+    running: set[str] = field(default_factory=set)  # tasks whose process has not ended
     transport: FakeTransport = field(init=False)
 
     def __post_init__(self) -> None:
@@ -68,40 +95,42 @@ class WindowsTarget:
     def handle(self, argv: tuple[str, ...], _: bytes | None) -> tuple[int, str]:
         script = decoded(argv)
         literals = split_literals(script)[1]
-        if "Get-Command Register-ScheduledTask" in script:
+        kind = script_kind(script)
+        if kind == "available":
             return 0, '{"ok":true}'
-        if "refused = $refused" in script:
+        if kind == "prepare_root":
             return 0, '{"refused":null}'
-        if "Get-FileHash" in script:
+        if kind == "hash":
             data = self.transport.files.get(literals[1])
             digest = json.dumps(hashlib.sha256(data[0]).hexdigest()) if data else "null"
             return 0, f'{{"sha256":{digest}}}'
-        if "Win32_OperatingSystem" in script:
+        if kind == "boot":
             return 0, json.dumps({"boot": self.boot})
-        if "Component Based Servicing" in script:
+        if kind == "readiness":
             return 0, '{"logonui":true,"desktop":false,"servicing":0,"tiworker":false}'
-        if "Register-ScheduledTask -TaskName" in script:
+        if kind == "register":
             command = [literals[3], *literals[4].split()]
             self.tasks[literals[1]] = command
             self._run_task(command)
             return 0, '{"registered":true}'
-        if "Get-ScheduledTaskInfo" in script:
+        if kind == "task_info":
+            if literals[1] in self.running:
+                return 0, '{"exists":true,"state":"Running","last_result":267009}'
             if literals[1] not in self.tasks:
                 return 0, '{"exists":false}'
             return 0, '{"exists":true,"state":"Ready","last_result":0}'
-        if "Unregister-ScheduledTask" in script:
+        if kind == "unregister":
             self.removed.append(literals[1])
             self.tasks.pop(literals[1], None)
             return 0, '{"removed":true}'
-        if "Remove-Item -LiteralPath $path" in script:
+        if kind == "take":
             return 0, json.dumps({"text": self.answers.pop(literals[1], None)})
-        if "ReadAllText" in script:
+        if kind == "read":
             done = json.dumps({"phase": "done", "exit_status": 0})
             is_done = _round_of(literals[1]) in self.started
             return 0, json.dumps({"text": done if is_done else None})
-        if "GetFiles(" in script:
-            return 0, json.dumps({"live": _round_of(literals[1]) in self.live})
-        raise AssertionError(f"unexpected script: {script[:200]}")
+        assert kind == "pipe_live", kind
+        return 0, json.dumps({"live": _round_of(literals[1]) in self.live})
 
     def _run_task(self, command: list[str]) -> None:
         assert command[:2] == [self.python, self.client], command
@@ -132,7 +161,7 @@ class WindowsTarget:
 
     async def open_stream(self, argv: tuple[str, ...]) -> Stream:
         script = decoded(argv)
-        assert "NamedPipeClientStream" in script
+        assert script_kind(script) == "relay"
         round_no = _round_of(split_literals(script)[1][1])
         if round_no in self.listening:
             self.listening.discard(round_no)  # `attach --listen` serves one connection
