@@ -81,10 +81,20 @@ def listen_once(run_id: str, round_no: int, wait: float) -> bool:
         return True
     config = _disk_session(paths)  # refuse a round without a job spec before listening
     endpoint = open_endpoint(paths, run_id, round_no)
-    timer = threading.Timer(wait, endpoint.close)
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        endpoint.close()
+
+    timer = threading.Timer(wait, expire)
     timer.start()
     try:
         stream = endpoint.accept()
+    except OSError:
+        if not expired.is_set():  # closing a pipe under a pending accept may raise instead
+            raise
+        stream = None
     finally:
         timer.cancel()
     try:

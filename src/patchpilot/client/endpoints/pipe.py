@@ -3,7 +3,7 @@
 Standard library only (ctypes), Python 3.9+, importable anywhere; the Win32 calls load on
 first use. The pipe `\\\\.\\pipe\\patchpilot-<run>-<round>` is created with the security
 descriptor `D:P(A;;GA;;;SY)(A;;GA;;;BA)` (protected: no inherited entries), refuses remote
-clients (`attach` relays it on the target itself, through the transport), and its first
+clients (the connector's PowerShell relay opens it on the target itself), and its first
 instance is created with FILE_FLAG_FIRST_PIPE_INSTANCE, so a process that squatted the name
 first makes the client fail rather than talk to it. I/O is overlapped: each read and write
 has its own event and timeout, one thread may read while another writes, and `close`
