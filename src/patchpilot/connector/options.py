@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from patchpilot.client.backends.wua import CLASSIFICATIONS as WUA_CLASSIFICATIONS
+from patchpilot.client.backends.wua import normalize_kb
 from patchpilot.errors import ConfigurationError
 
 __all__ = ["RUN_ID_RE", "RunOptions", "parse_list", "read_list_file"]
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_KB_LISTS = ("include", "exclude")
 _ENTRY_RE = re.compile(r"^[A-Za-z0-9.+_:*?\[\]!-]{1,200}$")
 
 
@@ -64,6 +66,16 @@ class RunOptions(BaseModel):
     windows_drivers: bool = False
     windows_optional: bool = False
     windows_classifications: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _windows_kbs(cls, data: Any) -> Any:
+        """On Windows, list entries are KB numbers or globs: "5031356" and "kb50*" become
+        "KB5031356" and "KB50*", so that the client's id lists and WUA's KB lists agree."""
+        if not isinstance(data, dict) or data.get("os") != "windows":
+            return data
+        lists = {k: tuple(normalize_kb(str(v)) for v in data.get(k) or ()) for k in _KB_LISTS}
+        return {**data, **lists}
 
     @model_validator(mode="after")
     def _one_mode(self) -> RunOptions:

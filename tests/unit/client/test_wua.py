@@ -233,6 +233,17 @@ def test_kb_include_and_exclude_lists() -> None:
     ]
 
 
+def test_kb_lists_take_globs() -> None:
+    assert catalog_ids(WuaOptions(include_kbs=("KB503100[18]",))) == ["KB5031001", "KB5031008"]
+    assert catalog_ids(WuaOptions(include_kbs=(normalize_kb("503100*"),))) == [
+        "KB5031001",
+        "KB5031002",
+        "KB5031003",
+        "KB5031008",
+    ]
+    assert catalog_ids(WuaOptions(exclude_kbs=(normalize_kb("kb5031?0?"),))) == []
+
+
 def test_criteria_text() -> None:
     assert build_criteria(WuaOptions()) == (
         "(IsInstalled=0 and IsHidden=0 and BrowseOnly=0 and Type='Software')"
@@ -248,13 +259,19 @@ def test_criteria_text() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("5031356", "KB5031356"), ("kb5031356", "KB5031356"), (" KB890830 ", "KB890830")],
+    [
+        ("5031356", "KB5031356"),
+        ("kb5031356", "KB5031356"),
+        (" KB890830 ", "KB890830"),
+        ("50*", "KB50*"),
+        ("kb503135?", "KB503135?"),
+    ],
 )
 def test_normalize_kb(text: str, expected: str) -> None:
     assert normalize_kb(text) == expected
 
 
-@pytest.mark.parametrize("text", ["KB", "KB12", "5031356; rm", "KB5031356*"])
+@pytest.mark.parametrize("text", ["KB", "KB12", "5031356; rm", "KB50*; rm", "KBx*", "123456789"])
 def test_normalize_kb_refuses(text: str) -> None:
     with pytest.raises(ValueError, match="not a KB number"):
         normalize_kb(text)

@@ -38,3 +38,11 @@ def test_modes_and_validation() -> None:
         RunOptions(run_id="../etc")
     with pytest.raises(ValidationError):
         RunOptions(max_rounds=0)
+
+
+def test_windows_lists_hold_kb_numbers_or_globs_normalised() -> None:
+    options = RunOptions(os="windows", include=["5031356", "kb50*"], exclude=["KB890830"])
+    assert options.include == ("KB5031356", "KB50*") and options.exclude == ("KB890830",)
+    with pytest.raises(ValidationError, match="not a KB number: 'openssl'"):
+        RunOptions(os="windows", exclude=["openssl"])
+    assert RunOptions(include=["openssl*"]).include == ("openssl*",)  # Linux: package names

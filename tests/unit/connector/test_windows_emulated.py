@@ -100,6 +100,22 @@ async def test_servicing_stack_then_cumulative_update_over_ssh(tmp_path: Path) -
     assert len(list((machine.data / "client").glob("*.pyz"))) == 1  # pushed once
 
 
+async def test_a_wsus_style_exclude_list_of_bare_kb_numbers_holds_back_an_update(
+    tmp_path: Path,
+) -> None:
+    machine = EmulatedWindows(tmp_path, SCENARIO, PYTHON)
+    events: list[Event] = []
+    async with reachable(machine) as settings:
+        result = await patch(
+            settings, tmp_path, events, run_id="win2", python=PYTHON, exclude=["5031361"]
+        )
+    assert result.exit_code == 110, (result.to_dict(), task_logs(machine))
+    assert [u["id"] for u in result.updates] == ["KB5031364"] and machine.reboots == 1
+    skipped = [r.record for r in events if isinstance(r, JournalRecord) and r.round == 2]
+    plan = next(r["fields"] for r in skipped if r["event"] == "plan.selected")
+    assert plan["selected"] == [] and plan["skipped"][0]["id"] == "KB5031361"
+
+
 @needs_samba
 async def test_the_client_runs_from_a_unc_share_the_session_never_touches(
     samba: SambaServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -12,6 +12,7 @@ its candidate version is the UpdateID, so a frozen plan pins exactly what was ch
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -54,7 +55,7 @@ CLASSIFICATIONS: Dict[str, str] = {
 }
 SECURITY_GUID = CLASSIFICATIONS["Security Updates"]
 _SUCCEEDED = (2, 3)  # Succeeded, SucceededWithErrors
-_KB = re.compile(r"^(?:KB)?(\d{4,8})$", re.IGNORECASE)
+_KB = re.compile(r"^(?:KB)?(\d{4,8}|[\d*?]*[*?][\d*?]*)$", re.IGNORECASE)  # number or glob
 
 
 class WuaBackendError(RuntimeError):
@@ -111,7 +112,8 @@ class WuaOptions:
 
 
 def normalize_kb(text: str) -> str:
-    """Return "KB5031356" for "5031356", "kb5031356" or "KB5031356"; raise ValueError else."""
+    """Return "KB5031356" for "5031356", "kb5031356" or "KB5031356", and "KB50*" for the glob
+    "50*" or "kb50*" (WSUS-style lists hold either); raise ValueError for anything else."""
     match = _KB.match(text.strip())
     if match is None:
         raise ValueError("not a KB number: %r" % text)
@@ -188,10 +190,14 @@ def to_update(update: WuaUpdate, origin: str, update_id: Optional[str] = None) -
 
 def skip_reason(update: WuaUpdate, options: WuaOptions) -> Optional[str]:
     """Return why the KB lists leave this update out, or None to keep it."""
-    kbs = {"KB" + kb for kb in update.kb_ids}
-    if kbs & set(options.exclude_kbs):
+    kbs = ["KB" + kb for kb in update.kb_ids]
+
+    def listed(patterns: Tuple[str, ...]) -> bool:
+        return any(fnmatch.fnmatchcase(kb, p) for kb in kbs for p in patterns)
+
+    if listed(options.exclude_kbs):
         return "excluded by KB"
-    if options.include_kbs and not kbs & set(options.include_kbs):
+    if options.include_kbs and not listed(options.include_kbs):
         return "not in the KB include list"
     return None
 
