@@ -1,4 +1,4 @@
-"""CLI: `patchpilot run TARGET`, `status [RUN_ID]`, `result RUN_ID`, `cancel RUN_ID`.
+"""CLI: `patchpilot run|check TARGET`, `status [RUN_ID]`, `result RUN_ID`, `cancel RUN_ID`.
 
 `with_run_options` adds every option that shapes a run (and builds the RunOptions), so
 `fleet` offers exactly the same ones. SIGTERM/SIGINT stop the waiting, never the client on
@@ -14,7 +14,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -198,17 +198,25 @@ def build_options(values: dict[str, Any]) -> RunOptions:
         raise ConfigurationError(f"{where}: {error['msg']}") from None
 
 
-def with_run_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorate a command `func(options: RunOptions, ...)` with every run option."""
+def with_run_options(
+    func: Callable[..., Any], forced: Mapping[str, Any] | None = None
+) -> Callable[..., Any]:
+    """Return command `func(options: RunOptions, ...)` with every run option but the forced
+    ones, whose values are fixed (`check` is `run` with check_only forced on)."""
+    fixed = dict(forced or {})
     own = [
         p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "options"
     ]
-    added = [inspect.Parameter(n, _KW, default=d, annotation=a) for n, a, d in _RUN_PARAMS]
+    added = [
+        inspect.Parameter(n, _KW, default=d, annotation=a)
+        for n, a, d in _RUN_PARAMS
+        if n not in fixed
+    ]
 
     @functools.wraps(func)
     def command(**kwargs: Any) -> Any:
-        options = build_options({name: kwargs.pop(name) for name in _RUN_NAMES})
-        return func(options, **kwargs)
+        values = {name: kwargs.pop(name) for name in _RUN_NAMES if name not in fixed}
+        return func(build_options({**values, **fixed}), **kwargs)
 
     params = [p.replace(kind=_KW) for p in own] + added
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -292,9 +300,7 @@ StateDir = Annotated[
 def register(app: typer.Typer) -> None:
     """Add run, status, result and cancel to app."""
 
-    @app.command(help="Patch one server end to end (Linux over SSH); see the README.")
-    @with_run_options
-    def run(
+    def one_target(
         options: RunOptions,
         target: Annotated[
             str,
@@ -309,6 +315,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         code = run_command(options, target, inventory, state_dir, result_file, log_format)
         raise typer.Exit(code)
+
+    app.command(name="run", help="Patch one server end to end; see the README.")(
+        with_run_options(one_target)
+    )
+    app.command(
+        name="check", help="Report what `run` would apply to one server; change nothing."
+    )(with_run_options(one_target, {"check_only": True}))
 
     @app.command(help="Show recent runs, or one run's rounds and journal.")
     def status(

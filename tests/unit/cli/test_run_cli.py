@@ -62,6 +62,8 @@ def test_options_merge_inline_and_file_lists(tmp_path: Path) -> None:
         (["run", "bad host!"], 64),
         (["run", "bad host!", "--exit-codes", "wsus"], 255),
         (["result", "nope", "--state-dir"], 64),
+        (["check", "x", "--download-only"], 64),  # check-only is forced on: they exclude
+        (["check", "x", "--check-only"], 64),  # no such option: it is what check is
     ],
 )
 def test_usage_errors_exit_with_the_usage_code(argv: list[str], code: int) -> None:
