@@ -4,8 +4,9 @@ The connector's WinRM or SSH session is a network logon. It cannot read a UNC sh
 third machine with NTLM (the "second hop"), and WUA refuses its token. So on Windows the
 client runs only as SYSTEM tasks, which read the share with the server's computer account:
 
-* `call_client`: lock, unlock and scan run as a one-time task with `--output FILE`; the
-  connector waits for that file, reads and deletes it, and removes the task.
+* `call_client`: lock, unlock and scan run as a one-time task with `--output FILE` (a new
+  file name per call, so an answer left by an interrupted call is never taken for this
+  one's); the connector waits for that file, reads and deletes it, and removes the task.
 * `open_log`: a PowerShell relay in the session copies bytes between its stdin/stdout and
   the round's named pipe, waiting for a starting client to open it. When no client serves
   the pipe and the round's task no longer runs (the client exited, or the server
@@ -22,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import ntpath
+import secrets
 import time
 from collections.abc import Sequence
 
@@ -78,9 +80,9 @@ exit 0
 """
 
 
-def answer_path(key: str) -> str:
-    """Return where the task for key writes its answer (`--output`)."""
-    return ntpath.join(CALLS_DIR, f"{key}.json")
+def answer_path(key: str, nonce: str) -> str:
+    """Return where one call's task writes its answer (`--output`)."""
+    return ntpath.join(CALLS_DIR, f"{key}-{nonce}.json")
 
 
 async def _take(transport: Transport, path: str) -> str | None:
@@ -117,10 +119,8 @@ async def call_client(
     Raise LaunchError when the task cannot start, TransportTimeout after timeout seconds.
     A task that ends without an answer gives a failed CommandResult saying so.
     """
-    path = answer_path(key)
-    command = [*argv, "--output", path]
+    command = [*argv, "--output", answer_path(key, secrets.token_hex(4))]
     started = time.monotonic()
-    await _take(transport, path)  # an answer left by an interrupted earlier call is stale
     handle = await launcher.launch(transport, command, run_id=key)
     try:
         async with asyncio.timeout(timeout):
@@ -141,6 +141,7 @@ async def _await_answer(
 ) -> CommandResult:
     path = command[-1]
     while True:
+        await asyncio.sleep(_POLL_SECONDS)  # the client needs that long to start anyway
         text = await _take(transport, path)
         if text is not None:
             return _answer(command, text, started)
@@ -154,7 +155,6 @@ async def _await_answer(
             why = f"the task ended without an answer ({status.detail})"
             code = status.exit_status if status.exit_status else 255
             return CommandResult(tuple(command), code, "", why, time.monotonic() - started)
-        await asyncio.sleep(_POLL_SECONDS)
 
 
 class _TaskStream(Stream):

@@ -17,7 +17,13 @@ from patchpilot.connector.runner import run_target
 from patchpilot.connector.store import Store
 from patchpilot.connector.target import TargetSpec
 from patchpilot.connector.targetos import ClientSite, WindowsOS
-from patchpilot.connector.windows_calls import RELAY_SCRIPT, answer_path, call_client, open_log
+from patchpilot.connector.windows_calls import (
+    CALLS_DIR,
+    RELAY_SCRIPT,
+    answer_path,
+    call_client,
+    open_log,
+)
 from patchpilot.connector.windows_target import pushed_path
 from patchpilot.errors import LaunchError, TransportTimeout
 from patchpilot.launchers.base import Launcher, TaskHandle, TaskState, TaskStatus
@@ -72,7 +78,9 @@ async def test_a_task_that_ends_without_an_answer_fails_with_its_status() -> Non
     launcher = ScriptedLauncher(TaskStatus(TaskState.EXITED, exit_status=0xC0000135, detail="x"))
     done = await call_client(FakeTransport(no_answer), launcher, ARGV, key="r1-lock", timeout=10)
     assert done.exit_status == 0xC0000135 and "ended without an answer" in done.stderr
-    assert launcher.launched == [[*ARGV, "--output", answer_path("r1-lock")]]
+    [launched] = launcher.launched
+    assert launched[:-1] == [*ARGV, "--output"]
+    assert launched[-1].startswith(CALLS_DIR + "\\r1-lock-") and launched[-1].endswith(".json")
 
 
 async def test_a_task_that_never_answers_times_out_naming_the_verb() -> None:
@@ -82,13 +90,15 @@ async def test_a_task_that_never_answers_times_out_naming_the_verb() -> None:
     assert launcher.cleaned == ["r1-lock"]
 
 
-async def test_a_stale_answer_is_cleared_before_the_task_starts() -> None:
+async def test_an_answer_left_by_an_interrupted_call_is_not_taken_for_a_new_one() -> None:
     target = WindowsTarget("r1", {})
-    target.answers[answer_path("r1-lock")] = json.dumps({"exit": 3, "stdout": "old", "stderr": ""})
+    stale = answer_path("r1-lock", "0badf00d")
+    target.answers[stale] = json.dumps({"exit": 3, "stdout": "old", "stderr": ""})
     system = WindowsOS(python=PYTHON)
     site = ClientSite(target.transport, SchtasksLauncher(), CLIENT, "r1")
     done = await system.call_client(site, "lock", "--run", "r1", timeout=10)
     assert done.ok and target.holder == "r1" and target.tasks == {}
+    assert list(target.answers) == [stale]  # untouched, and not read
 
 
 async def test_a_malformed_answer_is_an_error() -> None:
