@@ -70,6 +70,7 @@ class RoundContext:
 
     @property
     def site(self) -> ClientSite:
+        """How this run reaches its client (the OS's client calls and log take it)."""
         return ClientSite(self.transport, self.launcher, self.client, self.run_id)
 
     def warn(self, round_no: int, message: str) -> None:
@@ -139,8 +140,12 @@ async def read_state(ctx: RoundContext, round_no: int) -> dict[str, Any] | None:
 
 async def launch(ctx: RoundContext, row: RoundRow, spec: dict[str, Any]) -> RoundRow:
     """Write the job spec and have the target's scheduler start the client; wait for it."""
+    key = f"{ctx.run_id}-r{row.round}"
     if row.phase == "launching" and await read_state(ctx, row.round) is not None:
-        return replace(row, phase="launched")  # launched before the connector died
+        known = ctx.launcher.handle_for(key)  # launched before the connector died
+        if known is None:
+            return replace(row, phase="launched")
+        return replace(row, phase="launched", launcher=known.launcher, task_id=known.task_id)
     boot_id = await ctx.probe.boot_id(ctx.transport)
     job = ctx.os.round_file(ctx.run_id, row.round, "job.json")
     await ctx.transport.put(json.dumps(spec).encode(), job, mode=0o600)
@@ -149,7 +154,7 @@ async def launch(ctx: RoundContext, row: RoundRow, spec: dict[str, Any]) -> Roun
     handle = await ctx.launcher.launch(
         ctx.transport,
         ctx.os.client_argv(ctx.client, "run", "--job", job),
-        run_id=f"{ctx.run_id}-r{row.round}",
+        run_id=key,
         start_delay=ctx.options.start_delay,
     )
     row = replace(row, phase="launched", launcher=handle.launcher, task_id=handle.task_id)
@@ -288,7 +293,7 @@ async def prescan(ctx: RoundContext) -> dict[str, str] | None:
     """Return what the target offers now (id -> candidate), or None if the scan failed."""
     try:
         scan = await ctx.os.call_client(ctx.site, "scan", "--json", timeout=600)
-    except TransportError:
+    except (TransportError, LaunchError):
         return None
     try:
         updates = json.loads(scan.stdout) if scan.ok else None

@@ -138,8 +138,11 @@ async def _lock(
     run_id: str,
     *,
     release: bool,
+    timeout: float = 120.0,
 ) -> None:
     """Claim (or release) the per-target run lock through the client; retry odd failures.
+
+    timeout bounds each of the (up to 3) attempts.
 
     Raise TargetLockedError when another run holds the target, LaunchError when the client
     keeps failing to answer.
@@ -147,7 +150,7 @@ async def _lock(
     verb = "unlock" if release else "lock"
     for attempt in range(3):
         site = ClientSite(transport, launcher, client, run_id)
-        done = await system.call_client(site, verb, "--run", run_id, timeout=120)
+        done = await system.call_client(site, verb, "--run", run_id, timeout=timeout)
         if done.ok or release:
             return
         if done.exit_status == 3:
@@ -201,7 +204,7 @@ async def _prepare_target(
             await _prepare(
                 "prepare.lock",
                 limit,
-                _lock(transport, system, launcher, path, run_id, release=False),
+                _lock(transport, system, launcher, path, run_id, release=False, timeout=limit / 3),
             )
             return _Prepared(launcher, path)
         except TransportError:

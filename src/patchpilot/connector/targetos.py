@@ -147,10 +147,13 @@ class WindowsOS(TargetOS):
         return windows_target.client_argv(self.python, client, *args)
 
     async def call_client(self, site: ClientSite, *args: str, timeout: float) -> CommandResult:
-        argv = self.client_argv(site.client, *args)
-        key = f"{site.run_id}-{args[0]}"
         return await windows_calls.call_client(
-            site.transport, site.launcher, argv, key=key, timeout=timeout
+            site.transport,
+            site.launcher,
+            self.client_argv(site.client),
+            args,
+            run_id=site.run_id,
+            timeout=timeout,
         )
 
     async def open_log(self, site: ClientSite, round_no: int, task: TaskHandle | None) -> Stream:

@@ -4,9 +4,10 @@ The connector's WinRM or SSH session is a network logon. It cannot read a UNC sh
 third machine with NTLM (the "second hop"), and WUA refuses its token. So on Windows the
 client runs only as SYSTEM tasks, which read the share with the server's computer account:
 
-* `call_client`: lock, unlock and scan run as a one-time task with `--output FILE` (a new
-  file name per call, so an answer left by an interrupted call is never taken for this
-  one's); the connector waits for that file, reads and deletes it, and removes the task.
+* `call_client`: lock, unlock and scan run as a one-time task with `--output FILE` (task
+  and file named anew for each call, so a task or answer left by an interrupted call is
+  never taken for this one's); the connector waits for that file, reads and deletes it, and
+  removes the task.
 * `open_log`: a PowerShell relay in the session copies bytes between its stdin/stdout and
   the round's named pipe, waiting for a starting client to open it. When no client serves
   the pipe and the round's task no longer runs (the client exited, or the server
@@ -14,7 +15,10 @@ client runs only as SYSTEM tasks, which read the share with the server's compute
   that one connection.
 
 The journal protocol, proofs included, runs end to end between the connector and the client
-either way; the relay only moves bytes.
+either way; the relay only moves bytes. It opens the pipe for overlapped I/O (a synchronous
+pipe handle serialises the two directions, and the handshake would deadlock) at
+identification level (a process that squatted the pipe's name cannot impersonate the
+connector's administrator), and relays only to a pipe owned by SYSTEM or Administrators.
 """
 
 from __future__ import annotations
@@ -28,22 +32,19 @@ import time
 from collections.abc import Sequence
 
 from patchpilot.client.endpoints.pipe import pipe_name
+from patchpilot.connector.windows_target import script_value
 from patchpilot.errors import LaunchError, TransportError, TransportTimeout
 from patchpilot.launchers.base import Launcher, TaskHandle, TaskState
 from patchpilot.transports.base import CommandResult, Stream, Transport
-from patchpilot.transports.powershell import (
-    DATA_ROOT,
-    PsValue,
-    last_json,
-    powershell_argv,
-    render,
-)
+from patchpilot.transports.powershell import DATA_ROOT, PsValue, powershell_argv, render
 
 __all__ = ["CALLS_DIR", "LISTEN_SECONDS", "answer_path", "call_client", "open_log"]
 
 CALLS_DIR = ntpath.join(DATA_ROOT, "calls")
-LISTEN_SECONDS = 60  # how long an `attach --listen` task waits for the relay
+LISTEN_SECONDS = 60  # how long an `attach --listen` task waits for the relay to connect
+RELAY_WAIT_SECONDS = 60  # how long the relay waits for the pipe to appear
 _POLL_SECONDS = 0.5
+_UNKNOWN_LIMIT = 3  # status reads that find no task (or fail) before the task counts as gone
 
 TAKE_SCRIPT = """$ErrorActionPreference = 'Stop'
 $path = {{path}}
@@ -56,19 +57,29 @@ if (Test-Path -LiteralPath $path -PathType Leaf) {
 """
 
 # Lists the pipes rather than opening ours: opening would take the server's pipe instance.
+# A pipe name .NET finds illegal makes the listing throw: then "unknown" (null).
 PIPE_LIVE_SCRIPT = """$ErrorActionPreference = 'Stop'
 $path = {{path}}
-$live = @([IO.Directory]::GetFiles('\\\\.\\pipe\\') | Where-Object { $_ -eq $path }).Count -gt 0
+try {
+  $live = @([IO.Directory]::GetFiles('\\\\.\\pipe\\') | Where-Object { $_ -eq $path }).Count -gt 0
+} catch { $live = $null }
 @{ live = $live } | ConvertTo-Json -Compress
 """
 
 RELAY_SCRIPT = """$ErrorActionPreference = 'Stop'
 $name = {{name}}
-$direction = [IO.Pipes.PipeDirection]::InOut
-$pipe = New-Object IO.Pipes.NamedPipeClientStream('.', $name, $direction)
+$identify = [Security.Principal.TokenImpersonationLevel]::Identification
+$pipe = New-Object IO.Pipes.NamedPipeClientStream('.', $name, [IO.Pipes.PipeDirection]::InOut,
+  [IO.Pipes.PipeOptions]::Asynchronous, $identify)
 try { $pipe.Connect({{wait_ms}}) } catch {
   [Console]::Error.WriteLine('no log endpoint ' + $name + ': ' + $_.Exception.Message)
   exit 3
+}
+$owner = $pipe.GetAccessControl().GetOwner([Security.Principal.SecurityIdentifier]).Value
+if (@('S-1-5-18', 'S-1-5-32-544') -notcontains $owner) {
+  $pipe.Dispose()
+  [Console]::Error.WriteLine('refusing ' + $name + ': owned by ' + $owner + ', not SYSTEM')
+  exit 4
 }
 $stdin = [Console]::OpenStandardInput()
 $stdout = [Console]::OpenStandardOutput()
@@ -80,19 +91,14 @@ exit 0
 """
 
 
-def answer_path(key: str, nonce: str) -> str:
-    """Return where one call's task writes its answer (`--output`)."""
-    return ntpath.join(CALLS_DIR, f"{key}-{nonce}.json")
+def answer_path(key: str) -> str:
+    """Return where the task of one call writes its answer (`--output`)."""
+    return ntpath.join(CALLS_DIR, f"{key}.json")
 
 
 async def _take(transport: Transport, path: str) -> str | None:
     """Return the answer file's text and delete it; None while it is not there."""
-    read = await transport.run(powershell_argv(render(TAKE_SCRIPT, {"path": path})), timeout=60)
-    try:
-        doc = last_json(read.stdout) if read.ok else None
-    except ValueError:
-        return None
-    text = doc.get("text") if isinstance(doc, dict) else None
+    text = await script_value(transport, TAKE_SCRIPT, path, "text")
     return text if isinstance(text, str) else None
 
 
@@ -109,26 +115,29 @@ def _answer(argv: Sequence[str], text: str, started: float) -> CommandResult:
 async def call_client(
     transport: Transport,
     launcher: Launcher,
-    argv: Sequence[str],
+    client_argv: Sequence[str],
+    args: Sequence[str],
     *,
-    key: str,
+    run_id: str,
     timeout: float,
 ) -> CommandResult:
-    """Run a client command (argv: python, client, verb, ...) as a SYSTEM task; return its answer.
+    """Run the client command args (verb first) as a SYSTEM task; return its answer.
 
-    Raise LaunchError when the task cannot start, TransportTimeout after timeout seconds.
-    A task that ends without an answer gives a failed CommandResult saying so.
+    client_argv is (python, client). Raise LaunchError when the task cannot start,
+    TransportTimeout after timeout seconds. A task that ends without an answer gives a
+    failed CommandResult saying so.
     """
-    command = [*argv, "--output", answer_path(key, secrets.token_hex(4))]
+    key = f"{run_id}-{args[0]}-{secrets.token_hex(4)}"
+    command = [*client_argv, *args, "--output", answer_path(key)]
     started = time.monotonic()
     handle = await launcher.launch(transport, command, run_id=key)
     try:
         async with asyncio.timeout(timeout):
             return await _await_answer(transport, launcher, handle, command, started)
     except TimeoutError as exc:
-        raise TransportTimeout(f"{argv[2]} did not answer in {timeout:g} s") from exc
+        raise TransportTimeout(f"{args[0]} did not answer in {timeout:g} s") from exc
     finally:
-        with contextlib.suppress(TransportError):  # a left task is replaced by the next call
+        with contextlib.suppress(TransportError):  # a task left behind ends by itself
             await launcher.cleanup(transport, handle)
 
 
@@ -139,7 +148,7 @@ async def _await_answer(
     command: Sequence[str],
     started: float,
 ) -> CommandResult:
-    path = command[-1]
+    path, unknown = command[-1], 0
     while True:
         await asyncio.sleep(_POLL_SECONDS)  # the client needs that long to start anyway
         text = await _take(transport, path)
@@ -148,7 +157,8 @@ async def _await_answer(
         status = await launcher.status(transport, handle)
         if status.state is TaskState.FAILED_TO_START:
             raise LaunchError(f"the client did not start: {status.detail}")
-        if status.state in (TaskState.EXITED, TaskState.UNKNOWN):
+        unknown = unknown + 1 if status.state is TaskState.UNKNOWN else 0
+        if status.state is TaskState.EXITED or unknown >= _UNKNOWN_LIMIT:
             text = await _take(transport, path)  # it may have answered just before exiting
             if text is not None:
                 return _answer(command, text, started)
@@ -184,14 +194,8 @@ async def _client_is_up(
     transport: Transport, launcher: Launcher, path: str, task: TaskHandle | None
 ) -> bool:
     """Tell whether a client serves the pipe, or its task runs (and will open it soon)."""
-    probe = await transport.run(
-        powershell_argv(render(PIPE_LIVE_SCRIPT, {"path": path})), timeout=60
-    )
-    try:
-        if probe.ok and last_json(probe.stdout).get("live"):
-            return True
-    except (ValueError, AttributeError):
-        pass
+    if await script_value(transport, PIPE_LIVE_SCRIPT, path, "live") is True:
+        return True
     if task is None:
         return False
     status = await launcher.status(transport, task)
@@ -213,11 +217,21 @@ async def open_log(
     on the pipe must never race a starting client.
     """
     path = pipe_name(run_id, round_no)
-    handle = None
-    if not await _client_is_up(transport, launcher, path, task):
-        serve = [*client_argv, "attach", "--run", run_id, "--round", str(round_no)]
-        serve += ["--listen", str(LISTEN_SECONDS)]
-        handle = await launcher.launch(transport, serve, run_id=f"{run_id}-a{round_no}")
-    values: dict[str, PsValue] = {"name": ntpath.basename(path), "wait_ms": LISTEN_SECONDS * 1000}
-    stream = await transport.open_stream(powershell_argv(render(RELAY_SCRIPT, values)))
-    return stream if handle is None else _TaskStream(stream, transport, launcher, handle)
+    values: dict[str, PsValue] = {
+        "name": ntpath.basename(path),
+        "wait_ms": RELAY_WAIT_SECONDS * 1000,
+    }
+    relay = powershell_argv(render(RELAY_SCRIPT, values))
+    if await _client_is_up(transport, launcher, path, task):
+        return await transport.open_stream(relay)
+    serve = [*client_argv, "attach", "--run", run_id, "--round", str(round_no)]
+    handle = await launcher.launch(
+        transport, [*serve, "--listen", str(LISTEN_SECONDS)], run_id=f"{run_id}-a{round_no}"
+    )
+    try:
+        stream = await transport.open_stream(relay)
+    except BaseException:  # failed or cancelled: the task must not outlive this attempt
+        with contextlib.suppress(TransportError):
+            await launcher.cleanup(transport, handle)
+        raise
+    return _TaskStream(stream, transport, launcher, handle)

@@ -41,6 +41,7 @@ __all__ = [
     "read_text",
     "remote_sha256",
     "round_dir",
+    "script_value",
 ]
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -83,8 +84,9 @@ def client_argv(python: str, client: str, *args: str) -> list[str]:
     return [python, client, *args]
 
 
-async def _script_value(transport: Transport, template: str, path: str, key: str) -> object:
-    """Run a path script; return the key of the JSON it prints, None when unreadable."""
+async def script_value(transport: Transport, template: str, path: str, key: str) -> object:
+    """Run a script whose one hole is `path`; return key of the JSON it prints, None when the
+    script failed or printed no such JSON."""
     argv = powershell_argv(render(template, {"path": path}))
     read = await transport.run(argv, timeout=120)
     try:
@@ -96,13 +98,13 @@ async def _script_value(transport: Transport, template: str, path: str, key: str
 
 async def remote_sha256(transport: Transport, path: str) -> str | None:
     """Return the SHA-256 of path as the target sees it, None if absent or unreadable."""
-    value = await _script_value(transport, HASH_SCRIPT, path, "sha256")
+    value = await script_value(transport, HASH_SCRIPT, path, "sha256")
     return value if isinstance(value, str) and _SHA256.fullmatch(value) else None
 
 
 async def read_text(transport: Transport, path: str) -> str | None:
     """Return a text file on the target (e.g. a round's state.json), None if absent."""
-    value = await _script_value(transport, READ_SCRIPT, path, "text")
+    value = await script_value(transport, READ_SCRIPT, path, "text")
     return value if isinstance(value, str) else None
 
 

@@ -53,6 +53,11 @@ class Launcher(abc.ABC):
     ) -> TaskHandle:
         """Ask the target's scheduler to run argv as root/SYSTEM; raise LaunchError if refused."""
 
+    def handle_for(self, key: str) -> TaskHandle | None:
+        """Return the handle `launch(run_id=key)` gives, when it is known beforehand (a
+        connector that died mid-launch finds the task again by it); None when it is not."""
+        return None
+
     @abc.abstractmethod
     async def status(self, transport: Transport, handle: TaskHandle) -> TaskStatus: ...
 

@@ -161,6 +161,9 @@ class SchtasksLauncher(Launcher):
             raise LaunchError(f"Task Scheduler refused {values['name']}: {reason}")
         return TaskHandle(self.name, str(values["name"]))
 
+    def handle_for(self, key: str) -> TaskHandle | None:
+        return TaskHandle(self.name, task_name(key))
+
     async def status(self, transport: Transport, handle: TaskHandle) -> TaskStatus:
         script = render(STATUS, {"name": handle.task_id, "path": TASK_PATH})
         result = await transport.run(powershell_argv(script), timeout=60)

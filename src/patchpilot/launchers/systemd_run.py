@@ -123,6 +123,9 @@ class SystemdRunLauncher(Launcher):
             f"systemd-run refused to start {unit}: {result.describe()} (unit: {state})"
         )
 
+    def handle_for(self, key: str) -> TaskHandle | None:
+        return TaskHandle(self.name, unit_name(key))
+
     async def status(self, transport: Transport, handle: TaskHandle) -> TaskStatus:
         shown = await transport.run(
             ["systemctl", "show", handle.task_id, "-p", _PROPERTIES], timeout=30

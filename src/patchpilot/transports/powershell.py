@@ -49,9 +49,12 @@ DATA_ROOT = "C:\\ProgramData\\patchpilot"
 
 # Makes DATA_ROOT SYSTEM+Administrators only, or says why it will not. ProgramData lets any
 # user create folders, so a user could pre-create DATA_ROOT (or a link, or a sub-folder before
-# the ACL was tightened) and later read secrets or swap a job spec. An existing tree is
+# the ACL was tightened) and later read secrets or swap a job spec. A new DATA_ROOT is
+# created with its ACL in one step. One that already carries exactly that owner and ACL is
+# taken as is: nobody but administrators could add anything to it since. Any other is
 # accepted only when nothing in it is a link and everything is owned by Administrators,
-# SYSTEM or the connecting admin; then the protected ACL is set on the root and propagates.
+# SYSTEM or the connecting admin, checked before the ACL is set and again after (for what
+# slipped in meanwhile).
 SECURE_ROOT = """$ErrorActionPreference = 'Stop'
 $root = {{root}}
 $trusted = @('S-1-5-32-544', 'S-1-5-18',
@@ -71,15 +74,20 @@ function Find-Untrusted($item) {
   }
   return $null
 }
+$wanted = 'O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)'
+$guard = New-Object System.Security.AccessControl.DirectorySecurity
+$guard.SetSecurityDescriptorSddlForm($wanted)
+[void][IO.Directory]::CreateDirectory($root, $guard)
+$top = Get-Item -LiteralPath $root -Force
 $refused = $null
-if (Test-Path -LiteralPath $root) { $refused = Find-Untrusted (Get-Item -LiteralPath $root -Force) }
-if (-not $refused) {
-  if (-not (Test-Path -LiteralPath $root)) {
-    New-Item -ItemType Directory -Path $root | Out-Null
+if ($top.Attributes -band [IO.FileAttributes]::ReparsePoint) {
+  $refused = $root + ' is a link'
+} elseif ((Get-Acl -LiteralPath $root).GetSecurityDescriptorSddlForm('Owner, Access') -ne $wanted) {
+  $refused = Find-Untrusted $top
+  if (-not $refused) {
+    Set-Acl -LiteralPath $root -AclObject $guard
+    $refused = Find-Untrusted $top
   }
-  $guard = New-Object System.Security.AccessControl.DirectorySecurity
-  $guard.SetSecurityDescriptorSddlForm('O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)')
-  Set-Acl -LiteralPath $root -AclObject $guard
 }
 """
 

@@ -25,15 +25,16 @@ from patchpilot.connector.windows_calls import (
     open_log,
 )
 from patchpilot.connector.windows_target import pushed_path
-from patchpilot.errors import LaunchError, TransportTimeout
+from patchpilot.errors import ConnectError, LaunchError, TransportTimeout
 from patchpilot.launchers.base import Launcher, TaskHandle, TaskState, TaskStatus
 from patchpilot.launchers.schtasks import SchtasksLauncher
 from patchpilot.protocol import PROTOCOL_VERSION, FrameDecoder, connector_proof, encode_frame
-from patchpilot.transports.base import Transport
+from patchpilot.transports.base import Stream, Transport
 from patchpilot.transports.fake import FakeTransport
 from patchpilot.transports.powershell import render, split_literals
 
 ARGV = [PYTHON, CLIENT, "lock", "--run", "r1"]
+CLIENT_ARGV, ARGS = ARGV[:2], ARGV[2:]
 
 
 class ScriptedLauncher(Launcher):
@@ -41,8 +42,8 @@ class ScriptedLauncher(Launcher):
 
     name = "schtasks"
 
-    def __init__(self, status: TaskStatus) -> None:
-        self.fixed = status
+    def __init__(self, *statuses: TaskStatus) -> None:
+        self.statuses = list(statuses)  # the last one repeats
         self.launched: list[list[str]] = []
         self.cleaned: list[str] = []
 
@@ -56,7 +57,7 @@ class ScriptedLauncher(Launcher):
         return TaskHandle(self.name, run_id)
 
     async def status(self, transport: Transport, handle: TaskHandle) -> TaskStatus:
-        return self.fixed
+        return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
 
     async def cleanup(self, transport: Transport, handle: TaskHandle) -> None:
         self.cleaned.append(handle.task_id)
@@ -70,29 +71,71 @@ def no_answer(argv: tuple[str, ...], _: bytes | None) -> tuple[int, str]:
 async def test_a_task_that_cannot_start_says_why() -> None:
     launcher = ScriptedLauncher(TaskStatus(TaskState.FAILED_TO_START, detail="path not found"))
     with pytest.raises(LaunchError, match="did not start: path not found"):
-        await call_client(FakeTransport(no_answer), launcher, ARGV, key="r1-lock", timeout=10)
-    assert launcher.cleaned == ["r1-lock"]
+        await call_client(
+            FakeTransport(no_answer), launcher, CLIENT_ARGV, ARGS, run_id="r1", timeout=10
+        )
+    assert len(launcher.cleaned) == 1 and launcher.cleaned[0].startswith("r1-lock-")
 
 
 async def test_a_task_that_ends_without_an_answer_fails_with_its_status() -> None:
     launcher = ScriptedLauncher(TaskStatus(TaskState.EXITED, exit_status=0xC0000135, detail="x"))
-    done = await call_client(FakeTransport(no_answer), launcher, ARGV, key="r1-lock", timeout=10)
+    done = await call_client(
+        FakeTransport(no_answer), launcher, CLIENT_ARGV, ARGS, run_id="r1", timeout=10
+    )
     assert done.exit_status == 0xC0000135 and "ended without an answer" in done.stderr
     [launched] = launcher.launched
     assert launched[:-1] == [*ARGV, "--output"]
     assert launched[-1].startswith(CALLS_DIR + "\\r1-lock-") and launched[-1].endswith(".json")
+    assert launcher.cleaned[0] == launched[-1].rsplit("\\", 1)[1].removesuffix(".json")
+
+
+async def test_a_failed_status_read_does_not_end_the_call() -> None:
+    takes = iter([None, None, '{"exit":0,"stdout":"","stderr":""}'])
+
+    def answer_third_time(argv: tuple[str, ...], _: bytes | None) -> tuple[int, str]:
+        return 0, json.dumps({"text": next(takes)})
+
+    flaky = ScriptedLauncher(TaskStatus(TaskState.UNKNOWN, detail="WinRM hiccup"),
+                             TaskStatus(TaskState.RUNNING))  # fmt: skip
+    transport = FakeTransport(answer_third_time)
+    done = await call_client(transport, flaky, CLIENT_ARGV, ARGS, run_id="r1", timeout=10)
+    assert done.ok
+
+
+async def test_a_task_gone_for_good_ends_the_call() -> None:
+    gone = ScriptedLauncher(TaskStatus(TaskState.UNKNOWN, detail="the task is not registered"))
+    done = await call_client(
+        FakeTransport(no_answer), gone, CLIENT_ARGV, ARGS, run_id="r1", timeout=10
+    )
+    assert done.exit_status == 255 and "not registered" in done.stderr
+
+
+async def test_a_listen_task_is_removed_when_the_relay_cannot_open() -> None:
+    def no_pipe(argv: tuple[str, ...], _: bytes | None) -> tuple[int, str]:
+        return 0, '{"live":false}'
+
+    async def refuse(argv: tuple[str, ...]) -> Stream:
+        raise ConnectError("the link dropped")
+
+    launcher = ScriptedLauncher(TaskStatus(TaskState.RUNNING))
+    transport = FakeTransport(no_pipe, stream_handler=refuse)
+    with pytest.raises(ConnectError):
+        await open_log(transport, launcher, [PYTHON, CLIENT], "r1", 1, None)
+    assert launcher.cleaned == ["r1-a1"]
 
 
 async def test_a_task_that_never_answers_times_out_naming_the_verb() -> None:
     launcher = ScriptedLauncher(TaskStatus(TaskState.RUNNING))
     with pytest.raises(TransportTimeout, match=r"lock did not answer in 0\.3 s"):
-        await call_client(FakeTransport(no_answer), launcher, ARGV, key="r1-lock", timeout=0.3)
-    assert launcher.cleaned == ["r1-lock"]
+        await call_client(
+            FakeTransport(no_answer), launcher, CLIENT_ARGV, ARGS, run_id="r1", timeout=0.3
+        )
+    assert len(launcher.cleaned) == 1 and launcher.cleaned[0].startswith("r1-lock-")
 
 
 async def test_an_answer_left_by_an_interrupted_call_is_not_taken_for_a_new_one() -> None:
     target = WindowsTarget("r1", {})
-    stale = answer_path("r1-lock", "0badf00d")
+    stale = answer_path("r1-lock-0badf00d")
     target.answers[stale] = json.dumps({"exit": 3, "stdout": "old", "stderr": ""})
     system = WindowsOS(python=PYTHON)
     site = ClientSite(target.transport, SchtasksLauncher(), CLIENT, "r1")
@@ -107,7 +150,9 @@ async def test_a_malformed_answer_is_an_error() -> None:
 
     launcher = ScriptedLauncher(TaskStatus(TaskState.RUNNING))
     with pytest.raises(LaunchError, match="answer is malformed"):
-        await call_client(FakeTransport(garbage), launcher, ARGV, key="r1-lock", timeout=10)
+        await call_client(
+            FakeTransport(garbage), launcher, CLIENT_ARGV, ARGS, run_id="r1", timeout=10
+        )
 
 
 async def test_a_target_held_by_another_run_is_refused_before_any_round(tmp_path: Path) -> None:
@@ -195,8 +240,14 @@ async def test_a_starting_client_is_waited_for_not_raced_by_a_listener() -> None
     assert target.verbs == []  # no `attach --listen`
 
 
-def test_the_relay_script_carries_only_the_pipe_name_and_wait() -> None:
+def test_the_relay_script_opens_the_pipe_safely() -> None:
     script = render(RELAY_SCRIPT, {"name": "patchpilot-r1-2", "wait_ms": 60000})
     skeleton, literals = split_literals(script)
-    assert literals == ["Stop", "patchpilot-r1-2", ".", "no log endpoint ", ": "]
+    assert literals[:3] == ["Stop", "patchpilot-r1-2", "."]
     assert "$pipe.Connect(60000)" in skeleton and "CopyToAsync($pipe)" in skeleton
+    # overlapped I/O (no deadlock between the directions), no impersonation by a squatter
+    assert "[IO.Pipes.PipeOptions]::Asynchronous" in skeleton
+    assert "TokenImpersonationLevel]::Identification" in skeleton
+    # only a pipe owned by SYSTEM or Administrators is relayed to
+    assert {"S-1-5-18", "S-1-5-32-544"} <= set(literals)
+    assert skeleton.index("GetOwner(") < skeleton.index("OpenStandardInput")

@@ -19,10 +19,10 @@ from patchpilot.connector.events import Event, utc_now
 from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.report import build_result
-from patchpilot.connector.rounds import RoundContext, run_rounds
+from patchpilot.connector.rounds import RoundContext, launch, run_rounds
 from patchpilot.connector.runner import make_transport, run_target
 from patchpilot.connector.secret import Secret
-from patchpilot.connector.store import RunRow, Store
+from patchpilot.connector.store import RoundRow, RunRow, Store
 from patchpilot.connector.target import TargetSpec
 from patchpilot.connector.targetos import WindowsOS
 from patchpilot.connector.windows_target import pushed_path
@@ -130,3 +130,24 @@ def test_windows_transport_by_configuration() -> None:
     )
     inventory_psrp = TargetSpec("srv", "srv", transport="psrp")
     assert isinstance(make_transport(inventory_psrp, RunOptions(**base)), PSRPTransport)
+
+
+async def test_a_launch_the_connector_died_in_finds_its_task_again(tmp_path: Path) -> None:
+    target = WindowsTarget("w4", ssu_then_cumulative())
+    target.started.add(1)  # the client wrote its state before the connector died
+    ctx = RoundContext(
+        transport=target.transport,
+        launcher=SchtasksLauncher(),
+        probe=WindowsOS().probe(),
+        store=Store.open(tmp_path / "state"),
+        options=RunOptions(run_id="w4", os="windows"),
+        run_id="w4",
+        target="srv4",
+        secret=Secret.generate(),
+        client=CLIENT,
+        emit=lambda event: None,
+        os=WindowsOS(python=PYTHON),
+    )
+    row = await launch(ctx, RoundRow("w4", 1, "launching"), {})
+    assert (row.phase, row.launcher, row.task_id) == ("launched", "schtasks", "patchpilot-w4-r1")
+    assert target.tasks == {}  # not launched twice

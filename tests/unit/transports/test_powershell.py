@@ -123,8 +123,12 @@ def test_the_data_root_is_checked_whole_before_its_acl_is_set() -> None:
     assert {"S-1-5-32-544", "S-1-5-18"} <= set(literals)  # Administrators, SYSTEM
     assert "ReparsePoint" in skeleton and "GetOwner(" in skeleton  # links and owners
     assert "Get-ChildItem -LiteralPath $item.FullName -Force" in skeleton  # every descendant
-    # the protected ACL is set only when nothing was refused
+    # a new folder gets its ACL as it is created; no window where users may write in it
+    assert "[IO.Directory]::CreateDirectory($root, $guard)" in skeleton
+    # an existing one not exactly ours is walked before the ACL is set, and again after
+    assert "GetSecurityDescriptorSddlForm('')" in skeleton
     assert skeleton.index("if (-not $refused)") < skeleton.index("Set-Acl")
+    assert skeleton.index("Set-Acl") < skeleton.rindex("$refused = Find-Untrusted $top")
     assert skeleton.rstrip().endswith("@{ refused = $refused } | ConvertTo-Json -Compress")
 
 
