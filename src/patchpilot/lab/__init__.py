@@ -6,6 +6,7 @@ command and the pytest fixtures `lab` and `lab_server` (see `fixtures.py`).
 
 from __future__ import annotations
 
+from patchpilot.lab.base import PLAIN_USER, SUDO_LOG, SUDO_USER
 from patchpilot.lab.catalog import FINAL_VERSIONS, OPT_IN_FINAL_VERSIONS
 from patchpilot.lab.debs import PackageSpec
 from patchpilot.lab.errors import LabError
@@ -16,6 +17,9 @@ from patchpilot.lab.server import Server
 __all__ = [
     "FINAL_VERSIONS",
     "OPT_IN_FINAL_VERSIONS",
+    "PLAIN_USER",
+    "SUDO_LOG",
+    "SUDO_USER",
     "Lab",
     "LabError",
     "PackageSpec",

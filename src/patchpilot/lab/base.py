@@ -23,6 +23,10 @@ from patchpilot.lab.tools import run
 __all__ = [
     "BASE_PACKAGES",
     "DEFAULT_CACHE",
+    "LAB_USERS",
+    "PLAIN_USER",
+    "SUDO_LOG",
+    "SUDO_USER",
     "base_key",
     "cached_build",
     "customize",
@@ -31,7 +35,7 @@ __all__ = [
     "mirror_url",
 ]
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 SUITE = "bookworm"
 DEFAULT_CACHE = Path("/var/cache/patchpilot")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -46,7 +50,14 @@ BASE_PACKAGES = (
     "iproute2",
     "procps",
     "ca-certificates",
+    "sudo",
+    "libpam-systemd",  # SSH logins become logind sessions, which a shutdown stops
 )
+SUDO_USER = "patcher"  # logs in with the lab key; `sudo` without a password (NOPASSWD)
+PLAIN_USER = "visitor"  # logs in with the lab key; no sudo rights
+LAB_USERS = (SUDO_USER, PLAIN_USER)
+SUDOERS = "etc/sudoers.d/lab"
+SUDO_LOG = "/var/log/sudo.log"
 MASKED_UNITS = (
     "console-getty.service",
     "getty@.service",
@@ -67,6 +78,10 @@ CONFIG_FILES = {
     "etc/apt/apt.conf.d/90lab": 'Acquire::Languages "none";\nAPT::Install-Recommends "false";\n',
     "etc/apt/sources.list": "",
     "etc/machine-id": "",
+    # Every sudo, allowed or refused, in a log that survives reboots (the journal does not).
+    SUDOERS: (
+        f"Defaults logfile={SUDO_LOG}, loglinelen=0\n{SUDO_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n"
+    ),
 }
 
 
@@ -90,6 +105,7 @@ def base_key(mirror: str) -> str:
         "suite": SUITE,
         "mirror": mirror,
         "packages": BASE_PACKAGES,
+        "users": LAB_USERS,
         "masked": MASKED_UNITS,
         "config": CONFIG_FILES,
         "catalog": [(control_text(spec), spec.files, spec.postinst) for spec in BASE_INSTALLED],
@@ -151,13 +167,23 @@ def customize(rootfs: Path) -> None:
         link = rootfs / "etc/systemd/system" / unit
         link.unlink(missing_ok=True)
         link.symlink_to("/dev/null")
+    (rootfs / SUDOERS).chmod(0o440)
     (rootfs / "etc/hostname").unlink(missing_ok=True)
     (rootfs / "root/.ssh").mkdir(mode=0o700, exist_ok=True)
+    _add_users(rootfs)
     _install_catalog(rootfs)
     for leftover in ("var/lib/apt/lists", "var/cache/apt/archives"):
         for path in (rootfs / leftover).glob("*"):
             if path.is_file():
                 path.unlink()
+
+
+def _add_users(rootfs: Path) -> None:
+    """Create the unprivileged users, each with an empty ~/.ssh (a server adds the lab key)."""
+    for user in LAB_USERS:
+        ssh_dir = f"/home/{user}/.ssh"
+        run(["chroot", rootfs, "useradd", "-m", "-U", "-s", "/bin/bash", user])
+        run(["chroot", rootfs, "install", "-d", "-m", "700", "-o", user, "-g", user, ssh_dir])
 
 
 def _install_catalog(rootfs: Path) -> None:

@@ -68,8 +68,12 @@ class ContainerServer(Machine):
             path.mkdir(parents=True, exist_ok=True)
         for relative, content in identity_files(self.name, authorized_key, repo).items():
             self._make_upper_parents(relative)
-            (self.upper / relative).write_text(content)
-        (self.upper / "root/.ssh/authorized_keys").chmod(0o600)
+            path = self.upper / relative
+            path.write_text(content)
+            folder = path.parent.stat()  # a user's key file is that user's, as its ~/.ssh
+            os.chown(path, folder.st_uid, folder.st_gid)
+            if path.name == "authorized_keys":
+                path.chmod(0o600)
         self._make_upper_parents(GUEST_HOST_KEY)
         generate_key(self.host_key, comment=f"root@{self.name}")
         options = f"lowerdir={self.base},upperdir={self.upper},workdir={work}"
@@ -77,16 +81,23 @@ class ContainerServer(Machine):
         attach_server(self.network, self.number, self.netns)
 
     def _make_upper_parents(self, relative: str) -> None:
-        """Create a file's parent folders in the upper layer with the base's modes."""
+        """Create a file's parent folders in the upper layer with the base's modes and owners.
+
+        An upper folder hides the lower one's metadata: a user's home must stay the user's.
+        """
         parts = Path(relative).parts
         for depth in range(1, len(parts)):
             sub = Path(*parts[:depth])
             upper_dir = self.upper / sub
             if not upper_dir.exists():
                 lower = self.base / sub
-                mode = stat.S_IMODE(lower.stat().st_mode) if lower.is_dir() else 0o755
+                mode, uid, gid = 0o755, 0, 0
+                if lower.is_dir():
+                    found = lower.stat()
+                    mode, uid, gid = stat.S_IMODE(found.st_mode), found.st_uid, found.st_gid
                 upper_dir.mkdir(mode=mode)
                 upper_dir.chmod(mode)
+                os.chown(upper_dir, uid, gid)
 
     def _command(self) -> list[str]:
         uptime = int(float(Path("/proc/uptime").read_text().split()[0]))

@@ -290,12 +290,18 @@ class Lab:
     # -- inside a server -----------------------------------------------------------------------
 
     def ssh(
-        self, name: str, argv: Sequence[str], *, check: bool = True, timeout: float = 120.0
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        check: bool = True,
+        timeout: float = 120.0,
+        user: str = "root",
     ) -> subprocess.CompletedProcess[str]:
-        """Run a command on a server as root over SSH with the lab's config."""
+        """Run a command on a server over SSH with the lab's config (as root, or user)."""
         remote = shlex.join(argv)
-        command = ["ssh", "-F", str(self.layout.ssh_config), "-o", "BatchMode=yes", name, remote]
-        return run(command, check=check, timeout=timeout)
+        config = ["-F", str(self.layout.ssh_config), "-o", "BatchMode=yes", "-l", user]
+        return run(["ssh", *config, name, remote], check=check, timeout=timeout)
 
     def install_opt_in(self, server: Server | str, package: str) -> None:
         """Put an opt-in package's old version on a server (for lab-conffile, modify it too)."""

@@ -16,6 +16,7 @@ import signal
 import uuid
 from pathlib import Path
 
+from patchpilot.lab.base import LAB_USERS
 from patchpilot.lab.errors import LabError
 from patchpilot.lab.repo import Repository
 from patchpilot.lab.server import Server
@@ -34,12 +35,16 @@ class MachineState(enum.Enum):
 
 
 def identity_files(name: str, authorized_key: str, repo: Repository) -> dict[str, str]:
-    """Return the files (path relative to / -> content) that make a fresh server itself."""
+    """Return the files (path relative to / -> content) that make a fresh server itself.
+
+    The lab key logs in as root and as each of the image's unprivileged users.
+    """
     return {
         "etc/hostname": f"{name}\n",
         "etc/hosts": f"127.0.0.1 localhost\n127.0.1.1 {name}\n",
         "etc/machine-id": f"{uuid.uuid4().hex}\n",
         "root/.ssh/authorized_keys": authorized_key,
+        **{f"home/{user}/.ssh/authorized_keys": authorized_key for user in LAB_USERS},
         "etc/apt/sources.list": repo.sources_list(),
         "etc/lab-repo-url": f"{repo.url}\n",
     }

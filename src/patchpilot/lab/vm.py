@@ -100,8 +100,10 @@ class VirtualMachine(Machine):
         run(["cp", "--sparse=always", self.image, self.disk], timeout=300)
         generate_key(self.host_key, comment=f"root@{self.name}")
         guest_repo = Repository(repo.directory, f"http://{GUEST_REPO}:{repo.url.rsplit(':', 1)[1]}")
+        # debugfs writes root-owned files: a user's key file stays readable by its user (0644,
+        # which sshd accepts from root), root's is root's only.
         files = {
-            path: (content, 0o600 if path.endswith("authorized_keys") else 0o644)
+            path: (content, 0o600 if path.startswith("root/") else 0o644)
             for path, content in identity_files(self.name, authorized_key, guest_repo).items()
         }
         files["etc/ssh/ssh_host_ed25519_key"] = (self.host_key.read_text(), 0o600)

@@ -4,7 +4,9 @@ Host keys are verified against known_hosts by default; an unknown or changed key
 with its SHA-256 fingerprint. An OpenSSH client config file is honoured (Host aliases,
 HostName, Port, User, IdentityFile, UserKnownHostsFile, CertificateFile...). Authentication
 is by key, agent or certificate; passwords are never asked. A dropped connection is
-re-opened on the next call, so callers retry by calling again.
+re-opened on the next call, so callers retry by calling again. With `use_sudo` (a non-root
+user) every command runs through `sudo -n`, checked once per connection: a refusal is named
+as such before any command runs.
 """
 
 from __future__ import annotations
@@ -49,10 +51,15 @@ class SSHSettings:
     use_sudo: bool = False
 
 
+def _where(settings: SSHSettings) -> str:
+    """Return `host[:port]` as the settings name the target, for messages."""
+    return f"{settings.host}" + (f":{settings.port}" if settings.port else "")
+
+
 @contextmanager
 def _mapped(what: str, settings: SSHSettings) -> Iterator[None]:
     """Translate asyncssh's and the socket layer's exceptions into patchpilot's."""
-    where = f"{settings.host}" + (f":{settings.port}" if settings.port else "")
+    where = _where(settings)
     try:
         yield
     except asyncssh.PermissionDenied as exc:
@@ -127,9 +134,40 @@ class SSHTransport(Transport):
             return
         try:
             with _mapped("connect", self.settings):
-                self._conn = await asyncssh.connect(self.settings.host, **self._options())
+                conn = await asyncssh.connect(self.settings.host, **self._options())
         except HostKeyError as exc:
             raise await self._host_key_refusal(exc) from exc.__cause__
+        if self.settings.use_sudo:
+            await self._check_sudo(conn)
+        self._conn = conn
+
+    async def _check_sudo(self, conn: asyncssh.SSHClientConnection) -> None:
+        """Make sure sudo runs commands as root without a password, before anything else runs.
+
+        Raise AuthenticationError (and close conn) when sudo refuses: a user without sudo
+        rights, one that needs a password, a missing sudo. Every later command would fail.
+        ConnectError when the check ended without an exit status (the server going down).
+        """
+        probe = quoting.join(quoting.sudo_wrap(["true"]))
+        try:
+            with _mapped("sudo check", self.settings):
+                done = await asyncio.wait_for(
+                    conn.run(probe, encoding=None, check=False), self.settings.connect_timeout
+                )
+        except BaseException:  # a timeout, a lost connection, a cancelled run
+            conn.close()
+            raise
+        if _exit_status(done) == 0:
+            return
+        conn.close()
+        if (ended := _exit_signal(done)) is not None:  # no answer from sudo: e.g. a shutdown
+            raise ConnectError(f"{_where(self.settings)}: sudo check cut short: {ended}")
+        user = self.settings.user or conn.get_extra_info("username") or "this user"
+        said = _text(done.stderr).strip().splitlines()[-1:] or [f"exit status {_exit_status(done)}"]
+        raise AuthenticationError(
+            f"{_where(self.settings)}: sudo refused: `{probe}` as {user} says: {said[0]}; "
+            f"a non-root user needs sudo without a password (NOPASSWD) to run as root"
+        )
 
     async def _host_key_refusal(self, exc: HostKeyError) -> HostKeyError:
         """Return a refusal naming the key the server offers, so an operator can check it."""

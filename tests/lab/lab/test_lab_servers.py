@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from patchpilot.lab import Lab, Server
+from patchpilot.lab import PLAIN_USER, SUDO_USER, Lab, Server
 
 pytestmark = pytest.mark.lab
 
@@ -67,3 +67,31 @@ def test_reboot_from_inside_comes_back_with_a_new_boot_id(lab: Lab, lab_server: 
         time.sleep(0.1)
     state = lab.ssh(name, ["systemctl", "is-system-running", "--wait"], check=False).stdout
     assert state.strip() == "running"
+
+
+def test_unprivileged_users_log_in_by_key_and_only_one_may_sudo(
+    lab: Lab, lab_server: Server
+) -> None:
+    script = "id -un; stat -c %U:%a ~ ~/.ssh ~/.ssh/authorized_keys; sudo -n id -un 2>&1"
+    for user, sudo in ((SUDO_USER, ["root"]), (PLAIN_USER, ["sudo:", "a", "password"])):
+        out = lab.ssh(lab_server.name, ["sh", "-c", script], user=user, check=False).stdout
+        words = out.split()
+        assert words[0] == user
+        assert [w.split(":")[0] for w in words[1:4]] == [user] * 3  # the user's own home
+        assert words[2:4] == [f"{user}:700", f"{user}:600"]
+        assert words[4:7] == sudo, out
+
+
+def test_an_ssh_login_is_a_logind_session_that_a_reboot_ends(lab: Lab, lab_server: Server) -> None:
+    name = lab_server.name
+    cgroup = lab.ssh(name, ["cat", "/proc/self/cgroup"]).stdout
+    assert "/user.slice/user-0.slice/session-" in cgroup  # libpam-systemd, not ssh.service
+    command = ["ssh", "-F", str(lab.ssh_config_path), "-o", "BatchMode=yes", name, "sleep 600"]
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as held:
+        deadline = time.monotonic() + 15
+        while not lab.ssh(name, ["pgrep", "-x", "sleep"], check=False).stdout:
+            assert time.monotonic() < deadline, "the held session did not start"
+            time.sleep(0.1)
+        before = lab.boot_id(name)
+        assert lab.reboot(name, timeout=60) != before
+        assert held.wait(timeout=30) != 0  # the session ended with the server, no hang

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from patchpilot.lab import Lab
+from patchpilot.lab import SUDO_USER, Lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.vm]
 
@@ -22,6 +22,8 @@ def test_vm_runs_its_installed_kernel_reboots_and_reaches_the_repo(lab: Lab) -> 
         hostname, running, *boot, boot_id = facts
         assert hostname == vm.name
         assert f"vmlinuz-{running}" in boot
+        as_user = lab.ssh(vm.name, ["sh", "-c", "id -un; sudo -n id -un"], user=SUDO_USER)
+        assert as_user.stdout.split() == [SUDO_USER, "root"]  # the lab key logs in as patcher
         new_boot = lab.reboot(vm.name, timeout=VM_TIMEOUT)
         assert new_boot is not None and new_boot != boot_id
         uptime = lab.ssh(vm.name, ["cut", "-d.", "-f1", "/proc/uptime"]).stdout
