@@ -319,9 +319,9 @@ def register(app: typer.Typer) -> None:
     app.command(name="run", help="Patch one server end to end; see the README.")(
         with_run_options(one_target)
     )
-    app.command(
-        name="check", help="Report what `run` would apply to one server; change nothing."
-    )(with_run_options(one_target, {"check_only": True}))
+    app.command(name="check", help="Report what `run` would apply to one server; change nothing.")(
+        with_run_options(one_target, {"check_only": True})
+    )
 
     @app.command(help="Show recent runs, or one run's rounds and journal.")
     def status(

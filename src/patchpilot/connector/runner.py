@@ -86,7 +86,7 @@ def make_transport(target: TargetSpec, options: RunOptions) -> Transport:
             config_file=options.ssh_config,
             known_hosts=options.known_hosts or known_hosts_of(target.vars),
             key_file=target.key_file or options.identity_file,
-            use_sudo=not target.is_root,
+            use_sudo=None if target.user is None else not target.is_root,
         )
     )
 

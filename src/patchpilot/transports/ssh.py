@@ -6,7 +6,8 @@ HostName, Port, User, IdentityFile, UserKnownHostsFile, CertificateFile...). Aut
 is by key, agent or certificate; passwords are never asked. A dropped connection is
 re-opened on the next call, so callers retry by calling again. With `use_sudo` (a non-root
 user) every command runs through `sudo -n`, checked once per connection: a refusal is named
-as such before any command runs.
+as such before any command runs. `use_sudo=None` decides after login: sudo unless the user
+the connection logged in as (from the target, or the config's `User`) is root.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class SSHSettings:
     connect_timeout: float = 15.0
     keepalive_interval: float = 5.0
     keepalive_count_max: int = 3
-    use_sudo: bool = False
+    use_sudo: bool | None = False  # None: sudo unless the login user is root
 
 
 def _where(settings: SSHSettings) -> str:
@@ -108,6 +109,7 @@ class SSHTransport(Transport):
     def __init__(self, settings: SSHSettings) -> None:
         self.settings = settings
         self._conn: asyncssh.SSHClientConnection | None = None
+        self._sudo = bool(settings.use_sudo)
 
     def _options(self) -> dict[str, Any]:
         s = self.settings
@@ -137,7 +139,10 @@ class SSHTransport(Transport):
                 conn = await asyncssh.connect(self.settings.host, **self._options())
         except HostKeyError as exc:
             raise await self._host_key_refusal(exc) from exc.__cause__
-        if self.settings.use_sudo:
+        self._sudo = self.settings.use_sudo is True or (
+            self.settings.use_sudo is None and conn.get_extra_info("username") != "root"
+        )
+        if self._sudo:
             await self._check_sudo(conn)
         self._conn = conn
 
@@ -225,7 +230,7 @@ class SSHTransport(Transport):
         return self._conn
 
     def _command(self, argv: Sequence[str]) -> str:
-        return quoting.join(quoting.sudo_wrap(argv) if self.settings.use_sudo else argv)
+        return quoting.join(quoting.sudo_wrap(argv) if self._sudo else argv)
 
     async def run(
         self,

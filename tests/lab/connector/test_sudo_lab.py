@@ -130,3 +130,24 @@ def test_full_cycle_as_a_sudo_user(lab: Lab, lab_server: Server, tmp_path: Path)
         assert any(needed in command for command in commands), needed
     owner = lab.ssh(lab_server.name, ["stat", "-c", "%U %a", "/var/lib/patchpilot/client"])
     assert owner.stdout == "root 700\n"  # pushed as root, not as the SSH user
+
+
+async def test_a_user_named_only_in_the_ssh_config_gets_sudo_too(
+    lab: Lab, untouched_server: Server, tmp_path: Path
+) -> None:
+    blocks = lab.ssh_config_path.read_text().split("\n\n")
+    block = next(b for b in blocks if b.startswith(f"Host {untouched_server.name}\n"))
+    configs = {}
+    for user in (SUDO_USER, PLAIN_USER):
+        configs[user] = tmp_path / f"ssh_config.{user}"
+        configs[user].write_text(block.replace("User root", f"User {user}"))
+
+    def settings(user: str) -> SSHSettings:
+        return SSHSettings(untouched_server.name, config_file=str(configs[user]), use_sudo=None)
+
+    async with SSHTransport(settings(SUDO_USER)) as ssh:
+        assert (await ssh.run(["id", "-un"], check=True)).stdout == "root\n"
+    refused = SSHTransport(settings(PLAIN_USER))
+    with pytest.raises(AuthenticationError, match="sudo refused"):
+        await refused.connect()
+    await refused.close()
