@@ -43,6 +43,10 @@ class BootProbe(abc.ABC):
     async def readiness(self, transport: Transport) -> Readiness:
         """Tell whether the target finished booting (services up, servicing idle)."""
 
+    def same_boot(self, first: str, second: str) -> bool:
+        """Tell whether two boot identities read from the target name the same boot."""
+        return first == second
+
 
 def parse_boot_id(exit_status: int, stdout: str) -> str | None:
     """Return the boot id from a read's result, or None unless it succeeded with a value."""

@@ -65,7 +65,7 @@ async def wait_boot_id_change(
     delay, has_been_down = policy.first_delay, False
     while True:
         last = await _read(probe, transport, deadline - clock.now())
-        if last is not None and last != before:
+        if last is not None and not probe.same_boot(last, before):
             return last
         has_been_down = has_been_down or last is None
         remaining = deadline - clock.now()
@@ -73,7 +73,7 @@ async def wait_boot_id_change(
             break
         await clock.sleep(min(delay, remaining))
         delay = min(delay * 1.5, policy.max_delay)
-    if last == before:  # it answers from the same boot: unreachable for a while is no reboot
+    if last is not None:  # it answers from the same boot: unreachable for a while is no reboot
         lapses = ", though it did not answer at times" if has_been_down else ""
         raise RebootError(
             f"the target answers but its boot id never changed in {policy.timeout:g} s"
@@ -113,7 +113,7 @@ async def wait_stable(
     while True:
         await clock.sleep(policy.stability_window)
         again = await _read(probe, transport, 30)
-        if again == boot_id:
+        if again is not None and probe.same_boot(again, boot_id):
             return boot_id
         boot_id = again or boot_id
         if clock.now() > deadline:

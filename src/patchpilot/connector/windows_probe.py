@@ -2,15 +2,19 @@
 
 Boot identity is `Win32_OperatingSystem.LastBootUpTime` in UTC to the second: it changes with
 every boot and is read by a PowerShell command whose failure is "unreachable", never
-"changed". Readiness is what careful tools wait for: the logon screen (LogonUI) or a desktop
-is up, and component-based servicing is not still working (`ServicingInProgress` under the
-CBS `Interface` key is not 2); TiWorker's presence is reported but does not block, since it
-lingers idle after a finished transaction.
+"changed". Windows derives it from the clock minus the uptime, so a clock correction moves it
+on the same boot: two readings count as the same boot unless they are more than
+SAME_BOOT_SLACK seconds apart (a restart moves it by at least the uptime before the restart,
+which includes the whole update). Readiness is what careful tools wait for: the logon screen
+(LogonUI) or a desktop is up, and component-based servicing is not still working
+(`ServicingInProgress` under the CBS `Interface` key is not 2); TiWorker's presence is
+reported but does not block, since it lingers idle after a finished transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from patchpilot.connector.probes import BootProbe, Readiness
@@ -18,9 +22,17 @@ from patchpilot.errors import TransportError
 from patchpilot.transports.base import Transport
 from patchpilot.transports.powershell import last_json, powershell_argv
 
-__all__ = ["BOOT_SCRIPT", "READINESS_SCRIPT", "WindowsBootProbe", "parse_boot", "parse_readiness"]
+__all__ = [
+    "BOOT_SCRIPT",
+    "READINESS_SCRIPT",
+    "SAME_BOOT_SLACK",
+    "WindowsBootProbe",
+    "parse_boot",
+    "parse_readiness",
+]
 
 _PROBE_TIMEOUT = 60.0
+SAME_BOOT_SLACK = 30.0
 _SERVICING_BUSY = 2
 
 BOOT_SCRIPT = """$ErrorActionPreference = 'Stop'
@@ -57,6 +69,11 @@ def parse_boot(exit_status: int, stdout: str) -> str | None:
     return boot.strip()
 
 
+def _instant(boot: str) -> float:
+    """Return a boot time `YYYY-MM-DDTHH:MM:SSZ` as seconds; ValueError for anything else."""
+    return datetime.strptime(boot, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
 def parse_readiness(exit_status: int, stdout: str) -> Readiness:
     """Map the readiness script's JSON to Readiness (not ready when it cannot be read)."""
     try:
@@ -91,3 +108,10 @@ class WindowsBootProbe(BootProbe):
     async def readiness(self, transport: Transport) -> Readiness:
         read = await transport.run(powershell_argv(READINESS_SCRIPT), timeout=_PROBE_TIMEOUT)
         return parse_readiness(read.exit_status, read.stdout)
+
+    def same_boot(self, first: str, second: str) -> bool:
+        try:
+            apart = abs(_instant(first) - _instant(second))
+        except ValueError:
+            return first == second
+        return apart <= SAME_BOOT_SLACK

@@ -1,4 +1,5 @@
-"""The Windows boot probe: LastBootUpTime and readiness, parsed from PowerShell output."""
+"""The Windows boot probe: LastBootUpTime and readiness, parsed from PowerShell output; a
+clock correction on the same boot is no restart."""
 
 from __future__ import annotations
 
@@ -6,14 +7,18 @@ import base64
 
 import pytest
 
+from patchpilot.connector.probes import Readiness
+from patchpilot.connector.reboot import Clock, RebootPolicy, await_reboot
 from patchpilot.connector.windows_probe import (
     WindowsBootProbe,
     parse_boot,
     parse_readiness,
 )
-from patchpilot.errors import TransportError
-from patchpilot.transports.base import CommandResult
+from patchpilot.errors import RebootError, TransportError
+from patchpilot.transports.base import CommandResult, Transport
 from patchpilot.transports.fake import FakeTransport
+
+T = FakeTransport(lambda argv, stdin: (0, ""))
 
 
 @pytest.mark.parametrize(
@@ -88,3 +93,41 @@ async def test_probe_failure_raises_not_changed() -> None:
     transport = FakeTransport(lambda argv, _: CommandResult(argv, 1, "", "WinRM refused", 0.1))
     with pytest.raises(TransportError, match="WinRM refused"):
         await WindowsBootProbe().boot_id(transport)
+
+
+def test_a_clock_correction_is_the_same_boot_a_restart_is_not() -> None:
+    probe = WindowsBootProbe()
+    assert probe.same_boot("2026-11-25T01:00:00Z", "2026-11-25T01:00:02Z")  # NTP moved it
+    assert probe.same_boot("2026-11-25T01:00:30Z", "2026-11-25T01:00:00Z")
+    assert not probe.same_boot("2026-11-25T01:00:00Z", "2026-11-25T01:00:31Z")
+    assert not probe.same_boot("2026-11-25T01:00:00Z", "2026-11-25T03:12:09Z")
+    assert not probe.same_boot("2026-11-25T01:00:00Z", "not-a-time")
+
+
+class DriftingWindows(WindowsBootProbe):
+    """A Windows server whose LastBootUpTime readings are scripted (the last repeats)."""
+
+    def __init__(self, boots: list[str]) -> None:
+        self.boots = boots
+
+    async def boot_id(self, transport: Transport) -> str:
+        return self.boots.pop(0) if len(self.boots) > 1 else self.boots[0]
+
+    async def readiness(self, transport: Transport) -> Readiness:
+        return Readiness(True, "logon screen up")
+
+
+async def test_a_boot_time_moved_by_the_clock_is_not_taken_for_a_restart() -> None:
+    time = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        time[0] += seconds
+
+    clock = Clock(now=lambda: time[0], sleep=sleep)
+    policy = RebootPolicy(timeout=60, stability_window=5, stability_timeout=30)
+    drifted = DriftingWindows(["2026-11-25T01:00:00Z", "2026-11-25T01:00:01Z"])
+    with pytest.raises(RebootError, match="has not rebooted"):
+        await await_reboot(T, drifted, "2026-11-25T01:00:00Z", policy, clock=clock)
+    restarted = DriftingWindows(["2026-11-25T01:00:01Z", "2026-11-25T02:10:00Z"])
+    after = await await_reboot(T, restarted, "2026-11-25T01:00:00Z", policy, clock=clock)
+    assert after == "2026-11-25T02:10:00Z"
