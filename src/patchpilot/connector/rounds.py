@@ -181,14 +181,22 @@ async def _wait_started(ctx: RoundContext, row: RoundRow, handle: TaskHandle) ->
         await asyncio.sleep(0.2)
 
 
+def _round_task(ctx: RoundContext, row: RoundRow) -> TaskHandle | None:
+    """Return the round's client task, when it is known and this run's launcher owns it."""
+    if row.task_id is None or row.launcher != ctx.launcher.name:
+        return None
+    return TaskHandle(ctx.launcher.name, row.task_id)
+
+
 async def check_client(ctx: RoundContext, row: RoundRow) -> str | None:
     """Return why the round's client ended without a final record, or None if it may still."""
     state = await read_state(ctx, row.round)
     if state is not None and state.get("phase") not in ("failed", "done"):
         return None
     exit_status = state.get("exit_status") if state else None
-    if exit_status is None and row.task_id and row.launcher == ctx.launcher.name:
-        status = await ctx.launcher.status(ctx.transport, TaskHandle(row.launcher, row.task_id))
+    task = _round_task(ctx, row)
+    if exit_status is None and task is not None:
+        status = await ctx.launcher.status(ctx.transport, task)
         if status.state is not TaskState.EXITED:
             return None
         exit_status = status.exit_status
@@ -216,11 +224,17 @@ async def stream(ctx: RoundContext, row: RoundRow) -> RoundRow:
         if ctx.store.add_record(ctx.run_id, row.round, record):
             ctx.emit(JournalRecord(target=ctx.target, round=row.round, record=record))
 
-    known = row.task_id is not None and row.launcher == ctx.launcher.name
-    task = TaskHandle(ctx.launcher.name, row.task_id) if known and row.task_id else None
     follower = JournalFollower(
         ctx.transport,
-        AttachTarget(ctx.client, ctx.run_id, row.round, ctx.secret, ctx.os, ctx.launcher, task),
+        AttachTarget(
+            ctx.client,
+            ctx.run_id,
+            row.round,
+            ctx.secret,
+            ctx.launcher,
+            ctx.os,
+            _round_task(ctx, row),
+        ),
         last_seq=ctx.store.last_seq(ctx.run_id, row.round),
         final_seq=final_seq,
         on_record=on_record,
@@ -262,9 +276,10 @@ async def verify(ctx: RoundContext, row: RoundRow, report: RoundReport) -> Round
             f"round {row.round} failed on the target: "
             f"{str(message).strip().splitlines()[-1:] or 'no reason'}"
         )
-    if row.task_id and row.launcher == ctx.launcher.name:
+    task = _round_task(ctx, row)
+    if task is not None:
         try:
-            await ctx.launcher.cleanup(ctx.transport, TaskHandle(row.launcher, row.task_id))
+            await ctx.launcher.cleanup(ctx.transport, task)
         except TransportError as exc:
             ctx.warn(row.round, f"could not clear the scheduler's task {row.task_id}: {exc}")
     return replace(row, phase="done", finished=utc_now())

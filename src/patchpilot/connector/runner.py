@@ -147,9 +147,8 @@ async def _lock(
     Raise TargetLockedError when another run holds the target, LaunchError when the client
     keeps failing to answer.
     """
-    verb = "unlock" if release else "lock"
+    verb, site = "unlock" if release else "lock", ClientSite(transport, launcher, client, run_id)
     for attempt in range(3):
-        site = ClientSite(transport, launcher, client, run_id)
         done = await system.call_client(site, verb, "--run", run_id, timeout=timeout)
         if done.ok or release:
             return

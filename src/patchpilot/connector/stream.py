@@ -19,7 +19,6 @@ from patchpilot.connector.secret import Secret
 from patchpilot.connector.targetos import ClientSite, LinuxOS, TargetOS
 from patchpilot.errors import ClientFailedError, ClientProtocolError, ConnectError, TransportError
 from patchpilot.launchers.base import Launcher, TaskHandle
-from patchpilot.launchers.systemd_run import SystemdRunLauncher
 from patchpilot.protocol import (
     PROTOCOL_VERSION,
     FrameDecoder,
@@ -47,8 +46,8 @@ class AttachTarget:
     run_id: str
     round: int
     secret: Secret
+    launcher: Launcher
     os: TargetOS = field(default_factory=LinuxOS)
-    launcher: Launcher = field(default_factory=SystemdRunLauncher)
     task: TaskHandle | None = None  # the round's task, when known (Windows asks its state)
 
 

@@ -10,6 +10,7 @@ from connector_fakes import SECRET, FakeEndpoint, final, record
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.stream import AttachTarget, JournalFollower, StreamTuning
 from patchpilot.errors import ClientFailedError, ClientProtocolError
+from patchpilot.launchers.systemd_run import SystemdRunLauncher
 from patchpilot.transports.fake import FakeTransport
 
 RECORDS = [
@@ -38,7 +39,7 @@ def follower(
 
     return JournalFollower(
         transport,
-        AttachTarget("/c.pyz", "r1", 1, Secret(secret)),
+        AttachTarget("/c.pyz", "r1", 1, Secret(secret), SystemdRunLauncher()),
         last_seq=last_seq,
         on_record=seen.append,
         check_client=check,
