@@ -113,7 +113,7 @@ class ContainerServer(Machine):
             "--register=no",
             "--keep-unit",
             f"--network-namespace-path={self.netns}",
-            "--console=passive",
+            "--console=read-only",  # drained into console.log: a full console blocks PID 1
             "--link-journal=no",
             "--resolv-conf=off",
             "--timezone=off",
