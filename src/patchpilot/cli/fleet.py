@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -23,137 +22,75 @@ from rich.console import Console
 from patchpilot.cli import run as run_cmd
 from patchpilot.cli.fleet_view import FleetView
 from patchpilot.cli.logfile import setup_connector_log
+from patchpilot.cli.options import with_run_options
+from patchpilot.cli.signals import until_signal
 from patchpilot.connector.exitcodes import posix_status
 from patchpilot.connector.fleet import (
     EXIT_FLEET_FAILED,
+    FleetJob,
     FleetOptions,
     FleetResult,
     Order,
     parse_serial,
-    run_fleet,
+    prepare_fleet,
+    run_fleet_job,
 )
-from patchpilot.connector.fleet_connector import (
-    all_host_options,
-    check_fleet_run_id,
-    freeze_plan,
-    host_options,
-    new_fleet_run_id,
-    run_one_with,
-)
-from patchpilot.connector.inventory import HostEntry, Inventory, load_inventory
+from patchpilot.connector.fleet.job import check_fleet_run_id, new_fleet_run_id
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.result import write_result
-from patchpilot.connector.runner import run_target
 from patchpilot.connector.store import Store
-from patchpilot.errors import Cancelled, ConfigurationError
+from patchpilot.errors import Cancelled
 
-__all__ = ["FleetJob", "Prepared", "prepare", "register", "run_fleet_job", "select_hosts"]
+__all__ = ["FleetOutput", "register", "show_fleet_job"]
 
 
 @dataclass(frozen=True)
-class FleetJob:
-    """One `patchpilot fleet` invocation, parsed."""
+class FleetOutput:
+    """Where a fleet job's state and results go, and how its lines look."""
 
-    inventory: Path
-    limit: str | None
-    rollout: FleetOptions
-    plan_from: str | None
-    run_id: str
-    options: RunOptions
     state_dir: Path | None
     result_file: Path | None
     log_format: str = "text"
 
 
-def select_hosts(inventory: Inventory, limit: str | None) -> list[HostEntry]:
-    """Return the hosts --limit selects, in inventory order (as Ansible runs a limited play)."""
-    if limit is None:
-        return list(inventory.hosts)
-    chosen = {h.name for h in inventory.select(limit)}
-    hosts = [h for h in inventory.hosts if h.name in chosen]
-    if not hosts:
-        raise ConfigurationError(f"--limit {limit!r} matches no host of {inventory.path}")
-    return hosts
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """What a fleet job will do, all checked before any server is touched."""
-
-    hosts: list[HostEntry]
-    options: dict[str, RunOptions]
-    plan_host: HostEntry
-    plan_options: RunOptions
-
-
-def prepare(job: FleetJob) -> Prepared:
-    """Read the inventory, select the hosts, check every host's options; ConfigurationError."""
-    inventory = load_inventory(job.inventory)
-    hosts = select_hosts(inventory, job.limit)
-    plan_host = inventory.host(job.plan_from) if job.plan_from else hosts[0]
-    plan_options = host_options(job.options, plan_host)
-    return Prepared(hosts, all_host_options(job.options, hosts), plan_host, plan_options)
-
-
-async def run_fleet_job(job: FleetJob, console: Console, *, is_live: bool) -> FleetResult:
-    """Prepare the job, then roll it out under signal handling; print the summary."""
-    prepared = prepare(job)
-    store = Store.open(job.state_dir)
+async def show_fleet_job(
+    job: FleetJob, output: FleetOutput, console: Console, *, is_live: bool
+) -> FleetResult:
+    """Check the job, then run it under signal handling with its live view; print the summary."""
+    prepared = prepare_fleet(job)
+    store = Store.open(output.state_dir)
     setup_connector_log(store)
     hosts = [h.name for h in prepared.hosts]
     try:
-        with FleetView(console, hosts, is_live=is_live, log_format=job.log_format) as view:
-            result = await _until_signal(_roll_out(job, prepared, store, view), job.run_id)
-        if job.log_format == "text":
+        with FleetView(console, hosts, is_live=is_live, log_format=output.log_format) as view:
+            work = run_fleet_job(
+                job,
+                store=store,
+                on_server=view.on_server,
+                on_fleet=view.on_fleet,
+                prepared=prepared,
+            )
+            result = await _until_signal(work, job.run_id)
+        if output.log_format == "text":
             console.print(view.summary(result))
     finally:
         store.close()
     return result
 
 
-async def _roll_out(
-    job: FleetJob, prepared: Prepared, store: Store, view: FleetView
-) -> FleetResult:
-    """Freeze the plan on the plan host, then run every host through run_target."""
-    plan = await freeze_plan(
-        run_target,
-        prepared.plan_host,
-        prepared.plan_options,
-        fleet_run_id=job.run_id,
-        store=store,
-        on_event=view.on_server,
-    )
-    run_one = run_one_with(
-        run_target,
-        options=prepared.options,
-        plan=plan,
-        fleet_run_id=job.run_id,
-        store=store,
-        on_event=view.on_server,
-    )
-    return await run_fleet(prepared.hosts, run_one, job.rollout, on_event=view.on_fleet)
-
-
 async def _until_signal(rollout: Coroutine[Any, Any, FleetResult], run_id: str) -> FleetResult:
     """Await the rollout; SIGTERM/SIGINT stop the waiting (each server's state is stored)."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.create_task(rollout)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
     try:
-        return await task
+        return await until_signal(rollout)
     except asyncio.CancelledError:
         raise Cancelled(f"fleet cancelled; `--run-id {run_id}` resumes every server") from None
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
 
 
 def register(app: typer.Typer) -> None:
     """Add `fleet` to app, with every option of `run` plus the rollout options."""
 
     @app.command(help="Patch the servers of an Ansible inventory (YAML or INI) in one run.")
-    @run_cmd.with_run_options
+    @with_run_options
     def fleet(
         options: RunOptions,
         inventory: Annotated[Path, typer.Argument(help="Ansible inventory, YAML or INI.")],
@@ -192,19 +129,10 @@ def register(app: typer.Typer) -> None:
             failure_code=-1 if options.exit_codes == "wsus" else EXIT_FLEET_FAILED,
         )
         fleet_run_id = check_fleet_run_id(options.run_id or new_fleet_run_id())
-        job = FleetJob(
-            inventory,
-            limit,
-            rollout,
-            plan_from,
-            fleet_run_id,
-            options,
-            state_dir,
-            result_file,
-            log_format,
-        )
+        job = FleetJob(inventory, limit, rollout, plan_from, fleet_run_id, options)
+        output = FleetOutput(state_dir, result_file, log_format)
         console = Console(highlight=False, soft_wrap=True)
-        result = asyncio.run(run_fleet_job(job, console, is_live=console.is_terminal))
+        result = asyncio.run(show_fleet_job(job, output, console, is_live=console.is_terminal))
         document = {"run_id": fleet_run_id, **result.to_dict()}
         if result_file is not None:
             write_result(document, result_file)

@@ -1,6 +1,6 @@
 """CLI: `patchpilot run|check TARGET`, `status [RUN_ID]`, `result RUN_ID`, `cancel RUN_ID`.
 
-`with_run_options` adds every option that shapes a run (and builds the RunOptions), so
+`options.with_run_options` adds every option that shapes a run (derived from RunOptions), so
 `fleet` offers exactly the same ones. SIGTERM/SIGINT stop the waiting, never the client on
 the target: the result file is written with the cancelled status and its exit code.
 """
@@ -8,240 +8,44 @@ the target: the result file is written with the cancelled status and its exit co
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import typer
-from pydantic import ValidationError
 
 from patchpilot.cli.logfile import setup_connector_log
+from patchpilot.cli.options import with_run_options
 from patchpilot.cli.render import EventRenderer
+from patchpilot.cli.signals import until_signal
 from patchpilot.connector.exitcodes import posix_status
 from patchpilot.connector.inventory import load_inventory
-from patchpilot.connector.options import RunOptions, read_list_file
+from patchpilot.connector.options import RunOptions
 from patchpilot.connector.result import RunResult, write_result
 from patchpilot.connector.runner import new_run_id, run_target
 from patchpilot.connector.store import Store
 from patchpilot.connector.target import TargetSpec, resolve_target
 from patchpilot.errors import Cancelled, ConfigurationError, StateError
 
-__all__ = ["register", "with_run_options"]
+__all__ = ["register"]
 
 Opt = typer.Option
-_KW = inspect.Parameter.KEYWORD_ONLY
-_RUN_PARAMS: list[tuple[str, Any, Any]] = [
-    (
-        "check_only",
-        Annotated[
-            bool,
-            Opt(
-                "--check-only",
-                help="Report what would be applied; change nothing [Retrieve Update List].",
-            ),
-        ],
-        False,
-    ),
-    (
-        "include",
-        Annotated[
-            list[str] | None,
-            Opt("--include", help="Update names or globs to apply (repeat, or comma-separate)."),
-        ],
-        None,
-    ),
-    (
-        "include_file",
-        Annotated[Path | None, Opt(help="Include List file: one name a line, # comments.")],
-        None,
-    ),
-    (
-        "exclude",
-        Annotated[list[str] | None, Opt("--exclude", help="Update names or globs never to apply.")],
-        None,
-    ),
-    ("exclude_file", Annotated[Path | None, Opt(help="Exclude List file.")], None),
-    ("security_only", Annotated[bool, Opt(help="Only security updates.")], False),
-    ("download_only", Annotated[bool, Opt(help="Download, do not install.")], False),
-    (
-        "reboot",
-        Annotated[Literal["never", "if-required", "always"], Opt(help="Restart Server policy.")],
-        "if-required",
-    ),
-    ("reboot_timeout", Annotated[float, Opt(help="Seconds for the target to come back.")], 600),
-    ("max_rounds", Annotated[int, Opt(help="Rounds at most (a reboot starts a new one).")], 5),
-    (
-        "client_path",
-        Annotated[
-            str | None,
-            Opt(help="Client on a path the target sees (checked by SHA-256); else pushed."),
-        ],
-        None,
-    ),
-    (
-        "launcher",
-        Annotated[
-            Literal["auto", "systemd-run", "at", "schtasks"], Opt(help="The target's scheduler.")
-        ],
-        "auto",
-    ),
-    ("start_delay", Annotated[float, Opt(help="Seconds before the client starts.")], 0),
-    ("os", Annotated[Literal["linux", "windows"], Opt(help="The target's OS.")], "linux"),
-    (
-        "transport",
-        Annotated[
-            Literal["ssh", "psrp"] | None,
-            Opt(help="ssh (default), or psrp: WinRM, for --os windows."),
-        ],
-        None,
-    ),
-    (
-        "python",
-        Annotated[
-            str | None,
-            Opt(help="Windows: python.exe for the client (default: beside a UNC --client-path)."),
-        ],
-        None,
-    ),
-    ("winrm_port", Annotated[int | None, Opt(help="WinRM port (5986; 5985 without TLS).")], None),
-    ("smb_port", Annotated[int, Opt(help="SMB port of the UNC --client-path's server.")], 445),
-    (
-        "winrm_auth",
-        Annotated[
-            Literal["negotiate", "kerberos", "ntlm", "credssp", "certificate", "basic"],
-            Opt(help="WinRM authentication (password: $PATCHPILOT_WINRM_PASSWORD)."),
-        ],
-        "negotiate",
-    ),
-    ("winrm_tls", Annotated[bool, Opt(help="WinRM over HTTPS.")], True),
-    (
-        "winrm_cert_validation",
-        Annotated[bool, Opt(help="Check the WinRM server's certificate.")],
-        True,
-    ),
-    (
-        "windows_service",
-        Annotated[
-            Literal["default", "managed", "windows-update", "microsoft-update"],
-            Opt(help="Windows: where updates come from (default: the configured WSUS server)."),
-        ],
-        "default",
-    ),
-    ("windows_drivers", Annotated[bool, Opt(help="Windows: include driver updates.")], False),
-    (
-        "windows_optional",
-        Annotated[bool, Opt(help="Windows: include optional (browse-only) updates.")],
-        False,
-    ),
-    (
-        "windows_classifications",
-        Annotated[
-            list[str] | None,
-            Opt(help="Windows: classification names, e.g. 'Security Updates' (repeat)."),
-        ],
-        None,
-    ),
-    ("run_id", Annotated[str | None, Opt(help="Run id; the same id resumes a run.")], None),
-    ("exit_codes", Annotated[Literal["native", "wsus"], Opt(help="Exit-code table.")], "native"),
-    ("timeout", Annotated[float | None, Opt(help="Seconds for the whole job.")], None),
-    (
-        "ssh_config",
-        Annotated[str | None, Opt("--ssh-config", "-F", help="OpenSSH client config file.")],
-        None,
-    ),
-    (
-        "known_hosts",
-        Annotated[
-            str | None, Opt(help="known_hosts file (default: the config's or ~/.ssh/known_hosts).")
-        ],
-        None,
-    ),
-    ("identity_file", Annotated[str | None, Opt(help="Private key (or use the agent).")], None),
-    (
-        "readiness_timeout",
-        Annotated[
-            float, Opt(help="Seconds for the target to be ready after a reboot.", hidden=True)
-        ],
-        300,
-    ),
-    (
-        "stability_window",
-        Annotated[float, Opt(help="Seconds the new boot must hold.", hidden=True)],
-        5,
-    ),
-]
-_RUN_NAMES = [name for name, _, _ in _RUN_PARAMS]
-
-
-def _entries(values: list[str] | None, path: Path | None) -> tuple[str, ...]:
-    inline = tuple(v.strip() for value in values or () for v in value.split(",") if v.strip())
-    return inline + (read_list_file(str(path)) if path else ())
-
-
-def build_options(values: dict[str, Any]) -> RunOptions:
-    """Return RunOptions from the CLI's values; ConfigurationError names a bad option."""
-    values = dict(values)
-    values["include"] = _entries(values["include"], values.pop("include_file"))
-    values["exclude"] = _entries(values["exclude"], values.pop("exclude_file"))
-    values["windows_classifications"] = _entries(values.get("windows_classifications"), None)
-    try:
-        return RunOptions.model_validate(values)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = "--" + str(error["loc"][0]).replace("_", "-") if error["loc"] else "options"
-        raise ConfigurationError(f"{where}: {error['msg']}") from None
-
-
-def with_run_options(
-    func: Callable[..., Any], forced: Mapping[str, Any] | None = None
-) -> Callable[..., Any]:
-    """Return command `func(options: RunOptions, ...)` with every run option but the forced
-    ones, whose values are fixed (`check` is `run` with check_only forced on)."""
-    fixed = dict(forced or {})
-    own = [
-        p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "options"
-    ]
-    added = [
-        inspect.Parameter(n, _KW, default=d, annotation=a)
-        for n, a, d in _RUN_PARAMS
-        if n not in fixed
-    ]
-
-    @functools.wraps(func)
-    def command(**kwargs: Any) -> Any:
-        values = {name: kwargs.pop(name) for name in _RUN_NAMES if name not in fixed}
-        return func(build_options({**values, **fixed}), **kwargs)
-
-    params = [p.replace(kind=_KW) for p in own] + added
-    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    command.__annotations__ = {p.name: p.annotation for p in params}
-    return command
 
 
 async def _run_until_signal(
     target: TargetSpec, options: RunOptions, store: Store, on_event: EventRenderer
 ) -> RunResult:
     """Run; on SIGTERM/SIGINT stop waiting and return the stored cancelled result."""
-    loop = asyncio.get_running_loop()
-    job = asyncio.create_task(run_target(target, options, store=store, on_event=on_event))
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, job.cancel)
     try:
-        return await job
+        return await until_signal(run_target(target, options, store=store, on_event=on_event))
     except asyncio.CancelledError:
         stored = store.result(options.run_id or "")
         if stored is None:
             raise Cancelled("cancelled before the run started") from None
         return RunResult.from_dict(stored)
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
 
 
 def _pid_file(store: Store, run_id: str) -> Path:

@@ -24,12 +24,13 @@ from patchpilot.client.attach import attach, listen_once
 from patchpilot.client.backends import BACKEND_ENV, make_backend
 from patchpilot.client.backends.base import Update
 from patchpilot.client.exits import ClientExit
-from patchpilot.client.jobspec import RUN_ID_RE, JobSpec, JobSpecError, parse_job_spec
+from patchpilot.client.jobspec import JobSpec, JobSpecError, parse_job_spec
 from patchpilot.client.journal import Journal
 from patchpilot.client.lock import ClientLock, claim_run_lock, read_run_lock, release_run_lock
 from patchpilot.client.paths import RoundPaths
 from patchpilot.client.round import Round
 from patchpilot.client.state import write_atomic
+from patchpilot.protocol import RUN_ID_RE
 
 __all__ = ["main"]
 

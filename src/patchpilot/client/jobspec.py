@@ -12,13 +12,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from patchpilot.client.backends.wua import CLASSIFICATIONS as WUA_CLASSIFICATIONS
 from patchpilot.client.backends.wua import SERVICES as WUA_SERVICES
-from patchpilot.protocol import JOB_SPEC_VERSION
+from patchpilot.protocol import JOB_SPEC_VERSION, RUN_ID_RE
+from patchpilot.protocol.windows import CLASSIFICATIONS as WUA_CLASSIFICATIONS
 
-__all__ = ["RUN_ID_RE", "JobSpec", "JobSpecError", "Selection", "parse_job_spec"]
+__all__ = ["JobSpec", "JobSpecError", "Selection", "parse_job_spec"]
 
-RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ACTIONS = ("scan", "download", "install")
 REBOOTS = ("never", "if-required", "always")
 CLASSIFICATIONS = ("all", "security")

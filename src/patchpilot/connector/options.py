@@ -1,7 +1,11 @@
-"""The run options (validated with pydantic) and the include/exclude list files.
+"""The run options (validated with pydantic): the one definition of every option of a run.
 
 One `RunOptions` describes one run on one target; the CLI builds it from its options, the
-fleet from its job. It is frozen: a resumed run reuses the options it started with.
+fleet from its job and each host's `patchpilot_*` inventory variables, and both derive their
+names, types, defaults and help text from the fields here (`Field(description=...)`, with
+the help group and CLI spelling in `json_schema_extra`). What only one target family has is
+a sub-model owned by that family (`windows: WindowsOptions`), spelled flat by users. It is
+frozen: a resumed run reuses the options it started with.
 """
 
 from __future__ import annotations
@@ -11,16 +15,42 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.fields import FieldInfo
 
-from patchpilot.client.backends.wua import CLASSIFICATIONS as WUA_CLASSIFICATIONS
-from patchpilot.client.backends.wua import normalize_kb
+from patchpilot.connector.targets import TARGETS, WindowsOptions
 from patchpilot.errors import ConfigurationError
+from patchpilot.protocol import RUN_ID_RE
 
-__all__ = ["RUN_ID_RE", "RunOptions", "parse_list", "read_list_file"]
+__all__ = [
+    "RUN_ID_RE",
+    "RunOptions",
+    "error_option",
+    "flat_fields",
+    "option_meta",
+    "parse_list",
+    "read_list_file",
+]
 
-RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_KB_LISTS = ("include", "exclude")
+_LISTS = ("include", "exclude")
 _ENTRY_RE = re.compile(r"^[A-Za-z0-9.+_:*?\[\]!-]{1,200}$")
+
+# Help groups, in the order `--help` shows them.
+SELECTION = {"group": "Selection"}
+REBOOT = {"group": "Reboot"}
+CLIENT = {"group": "Client and launch"}
+CONNECTION = {"group": "Connection"}
+JOB = {"group": "Job and output"}
+TIMEOUTS = {"group": "Timeouts"}
+
+
+def _meta(group: dict[str, str], **cli: object) -> dict[str, Any]:
+    """Return a field's json_schema_extra: its help group and how the CLI spells it.
+
+    flags: the option's names (default `--field-name`); hidden: left out of --help;
+    list_file: a `--NAME-file` companion reads entries from a list file; per_host: False
+    when an inventory variable may not set it.
+    """
+    return {**group, **cli}
 
 
 class RunOptions(BaseModel):
@@ -28,78 +58,179 @@ class RunOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    run_id: str | None = Field(default=None, pattern=RUN_ID_RE.pattern)
-    check_only: bool = False
-    download_only: bool = False
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    security_only: bool = False
-    reboot: Literal["never", "if-required", "always"] = "if-required"
-    reboot_timeout: float = Field(default=600, gt=0)
-    max_rounds: int = Field(default=5, ge=1, le=99)
-    client_path: str | None = None
-    launcher: Literal["auto", "systemd-run", "at", "schtasks"] = "auto"
-    start_delay: float = Field(default=0, ge=0)
-    exit_codes: Literal["native", "wsus"] = "native"
-    timeout: float | None = Field(default=None, gt=0)
-    ssh_config: str | None = None
-    known_hosts: str | None = None
-    identity_file: str | None = None
-    launch_timeout: float = Field(default=120, gt=0)
-    round_timeout: float = Field(default=4 * 3600, gt=0)
-    readiness_timeout: float = Field(default=300, gt=0)
-    stability_window: float = Field(default=5, ge=0)
-    ack_timeout: int = Field(default=300, gt=0)
-    lock_timeout: int = Field(default=600, gt=0)
-    plan: dict[str, str] | None = None  # a frozen plan chosen elsewhere (the fleet's plan host)
-    os: Literal["linux", "windows"] = "linux"
-    transport: Literal["ssh", "psrp"] | None = None  # None: the target's (ssh)
-    python: str | None = None  # Windows: the python.exe the task runs
-    winrm_port: int | None = Field(default=None, gt=0, lt=65536)
-    smb_port: int = Field(default=445, gt=0, lt=65536)  # reaching a UNC --client-path
-    winrm_auth: Literal["negotiate", "kerberos", "ntlm", "credssp", "certificate", "basic"] = (
-        "negotiate"
+    check_only: bool = Field(
+        default=False,
+        description="Report what would be applied; change nothing [Retrieve Update List].",
+        json_schema_extra=_meta(SELECTION, flags=["--check-only"]),
     )
-    winrm_tls: bool = True
-    winrm_cert_validation: bool = True
-    windows_service: Literal["default", "managed", "windows-update", "microsoft-update"] = "default"
-    windows_drivers: bool = False
-    windows_optional: bool = False
-    windows_classifications: tuple[str, ...] = ()
+    download_only: bool = Field(
+        default=False,
+        description="Download, do not install.",
+        json_schema_extra=_meta(SELECTION),
+    )
+    include: tuple[str, ...] = Field(
+        default=(),
+        description="Update names or globs to apply (repeat, or comma-separate).",
+        json_schema_extra=_meta(SELECTION, flags=["--include"], list_file=True),
+    )
+    exclude: tuple[str, ...] = Field(
+        default=(),
+        description="Update names or globs never to apply.",
+        json_schema_extra=_meta(SELECTION, flags=["--exclude"], list_file=True),
+    )
+    security_only: bool = Field(
+        default=False, description="Only security updates.", json_schema_extra=_meta(SELECTION)
+    )
+    reboot: Literal["never", "if-required", "always"] = Field(
+        default="if-required",
+        description="Restart Server policy.",
+        json_schema_extra=_meta(REBOOT),
+    )
+    reboot_timeout: float = Field(
+        default=600,
+        gt=0,
+        description="Seconds for the target to come back.",
+        json_schema_extra=_meta(REBOOT),
+    )
+    max_rounds: int = Field(
+        default=5,
+        ge=1,
+        le=99,
+        description="Rounds at most (a reboot starts a new one).",
+        json_schema_extra=_meta(REBOOT),
+    )
+    readiness_timeout: float = Field(
+        default=300,
+        gt=0,
+        description="Seconds for the target to be ready after a reboot.",
+        json_schema_extra=_meta(REBOOT, hidden=True),
+    )
+    stability_window: float = Field(
+        default=5,
+        ge=0,
+        description="Seconds the new boot must hold.",
+        json_schema_extra=_meta(REBOOT, hidden=True),
+    )
+    client_path: str | None = Field(
+        default=None,
+        description="Client on a path the target sees (checked by SHA-256); else pushed.",
+        json_schema_extra=_meta(CLIENT),
+    )
+    launcher: Literal["auto", "systemd-run", "at", "schtasks"] = Field(
+        default="auto", description="The target's scheduler.", json_schema_extra=_meta(CLIENT)
+    )
+    start_delay: float = Field(
+        default=0,
+        ge=0,
+        description="Seconds before the client starts.",
+        json_schema_extra=_meta(CLIENT),
+    )
+    os: Literal["linux", "windows"] = Field(
+        default="linux", description="The target's OS.", json_schema_extra=_meta(CONNECTION)
+    )
+    transport: Literal["ssh", "psrp"] | None = Field(
+        default=None,
+        description="ssh (default), or psrp: WinRM, for --os windows.",
+        json_schema_extra=_meta(CONNECTION),
+    )
+    ssh_config: str | None = Field(
+        default=None,
+        description="OpenSSH client config file.",
+        json_schema_extra=_meta(CONNECTION, flags=["--ssh-config", "-F"]),
+    )
+    known_hosts: str | None = Field(
+        default=None,
+        description="known_hosts file (default: the config's or ~/.ssh/known_hosts).",
+        json_schema_extra=_meta(CONNECTION),
+    )
+    identity_file: str | None = Field(
+        default=None,
+        description="Private key (or use the agent).",
+        json_schema_extra=_meta(CONNECTION),
+    )
+    run_id: str | None = Field(
+        default=None,
+        pattern=RUN_ID_RE.pattern,
+        description="Run id; the same id resumes a run.",
+        json_schema_extra=_meta(JOB, per_host=False),
+    )
+    exit_codes: Literal["native", "wsus"] = Field(
+        default="native",
+        description="Exit-code table.",
+        json_schema_extra=_meta(JOB, per_host=False),
+    )
+    timeout: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds for the whole job.",
+        json_schema_extra=_meta(JOB),
+    )
+    launch_timeout: float = Field(
+        default=120,
+        gt=0,
+        description="Seconds for each preparation step and for the client to start.",
+        json_schema_extra=_meta(TIMEOUTS, hidden=True),
+    )
+    round_timeout: float = Field(
+        default=4 * 3600,
+        gt=0,
+        description="Seconds for one round's journal to reach its result.",
+        json_schema_extra=_meta(TIMEOUTS, hidden=True),
+    )
+    ack_timeout: int = Field(
+        default=300,
+        gt=0,
+        description="Seconds the client waits for the connector's acknowledgement to reboot.",
+        json_schema_extra=_meta(TIMEOUTS, hidden=True),
+    )
+    lock_timeout: int = Field(
+        default=600,
+        gt=0,
+        description="Seconds the client waits for the package manager's lock.",
+        json_schema_extra=_meta(TIMEOUTS, hidden=True),
+    )
+    plan: dict[str, str] | None = Field(
+        default=None,
+        description="A frozen plan chosen elsewhere (the fleet's plan host).",
+        json_schema_extra={"cli": False, "per_host": False},
+    )
+    windows: WindowsOptions = Field(
+        default_factory=WindowsOptions,
+        description="Options only Windows targets have (spelled flat: --winrm-port).",
+    )
 
     @model_validator(mode="before")
     @classmethod
-    def _windows_kbs(cls, data: Any) -> Any:
-        """On Windows, list entries are KB numbers or globs: "5031356" and "kb50*" become
-        "KB5031356" and "KB50*", so that the client's id lists and WUA's KB lists agree."""
-        if not isinstance(data, dict) or data.get("os") != "windows":
+    def _flat_and_normalized(cls, data: Any) -> Any:
+        """Take a sub-model's fields spelled flat (`winrm_port=...`, as the CLI, inventories and
+        stores written before they were nested have them), and let the target family spell
+        list entries its way (Windows: "5031356" and "kb50*" become "KB5031356", "KB50*")."""
+        if not isinstance(data, dict):
             return data
-        lists = {k: tuple(normalize_kb(str(v)) for v in data.get(k) or ()) for k in _KB_LISTS}
-        return {**data, **lists}
+        data = dict(data)
+        for name, model in SUB_OPTIONS.items():
+            flat = {k: data.pop(k) for k in list(data) if k in model.model_fields}
+            if flat:
+                nested = data.get(name) or {}
+                if isinstance(nested, BaseModel):
+                    nested = nested.model_dump()
+                data[name] = {**nested, **flat}
+        family = TARGETS.get(str(data.get("os", "linux")))
+        if family is not None:
+            for key in _LISTS:
+                data[key] = tuple(family.normalize_entry(str(v)) for v in data.get(key) or ())
+        return data
 
     @model_validator(mode="after")
-    def _one_mode(self) -> RunOptions:
+    def _consistent(self) -> RunOptions:
         if self.check_only and self.download_only:
             raise ValueError("--check-only and --download-only exclude each other")
-        windows_only = self.launcher == "schtasks" or self.transport == "psrp"
-        if self.os == "linux" and windows_only:
-            raise ValueError("schtasks and psrp are for --os windows")
-        if self.os == "windows" and self.launcher in ("systemd-run", "at"):
-            raise ValueError(f"--launcher {self.launcher} is not a Windows scheduler")
-        unknown = [c for c in self.windows_classifications if c not in WUA_CLASSIFICATIONS]
-        if unknown:
-            names = ", ".join(WUA_CLASSIFICATIONS)
-            raise ValueError(f"unknown Windows classification {unknown[0]!r} (one of {names})")
+        family = TARGETS[self.os]
+        if self.transport is not None and self.transport not in family.transports:
+            raise ValueError(f"--transport {self.transport} is not a transport of --os {self.os}")
+        if self.launcher not in family.launchers:
+            raise ValueError(f"--launcher {self.launcher} is not a scheduler of --os {self.os}")
         return self
-
-    def windows_search(self) -> dict[str, object]:
-        """Return the job spec's `windows` object (WUA search options)."""
-        return {
-            "service": self.windows_service,
-            "drivers": self.windows_drivers,
-            "optional": self.windows_optional,
-            "classifications": list(self.windows_classifications),
-        }
 
     @property
     def action(self) -> Literal["scan", "download", "install"]:
@@ -112,6 +243,34 @@ class RunOptions(BaseModel):
     def mode(self) -> str:
         """The run's mode as reports name it."""
         return {"scan": "check-only", "download": "download-only"}.get(self.action, "install")
+
+
+# The sub-models of RunOptions, by field name: their fields are spelled flat by users.
+SUB_OPTIONS: dict[str, type[BaseModel]] = {"windows": WindowsOptions}
+
+
+def flat_fields() -> dict[str, FieldInfo]:
+    """Return every option a user can set, by the flat name they spell it with (sub-models'
+    fields in place of the sub-model), in definition order."""
+    found: dict[str, FieldInfo] = {}
+    for name, info in RunOptions.model_fields.items():
+        model = SUB_OPTIONS.get(name)
+        found.update(model.model_fields if model is not None else {name: info})
+    return found
+
+
+def option_meta(info: FieldInfo) -> dict[str, Any]:
+    """Return a field's json_schema_extra (group, flags, hidden, list_file, cli, per_host)."""
+    extra = info.json_schema_extra
+    return dict(extra) if isinstance(extra, dict) else {}
+
+
+def error_option(loc: tuple[int | str, ...]) -> str | None:
+    """Return the flat option name a validation error's location points at, if any."""
+    names = [str(part) for part in loc if isinstance(part, str)]
+    if not names:
+        return None
+    return names[1] if names[0] in SUB_OPTIONS and len(names) > 1 else names[0]
 
 
 def parse_list(text: str, *, source: str = "list") -> tuple[str, ...]:

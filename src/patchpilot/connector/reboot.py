@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from patchpilot.connector.probes import BootProbe
+from patchpilot.connector.targets.base import BootProbe
 from patchpilot.errors import PhaseTimeout, RebootError, TransportError
 from patchpilot.transports.base import Transport
 

@@ -14,7 +14,6 @@ from patchpilot.connector.store import RoundRow, RunRow, Store
 
 __all__ = ["build_result"]
 
-_UNFINISHED = ("new", "launching", "launched")  # rounds without a final record yet
 _COUNTED = ("installed", "failed", "skipped", "held", "downloaded", "available")
 
 
@@ -100,7 +99,7 @@ def build_result(
     phase: str | None,
 ) -> RunResult:
     """Return the run's result from what the store holds; failure overrides the outcome."""
-    rows = [r for r in store.rounds(run.run_id) if r.phase not in _UNFINISHED]
+    rows = [r for r in store.rounds(run.run_id) if r.phase.has_result]
     reports = [RoundReport.from_records(r.round, store.records(run.run_id, r.round)) for r in rows]
     last = reports[-1] if reports else None
     is_pending = bool(

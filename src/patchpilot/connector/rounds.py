@@ -1,8 +1,8 @@
 """One round on one target, as named steps: `launch`, `stream`, `await_reboot`, `verify`.
 
 Each step has its own timeout and raises PhaseTimeout naming itself. A round's progress is
-stored after every step (RoundRow.phase: launching → launched → streamed → rebooting → done),
-so a resumed connector picks up at the step it was in and never launches a round twice.
+stored after every step (RoundRow.phase, a RoundPhase), so a resumed connector picks up at
+the step it was in and never launches a round twice.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from patchpilot.connector.events import (
     utc_now,
 )
 from patchpilot.connector.options import RunOptions
+from patchpilot.connector.phase import RoundPhase
 from patchpilot.connector.plan import RoundReport, extend_plan, find_loops, should_continue
-from patchpilot.connector.probes import BootProbe
 from patchpilot.connector.reboot import Clock, RebootPolicy, await_reboot
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RoundRow, Store
 from patchpilot.connector.stream import AttachTarget, JournalFollower, StreamTuning
-from patchpilot.connector.targetos import ClientSite, LinuxOS, TargetOS
+from patchpilot.connector.targets.base import BootProbe, ClientSite, TargetOS
 from patchpilot.errors import (
     ClientFailedError,
     LaunchError,
@@ -55,6 +55,7 @@ class RoundContext:
 
     transport: Transport
     launcher: Launcher
+    os: TargetOS
     probe: BootProbe
     store: Store
     options: RunOptions
@@ -66,7 +67,6 @@ class RoundContext:
     clock: Clock = field(default_factory=Clock)
     tuning: StreamTuning = field(default_factory=StreamTuning)
     warnings: list[str] = field(default_factory=list)
-    os: TargetOS = field(default_factory=LinuxOS)
 
     @property
     def site(self) -> ClientSite:
@@ -109,7 +109,7 @@ def job_spec(
         "ack_timeout": o.ack_timeout,
         "lock_timeout": o.lock_timeout,
         "secret": ctx.secret.reveal(),
-        **({"windows": o.windows_search()} if o.os == "windows" else {}),
+        **ctx.os.job_spec_extra(o),
     }
 
 
@@ -141,15 +141,17 @@ async def read_state(ctx: RoundContext, round_no: int) -> dict[str, Any] | None:
 async def launch(ctx: RoundContext, row: RoundRow, spec: dict[str, Any]) -> RoundRow:
     """Write the job spec and have the target's scheduler start the client; wait for it."""
     key = f"{ctx.run_id}-r{row.round}"
-    if row.phase == "launching" and await read_state(ctx, row.round) is not None:
+    if row.phase is RoundPhase.LAUNCHING and await read_state(ctx, row.round) is not None:
         known = ctx.launcher.handle_for(key)  # launched before the connector died
         if known is None:
-            return replace(row, phase="launched")
-        return replace(row, phase="launched", launcher=known.launcher, task_id=known.task_id)
+            return replace(row, phase=RoundPhase.LAUNCHED)
+        return replace(
+            row, phase=RoundPhase.LAUNCHED, launcher=known.launcher, task_id=known.task_id
+        )
     boot_id = await ctx.probe.boot_id(ctx.transport)
     job = ctx.os.round_file(ctx.run_id, row.round, "job.json")
     await ctx.transport.put(json.dumps(spec).encode(), job, mode=0o600)
-    row = replace(row, phase="launching", boot_id_before=boot_id, started=utc_now())
+    row = replace(row, phase=RoundPhase.LAUNCHING, boot_id_before=boot_id, started=utc_now())
     ctx.store.save_round(row)
     handle = await ctx.launcher.launch(
         ctx.transport,
@@ -157,7 +159,7 @@ async def launch(ctx: RoundContext, row: RoundRow, spec: dict[str, Any]) -> Roun
         run_id=key,
         start_delay=ctx.options.start_delay,
     )
-    row = replace(row, phase="launched", launcher=handle.launcher, task_id=handle.task_id)
+    row = replace(row, phase=RoundPhase.LAUNCHED, launcher=handle.launcher, task_id=handle.task_id)
     ctx.store.save_round(row)
     ctx.phase(row.round, "launch.started", f"{handle.launcher} task {handle.task_id}")
     await _wait_started(ctx, row, handle)
@@ -243,8 +245,10 @@ async def stream(ctx: RoundContext, row: RoundRow) -> RoundRow:
     )
     final = await follower.follow()
     if final.get("fields", {}).get("will_reboot"):
-        return replace(row, phase="rebooting", reboot_requested_at=final.get("ts") or utc_now())
-    return replace(row, phase="streamed")
+        return replace(
+            row, phase=RoundPhase.REBOOTING, reboot_requested_at=final.get("ts") or utc_now()
+        )
+    return replace(row, phase=RoundPhase.STREAMED)
 
 
 async def reboot_step(ctx: RoundContext, row: RoundRow) -> RoundRow:
@@ -258,7 +262,7 @@ async def reboot_step(ctx: RoundContext, row: RoundRow) -> RoundRow:
         clock=ctx.clock,
         on_phase=lambda phase, detail: ctx.phase(row.round, phase, detail),
     )
-    return replace(row, phase="streamed", boot_id_after=after, back_at=utc_now())
+    return replace(row, phase=RoundPhase.STREAMED, boot_id_after=after, back_at=utc_now())
 
 
 async def verify(ctx: RoundContext, row: RoundRow, report: RoundReport) -> RoundRow:
@@ -282,21 +286,21 @@ async def verify(ctx: RoundContext, row: RoundRow, report: RoundReport) -> Round
             await ctx.launcher.cleanup(ctx.transport, task)
         except TransportError as exc:
             ctx.warn(row.round, f"could not clear the scheduler's task {row.task_id}: {exc}")
-    return replace(row, phase="done", finished=utc_now())
+    return replace(row, phase=RoundPhase.DONE, finished=utc_now())
 
 
 async def run_round(ctx: RoundContext, round_no: int, spec: dict[str, Any]) -> RoundRow:
     """Run (or resume) one round; return its stored row once done."""
     o, policy = ctx.options, ctx.reboot_policy()
     found = [r for r in ctx.store.rounds(ctx.run_id) if r.round == round_no]
-    row = found[0] if found else RoundRow(ctx.run_id, round_no, "new")
-    if row.phase in ("new", "launching"):
+    row = found[0] if found else RoundRow(ctx.run_id, round_no, RoundPhase.NEW)
+    if row.phase in (RoundPhase.NEW, RoundPhase.LAUNCHING):
         row = await _step(
             ctx, row, "launch", o.launch_timeout + o.start_delay, launch(ctx, row, spec)
         )
-    if row.phase == "launched":
+    if row.phase is RoundPhase.LAUNCHED:
         row = await _step(ctx, row, "stream", o.round_timeout, stream(ctx, row))
-    if row.phase == "rebooting":
+    if row.phase is RoundPhase.REBOOTING:
         total = policy.timeout + policy.readiness_timeout + policy.stability_timeout + 60
         row = await _step(ctx, row, "await_reboot", total, reboot_step(ctx, row))
     report = RoundReport.from_records(round_no, ctx.store.records(ctx.run_id, round_no))
@@ -355,7 +359,7 @@ async def run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[R
     stored = {r.round: r for r in ctx.store.rounds(ctx.run_id)}
     for round_no in range(1, ctx.options.max_rounds + 1):
         row = stored.get(round_no)
-        if row is None or row.phase != "done":
+        if row is None or row.phase is not RoundPhase.DONE:
             plan = frozen
             if round_no > 1 and frozen is not None:
                 plan, found = await _later_plan(ctx, round_no, frozen, reports)

@@ -8,6 +8,7 @@ with its outcome and exit code (and is stored), so a caller only renders and exi
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import secrets
@@ -16,34 +17,27 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from patchpilot.client_build import build_client
-from patchpilot.connector.deploy import ClientArtifact
 from patchpilot.connector.events import Event, JournalRecord, RunFinished, RunStarted, utc_now
 from patchpilot.connector.exitcodes import Outcome, outcome_of_error
 from patchpilot.connector.options import RunOptions
+from patchpilot.connector.phase import RoundPhase
+from patchpilot.connector.prepare import patiently, prepare_target, target_lock
 from patchpilot.connector.report import build_result
 from patchpilot.connector.result import RunResult
 from patchpilot.connector.rounds import RoundContext, run_rounds
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RunRow, Store
-from patchpilot.connector.target import TargetSpec, known_hosts_of
-from patchpilot.connector.targetos import ClientSite, TargetOS, target_os, windows_transport
+from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.targets import TARGETS
+from patchpilot.connector.targets.base import ClientArtifact
 from patchpilot.errors import (
     ConfigurationError,
-    LaunchError,
     PatchpilotError,
-    PhaseTimeout,
-    TargetLockedError,
-    TransportError,
-    TransportTimeout,
 )
-from patchpilot.launchers import choose_launcher
-from patchpilot.launchers.base import Launcher
 from patchpilot.transports.base import Transport
-from patchpilot.transports.local import LocalSettings, LocalTransport
-from patchpilot.transports.ssh import SSHSettings, SSHTransport
 
 __all__ = ["cancel_stored_run", "make_transport", "new_run_id", "run_target"]
 
@@ -70,25 +64,9 @@ def _logged(on_event: Callable[[Event], None], logger: TargetLog) -> Callable[[E
 
 
 def make_transport(target: TargetSpec, options: RunOptions) -> Transport:
-    """Return the transport that reaches target (ssh, or local for `local`; Windows: psrp/ssh)."""
-    if options.os == "windows":
-        kind = options.transport or target.transport
-        return windows_transport(kind, target.host, target.port, target.user, options)
-    if target.transport == "local":
-        return LocalTransport(LocalSettings(use_sudo=not target.is_root))
-    if target.transport != "ssh":
-        raise ConfigurationError(f"{target.name}: transport {target.transport!r} is not ssh/local")
-    return SSHTransport(
-        SSHSettings(
-            host=target.host,
-            port=target.port,
-            user=target.user,
-            config_file=options.ssh_config,
-            known_hosts=options.known_hosts or known_hosts_of(target.vars),
-            key_file=target.key_file or options.identity_file,
-            use_sudo=None if target.user is None else not target.is_root,
-        )
-    )
+    """Return the transport that reaches target (Linux: ssh, or local for `local`;
+    Windows: psrp or ssh), as its target family makes it."""
+    return TARGETS[options.os].for_run(options, target).make_transport(target, options)
 
 
 @cache
@@ -130,90 +108,6 @@ def _open_run(target: TargetSpec, options: RunOptions, store: Store) -> tuple[Ru
     return store.run(run_id) or row, False
 
 
-async def _lock(
-    transport: Transport,
-    system: TargetOS,
-    launcher: Launcher,
-    client: str,
-    run_id: str,
-    *,
-    release: bool,
-    timeout: float = 120.0,
-) -> None:
-    """Claim (or release) the per-target run lock through the client; retry odd failures.
-
-    timeout bounds each of the (up to 3) attempts.
-
-    Raise TargetLockedError when another run holds the target, LaunchError when the client
-    keeps failing to answer.
-    """
-    verb, site = "unlock" if release else "lock", ClientSite(transport, launcher, client, run_id)
-    for attempt in range(3):
-        done = await system.call_client(site, verb, "--run", run_id, timeout=timeout)
-        if done.ok or release:
-            return
-        if done.exit_status == 3:
-            raise TargetLockedError(f"the target is held by another run: {done.stdout.strip()}")
-        await asyncio.sleep(1 + attempt)
-    raise LaunchError(f"cannot take the target's lock: {done.describe()}")
-
-
-_T = TypeVar("_T")
-
-
-async def _prepare(name: str, seconds: float, work: Awaitable[_T]) -> _T:
-    """Run one preparation step; its own timeout or a command's names the step (exit 75)."""
-    try:
-        async with asyncio.timeout(seconds):
-            return await work
-    except (TimeoutError, TransportTimeout) as exc:
-        raise PhaseTimeout(name, seconds) from exc
-
-
-class _Prepared(NamedTuple):
-    launcher: Launcher
-    client_path: str
-
-
-async def _prepare_target(
-    transport: Transport,
-    system: TargetOS,
-    client: ClientArtifact,
-    options: RunOptions,
-    run_id: str,
-    *,
-    patience: float,
-) -> _Prepared:
-    """Connect, choose the launcher, deploy and take the lock.
-
-    A run resumed while its target reboots may find it going down or not yet back: then
-    transport failures are retried with bounded back-off for up to `patience` seconds (the
-    reboot timeout) instead of ending the run as unreachable.
-    """
-    deadline, delay = time.monotonic() + patience, 1.0
-    chosen = system.launcher if options.launcher == "auto" else options.launcher
-    limit = options.launch_timeout
-    while True:
-        try:
-            await transport.connect()
-            launcher = await _prepare("prepare.launcher", limit, choose_launcher(transport, chosen))
-            path = await _prepare(
-                "prepare.deploy", limit, system.deploy(transport, client, options.client_path)
-            )
-            await _prepare(
-                "prepare.lock",
-                limit,
-                _lock(transport, system, launcher, path, run_id, release=False, timeout=limit / 3),
-            )
-            return _Prepared(launcher, path)
-        except TransportError:
-            if time.monotonic() + delay > deadline:
-                raise
-        await transport.close()
-        await asyncio.sleep(delay)
-        delay = min(2 * delay, 10.0)
-
-
 async def _work(
     row: RunRow,
     options: RunOptions,
@@ -225,39 +119,41 @@ async def _work(
     on_event: Callable[[Event], None],
     warnings: list[str],
 ) -> None:
-    """Connect, pick the launcher, deploy, lock, run the rounds, unlock."""
-    transport = transport or make_transport(target, options)
+    """Prepare (connect, launcher, deploy), claim the target, run the rounds, release it."""
+    system = TARGETS[options.os].for_run(options, target)
+    transport = transport or system.make_transport(target, options)
     client = client or _default_client(store.path.parent / "client")
-    system = target_os(options, target.user)
-    is_mid_reboot = any(r.phase == "rebooting" for r in store.rounds(row.run_id))
+    is_mid_reboot = any(r.phase is RoundPhase.REBOOTING for r in store.rounds(row.run_id))
+    deadline = time.monotonic() + (options.reboot_timeout if is_mid_reboot else 0.0)
     try:
-        launcher, path = await _prepare_target(
+        site = await patiently(
             transport,
-            system,
-            client,
-            options,
-            row.run_id,
-            patience=options.reboot_timeout if is_mid_reboot else 0.0,
+            deadline,
+            lambda: prepare_target(transport, system, client, options, row.run_id),
         )
         ctx = RoundContext(
             transport=transport,
-            launcher=launcher,
+            launcher=site.launcher,
+            os=system,
             probe=system.probe(),
             store=store,
             options=options,
             run_id=row.run_id,
             target=row.target,
             secret=row.secret,
-            client=path,
+            client=site.client,
             emit=on_event,
             warnings=warnings,
-            os=system,
         )
-        await run_rounds(ctx, row.frozen_plan)
-        try:
-            await _lock(transport, system, launcher, path, row.run_id, release=True)
-        except TransportError as exc:
-            ctx.warn(0, f"could not release the target's lock: {exc}")
+        held = target_lock(
+            system,
+            site,
+            timeout=options.launch_timeout,
+            deadline=deadline,
+            on_release_error=functools.partial(ctx.warn, 0),
+        )
+        async with held:
+            await run_rounds(ctx, row.frozen_plan)
     finally:
         await transport.close()
 

@@ -16,6 +16,7 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from patchpilot.connector.phase import RoundPhase
 from patchpilot.connector.plan import UpdateResult
 from patchpilot.connector.secret import Secret
 from patchpilot.errors import StateError
@@ -67,11 +68,11 @@ class RunRow:
 
 @dataclass(frozen=True)
 class RoundRow:
-    """A round's progress: phase is launching, launched, streamed, rebooting or done."""
+    """A round's progress (phase: see RoundPhase)."""
 
     run_id: str
     round: int
-    phase: str
+    phase: RoundPhase
     launcher: str | None = None
     task_id: str | None = None
     boot_id_before: str | None = None
@@ -80,6 +81,9 @@ class RoundRow:
     finished: str | None = None
     reboot_requested_at: str | None = None
     back_at: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "phase", RoundPhase(self.phase))  # as stored: its value
 
 
 class Store:

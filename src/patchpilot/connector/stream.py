@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from patchpilot.connector.secret import Secret
-from patchpilot.connector.targetos import ClientSite, LinuxOS, TargetOS
+from patchpilot.connector.targets.base import ClientSite, TargetOS
 from patchpilot.errors import ClientFailedError, ClientProtocolError, ConnectError, TransportError
 from patchpilot.launchers.base import Launcher, TaskHandle
 from patchpilot.protocol import (
@@ -47,7 +47,7 @@ class AttachTarget:
     round: int
     secret: Secret
     launcher: Launcher
-    os: TargetOS = field(default_factory=LinuxOS)
+    os: TargetOS
     task: TaskHandle | None = None  # the round's task, when known (Windows asks its state)
 
 

@@ -40,6 +40,11 @@ class TargetSpec:
     vars: Mapping[str, object] = field(default_factory=dict, hash=False, compare=False)
 
     @property
+    def known_hosts(self) -> str | None:
+        """Return the known_hosts file the target's inventory SSH arguments name, if any."""
+        return known_hosts_of(self.vars)
+
+    @property
     def is_root(self) -> bool:
         """Tell whether commands run as root without sudo (no user means the config decides)."""
         return self.user in (None, "root")

@@ -12,11 +12,19 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from patchpilot.cli.fleet import FleetJob, _until_signal, prepare, select_hosts
+from patchpilot.cli.fleet import _until_signal
 from patchpilot.cli.fleet_view import FleetView
 from patchpilot.connector.events import PhaseStarted, RunFinished, RunStarted
 from patchpilot.connector.exitcodes import Outcome
-from patchpilot.connector.fleet import FleetEvent, FleetOptions, FleetResult, ServerOutcome
+from patchpilot.connector.fleet import (
+    FleetEvent,
+    FleetJob,
+    FleetOptions,
+    FleetResult,
+    ServerOutcome,
+)
+from patchpilot.connector.fleet.job import prepare_fleet as prepare
+from patchpilot.connector.fleet.job import select_hosts
 from patchpilot.connector.inventory import load_inventory
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.result import RebootRecord, RunResult
@@ -35,8 +43,6 @@ def _job(tmp_path: Path, **changes: object) -> FleetJob:
         "plan_from": None,
         "run_id": "f1",
         "options": RunOptions(),
-        "state_dir": tmp_path / "state",
-        "result_file": None,
     }
     fields.update(changes)
     return FleetJob(**fields)  # type: ignore[arg-type]

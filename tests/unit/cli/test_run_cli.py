@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from patchpilot.cli.main import main
+from patchpilot.cli.options import build_options
 from patchpilot.cli.render import EventRenderer, format_line
-from patchpilot.cli.run import build_options, cancel_run, status_lines
+from patchpilot.cli.run import cancel_run, status_lines
 from patchpilot.connector.events import JournalRecord, RunFinished, RunStarted, WarningRaised
 from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.result import RunResult

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from patchpilot.connector.fleet import (
+from patchpilot.connector.fleet.rollout import (
     EXIT_FLEET_FAILED,
     FleetEvent,
     FleetOptions,

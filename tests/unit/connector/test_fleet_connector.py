@@ -9,7 +9,7 @@ import pytest
 
 from patchpilot.connector.events import Event
 from patchpilot.connector.exitcodes import Outcome
-from patchpilot.connector.fleet_connector import (
+from patchpilot.connector.fleet.job import (
     all_host_options,
     check_fleet_run_id,
     freeze_plan,

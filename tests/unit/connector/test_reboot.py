@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from patchpilot.connector.probes import BootProbe, Readiness
 from patchpilot.connector.reboot import Clock, RebootPolicy, await_reboot
+from patchpilot.connector.targets.base import BootProbe, Readiness
 from patchpilot.errors import PhaseTimeout, RebootError, TransportError
 from patchpilot.transports.base import Transport
 from patchpilot.transports.fake import FakeTransport

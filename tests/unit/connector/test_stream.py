@@ -9,6 +9,7 @@ from connector_fakes import SECRET, FakeEndpoint, final, record
 
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.stream import AttachTarget, JournalFollower, StreamTuning
+from patchpilot.connector.targets.linux import LinuxOS
 from patchpilot.errors import ClientFailedError, ClientProtocolError
 from patchpilot.launchers.systemd_run import SystemdRunLauncher
 from patchpilot.transports.fake import FakeTransport
@@ -39,7 +40,7 @@ def follower(
 
     return JournalFollower(
         transport,
-        AttachTarget("/c.pyz", "r1", 1, Secret(secret), SystemdRunLauncher()),
+        AttachTarget("/c.pyz", "r1", 1, Secret(secret), SystemdRunLauncher(), LinuxOS()),
         last_seq=last_seq,
         on_record=seen.append,
         check_client=check,

@@ -16,15 +16,16 @@ from patchpilot.connector.options import RunOptions
 from patchpilot.connector.runner import run_target
 from patchpilot.connector.store import Store
 from patchpilot.connector.target import TargetSpec
-from patchpilot.connector.targetos import ClientSite, WindowsOS
-from patchpilot.connector.windows_calls import (
+from patchpilot.connector.targets.base import ClientSite
+from patchpilot.connector.targets.windows import WindowsOS
+from patchpilot.connector.targets.windows.calls import (
     CALLS_DIR,
     RELAY_SCRIPT,
     answer_path,
     call_client,
     open_log,
 )
-from patchpilot.connector.windows_target import pushed_path
+from patchpilot.connector.targets.windows.layout import pushed_path
 from patchpilot.errors import ConnectError, LaunchError, TransportTimeout
 from patchpilot.launchers.base import Launcher, TaskHandle, TaskState, TaskStatus
 from patchpilot.launchers.schtasks import SchtasksLauncher

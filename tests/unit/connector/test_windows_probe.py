@@ -7,9 +7,9 @@ import base64
 
 import pytest
 
-from patchpilot.connector.probes import Readiness
 from patchpilot.connector.reboot import Clock, RebootPolicy, await_reboot
-from patchpilot.connector.windows_probe import (
+from patchpilot.connector.targets.base import Readiness
+from patchpilot.connector.targets.windows.probe import (
     WindowsBootProbe,
     parse_boot,
     parse_readiness,

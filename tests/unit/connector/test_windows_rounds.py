@@ -24,8 +24,8 @@ from patchpilot.connector.runner import make_transport, run_target
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RoundRow, RunRow, Store
 from patchpilot.connector.target import TargetSpec
-from patchpilot.connector.targetos import WindowsOS
-from patchpilot.connector.windows_target import pushed_path
+from patchpilot.connector.targets.windows import WindowsOS
+from patchpilot.connector.targets.windows.layout import pushed_path
 from patchpilot.launchers.schtasks import SchtasksLauncher
 from patchpilot.transports.psrp import PSRPTransport
 from patchpilot.transports.winssh import WindowsSSHTransport

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from patchpilot.connector.windows_target import (
+from patchpilot.connector.targets.windows.layout import (
     client_argv,
     deploy_windows_client,
     pushed_path,

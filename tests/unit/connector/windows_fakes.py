@@ -18,7 +18,7 @@ from typing import Any
 
 from connector_fakes import FakeEndpoint
 
-from patchpilot.connector.targetos import WindowsOS
+from patchpilot.connector.targets.windows import WindowsOS
 from patchpilot.transports.base import Stream
 from patchpilot.transports.fake import FakeTransport, pipe_pair
 from patchpilot.transports.powershell import split_literals

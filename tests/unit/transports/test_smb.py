@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from patchpilot.connector.targetos import WindowsOS
+from patchpilot.connector.targets.windows import WindowsOS
 from patchpilot.errors import AuthenticationError, ConfigurationError, TransportError
 from patchpilot.lab.samba import SAMBA_PASSWORD, SambaServer, samba_missing
 from patchpilot.transports.fake import FakeTransport

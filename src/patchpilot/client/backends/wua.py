@@ -13,13 +13,13 @@ its candidate version is the UpdateID, so a frozen plan pins exactly what was ch
 from __future__ import annotations
 
 import fnmatch
-import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from patchpilot.client.backends.base import Backend, Emit, RebootState, Update, UpdateResult
 from patchpilot.client.backends.hresult import describe_hresult, format_hresult, result_code_name
 from patchpilot.client.backends.wua_com import Outcome, WuaAdapter, WuaError, WuaUpdate
+from patchpilot.protocol.windows import CLASSIFICATIONS, normalize_kb
 
 __all__ = [
     "CLASSIFICATIONS",
@@ -41,21 +41,8 @@ SERVICES: Dict[str, Tuple[int, Optional[str]]] = {
     "microsoft-update": (3, MICROSOFT_UPDATE_SERVICE_ID),
 }
 
-# WSUS classification GUIDs (a classification is a category: "CategoryIDs contains").
-CLASSIFICATIONS: Dict[str, str] = {
-    "Critical Updates": "E6CF1350-C01B-414D-A61F-263D14D133B4",
-    "Security Updates": "0FA1201D-4330-4FA8-8AE9-B877473B6441",
-    "Definition Updates": "E0789628-CE08-4437-BE74-2495B842F43B",
-    "Update Rollups": "28BC880E-0592-4CBF-8F95-C79B17911D5F",
-    "Updates": "CD5FFD1E-E932-4E3A-BF74-18BF0B1BBD83",
-    "Service Packs": "68C5B0A3-D1A6-4553-AE49-01D3A7827828",
-    "Feature Packs": "B54E7D24-7ADD-428F-8B75-90A396FA584F",
-    "Tools": "B4832BD8-E735-4761-8DAF-37F882276DAB",
-    "Drivers": "EBFC1FC5-71A4-4F7B-9ACA-3B9A503104A0",
-}
 SECURITY_GUID = CLASSIFICATIONS["Security Updates"]
 _SUCCEEDED = (2, 3)  # Succeeded, SucceededWithErrors
-_KB = re.compile(r"^(?:KB)?(\d{4,8}|[\d*?]*[*?][\d*?]*)$", re.IGNORECASE)  # number or glob
 
 
 class WuaBackendError(RuntimeError):
@@ -109,15 +96,6 @@ class WuaOptions:
             include_drivers=bool(windows.get("drivers", False)),
             include_optional=bool(windows.get("optional", False)),
         )
-
-
-def normalize_kb(text: str) -> str:
-    """Return "KB5031356" for "5031356", "kb5031356" or "KB5031356", and "KB50*" for the glob
-    "50*" or "kb50*" (WSUS-style lists hold either); raise ValueError for anything else."""
-    match = _KB.match(text.strip())
-    if match is None:
-        raise ValueError("not a KB number: %r" % text)
-    return "KB" + match.group(1)
 
 
 def _kb_list(values: object) -> Tuple[str, ...]:

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import re
 import threading
 from typing import Any, Callable, Optional
 
 from patchpilot.client.endpoints.base import Endpoint, Stream
+from patchpilot.protocol.windows import pipe_name
 
 __all__ = ["PIPE_SDDL", "PipeEndpoint", "PipeStream", "connect_pipe", "pipe_name"]
 
 PIPE_SDDL = "D:P(A;;GA;;;SY)(A;;GA;;;BA)"
-_RUN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 PIPE_ACCESS_DUPLEX = 0x3
 FILE_FLAG_OVERLAPPED = 0x40000000
@@ -42,13 +41,6 @@ ERROR_OPERATION_ABORTED = 995
 ERROR_IO_PENDING = 997
 _ENDED = (ERROR_BROKEN_PIPE, ERROR_NO_DATA, ERROR_OPERATION_ABORTED)
 _ACCEPT_POLL_MS = 500
-
-
-def pipe_name(run_id: str, round_no: int) -> str:
-    """Return the pipe's name for a run and round; raise ValueError for a malformed run id."""
-    if not _RUN.match(run_id) or not 1 <= round_no <= 99:
-        raise ValueError("bad run id or round: %r, %r" % (run_id, round_no))
-    return "\\\\.\\pipe\\patchpilot-%s-%d" % (run_id, round_no)
 
 
 class _Win32:

@@ -2,7 +2,7 @@
 
 It knows nothing of rounds or transports: it orders the hosts, cuts them into `--serial`
 batches, starts at most `--concurrency` servers at once through a `RunOne` coroutine (in
-production, `fleet_connector.py` wraps the connector's `run_target`, the one round loop), and
+production, `job.py` wraps the connector's `run_target`, the one round loop), and
 stops starting servers once the failures of a batch exceed `--max-fail-percent` — servers
 already in flight always finish. It returns a `FleetResult`: every server's outcome, totals
 and the fleet's exit code.

@@ -1,6 +1,6 @@
 """An Ansible inventory, resolved: every host with its connection settings and variables.
 
-`load_inventory(path)` reads a YAML or INI inventory (see `inventory_sources.py`), resolves
+`load_inventory(path)` reads a YAML or INI inventory (see `sources.py`), resolves
 each host's variables as Ansible does — `all`'s vars first, then each group's from the
 shallowest to the deepest (ties by name), then the host's own, which win — and checks the
 connection variables (`ansible_host`, `ansible_port`, `ansible_user`,
@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from patchpilot.connector.inventory_patterns import select_names
-from patchpilot.connector.inventory_sources import RawInventory, Var, parse_text
+from patchpilot.connector.inventory.patterns import select_names
+from patchpilot.connector.inventory.sources import RawInventory, Var, parse_text
 from patchpilot.errors import ConfigurationError
 
 __all__ = ["HostEntry", "Inventory", "load_inventory"]

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from patchpilot.connector.probes import BootProbe, Readiness
+from patchpilot.connector.targets.base import BootProbe, Readiness
 from patchpilot.errors import TransportError
 from patchpilot.transports.base import Transport
 from patchpilot.transports.powershell import last_json, powershell_argv

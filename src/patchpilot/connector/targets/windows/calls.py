@@ -31,10 +31,10 @@ import secrets
 import time
 from collections.abc import Sequence
 
-from patchpilot.client.endpoints.pipe import pipe_name
-from patchpilot.connector.windows_target import script_value
+from patchpilot.connector.targets.windows.layout import script_value
 from patchpilot.errors import LaunchError, TransportError, TransportTimeout
 from patchpilot.launchers.base import Launcher, TaskHandle, TaskState
+from patchpilot.protocol.windows import pipe_name
 from patchpilot.transports.base import CommandResult, Stream, Transport
 from patchpilot.transports.powershell import DATA_ROOT, PsValue, powershell_argv, render
 

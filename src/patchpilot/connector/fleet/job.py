@@ -1,10 +1,12 @@
-"""Wire the fleet engine to the connector's one round loop, `run_target`.
+"""A fleet job: select hosts, check their options, freeze the plan, roll out `run_target`.
 
-For each selected host: its run options (the command line's, overridden by the host's
-`patchpilot_*` inventory variables, all checked before any server is touched), its run id
-(derived from the fleet run id, so re-running the same fleet run id resumes every server:
-`run_target` returns a finished run's stored result and re-attaches to an unfinished one),
-and the frozen plan that a check-only run on the fleet's plan host found first.
+`run_fleet_job` is the one entry point (the CLI and integrations call it); what it will do
+is all checked by `prepare_fleet` before any server is touched. For each selected host: its
+run options (the command line's, overridden by the host's `patchpilot_*` inventory
+variables), its run id (derived from the fleet run id, so re-running the same fleet run id
+resumes every server: `run_target` returns a finished run's stored result and re-attaches
+to an unfinished one), and the frozen plan that a check-only run on the fleet's plan host
+found first.
 """
 
 from __future__ import annotations
@@ -13,22 +15,41 @@ import hashlib
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 
 from patchpilot.connector.events import Event
 from patchpilot.connector.exitcodes import Outcome
-from patchpilot.connector.fleet import RunOne, ServerOutcome
-from patchpilot.connector.inventory import HostEntry
-from patchpilot.connector.options import RUN_ID_RE, RunOptions
+from patchpilot.connector.fleet.rollout import (
+    FleetEvent,
+    FleetOptions,
+    FleetResult,
+    RunOne,
+    ServerOutcome,
+    run_fleet,
+)
+from patchpilot.connector.inventory import HostEntry, Inventory, load_inventory
+from patchpilot.connector.options import (
+    RUN_ID_RE,
+    RunOptions,
+    error_option,
+    flat_fields,
+    option_meta,
+)
 from patchpilot.connector.result import RunResult
+from patchpilot.connector.runner import run_target
 from patchpilot.connector.store import Store
 from patchpilot.connector.target import TargetSpec
 from patchpilot.errors import ConfigurationError, PatchpilotError
 
 __all__ = [
+    "FleetJob",
+    "PreparedFleet",
     "RunTarget",
     "all_host_options",
     "check_fleet_run_id",
@@ -36,14 +57,17 @@ __all__ = [
     "host_options",
     "new_fleet_run_id",
     "outcome_of",
+    "per_host_options",
+    "prepare_fleet",
+    "run_fleet_job",
     "run_one_with",
+    "select_hosts",
     "server_run_id",
     "target_of",
 ]
 
 _PREFIX = "patchpilot_"
 _TARGET_VARS = frozenset({"patchpilot_transport"})
-_NOT_PER_HOST = frozenset({"run_id", "exit_codes", "plan"})
 _SUCCESSES = frozenset({Outcome.SUCCESS, Outcome.REBOOT_PENDING, Outcome.UPDATES_AVAILABLE})
 _MAX_FLEET_ID = 40
 
@@ -97,26 +121,37 @@ def host_options(base: RunOptions, host: HostEntry) -> RunOptions:
 
     Raises ConfigurationError naming the inventory line of an unknown or invalid variable.
     """
+    settable = per_host_options()
     updates: dict[str, Any] = {}
     for var, value in host.vars.items():
         if not var.startswith(_PREFIX) or var in _TARGET_VARS:
             continue
         name = var.removeprefix(_PREFIX)
-        if name not in RunOptions.model_fields or name in _NOT_PER_HOST:
+        if name not in settable:
             raise ConfigurationError(f"{host.where(var)}: {var} is not a per-host run option")
-        updates[name] = _as_field_value(name, value)
+        updates[name] = _as_field_value(settable[name], value)
     try:
         return RunOptions.model_validate({**base.model_dump(), **updates})
     except ValidationError as exc:
         error = exc.errors()[0]
-        var = f"{_PREFIX}{error['loc'][0]}" if error["loc"] else ""
+        option = error_option(error["loc"])
+        var = f"{_PREFIX}{option}" if option else ""
         where = host.where(var) if var else host.name
         raise ConfigurationError(f"{where}: {var or 'options'}: {error['msg']}") from None
 
 
-def _as_field_value(name: str, value: object) -> object:
+def per_host_options() -> dict[str, FieldInfo]:
+    """Return the options an inventory may set per host or group (`patchpilot_<name>`)."""
+    return {
+        name: info
+        for name, info in flat_fields().items()
+        if option_meta(info).get("per_host", True)
+    }
+
+
+def _as_field_value(info: FieldInfo, value: object) -> object:
     """Read `a,b` as a list for the list options (INI has no lists)."""
-    if RunOptions.model_fields[name].annotation == tuple[str, ...] and isinstance(value, str):
+    if info.annotation == tuple[str, ...] and isinstance(value, str):
         return tuple(item.strip() for item in value.split(",") if item.strip())
     return value
 
@@ -192,3 +227,79 @@ def run_one_with(
 def all_host_options(base: RunOptions, hosts: Sequence[HostEntry]) -> dict[str, RunOptions]:
     """Check and return every host's options up front, before any server is touched."""
     return {host.name: host_options(base, host) for host in hosts}
+
+
+@dataclass(frozen=True)
+class FleetJob:
+    """One fleet run: which inventory and hosts, how to roll out, and every server's options."""
+
+    inventory: Path
+    limit: str | None
+    rollout: FleetOptions
+    plan_from: str | None
+    run_id: str
+    options: RunOptions
+
+
+def select_hosts(inventory: Inventory, limit: str | None) -> list[HostEntry]:
+    """Return the hosts --limit selects, in inventory order (as Ansible runs a limited play)."""
+    if limit is None:
+        return list(inventory.hosts)
+    chosen = {h.name for h in inventory.select(limit)}
+    hosts = [h for h in inventory.hosts if h.name in chosen]
+    if not hosts:
+        raise ConfigurationError(f"--limit {limit!r} matches no host of {inventory.path}")
+    return hosts
+
+
+@dataclass(frozen=True)
+class PreparedFleet:
+    """What a fleet job will do, all checked before any server is touched."""
+
+    hosts: list[HostEntry]
+    options: dict[str, RunOptions]
+    plan_host: HostEntry
+    plan_options: RunOptions
+
+
+def prepare_fleet(job: FleetJob) -> PreparedFleet:
+    """Read the inventory, select the hosts, check every host's options; ConfigurationError."""
+    inventory = load_inventory(job.inventory)
+    hosts = select_hosts(inventory, job.limit)
+    plan_host = inventory.host(job.plan_from) if job.plan_from else hosts[0]
+    plan_options = host_options(job.options, plan_host)
+    return PreparedFleet(hosts, all_host_options(job.options, hosts), plan_host, plan_options)
+
+
+async def run_fleet_job(
+    job: FleetJob,
+    *,
+    store: Store,
+    on_server: Callable[[Event], None],
+    on_fleet: Callable[[FleetEvent], None],
+    prepared: PreparedFleet | None = None,
+) -> FleetResult:
+    """Freeze the plan on the plan host, then roll every host out through run_target.
+
+    prepared is the job's `prepare_fleet` when the caller already has it (to show the hosts
+    before anything runs). Cancellation propagates; every server's state is stored, so the
+    same job run id resumes them.
+    """
+    prepared = prepared or prepare_fleet(job)
+    plan = await freeze_plan(
+        run_target,
+        prepared.plan_host,
+        prepared.plan_options,
+        fleet_run_id=job.run_id,
+        store=store,
+        on_event=on_server,
+    )
+    run_one = run_one_with(
+        run_target,
+        options=prepared.options,
+        plan=plan,
+        fleet_run_id=job.run_id,
+        store=store,
+        on_event=on_server,
+    )
+    return await run_fleet(prepared.hosts, run_one, job.rollout, on_event=on_fleet)

@@ -9,15 +9,11 @@ from pathlib import Path
 import pytest
 
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.probes import LinuxBootProbe
-from patchpilot.connector.targetos import (
-    TARGET_OS,
-    LinuxOS,
-    WindowsOS,
-    make_windows_transport,
-    target_os,
-)
-from patchpilot.connector.windows_probe import WindowsBootProbe
+from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.targets import TARGETS, LinuxOS, TargetOS, WindowsOS
+from patchpilot.connector.targets.linux import LinuxBootProbe
+from patchpilot.connector.targets.windows.probe import WindowsBootProbe
+from patchpilot.connector.targets.windows.target import make_windows_transport
 from patchpilot.errors import ConfigurationError, LaunchError
 from patchpilot.transports.base import CommandResult
 from patchpilot.transports.fake import FakeTransport
@@ -27,7 +23,7 @@ from patchpilot.transports.winssh import WindowsSSHTransport
 
 
 def test_linux() -> None:
-    linux = TARGET_OS["linux"]()
+    linux = TARGETS["linux"]()
     assert linux.round_file("r1", 2, "job.json") == "/var/lib/patchpilot/runs/r1/round-2/job.json"
     assert linux.client_argv("/c.pyz", "version") == ["python3", "/c.pyz", "version"]
     assert isinstance(linux.probe(), LinuxBootProbe) and linux.launcher == "auto"
@@ -98,12 +94,16 @@ def test_windows_transports() -> None:
 
 
 def test_windows_options_are_checked() -> None:
-    with pytest.raises(ValueError, match="for --os windows"):
+    with pytest.raises(ValueError, match="schtasks is not a scheduler of --os linux"):
         RunOptions(launcher="schtasks")
-    with pytest.raises(ValueError, match="for --os windows"):
+    with pytest.raises(ValueError, match="psrp is not a transport of --os linux"):
         RunOptions(transport="psrp")
-    with pytest.raises(ValueError, match="not a Windows scheduler"):
+    with pytest.raises(ValueError, match="at is not a scheduler of --os windows"):
         RunOptions(os="windows", launcher="at")
+
+
+def target_os(options: RunOptions, user: str | None) -> TargetOS:
+    return TARGETS[options.os].for_run(options, TargetSpec("srv1", "srv1", user=user))
 
 
 def test_python_defaults_beside_a_unc_client(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -124,6 +124,6 @@ def test_windows_search_options() -> None:
         windows_service="microsoft-update",
         windows_classifications=("Security Updates", "Drivers"),
     )
-    assert options.windows_search()["classifications"] == ["Security Updates", "Drivers"]
+    assert options.windows.search()["classifications"] == ["Security Updates", "Drivers"]
     with pytest.raises(ValueError, match="unknown Windows classification 'Security'"):
         RunOptions(os="windows", windows_classifications=("Security",))

@@ -1,6 +1,6 @@
 """Where things live on a Windows target and how the connector reads and deploys them.
 
-The Windows counterparts of `deploy.py`'s POSIX paths and commands: everything under
+The Windows counterparts of `targets/linux.py`'s POSIX paths and commands: everything under
 `%ProgramData%\\patchpilot` (made SYSTEM+Administrators only by the first write), files read
 and hashed by PowerShell scripts built from literals, and the two deployments:
 
@@ -9,7 +9,7 @@ and hashed by PowerShell scripts built from literals, and the two deployments:
   its SHA-256 itself, because a WinRM session cannot reach a share on a third machine with
   NTLM (the "second hop"), while the scheduled task, running as SYSTEM, reads it with the
   server's computer account. For the same reason the client never runs in the session
-  (windows_calls.py).
+  (calls.py).
 
 Either way `%ProgramData%\\patchpilot` is secured first, or the run is refused when a user
 could have tampered with it (powershell.SECURE_ROOT).
@@ -21,7 +21,7 @@ import ntpath
 import re
 from typing import Protocol
 
-from patchpilot.connector.deploy import ClientArtifact
+from patchpilot.connector.targets.base import ClientArtifact
 from patchpilot.errors import ConfigurationError, LaunchError
 from patchpilot.transports.base import Transport
 from patchpilot.transports.powershell import (

@@ -2,7 +2,7 @@
 
 Pure functions over the file's text: no I/O, no resolution. Every group, host and variable keeps
 the line it was defined on, so any later error (a bad port, a cycle of groups) can name the
-file and the line. The model and the variable resolution live in `inventory.py`.
+file and the line. The model and the variable resolution live in `model.py`.
 """
 
 from __future__ import annotations

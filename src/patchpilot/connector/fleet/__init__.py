@@ -1,0 +1,37 @@
+"""Fleets: `rollout.py` rolls a run out over many servers in batches (knowing nothing of
+rounds); `job.py` selects the hosts, checks their options, freezes the plan and wires the
+rollout to `run_target`. `run_fleet_job` is the entry point."""
+
+from patchpilot.connector.fleet.job import (
+    FleetJob,
+    PreparedFleet,
+    prepare_fleet,
+    run_fleet_job,
+    server_run_id,
+)
+from patchpilot.connector.fleet.rollout import (
+    EXIT_FLEET_FAILED,
+    FleetEvent,
+    FleetOptions,
+    FleetResult,
+    Order,
+    ServerOutcome,
+    ServerStatus,
+    parse_serial,
+)
+
+__all__ = [
+    "EXIT_FLEET_FAILED",
+    "FleetEvent",
+    "FleetJob",
+    "FleetOptions",
+    "FleetResult",
+    "Order",
+    "PreparedFleet",
+    "ServerOutcome",
+    "ServerStatus",
+    "parse_serial",
+    "prepare_fleet",
+    "run_fleet_job",
+    "server_run_id",
+]

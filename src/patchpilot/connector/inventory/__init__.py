@@ -1,0 +1,7 @@
+"""Ansible inventories: `sources.py` parses YAML and INI files into a raw tree (pure),
+`model.py` resolves each host's variables and connection as Ansible does, `patterns.py`
+applies Ansible's host patterns (`--limit`)."""
+
+from patchpilot.connector.inventory.model import HostEntry, Inventory, load_inventory
+
+__all__ = ["HostEntry", "Inventory", "load_inventory"]

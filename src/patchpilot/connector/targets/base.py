@@ -1,0 +1,130 @@
+"""What a run asks of a target family, behind one small interface (`TargetOS`).
+
+The round loop needs, per OS: where a round's files live, the command that runs the client,
+how to run a short client command (lock, unlock, scan) and open the round's log, how to read
+a file back, how to deploy the client, which boot probe, launcher and transport to use, and
+what the OS adds to the job spec. `targets.TARGETS` maps `--os` to the implementation; the
+runner looks it up once and never asks which OS it is on again.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from patchpilot.launchers.base import Launcher, TaskHandle
+from patchpilot.transports.base import CommandResult, Stream, Transport
+
+if TYPE_CHECKING:
+    from patchpilot.connector.options import RunOptions
+    from patchpilot.connector.target import TargetSpec
+
+__all__ = ["BootProbe", "ClientArtifact", "ClientSite", "Readiness", "TargetOS"]
+
+
+class ClientArtifact(Protocol):
+    """A built client zipapp (patchpilot.client_build.BuiltClient has this shape)."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def sha256(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class ClientSite:
+    """How one run reaches its client: the link, the target's scheduler, the client's path."""
+
+    transport: Transport
+    launcher: Launcher
+    client: str
+    run_id: str
+
+
+@dataclass(frozen=True)
+class Readiness:
+    is_ready: bool
+    detail: str
+
+
+class BootProbe(abc.ABC):
+    """Read a target's boot identity and whether it has finished starting.
+
+    A boot id only counts when the command that read it succeeded and printed something: a
+    failing read is "unreachable", never "changed" (ansible#83018).
+    """
+
+    @abc.abstractmethod
+    async def boot_id(self, transport: Transport) -> str:
+        """Return the current boot's identity; raise TransportError if it cannot be read."""
+
+    @abc.abstractmethod
+    async def readiness(self, transport: Transport) -> Readiness:
+        """Tell whether the target finished booting (services up, servicing idle)."""
+
+    def same_boot(self, first: str, second: str) -> bool:
+        """Tell whether two boot identities read from the target name the same boot."""
+        return first == second
+
+
+class TargetOS(abc.ABC):
+    """The OS-specific steps of a run, for one target."""
+
+    name: str = "base"
+    launcher: str = "auto"  # the launcher `auto` means on this OS
+    launchers: tuple[str, ...] = ()  # the --launcher values this OS has
+    transports: tuple[str, ...] = ()  # the --transport values this OS is reached by
+
+    @classmethod
+    @abc.abstractmethod
+    def for_run(cls, options: RunOptions, target: TargetSpec) -> TargetOS:
+        """Return the steps for one run on target, configured from the run's options."""
+
+    @classmethod
+    def normalize_entry(cls, entry: str) -> str:
+        """Return an include/exclude entry as this OS's client and update source spell it."""
+        return entry
+
+    @abc.abstractmethod
+    def make_transport(self, target: TargetSpec, options: RunOptions) -> Transport:
+        """Return the transport that reaches target."""
+
+    def job_spec_extra(self, options: RunOptions) -> Mapping[str, object]:
+        """Return what this OS adds to the client's job spec (docs/protocol.md)."""
+        return {}
+
+    @abc.abstractmethod
+    def round_file(self, run_id: str, round_no: int, name: str) -> str:
+        """Return the path of a round's file (job.json, state.json) on the target."""
+
+    @abc.abstractmethod
+    def client_argv(self, client: str, *args: str) -> list[str]:
+        """Return the argv that runs the client with args on the target."""
+
+    @abc.abstractmethod
+    async def call_client(self, site: ClientSite, *args: str, timeout: float) -> CommandResult:
+        """Run a short client command (lock, unlock, scan) and return what it answered."""
+
+    @abc.abstractmethod
+    async def open_log(self, site: ClientSite, round_no: int, task: TaskHandle | None) -> Stream:
+        """Open a byte stream to the round's log endpoint (the journal protocol runs on it).
+
+        task is the round's client task when known: Windows asks whether it still runs.
+        """
+
+    @abc.abstractmethod
+    async def read_text(self, transport: Transport, path: str) -> str | None:
+        """Return a text file on the target, None when it is absent or unreadable."""
+
+    @abc.abstractmethod
+    async def deploy(
+        self, transport: Transport, artifact: ClientArtifact, shared_path: str | None
+    ) -> str:
+        """Return the client's path on the target (verified shared path, or pushed)."""
+
+    @abc.abstractmethod
+    def probe(self) -> BootProbe: ...

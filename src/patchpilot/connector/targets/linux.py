@@ -1,0 +1,183 @@
+"""Linux targets: where the client lives, how it gets there, the boot probe, `LinuxOS`.
+
+Pushed clients live at `/var/lib/patchpilot/client/patchpilot-client-<sha256[:16]>.pyz` and
+are reused while their SHA-256 matches. With `--client-path` nothing is copied: the file the
+target sees must hash to the client this connector expects, or the run is refused. A boot id
+is `/proc/sys/kernel/random/boot_id`; readiness is `systemctl is-system-running`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import TYPE_CHECKING
+
+from patchpilot.connector.targets.base import (
+    BootProbe,
+    ClientArtifact,
+    ClientSite,
+    Readiness,
+    TargetOS,
+)
+from patchpilot.errors import ConfigurationError, LaunchError, TransportError
+from patchpilot.launchers.base import TaskHandle
+from patchpilot.transports.base import CommandResult, Stream, Transport
+from patchpilot.transports.local import LocalSettings, LocalTransport
+from patchpilot.transports.ssh import SSHSettings, SSHTransport
+
+if TYPE_CHECKING:
+    from patchpilot.connector.options import RunOptions
+    from patchpilot.connector.target import TargetSpec
+
+__all__ = [
+    "CLIENT_DIR",
+    "LinuxBootProbe",
+    "LinuxOS",
+    "deploy_client",
+    "parse_boot_id",
+    "parse_sha256sum",
+    "parse_system_state",
+    "pushed_path",
+]
+
+CLIENT_DIR = "/var/lib/patchpilot/client"
+RUNS_DIR = "/var/lib/patchpilot/runs"
+PYTHON = "python3"
+_READY_STATES = ("running", "degraded")
+_PROBE_TIMEOUT = 20.0
+
+
+def pushed_path(sha256: str) -> str:
+    return f"{CLIENT_DIR}/patchpilot-client-{sha256[:16]}.pyz"
+
+
+def round_dir(run_id: str, round_no: int) -> str:
+    return posixpath.join(RUNS_DIR, run_id, f"round-{round_no}")
+
+
+def client_argv(client: str, *args: str) -> list[str]:
+    """Return the argv that runs the client zipapp with args on the target."""
+    return [PYTHON, client, *args]
+
+
+def parse_sha256sum(exit_status: int, stdout: str) -> str | None:
+    """Return the digest from `sha256sum FILE` output, or None if the file was not read."""
+    words = stdout.split()
+    if exit_status != 0 or not words or len(words[0]) != 64:
+        return None
+    return words[0].lower()
+
+
+async def _remote_sha256(transport: Transport, path: str) -> str | None:
+    read = await transport.run(["sha256sum", path], timeout=60)
+    return parse_sha256sum(read.exit_status, read.stdout)
+
+
+async def deploy_client(
+    transport: Transport, artifact: ClientArtifact, *, shared_path: str | None = None
+) -> str:
+    """Return the client's path on the target, pushing it only if it is not there yet.
+
+    Raise ConfigurationError when a shared client does not match the expected SHA-256.
+    """
+    expected = artifact.sha256.lower()
+    if shared_path is not None:
+        found = await _remote_sha256(transport, shared_path)
+        if found != expected:
+            raise ConfigurationError(
+                f"--client-path {shared_path}: SHA-256 is {found or 'unreadable'}, expected "
+                f"{expected} (this connector's client); refusing to run a different client"
+            )
+        return shared_path
+    path = pushed_path(expected)
+    if await _remote_sha256(transport, path) != expected:
+        await transport.put(artifact.path.read_bytes(), path, mode=0o600)
+        if await _remote_sha256(transport, path) != expected:
+            raise LaunchError(f"pushed client {path} does not hash to {expected}")
+    return path
+
+
+def parse_boot_id(exit_status: int, stdout: str) -> str | None:
+    """Return the boot id from a read's result, or None unless it succeeded with a value."""
+    value = stdout.strip()
+    if exit_status != 0 or not value or len(value.split()) != 1:
+        return None
+    return value
+
+
+def parse_system_state(exit_status: int, stdout: str) -> Readiness:
+    """Map `systemctl is-system-running` to readiness (running or degraded is ready)."""
+    state = stdout.strip() or f"exit status {exit_status}"
+    if exit_status == 127 or state == "offline":  # no systemctl, or systemd is not PID 1
+        return Readiness(True, f"no systemd ({state})")
+    return Readiness(state in _READY_STATES, state)
+
+
+class LinuxBootProbe(BootProbe):
+    async def boot_id(self, transport: Transport) -> str:
+        read = await transport.run(
+            ["cat", "/proc/sys/kernel/random/boot_id"], timeout=_PROBE_TIMEOUT
+        )
+        value = parse_boot_id(read.exit_status, read.stdout)
+        if value is None:
+            raise TransportError(f"cannot read the boot id: {read.stderr.strip() or 'empty'}")
+        return value
+
+    async def readiness(self, transport: Transport) -> Readiness:
+        read = await transport.run(["systemctl", "is-system-running"], timeout=_PROBE_TIMEOUT)
+        return parse_system_state(read.exit_status, read.stdout)
+
+
+class LinuxOS(TargetOS):
+    """Linux: `/var/lib/patchpilot`, python3, `cat`, sha256sum; reached by ssh or `local`."""
+
+    name = "linux"
+    launchers = ("auto", "systemd-run", "at")
+    transports = ("ssh",)
+
+    @classmethod
+    def for_run(cls, options: RunOptions, target: TargetSpec) -> LinuxOS:
+        return cls()
+
+    def make_transport(self, target: TargetSpec, options: RunOptions) -> Transport:
+        if target.transport == "local":
+            return LocalTransport(LocalSettings(use_sudo=not target.is_root))
+        if target.transport != "ssh":
+            raise ConfigurationError(
+                f"{target.name}: transport {target.transport!r} is not ssh/local"
+            )
+        return SSHTransport(
+            SSHSettings(
+                host=target.host,
+                port=target.port,
+                user=target.user,
+                config_file=options.ssh_config,
+                known_hosts=options.known_hosts or target.known_hosts,
+                key_file=target.key_file or options.identity_file,
+                use_sudo=None if target.user is None else not target.is_root,
+            )
+        )
+
+    def round_file(self, run_id: str, round_no: int, name: str) -> str:
+        return posixpath.join(round_dir(run_id, round_no), name)
+
+    def client_argv(self, client: str, *args: str) -> list[str]:
+        return client_argv(client, *args)
+
+    async def call_client(self, site: ClientSite, *args: str, timeout: float) -> CommandResult:
+        return await site.transport.run(self.client_argv(site.client, *args), timeout=timeout)
+
+    async def open_log(self, site: ClientSite, round_no: int, task: TaskHandle | None) -> Stream:
+        attach = ("attach", "--run", site.run_id, "--round", str(round_no))
+        return await site.transport.open_stream(self.client_argv(site.client, *attach))
+
+    async def read_text(self, transport: Transport, path: str) -> str | None:
+        read = await transport.run(["cat", path])
+        return read.stdout if read.ok else None
+
+    async def deploy(
+        self, transport: Transport, artifact: ClientArtifact, shared_path: str | None
+    ) -> str:
+        return await deploy_client(transport, artifact, shared_path=shared_path)
+
+    def probe(self) -> BootProbe:
+        return LinuxBootProbe()
