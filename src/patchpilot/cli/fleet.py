@@ -31,11 +31,12 @@ from patchpilot.connector.fleet import (
     FleetOptions,
     FleetResult,
     Order,
+    check_fleet_run_id,
+    new_fleet_run_id,
     parse_serial,
     prepare_fleet,
     run_fleet_job,
 )
-from patchpilot.connector.fleet.job import check_fleet_run_id, new_fleet_run_id
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.result import write_result
 from patchpilot.connector.store import Store

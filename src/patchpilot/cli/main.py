@@ -1,7 +1,9 @@
 """The `patchpilot` command line: the one place that turns errors into messages and exit codes.
 
-Sub-commands live in sibling modules (`run`, `lab`, `client`, `fleet`) and are registered
-here; nothing below `cli/` prints or parses arguments. A PatchpilotError becomes one line on
+Sub-commands live in sibling modules (`run`, `client`, `fleet`) and are registered here;
+commands shipped beside the product (the lab's `patchpilot lab`) register themselves through
+the `patchpilot.commands` entry point group, so the product never imports them. Nothing below
+`cli/` prints or parses arguments. A PatchpilotError becomes one line on
 stderr and its exit code; a usage error exits 64 (EX_USAGE, the native table's code); any
 other exception is a bug: its traceback goes to a log file and the exit status is 70. Under
 `--exit-codes wsus` every such failure exits -1 (255), as the WSUS connector did.
@@ -12,6 +14,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import traceback
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import typer
@@ -19,7 +22,6 @@ from typer._click import exceptions as click_errors  # typer 0.29 vendors its ow
 
 from patchpilot.cli import client as client_cmd
 from patchpilot.cli import fleet as fleet_cmd
-from patchpilot.cli import lab as lab_cmd
 from patchpilot.cli import run as run_cmd
 from patchpilot.connector.exitcodes import Outcome, native_code, posix_status
 from patchpilot.errors import ConfigurationError, PatchpilotError
@@ -29,8 +31,9 @@ __all__ = ["app", "main"]
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 run_cmd.register(app)
 fleet_cmd.register(app)
-app.add_typer(lab_cmd.app, name="lab", help="Start and control a lab of real test servers.")
 app.add_typer(client_cmd.app, name="client", help="Build and inspect the target-side client.")
+for _plugin in entry_points(group="patchpilot.commands"):
+    _plugin.load()(app)
 
 
 def _crash_log() -> Path:

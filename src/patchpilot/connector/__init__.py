@@ -2,7 +2,84 @@
 
 It runs where the scheduler runs, reaches targets through `transports/`, starts the client
 through `launchers/`, follows its journal (`stream.py`) and keeps every run in SQLite
-(`store.py`). Import what you need from its modules; the package itself exports nothing.
+(`store.py`). What differs per OS lives in `targets/`, the rollout over many servers in
+`fleet/`, Ansible inventories in `inventory/`.
+
+The names below are its public surface: everything an integration (the CLI, the Airflow
+provider, a script) needs to patch one server or a fleet and read the results. A test pins
+them; anything else is internal and may move.
 """
 
-__all__: list[str] = []
+from patchpilot.connector.events import (
+    Event,
+    JournalRecord,
+    PhaseStarted,
+    RunFinished,
+    RunStarted,
+    WarningRaised,
+)
+from patchpilot.connector.exitcodes import Outcome, posix_status
+from patchpilot.connector.fleet import (
+    FleetEvent,
+    FleetJob,
+    FleetOptions,
+    FleetResult,
+    Order,
+    PreparedFleet,
+    ServerOutcome,
+    check_fleet_run_id,
+    freeze_plan,
+    new_fleet_run_id,
+    parse_serial,
+    prepare_fleet,
+    run_fleet_job,
+    run_one_with,
+    server_run_id,
+    target_of,
+)
+from patchpilot.connector.inventory import HostEntry, Inventory, load_inventory
+from patchpilot.connector.options import RunOptions, read_list_file
+from patchpilot.connector.result import RunResult, write_result
+from patchpilot.connector.runner import cancel_stored_run, new_run_id, run_target
+from patchpilot.connector.store import Store
+from patchpilot.connector.target import TargetSpec, resolve_target
+
+__all__ = [
+    "Event",
+    "FleetEvent",
+    "FleetJob",
+    "FleetOptions",
+    "FleetResult",
+    "HostEntry",
+    "Inventory",
+    "JournalRecord",
+    "Order",
+    "Outcome",
+    "PhaseStarted",
+    "PreparedFleet",
+    "RunFinished",
+    "RunOptions",
+    "RunResult",
+    "RunStarted",
+    "ServerOutcome",
+    "Store",
+    "TargetSpec",
+    "WarningRaised",
+    "cancel_stored_run",
+    "check_fleet_run_id",
+    "freeze_plan",
+    "load_inventory",
+    "new_fleet_run_id",
+    "new_run_id",
+    "parse_serial",
+    "posix_status",
+    "prepare_fleet",
+    "read_list_file",
+    "resolve_target",
+    "run_fleet_job",
+    "run_one_with",
+    "run_target",
+    "server_run_id",
+    "target_of",
+    "write_result",
+]

@@ -1,20 +1,12 @@
-"""How the connector reaches a target: `TRANSPORTS` maps a name to its Transport class."""
+"""How the connector reaches a target: run a command, put a file, open a stream to the client.
+
+`base.py` holds the Transport seam; `ssh.py`, `local.py`, `psrp.py` (WinRM) and `winssh.py`
+(SSH to Windows) implement it, `fake.py` is the test double shipped with the seam. Each
+target family (connector/targets/) builds the transport it needs.
+"""
 
 from __future__ import annotations
 
 from patchpilot.transports.base import CommandResult, Stream, Transport
-from patchpilot.transports.fake import FakeTransport
-from patchpilot.transports.local import LocalTransport
-from patchpilot.transports.psrp import PSRPTransport
-from patchpilot.transports.ssh import SSHTransport
-from patchpilot.transports.winssh import WindowsSSHTransport
 
-__all__ = ["TRANSPORTS", "CommandResult", "Stream", "Transport"]
-
-TRANSPORTS: dict[str, type[Transport]] = {
-    "ssh": SSHTransport,
-    "local": LocalTransport,
-    "fake": FakeTransport,
-    "psrp": PSRPTransport,
-    "ssh-windows": WindowsSSHTransport,
-}
+__all__ = ["CommandResult", "Stream", "Transport"]

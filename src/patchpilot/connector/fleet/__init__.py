@@ -5,9 +5,14 @@ rollout to `run_target`. `run_fleet_job` is the entry point."""
 from patchpilot.connector.fleet.job import (
     FleetJob,
     PreparedFleet,
+    check_fleet_run_id,
+    freeze_plan,
+    new_fleet_run_id,
     prepare_fleet,
     run_fleet_job,
+    run_one_with,
     server_run_id,
+    target_of,
 )
 from patchpilot.connector.fleet.rollout import (
     EXIT_FLEET_FAILED,
@@ -30,8 +35,13 @@ __all__ = [
     "PreparedFleet",
     "ServerOutcome",
     "ServerStatus",
+    "check_fleet_run_id",
+    "freeze_plan",
+    "new_fleet_run_id",
     "parse_serial",
     "prepare_fleet",
     "run_fleet_job",
+    "run_one_with",
     "server_run_id",
+    "target_of",
 ]

@@ -1,5 +1,8 @@
 """CLI: `patchpilot lab ...`: start, list, control and stop a lab of real test servers.
 
+Registered through the `patchpilot.commands` entry point (`register`), so the product's own
+command line never imports the lab.
+
 The lab keeps running after `lab up` returns (its supervisor is detached); every other
 command talks to that supervisor through the lab folder (`--dir`, default
 /var/lib/patchpilot/lab or $PATCHPILOT_LAB_DIR).
@@ -14,7 +17,7 @@ import typer
 
 from patchpilot.lab import Lab
 
-__all__ = ["app"]
+__all__ = ["app", "register"]
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -118,3 +121,8 @@ def _print_servers(lab: Lab) -> None:
         typer.echo(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
+
+
+def register(root: typer.Typer) -> None:
+    """Add `lab` to the patchpilot command line."""
+    root.add_typer(app, name="lab", help="Start and control a lab of real test servers.")
