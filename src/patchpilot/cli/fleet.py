@@ -42,7 +42,7 @@ from patchpilot.connector.result import write_result
 from patchpilot.connector.store import Store
 from patchpilot.errors import Cancelled
 
-__all__ = ["FleetOutput", "register", "show_fleet_job"]
+__all__ = ["register"]
 
 
 @dataclass(frozen=True)

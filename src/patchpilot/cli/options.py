@@ -27,7 +27,7 @@ from patchpilot.connector.options import (
 )
 from patchpilot.errors import ConfigurationError
 
-__all__ = ["build_options", "cli_options", "flag_of", "with_run_options"]
+__all__ = ["build_options", "flag_of", "with_run_options"]
 
 _KW = inspect.Parameter.KEYWORD_ONLY
 _LIST_FILE_HELP = {

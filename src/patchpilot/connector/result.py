@@ -15,7 +15,7 @@ from typing import Any
 
 from patchpilot.connector.exitcodes import Outcome
 
-__all__ = ["SCHEMA_VERSION", "RebootRecord", "RoundSummary", "RunResult", "write_result"]
+__all__ = ["RebootRecord", "RoundSummary", "RunResult", "write_result"]
 
 SCHEMA_VERSION = 1
 

@@ -39,7 +39,7 @@ from patchpilot.launchers.base import Launcher, TaskHandle, TaskState
 from patchpilot.protocol import JOB_SPEC_VERSION
 from patchpilot.transports.base import Transport
 
-__all__ = ["RoundContext", "job_spec", "run_round", "run_rounds"]
+__all__ = ["RoundContext", "run_rounds"]
 
 _CLIENT_EXITS = {
     2: "refused the job spec",

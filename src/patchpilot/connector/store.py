@@ -21,7 +21,7 @@ from patchpilot.connector.plan import UpdateResult
 from patchpilot.connector.secret import Secret
 from patchpilot.errors import StateError
 
-__all__ = ["RoundRow", "RunRow", "Store", "default_state_dir"]
+__all__ = ["RoundRow", "RunRow", "Store"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

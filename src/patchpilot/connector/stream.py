@@ -31,7 +31,7 @@ from patchpilot.protocol import (
 )
 from patchpilot.transports.base import Stream, Transport
 
-__all__ = ["AttachTarget", "FrameReader", "JournalFollower", "StreamTuning"]
+__all__ = ["AttachTarget", "JournalFollower", "StreamTuning"]
 
 FINAL_EVENT = "round.result"
 Record = Mapping[str, Any]

@@ -16,7 +16,7 @@ from patchpilot.errors import ConfigurationError
 if TYPE_CHECKING:
     from patchpilot.connector.inventory import Inventory
 
-__all__ = ["LOCAL", "TargetSpec", "known_hosts_of", "parse_target", "resolve_target"]
+__all__ = ["TargetSpec", "known_hosts_of", "parse_target", "resolve_target"]
 
 LOCAL = "local"  # the target name that means "this machine, no SSH"
 

@@ -50,7 +50,6 @@ from patchpilot.errors import ConfigurationError, PatchpilotError
 __all__ = [
     "FleetJob",
     "PreparedFleet",
-    "RunTarget",
     "all_host_options",
     "check_fleet_run_id",
     "freeze_plan",

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from patchpilot.errors import ConfigurationError
 
-__all__ = ["select_names", "split_pattern"]
+__all__ = ["select_names"]
 
 _TERM = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+):([0-9]*))\]$")

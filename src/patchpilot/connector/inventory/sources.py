@@ -17,7 +17,7 @@ import yaml
 
 from patchpilot.errors import ConfigurationError
 
-__all__ = ["RawGroup", "RawHost", "RawInventory", "Var", "expand_host_ranges", "parse_text"]
+__all__ = ["RawInventory", "Var", "parse_text"]
 
 _YAML_SUFFIXES = (".yml", ".yaml", ".json")
 MAX_RANGE_HOSTS = 100_000  # names one host pattern may expand to (a typo must not eat memory)

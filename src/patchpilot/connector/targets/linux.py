@@ -28,16 +28,7 @@ if TYPE_CHECKING:
     from patchpilot.connector.options import RunOptions
     from patchpilot.connector.target import TargetSpec
 
-__all__ = [
-    "CLIENT_DIR",
-    "LinuxBootProbe",
-    "LinuxOS",
-    "deploy_client",
-    "parse_boot_id",
-    "parse_sha256sum",
-    "parse_system_state",
-    "pushed_path",
-]
+__all__ = ["LinuxBootProbe", "LinuxOS", "pushed_path"]
 
 CLIENT_DIR = "/var/lib/patchpilot/client"
 RUNS_DIR = "/var/lib/patchpilot/runs"

@@ -38,7 +38,7 @@ from patchpilot.protocol.windows import pipe_name
 from patchpilot.transports.base import CommandResult, Stream, Transport
 from patchpilot.transports.powershell import DATA_ROOT, PsValue, powershell_argv, render
 
-__all__ = ["CALLS_DIR", "LISTEN_SECONDS", "answer_path", "call_client", "open_log"]
+__all__ = ["CALLS_DIR", "answer_path", "call_client", "open_log"]
 
 CALLS_DIR = ntpath.join(DATA_ROOT, "calls")
 LISTEN_SECONDS = 60  # how long an `attach --listen` task waits for the relay to connect

@@ -22,14 +22,7 @@ from patchpilot.errors import TransportError
 from patchpilot.transports.base import Transport
 from patchpilot.transports.powershell import last_json, powershell_argv
 
-__all__ = [
-    "BOOT_SCRIPT",
-    "READINESS_SCRIPT",
-    "SAME_BOOT_SLACK",
-    "WindowsBootProbe",
-    "parse_boot",
-    "parse_readiness",
-]
+__all__ = ["WindowsBootProbe", "parse_boot", "parse_readiness"]
 
 _PROBE_TIMEOUT = 60.0
 SAME_BOOT_SLACK = 30.0
