@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root (sudo)" >&2; exit 1; }
 packages=(python3 python3-venv debootstrap systemd-container openssh-client iproute2
-          dpkg-dev qemu-system-x86 qemu-utils samba smbclient procps kmod)
+          dpkg-dev qemu-system-x86 qemu-utils samba smbclient procps kmod
+          chromium)  # chromium: the HTML report's browser test (headless)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 # The lab's VM image picks its kernels from apt's lists: fetch them when they are missing.

@@ -23,6 +23,7 @@ from patchpilot.cli import run as run_cmd
 from patchpilot.cli.fleet_view import FleetView
 from patchpilot.cli.logfile import setup_connector_log
 from patchpilot.cli.options import with_run_options
+from patchpilot.cli.outputs import MetricsFile, ReportFile, check_outputs, write_outputs
 from patchpilot.cli.signals import until_signal
 from patchpilot.connector.exitcodes import posix_status
 from patchpilot.connector.fleet import (
@@ -120,7 +121,10 @@ def register(app: typer.Typer) -> None:
         log_format: Annotated[
             Literal["text", "json"], typer.Option(help="Job output lines.")
         ] = "text",
+        report: ReportFile = None,
+        metrics_file: MetricsFile = None,
     ) -> None:
+        check_outputs(report)
         rollout = FleetOptions(
             concurrency=concurrency,
             serial=parse_serial(serial) if serial else (),
@@ -135,6 +139,8 @@ def register(app: typer.Typer) -> None:
         console = Console(highlight=False, soft_wrap=True)
         result = asyncio.run(show_fleet_job(job, output, console, is_live=console.is_terminal))
         document = {"run_id": fleet_run_id, **result.to_dict()}
+        write_outputs(state_dir, fleet_run_id, report=report, metrics_file=metrics_file,
+                      fleet_document=document)  # fmt: skip
         if result_file is not None:
             write_result(document, result_file)
         sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")

@@ -1,6 +1,6 @@
 """The `patchpilot` command line: the one place that turns errors into messages and exit codes.
 
-Sub-commands live in sibling modules (`run`, `client`, `fleet`) and are registered here;
+Sub-commands live in sibling modules (`run`, `client`, `fleet`, `report`) and are registered here;
 commands shipped beside the product (the lab's `patchpilot lab`) register themselves through
 the `patchpilot.commands` entry point group, so the product never imports them. Nothing below
 `cli/` prints or parses arguments. A PatchpilotError becomes one line on
@@ -22,6 +22,7 @@ from typer._click import exceptions as click_errors  # typer 0.29 vendors its ow
 
 from patchpilot.cli import client as client_cmd
 from patchpilot.cli import fleet as fleet_cmd
+from patchpilot.cli import report as report_cmd
 from patchpilot.cli import run as run_cmd
 from patchpilot.connector.exitcodes import Outcome, native_code, posix_status
 from patchpilot.errors import ConfigurationError, PatchpilotError
@@ -31,6 +32,7 @@ __all__ = ["app", "main"]
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 run_cmd.register(app)
 fleet_cmd.register(app)
+report_cmd.register(app)
 app.add_typer(client_cmd.app, name="client", help="Build and inspect the target-side client.")
 for _plugin in entry_points(group="patchpilot.commands"):
     _plugin.load()(app)

@@ -19,6 +19,7 @@ import typer
 
 from patchpilot.cli.logfile import setup_connector_log
 from patchpilot.cli.options import with_run_options
+from patchpilot.cli.outputs import MetricsFile, ReportFile, check_outputs, write_outputs
 from patchpilot.cli.render import EventRenderer
 from patchpilot.cli.signals import until_signal
 from patchpilot.connector.exitcodes import posix_status
@@ -70,8 +71,12 @@ def run_command(
     state_dir: Path | None,
     result_file: Path | None,
     log_format: str,
+    *,
+    report: Path | None = None,
+    metrics_file: Path | None = None,
 ) -> int:
     """Do `patchpilot run`; return the process exit status."""
+    check_outputs(report)
     spec = resolve_target(target, load_inventory(inventory) if inventory else None)
     options = options.model_copy(update={"run_id": options.run_id or new_run_id(spec)})
     store = Store.open(state_dir)
@@ -87,6 +92,7 @@ def run_command(
     finally:
         pid_file.unlink(missing_ok=True)
         store.close()
+    write_outputs(state_dir, result.run_id, report=report, metrics_file=metrics_file)
     _print_result(result, renderer, result_file)
     return posix_status(result.exit_code)
 
@@ -116,8 +122,13 @@ def register(app: typer.Typer) -> None:
         state_dir: StateDir = None,
         result_file: Annotated[Path | None, Opt(help="Write the result JSON here.")] = None,
         log_format: Annotated[Literal["text", "json"], Opt(help="Job output lines.")] = "text",
+        report: ReportFile = None,
+        metrics_file: MetricsFile = None,
     ) -> None:
-        code = run_command(options, target, inventory, state_dir, result_file, log_format)
+        code = run_command(
+            options, target, inventory, state_dir, result_file, log_format,
+            report=report, metrics_file=metrics_file,
+        )  # fmt: skip
         raise typer.Exit(code)
 
     app.command(name="run", help="Patch one server end to end; see the README.")(

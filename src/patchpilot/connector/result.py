@@ -15,7 +15,7 @@ from typing import Any
 
 from patchpilot.connector.exitcodes import Outcome
 
-__all__ = ["RebootRecord", "RoundSummary", "RunResult", "write_result"]
+__all__ = ["RebootRecord", "RoundSummary", "RunResult", "write_result", "write_text_atomic"]
 
 SCHEMA_VERSION = 1
 
@@ -96,14 +96,21 @@ class RunResult:
 
 
 def write_result(result: dict[str, Any], path: str | Path) -> None:
-    """Write the result document to path atomically (temp file in the same dir + rename)."""
+    """Write the result document to path atomically."""
+    write_text_atomic(json.dumps(result, indent=2) + "\n", path)
+
+
+def write_text_atomic(text: str, path: str | Path) -> None:
+    """Write text to path atomically (temp file in the same folder, fsync, rename), 0644.
+
+    A reader (a scheduler, node_exporter's textfile collector) never sees half a file.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=2)
-            handle.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS journal (
 CREATE TABLE IF NOT EXISTS updates (
     run_id TEXT NOT NULL, round INTEGER NOT NULL, update_id TEXT NOT NULL, status TEXT,
     version TEXT, message TEXT, code TEXT, PRIMARY KEY (run_id, round, update_id));
+CREATE TABLE IF NOT EXISTS fleets (run_id TEXT PRIMARY KEY, finished TEXT, document TEXT NOT NULL);
 """
 
 
@@ -177,6 +178,28 @@ class Store:
     def result(self, run_id: str) -> dict[str, Any] | None:
         found = self._db.execute("SELECT result FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return json.loads(found[0]) if found and found[0] else None
+
+    def save_fleet(self, run_id: str, finished: str, document: Mapping[str, Any]) -> None:
+        """Keep a fleet run's result document (its servers' runs are `<run_id>.<host>`)."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO fleets VALUES (?,?,?)",
+                (run_id, finished, json.dumps(document)),
+            )
+
+    def fleet(self, run_id: str) -> dict[str, Any] | None:
+        found = self._db.execute(
+            "SELECT document FROM fleets WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return json.loads(found[0]) if found else None
+
+    def run_ids_under(self, prefix: str) -> list[str]:
+        """Return the run ids starting with prefix (a fleet's servers: `<fleet>.`), sorted."""
+        rows = self._db.execute(
+            "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY run_id",
+            (len(prefix), prefix),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
 
     def save_round(self, row: RoundRow) -> None:
         names = [f.name for f in fields(RoundRow)]

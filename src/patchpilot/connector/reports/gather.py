@@ -1,0 +1,71 @@
+"""Read what a report needs from the state store: a fleet run's or a single run's data.
+
+A fleet run is found by its stored fleet document (saved when `patchpilot fleet` ends), or,
+when the fleet connector never got that far, rebuilt from its servers' runs
+(`<fleet run id>.<host>`); anything else is a single run, reported as a fleet of one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from patchpilot.connector.reports.model import Report, ServerInput, build_report
+from patchpilot.connector.store import Store
+from patchpilot.errors import ConfigurationError
+
+__all__ = ["gather"]
+
+
+def gather(store: Store, run_id: str) -> Report:
+    """Return the report of run_id (a fleet or a single run); ConfigurationError if unknown."""
+    fleet = store.fleet(run_id)
+    if fleet is not None:
+        return _fleet(store, run_id, fleet)
+    run = store.run(run_id)
+    if run is not None:
+        result = store.result(run_id) or {"run_id": run_id, "mode": run.mode}
+        status = "failed" if run.status == "running" else _status(result)
+        entry = {"host": run.target, "status": status, "exit_code": run.exit_code}
+        document = {"exit_code": run.exit_code, "servers": [{**entry, "result": result}]}
+        return _fleet(store, run_id, document, kind="run")
+    servers = store.run_ids_under(f"{run_id}.")
+    if not servers:
+        raise ConfigurationError(f"no run or fleet run {run_id!r} in {store.path}")
+    return _fleet(store, run_id, _rebuilt(store, run_id, servers))
+
+
+def _status(result: dict[str, Any]) -> str:
+    ok = ("success", "success-reboot-pending", "updates-available")
+    return "succeeded" if result.get("outcome") in ok else "failed"
+
+
+def _rebuilt(store: Store, run_id: str, run_ids: list[str]) -> dict[str, Any]:
+    """Return a fleet document from the servers' stored runs (no totals: not all are known)."""
+    servers = []
+    for server_run in run_ids:
+        row = store.run(server_run)
+        result = store.result(server_run) or {"run_id": server_run}
+        host = row.target if row else server_run.removeprefix(f"{run_id}.")
+        servers.append(
+            {
+                "host": host,
+                "status": "failed" if row is None or row.status == "running" else _status(result),
+                "exit_code": row.exit_code if row else None,
+                "result": result,
+            }
+        )
+    return {"run_id": run_id, "exit_code": None, "servers": servers}
+
+
+def _fleet(store: Store, run_id: str, document: dict[str, Any], kind: str = "fleet") -> Report:
+    inputs = []
+    for entry in document.get("servers") or ():
+        server_run = str((entry.get("result") or {}).get("run_id") or "")
+        rounds = store.rounds(server_run) if server_run else []
+        records = [
+            {**record, "round": row.round}
+            for row in rounds
+            for record in store.records(server_run, row.round)
+        ]
+        inputs.append(ServerInput(entry, rounds, records))
+    return build_report(run_id, kind, document, inputs)

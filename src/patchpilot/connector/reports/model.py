@@ -1,0 +1,271 @@
+"""What every report format shows: one run or one fleet run, normalised from the stored data.
+
+`build_report` is pure: it takes a fleet result document (a single run is a fleet of one) and,
+per server, the store's round rows and journal records, and returns a `Report` that the
+renderers (html, junit, csv, metrics) only format. Everything from targets stays plain text
+here; each renderer escapes it for its own format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from patchpilot.connector.store import RoundRow
+
+__all__ = ["JournalLine", "Report", "ServerInput", "ServerReport", "UpdateRow", "build_report"]
+
+CHECK_ONLY = "check-only"
+_NOTABLE_LEVELS = ("warning", "error")
+
+
+@dataclass(frozen=True)
+class UpdateRow:
+    """One update on one server: its final status, versions, and what the scan said of it."""
+
+    id: str
+    status: str
+    version: str = ""
+    installed_version: str = ""
+    round: int = 0
+    message: str = ""
+    title: str = ""
+    origin: str = ""
+    is_security: bool = False
+    categories: tuple[str, ...] = ()
+    severity: str = ""
+
+
+@dataclass(frozen=True)
+class JournalLine:
+    """A warning or error the client wrote to its journal."""
+
+    ts: str
+    level: str
+    round: int
+    event: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ServerReport:
+    """One server of the report: outcome, timing, rounds, reboots, updates, problems."""
+
+    host: str
+    status: str  # succeeded, failed, not-started
+    run_id: str = ""
+    outcome: str = ""
+    exit_code: int | None = None
+    mode: str = ""
+    started: str = ""
+    finished: str = ""
+    phase: str = ""
+    rounds: tuple[RoundRow, ...] = ()
+    reboots: tuple[Mapping[str, Any], ...] = ()
+    updates: tuple[UpdateRow, ...] = ()
+    warnings: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    journal: tuple[JournalLine, ...] = ()
+    is_reboot_pending: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(1 for u in self.updates if u.status == status)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the run's start to its end (None when unknown)."""
+        return seconds_between(self.started, self.finished)
+
+    @property
+    def error(self) -> str:
+        """The first error, for one-line views (table cell, JUnit message)."""
+        return self.errors[0] if self.errors else ""
+
+    @property
+    def missing(self) -> tuple[UpdateRow, ...]:
+        """Updates the server still misses: available (check-only) or not applied."""
+        return tuple(u for u in self.updates if u.status in ("available", "failed", "held"))
+
+
+@dataclass(frozen=True)
+class Report:
+    """A run or fleet run, ready to render."""
+
+    run_id: str
+    kind: str  # "fleet" or "run"
+    mode: str
+    exit_code: int | None
+    servers: tuple[ServerReport, ...]
+    stopped_early: bool = False
+    document: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    @property
+    def is_compliance(self) -> bool:
+        """A check-only run reports what servers miss, not what was done."""
+        return self.mode == CHECK_ONLY
+
+    @property
+    def by_status(self) -> dict[str, int]:
+        counts = {"succeeded": 0, "failed": 0, "not-started": 0}
+        for server in self.servers:
+            counts[server.status] = counts.get(server.status, 0) + 1
+        return counts
+
+    def count(self, status: str) -> int:
+        return sum(s.count(status) for s in self.servers)
+
+    @property
+    def reboots(self) -> int:
+        return sum(len(s.reboots) for s in self.servers)
+
+    @property
+    def started(self) -> str:
+        return min((s.started for s in self.servers if s.started), default="")
+
+    @property
+    def finished(self) -> str:
+        return max((s.finished for s in self.servers if s.finished), default="")
+
+    @property
+    def wall_seconds(self) -> float | None:
+        return seconds_between(self.started, self.finished)
+
+
+@dataclass(frozen=True)
+class ServerInput:
+    """One server's stored data: its entry of the fleet document, round rows, journal."""
+
+    entry: Mapping[str, Any]
+    rounds: Sequence[RoundRow] = ()
+    records: Sequence[Mapping[str, Any]] = ()
+
+
+def parse_time(text: str) -> datetime | None:
+    """Return an ISO timestamp (`...Z` too) as a datetime, None if it is not one."""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+
+
+def seconds_between(start: str, end: str) -> float | None:
+    first, last = parse_time(start), parse_time(end)
+    if first is None or last is None:
+        return None
+    return round((last - first).total_seconds(), 3)
+
+
+def build_report(
+    run_id: str, kind: str, document: Mapping[str, Any], servers: Iterable[ServerInput]
+) -> Report:
+    """Return the report of a fleet document (`servers`: host, status, exit_code, result)."""
+    built = tuple(_server(item) for item in servers)
+    modes = {s.mode for s in built if s.mode}
+    exit_code = document.get("exit_code")
+    return Report(
+        run_id=run_id,
+        kind=kind,
+        mode=modes.pop() if len(modes) == 1 else ("mixed" if modes else ""),
+        exit_code=int(exit_code) if isinstance(exit_code, int) else None,
+        servers=built,
+        stopped_early=bool(document.get("stopped_early")),
+        document=document,
+    )
+
+
+def _server(item: ServerInput) -> ServerReport:
+    entry = item.entry
+    result: Mapping[str, Any] = entry.get("result") or {}
+    code = entry.get("exit_code")
+    errors = [str(e) for e in result.get("errors") or ()]
+    if result.get("error"):  # the fleet's record of a server that raised before any result
+        errors.append(str(result["error"]))
+    reboots = (result.get("reboots") or {}).get("items") or ()
+    last = _last_round_result(item.records)
+    return ServerReport(
+        host=str(entry.get("host", "?")),
+        status=str(entry.get("status", "failed")),
+        run_id=str(result.get("run_id", "")),
+        outcome=str(result.get("outcome", "")),
+        exit_code=int(code) if isinstance(code, int) else None,
+        mode=str(result.get("mode", "")),
+        started=str(result.get("started", "")),
+        finished=str(result.get("finished", "")),
+        phase=str(result.get("phase") or ""),
+        rounds=tuple(item.rounds),
+        reboots=tuple(r for r in reboots if isinstance(r, Mapping)),
+        updates=_updates(result.get("updates") or (), item.records),
+        warnings=tuple(str(w) for w in result.get("warnings") or ()),
+        errors=tuple(errors),
+        journal=_journal(item.records),
+        is_reboot_pending=result.get("outcome") == "success-reboot-pending"
+        or (bool(last.get("reboot_required")) and not last.get("will_reboot")),
+    )
+
+
+def _last_round_result(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    found: Mapping[str, Any] = {}
+    for record in records:
+        if record.get("event") == "round.result":
+            found = record.get("fields") or {}
+    return found
+
+
+def _scanned(records: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Return what the scans said of each update id (the latest scan wins)."""
+    seen: dict[str, Mapping[str, Any]] = {}
+    for record in records:
+        if record.get("event") in ("scan.done", "round.result"):
+            for update in (record.get("fields") or {}).get("updates") or ():
+                if isinstance(update, Mapping) and update.get("id") is not None:
+                    seen[str(update["id"])] = update
+    return seen
+
+
+def _updates(
+    updates: Iterable[Mapping[str, Any]], records: Sequence[Mapping[str, Any]]
+) -> tuple[UpdateRow, ...]:
+    scanned = _scanned(records)
+    rows = []
+    for update in updates:
+        scan = scanned.get(str(update.get("id")), {})
+        rows.append(
+            UpdateRow(
+                id=str(update.get("id", "?")),
+                status=str(update.get("status", "?")),
+                version=str(update.get("version") or scan.get("candidate_version") or ""),
+                installed_version=str(scan.get("installed_version") or ""),
+                round=int(update.get("round") or 0),
+                message=str(update.get("message") or ""),
+                title=str(scan.get("title") or ""),
+                origin=str(scan.get("origin") or ""),
+                is_security=bool(scan.get("is_security")),
+                categories=tuple(str(c) for c in scan.get("categories") or ()),
+                severity=str(scan.get("severity") or ""),
+            )
+        )
+    return tuple(rows)
+
+
+def _journal(records: Sequence[Mapping[str, Any]]) -> tuple[JournalLine, ...]:
+    lines = []
+    for record in records:
+        level = str(record.get("level", ""))
+        if level not in _NOTABLE_LEVELS:
+            continue
+        fields = record.get("fields") or {}
+        text = " ".join(
+            f"{k}={v}" for k, v in fields.items() if k not in ("updates", "results", "plan")
+        )
+        lines.append(
+            JournalLine(
+                str(record.get("ts", "")),
+                level,
+                int(record.get("round") or 0),
+                str(record.get("event", "")),
+                text,
+            )
+        )
+    return tuple(lines)
