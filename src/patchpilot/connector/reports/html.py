@@ -7,6 +7,7 @@ every value, so host names, messages and journal text from targets stay text.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,18 +15,40 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import jinja2
+import markupsafe
 
-from patchpilot.connector.reports.model import Report, ServerReport
+from patchpilot.connector.reports.model import Report, ServerReport, parse_time
 from patchpilot.connector.reports.timeline import layout
 
 __all__ = ["render_html"]
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _finalize(value: object) -> object:
+    """Drop control characters a target printed: HTML has no place for them."""
+    return _CONTROL.sub("", value) if isinstance(value, str) else value
+
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("patchpilot.connector.reports", "templates"),
     autoescape=True,
     undefined=jinja2.StrictUndefined,
-    trim_blocks=False,
+    finalize=_finalize,
 )
+
+
+def _clock(text: str) -> markupsafe.Markup:
+    """Show a timestamp as its time of day (UTC), the full value in a <time> element."""
+    moment = parse_time(text)
+    if moment is None:
+        return markupsafe.escape(text)
+    return markupsafe.Markup('<time datetime="{0}" title="{0}">{1}</time>').format(
+        text, moment.strftime("%H:%M:%S")
+    )
+
+
+_ENV.filters["clock"] = _clock
 
 
 @dataclass(frozen=True)

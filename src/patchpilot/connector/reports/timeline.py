@@ -63,8 +63,10 @@ def layout(report: Report) -> Timeline:
     rows = tuple(
         _row(server, TOP + index * ROW_HEIGHT, x_of) for index, server in enumerate(report.servers)
     )
+    unit, per = ("min", 60) if total > 600 else ("s", 1)
     ticks = tuple(
-        (round(LABEL_WIDTH + PLOT_WIDTH * i / 4, 1), f"{total * i / 4:.0f} s") for i in range(5)
+        (round(LABEL_WIDTH + PLOT_WIDTH * i / 4, 1), f"{total * i / 4 / per:.0f} {unit}")
+        for i in range(5)
     )
     height = TOP + len(rows) * ROW_HEIGHT + 8
     return Timeline(LABEL_WIDTH + PLOT_WIDTH + 20, height, rows, ticks if total > 0 else ())

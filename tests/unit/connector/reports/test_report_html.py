@@ -34,7 +34,7 @@ def _cards(page: str) -> dict[str, str]:
 
 def test_target_text_is_escaped_everywhere() -> None:
     page = render_html(fleet_report(), generated="2026-11-30T04:00:00Z")
-    assert HOSTILE_HOST not in page and "<img src=x" not in page
+    assert HOSTILE_HOST not in page and "<img src=x" not in page and "\x07" not in page
     assert "&lt;script&gt;alert(&#34;host&#34;)&lt;/script&gt;" in page
     tags = _tags(page)
     assert [t for t, _ in tags].count("script") == 1  # only the page's own
@@ -66,7 +66,7 @@ def test_summary_table_timeline_and_detail() -> None:
     assert page.count('class="bar-round"') == 3 and page.count('class="bar-reboot"') == 1
     assert "rollout stopped early" in page
     assert 'id="server-2" open' in page  # failed servers' detail is open
-    assert 'b1</td><td class="mono">b2' in page  # the reboot proof: boot ids
+    assert 'b1</td><td class="mono wrap">b2' in page  # the reboot proof: boot ids
     assert "bookworm-security" in page and ">security</span>" in page
 
 

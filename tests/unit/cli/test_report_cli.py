@@ -1,0 +1,104 @@
+"""`patchpilot report` over a real state store: a fleet run, a single run, a fleet whose
+connector died before it stored the fleet document, and the output options."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "connector" / "reports"))
+from report_samples import BAD_ROUNDS, DOCUMENT, WEB_RECORDS, WEB_ROUNDS
+
+from patchpilot.cli.main import main
+from patchpilot.cli.outputs import write_outputs
+from patchpilot.connector.reports import gather
+from patchpilot.connector.secret import Secret
+from patchpilot.connector.store import RunRow, Store
+
+
+def _store(tmp_path: Path, *, with_fleet: bool = True) -> Path:
+    """Store the sample fleet as `patchpilot fleet` leaves it."""
+    state = tmp_path / "state"
+    store = Store.open(state)
+    for entry in DOCUMENT["servers"]:
+        result = entry["result"]
+        if result is None:
+            continue
+        store.create_run(
+            RunRow(result["run_id"], entry["host"], "install", "{}", Secret("s" * 64),
+                   "running", None, result["started"], None, None)
+        )  # fmt: skip
+        store.finish_run(result["run_id"], result)
+    for row in (*WEB_ROUNDS, *BAD_ROUNDS):
+        store.save_round(row)
+    for record in WEB_RECORDS:
+        store.add_record("f1.web-1", int(record["round"]), record)
+    if with_fleet:
+        store.save_fleet("f1", "2026-11-30T02:02:00Z", DOCUMENT)
+    store.close()
+    return state
+
+
+def _report(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    with pytest.raises(SystemExit) as done:
+        main(["report", *args])
+    out, err = capsys.readouterr()
+    assert done.value.code == 0, err
+    return out
+
+
+def test_fleet_report_from_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = _store(tmp_path)
+    report = gather(Store.open(state), "f1")
+    assert [s.host for s in report.servers] == [s["host"] for s in DOCUMENT["servers"]]
+    assert len(report.servers[0].rounds) == 2 and report.servers[0].updates[1].is_security
+    assert json.loads(_report(capsys, "f1", "--state-dir", str(state), "--format", "json")) == (
+        DOCUMENT
+    )
+    rows = list(csv.DictReader(io.StringIO(_report(capsys, "f1", "--state-dir", str(state),
+                                                   "--format", "csv"))))  # fmt: skip
+    assert len(rows) == 1 + sum(len(s["result"]["updates"]) for s in DOCUMENT["servers"][:2])
+    _report(capsys, "f1", "--state-dir", str(state), "--out", str(tmp_path / "r.html"))
+    assert (tmp_path / "r.html").read_text().count('<g class="tl-row"') == 3
+
+
+def test_single_run_and_rebuilt_fleet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = _store(tmp_path, with_fleet=False)
+    single = gather(Store.open(state), "f1.web-1")
+    assert single.kind == "run" and [s.host for s in single.servers] == ["web-1"]
+    rebuilt = gather(Store.open(state), "f1")  # no fleet document: from the servers' runs
+    assert rebuilt.kind == "fleet" and len(rebuilt.servers) == 2  # db-3 never had a run
+    assert {s.status for s in rebuilt.servers} == {"succeeded", "failed"}
+    junit = _report(capsys, "f1.web-1", "--state-dir", str(state), "--format", "junit")
+    assert 'tests="1"' in junit and 'failures="0"' in junit
+
+
+def test_unknown_run_and_bad_report_extension(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = _store(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        main(["report", "nope", "--state-dir", str(state)])
+    assert done.value.code == 64 and "no run or fleet run 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as done:
+        main(["fleet", str(tmp_path / "inv.yml"), "--report", str(tmp_path / "r.pdf")])
+    assert done.value.code == 64 and "the extension picks the format" in capsys.readouterr().err
+
+
+def test_write_outputs_stores_the_fleet_and_writes_files(tmp_path: Path) -> None:
+    state = _store(tmp_path, with_fleet=False)
+    prom = tmp_path / "prom" / "patchpilot.prom"
+    write_outputs(
+        state, "f1", report=tmp_path / "out" / "f1.xml", metrics_file=prom, fleet_document=DOCUMENT
+    )
+    assert Store.open(state).fleet("f1") == DOCUMENT
+    assert (tmp_path / "out" / "f1.xml").read_text().startswith("<?xml")
+    assert (
+        'patchpilot_last_run_success{server="web-1",run_id="f1"} 1'
+        in (tmp_path / "prom" / "patchpilot.prom").read_text()
+    )
