@@ -27,7 +27,9 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 def _finalize(value: object) -> object:
     """Drop control characters a target printed: HTML has no place for them."""
-    return _CONTROL.sub("", value) if isinstance(value, str) else value
+    if isinstance(value, markupsafe.Markup) or not isinstance(value, str):
+        return value  # the template's own markup (the clock filter), already safe
+    return _CONTROL.sub("", value)
 
 
 _ENV = jinja2.Environment(

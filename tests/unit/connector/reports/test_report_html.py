@@ -67,6 +67,9 @@ def test_summary_table_timeline_and_detail() -> None:
     assert "rollout stopped early" in page
     assert 'id="server-2" open' in page  # failed servers' detail is open
     assert 'b1</td><td class="mono wrap">b2' in page  # the reboot proof: boot ids
+    assert (
+        '<time datetime="2026-11-30T02:00:30Z" title="2026-11-30T02:00:30Z">02:00:30</time>' in page
+    )
     assert "bookworm-security" in page and ">security</span>" in page
 
 
