@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -130,17 +132,31 @@ def open_page(url: str) -> Iterator[Page]:
         raise RuntimeError("chromium is not installed (scripts/install.sh installs it)")
     with tempfile.TemporaryDirectory(prefix="patchpilot-chromium-") as profile:
         argv = [executable, *FLAGS, f"--user-data-dir={profile}", "about:blank"]
-        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         try:
             with connect(_port(Path(profile), process), max_size=None) as socket:
                 yield _attach(socket, url)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """End the browser, then what is left of its session (renderers still writing the profile)."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # the group of the browser we started
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
 
 
 def _attach(socket: ClientConnection, url: str) -> Page:

@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,6 +43,7 @@ class Fleet:
     """What the fleet run left: its result, the files it wrote, and the servers' roles."""
 
     result: dict[str, Any]
+    audit: dict[str, Any]  # the check-only fleet run before it
     output: str
     html: Path
     metrics: Path
@@ -51,27 +53,36 @@ class Fleet:
     hung: str
 
 
+def _fleet(*args: str, timeout: float) -> tuple[dict[str, Any], str]:
+    """Run `patchpilot fleet`; return its result (the last stdout line) and its output."""
+    done = subprocess.run([PATCHPILOT, "fleet", *args], capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stdout + done.stderr
+
+
 @pytest.fixture(scope="module")
 def fleet(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """Three servers audited (check-only), then patched: the fleet run every test looks at."""
     tmp = tmp_path_factory.mktemp("report")
     failing, good, hung = servers = lab.add_servers(3)
     try:
         lab.install_opt_in(failing, "lab-fail")
+        lab.ssh(good.name, ["touch", "/run/reboot-required"])  # a reboot the audit should see
         lab.hang(hung.name, None)  # its reboot never ends
         hosts = {s.name: {"ansible_host": s.address, "ansible_port": s.ssh_port} for s in servers}
-        inventory = tmp / "inv.yml"
         common = {"ansible_user": "root", "ansible_ssh_private_key_file": str(lab.key_path)}
+        inventory = tmp / "inv.yml"
         inventory.write_text(
             yaml.safe_dump({"all": {"vars": common, "children": {"site": {"hosts": hosts}}}})
         )
         html, metrics, state = tmp / "nightly.html", tmp / "prom" / "patchpilot.prom", tmp / "st"
-        argv = [PATCHPILOT, "fleet", str(inventory), "--known-hosts", str(lab.known_hosts_path),
-                "--state-dir", str(state), "--run-id", "nightly", "--plan-from", failing.name,
-                "--reboot-timeout", "25", "--report", str(html),
-                "--metrics-file", str(metrics)]  # fmt: skip
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        yield Fleet(result, done.stdout + done.stderr, html, metrics, state,
+        args = [str(inventory), "--known-hosts", str(lab.known_hosts_path), "--state-dir",
+                str(state)]  # fmt: skip
+        audit, audited = _fleet(*args, "--check-only", "--run-id", "audit", timeout=120)
+        result, output = _fleet(*args, "--run-id", "nightly", "--plan-from", failing.name,
+                                "--reboot-timeout", "25", "--report", str(html),
+                                "--metrics-file", str(metrics), timeout=300)  # fmt: skip
+        yield Fleet(result, audit, audited + output, html, metrics, state,
                     failing.name, good.name, hung.name)  # fmt: skip
     finally:
         for server in servers:
@@ -153,3 +164,20 @@ def test_metrics_textfile(fleet: Fleet) -> None:
     assert f'patchpilot_last_run_success{{server="{fleet.good}",run_id="nightly"}} 1' in text
     assert f'patchpilot_last_run_exit_code{{server="{fleet.hung}",run_id="nightly"}} 73' in text
     assert [p.name for p in fleet.metrics.parent.iterdir()] == ["patchpilot.prom"]
+
+
+def test_check_only_fleet_is_a_compliance_view(fleet: Fleet) -> None:
+    """The audit before the patching: what each server missed, security first, reboots due."""
+    assert fleet.audit["exit_code"] == 20, fleet.output  # updates available
+    argv = [PATCHPILOT, "report", "audit", "--state-dir", str(fleet.state)]
+    page = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "compliance of fleet run audit" in page
+    table = page[page.index('id="compliance"') :]
+    table = table[: table.index("</table>")]
+    rows = re.findall(r'<tr><td class="mono">([^<]+)</td>.*?<td>(yes|no)</td>.*?'
+                      r'<td class="num">(\d+)</td><td>([^<]*)</td></tr>', table)  # fmt: skip
+    missing = {update: (security, int(count), hosts) for update, security, count, hosts in rows}
+    assert rows[0][0] == "lab-security" and missing["lab-security"][:2] == ("yes", 3)
+    assert missing["lab-fail"] == ("no", 1, fleet.failing)
+    assert missing["lab-kernel"][1] == 3
+    assert f"1 server with a reboot pending: {fleet.good}" in table

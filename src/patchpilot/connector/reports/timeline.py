@@ -64,8 +64,9 @@ def layout(report: Report) -> Timeline:
         _row(server, TOP + index * ROW_HEIGHT, x_of) for index, server in enumerate(report.servers)
     )
     unit, per = ("min", 60) if total > 600 else ("s", 1)
+    digits = 1 if total / per < 20 else 0
     ticks = tuple(
-        (round(LABEL_WIDTH + PLOT_WIDTH * i / 4, 1), f"{total * i / 4 / per:.0f} {unit}")
+        (round(LABEL_WIDTH + PLOT_WIDTH * i / 4, 1), f"{total * i / 4 / per:.{digits}f} {unit}")
         for i in range(5)
     )
     height = TOP + len(rows) * ROW_HEIGHT + 8
