@@ -144,6 +144,19 @@ def test_table_sorts_and_filters_when_used(fleet: Fleet, page: Page) -> None:
         shutil.copyfile(artefacts / "report.png", DOCS_PNG)
 
 
+def test_printed_page_shows_every_server(page: Page) -> None:
+    """Printed, the filter is gone and the closed servers' detail shows (no click on paper)."""
+    details = "[...document.querySelectorAll('details.server dl')].map(d => d.checkVisibility())"
+    page.call("Emulation.setEmulatedMedia", media="print")
+    try:
+        assert page.evaluate(details) == [True, True, True]
+        filter_box = "getComputedStyle(document.querySelector('.filter')).display"
+        assert page.evaluate(filter_box) == "none"
+    finally:
+        page.call("Emulation.setEmulatedMedia", media="")
+    assert page.evaluate(details).count(False) == 1  # on screen, the succeeded one is closed
+
+
 def test_junit_validates_and_csv_matches_json(fleet: Fleet) -> None:
     junit = _report(fleet, "junit")
     xmlschema.XMLSchema(SCHEMA).validate(junit)
