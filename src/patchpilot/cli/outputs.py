@@ -6,6 +6,7 @@ with `patchpilot report` (cli/report.py).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -45,7 +46,8 @@ def write_outputs(
 ) -> None:
     """Store a fleet's document (so `report` finds it later) and write the asked-for files.
 
-    Raises ConfigurationError naming the file that could not be written.
+    A file that cannot be written is a warning on stderr: the servers are patched either way,
+    so the run keeps its exit code and its result line.
     """
     if fleet_document is None and report is None and metrics_file is None:
         return
@@ -59,9 +61,16 @@ def write_outputs(
     finally:
         store.close()
     if report is not None:
-        write_file(render(gathered, format_of(report)), report)
+        _write_or_warn(render(gathered, format_of(report)), report)
     if metrics_file is not None:
-        write_file(render_metrics(gathered), metrics_file)
+        _write_or_warn(render_metrics(gathered), metrics_file)
+
+
+def _write_or_warn(text: str, path: Path) -> None:
+    try:
+        write_file(text, path)
+    except ConfigurationError as exc:
+        print(f"patchpilot: warning: {exc}", file=sys.stderr)
 
 
 def check_outputs(report: Path | None) -> None:

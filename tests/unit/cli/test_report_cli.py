@@ -102,3 +102,12 @@ def test_write_outputs_stores_the_fleet_and_writes_files(tmp_path: Path) -> None
         'patchpilot_last_run_success{server="web-1",run_id="f1"} 1'
         in (tmp_path / "prom" / "patchpilot.prom").read_text()
     )
+
+
+def test_an_unwritable_report_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = _store(tmp_path)
+    (tmp_path / "file").write_text("")
+    write_outputs(state, "f1", report=tmp_path / "file" / "r.csv", metrics_file=None)
+    assert "patchpilot: warning: cannot write" in capsys.readouterr().err
