@@ -4,8 +4,8 @@ the HTML page in headless Chromium, the JUnit file against Jenkins' schema, the 
 the JSON, and the Prometheus textfile.
 
 One fleet run (module-scoped) serves every check; its screenshot is kept as a test artefact
-(`$PATCHPILOT_ARTIFACTS`, default the test's temp folder), and with PATCHPILOT_UPDATE_DOCS=1
-it also replaces docs/report.png.
+(`$PATCHPILOT_ARTIFACTS`, default build/test-artifacts/report.png), and with
+PATCHPILOT_UPDATE_DOCS=1 it also replaces docs/report.png.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ pytestmark = pytest.mark.lab
 PATCHPILOT = str(Path(sys.executable).with_name("patchpilot"))
 SCHEMA = Path(__file__).parents[2] / "unit" / "connector" / "reports" / "jenkins-junit.xsd"
 DOCS_PNG = Path(__file__).parents[3] / "docs" / "report.png"
+ARTEFACTS = Path(__file__).parents[3] / "build" / "test-artifacts"  # git ignores build/
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def test_table_sorts_and_filters_when_used(fleet: Fleet, page: Page) -> None:
     clear = "const f = document.getElementById('filter'); f.value = '';"
     page.evaluate(clear + " f.dispatchEvent(new Event('input'))")
     page.click("#servers thead th:nth-child(1) button")  # back to by name for the screenshot
-    artefacts = Path(os.environ.get("PATCHPILOT_ARTIFACTS", fleet.html.parent))
+    artefacts = Path(os.environ.get("PATCHPILOT_ARTIFACTS", ARTEFACTS))
     artefacts.mkdir(parents=True, exist_ok=True)
     page.screenshot(artefacts / "report.png")
     assert (artefacts / "report.png").read_bytes().startswith(b"\x89PNG")
@@ -194,3 +195,17 @@ def test_check_only_fleet_is_a_compliance_view(fleet: Fleet) -> None:
     assert missing["lab-fail"] == ("no", 1, fleet.failing)
     assert missing["lab-kernel"][1] == 3
     assert f"1 server with a reboot pending: {fleet.good}" in table
+
+
+def test_run_writes_its_report_too(lab: Lab, fleet: Fleet) -> None:
+    """`patchpilot run --report` on the patched server: a JUnit file of one passing case."""
+    junit = fleet.state.parent / "run.xml"
+    server = next(s for s in fleet.result["servers"] if s["host"] == fleet.good)
+    target = server["result"]["target"]
+    argv = [PATCHPILOT, "run", target, "-i", str(fleet.state.parent / "inv.yml"),
+            "--known-hosts", str(lab.known_hosts_path), "--state-dir", str(fleet.state),
+            "--run-id", "again", "--report", str(junit)]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    xmlschema.XMLSchema(SCHEMA).validate(junit.read_text())
+    assert 'tests="1" failures="0"' in junit.read_text()
