@@ -16,7 +16,7 @@ from report_samples import BAD_ROUNDS, DOCUMENT, WEB_RECORDS, WEB_ROUNDS
 
 from patchpilot.cli.main import main
 from patchpilot.cli.outputs import write_outputs
-from patchpilot.connector.reports import gather
+from patchpilot.connector.reports import gather, render
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RunRow, Store
 
@@ -111,3 +111,18 @@ def test_an_unwritable_report_is_a_warning(
     (tmp_path / "file").write_text("")
     write_outputs(state, "f1", report=tmp_path / "file" / "r.csv", metrics_file=None)
     assert "patchpilot: warning: cannot write" in capsys.readouterr().err
+
+
+def test_a_run_still_going_is_reported_as_running(tmp_path: Path) -> None:
+    state = _store(tmp_path, with_fleet=False)
+    store = Store.open(state)
+    store.create_run(
+        RunRow("f1.db-3", "db-3", "install", "{}", Secret("s" * 64), "running", None,
+               "2026-11-30T02:00:09Z", None, None)
+    )  # fmt: skip
+    report = gather(store, "f1")
+    assert [s.status for s in report.servers] == ["failed", "running", "succeeded"]  # by run id
+    assert report.servers[1].started == "2026-11-30T02:00:09Z"
+    junit = render(report, "junit")
+    assert 'skipped="1"' in junit and "still running" in junit
+    assert "Still running" in render(report, "html")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from patchpilot.connector.reports.model import Report, ServerInput, build_report
-from patchpilot.connector.store import Store
+from patchpilot.connector.store import RunRow, Store
 from patchpilot.errors import ConfigurationError
 
 __all__ = ["gather"]
@@ -23,8 +23,8 @@ def gather(store: Store, run_id: str) -> Report:
         return _fleet(store, run_id, fleet)
     run = store.run(run_id)
     if run is not None:
-        result = store.result(run_id) or {"run_id": run_id, "mode": run.mode}
-        status = "failed" if run.status == "running" else _status(result)
+        result = store.result(run_id) or _unfinished(run)
+        status = "running" if run.status == "running" else _status(result)
         entry = {"host": run.target, "status": status, "exit_code": run.exit_code}
         document = {"exit_code": run.exit_code, "servers": [{**entry, "result": result}]}
         return _fleet(store, run_id, document, kind="run")
@@ -32,6 +32,11 @@ def gather(store: Store, run_id: str) -> Report:
     if not servers:
         raise ConfigurationError(f"no run or fleet run {run_id!r} in {store.path}")
     return _fleet(store, run_id, _rebuilt(store, run_id, servers))
+
+
+def _unfinished(run: RunRow) -> dict[str, Any]:
+    """Return what is known of a run without a result yet (still running, or killed)."""
+    return {"run_id": run.run_id, "target": run.target, "mode": run.mode, "started": run.started}
 
 
 def _status(result: dict[str, Any]) -> str:
@@ -44,13 +49,14 @@ def _rebuilt(store: Store, run_id: str, run_ids: list[str]) -> dict[str, Any]:
     servers = []
     for server_run in run_ids:
         row = store.run(server_run)
-        result = store.result(server_run) or {"run_id": server_run}
-        host = row.target if row else server_run.removeprefix(f"{run_id}.")
+        if row is None:
+            continue
+        result = store.result(server_run) or _unfinished(row)
         servers.append(
             {
-                "host": host,
-                "status": "failed" if row is None or row.status == "running" else _status(result),
-                "exit_code": row.exit_code if row else None,
+                "host": row.target,
+                "status": "running" if row.status == "running" else _status(result),
+                "exit_code": row.exit_code,
                 "result": result,
             }
         )

@@ -124,6 +124,8 @@ def _cards(report: Report) -> list[dict[str, Any]]:
         {"label": "Failed", "value": status["failed"], "tone": "bad" if status["failed"] else ""},
         {"label": "Not started", "value": status["not-started"], "tone": "idle"},
     ]
+    if status.get("running"):
+        cards.append({"label": "Still running", "value": status["running"], "tone": "idle"})
     if report.is_compliance:
         missing = [u for s in report.servers for u in s.updates if u.status == "available"]
         cards += [

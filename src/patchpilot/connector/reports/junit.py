@@ -14,6 +14,10 @@ from patchpilot.connector.reports.model import Report, ServerReport
 
 __all__ = ["render_junit"]
 
+_SKIPPED = {
+    "not-started": "not started: the rollout stopped early",
+    "running": "still running when the report was made",
+}
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -33,9 +37,9 @@ def _case(suite: ET.Element, report: Report, server: ServerReport) -> None:
         classname=_text(f"patchpilot.{report.kind}.{report.run_id}"),
         time=_seconds(server.duration),
     )
-    if server.status == "not-started":
+    if server.status in _SKIPPED:
         # Jenkins' schema gives <skipped> no attributes: the reason is its text.
-        ET.SubElement(case, "skipped").text = "not started: the rollout stopped early"
+        ET.SubElement(case, "skipped").text = _SKIPPED[server.status]
     elif server.status == "failed":
         message = f"{server.outcome or 'failed'} (exit code {server.exit_code})"
         if server.error:
@@ -63,7 +67,7 @@ def render_junit(report: Report) -> str:
         "tests": str(len(report.servers)),
         "failures": str(status["failed"]),
         "errors": "0",
-        "skipped": str(status["not-started"]),
+        "skipped": str(status["not-started"] + status.get("running", 0)),
         "time": _seconds(report.wall_seconds),
     }
     name = _text(f"patchpilot {report.kind} {report.run_id} ({report.mode or 'unknown'})")

@@ -54,7 +54,7 @@ class ServerReport:
     """One server of the report: outcome, timing, rounds, reboots, updates, problems."""
 
     host: str
-    status: str  # succeeded, failed, not-started
+    status: str  # succeeded, failed, not-started, running (a report made meanwhile)
     run_id: str = ""
     outcome: str = ""
     exit_code: int | None = None
