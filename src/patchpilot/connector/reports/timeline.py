@@ -1,9 +1,10 @@
 """The timeline's geometry: each server a row of bars (rounds, reboot gaps) over its run's span.
 
 Pure arithmetic on the report's timestamps; the HTML template draws the bars as inline SVG.
-A reboot that never came back is drawn from its request to the run's end. The thin line under
-the bars is the run's whole span: what is not a bar there is the connector connecting,
-deploying, or waiting for the server to be ready.
+A reboot that never came back is drawn from its request to the run's end; after a reboot, the
+readiness and stability checks are a bar of their own. The thin line under the bars is the
+run's whole span (what is not a bar there is the connector connecting, deploying, launching);
+a dashed line before it is the server waiting for its batch or a free slot.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ TOP = 24
 
 @dataclass(frozen=True)
 class Bar:
-    kind: str  # round, reboot, hung
+    kind: str  # round, reboot, hung (never came back), check (readiness and stability)
     x: float
     width: float
     label: str
@@ -38,10 +39,12 @@ class TimelineRow:
     span_x: float
     span_width: float
     bars: tuple[Bar, ...]
+    queued_width: float = 0.0  # from the fleet's first start to this server's
 
 
 @dataclass(frozen=True)
 class Timeline:
+    left: int  # x of the time axis' origin
     width: int
     height: int
     rows: tuple[TimelineRow, ...]
@@ -70,7 +73,9 @@ def layout(report: Report) -> Timeline:
         for i in range(5)
     )
     height = TOP + len(rows) * ROW_HEIGHT + 8
-    return Timeline(LABEL_WIDTH + PLOT_WIDTH + 20, height, rows, ticks if total > 0 else ())
+    return Timeline(
+        LABEL_WIDTH, LABEL_WIDTH + PLOT_WIDTH + 20, height, rows, ticks if total > 0 else ()
+    )
 
 
 def _row(server: ServerReport, y: float, x_of: Callable[[datetime | None], float]) -> TimelineRow:
@@ -88,8 +93,18 @@ def _row(server: ServerReport, y: float, x_of: Callable[[datetime | None], float
             gap_end = x_of(back or run_end)
             label = f"reboot after round {row.round}" + ("" if back else ": never came back")
             bars.append(Bar(kind, gap_start, max(gap_end - gap_start, 2.0), label))
+            checked = x_of(parse_time(row.finished or ""))
+            if back and row.finished and checked > gap_end:
+                label = f"round {row.round}: ready and stable after the reboot"
+                bars.append(Bar("check", gap_end, checked - gap_end, label))
     span_x = x_of(parse_time(server.started))
     span_end = x_of(run_end)
     return TimelineRow(
-        server.host, server.status, y, span_x, max(span_end - span_x, 0.0), tuple(bars)
+        server.host,
+        server.status,
+        y,
+        span_x,
+        max(span_end - span_x, 0.0),
+        tuple(bars),
+        max(span_x - LABEL_WIDTH, 0.0),
     )

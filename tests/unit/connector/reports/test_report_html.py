@@ -64,6 +64,8 @@ def test_summary_table_timeline_and_detail() -> None:
     assert rows == ["succeeded", "failed", "not-started"]
     assert page.count('<g class="tl-row"') == 3
     assert page.count('class="bar-round"') == 3 and page.count('class="bar-reboot"') == 1
+    assert page.count('<rect class="bar-check"') == 1  # web-1: 5 s of checks after its reboot
+    assert page.count('<line class="tl-queued"') == 1  # the failed one started 5 s later
     assert "rollout stopped early" in page
     assert 'id="server-2" open' in page  # failed servers' detail is open
     assert 'b1</td><td class="mono wrap">b2' in page  # the reboot proof: boot ids
