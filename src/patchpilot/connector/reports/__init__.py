@@ -16,15 +16,13 @@ from patchpilot.connector.reports.gather import gather
 from patchpilot.connector.reports.html import render_html
 from patchpilot.connector.reports.junit import render_junit
 from patchpilot.connector.reports.metrics import render_metrics
-from patchpilot.connector.reports.model import Report, ServerReport, UpdateRow, build_report
+from patchpilot.connector.reports.model import Report, build_report
 from patchpilot.connector.result import write_text_atomic
 from patchpilot.errors import ConfigurationError
 
 __all__ = [
     "FORMATS",
     "Report",
-    "ServerReport",
-    "UpdateRow",
     "build_report",
     "format_of",
     "gather",

@@ -15,7 +15,7 @@ from typing import Any
 
 from patchpilot.connector.store import RoundRow
 
-__all__ = ["JournalLine", "Report", "ServerInput", "ServerReport", "UpdateRow", "build_report"]
+__all__ = ["Report", "ServerInput", "ServerReport", "UpdateRow", "build_report", "parse_time"]
 
 CHECK_ONLY = "check-only"
 _NOTABLE_LEVELS = ("warning", "error")

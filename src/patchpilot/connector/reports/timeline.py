@@ -15,7 +15,7 @@ from datetime import datetime
 
 from patchpilot.connector.reports.model import Report, ServerReport, parse_time
 
-__all__ = ["Bar", "Timeline", "TimelineRow", "layout"]
+__all__ = ["layout"]
 
 LABEL_WIDTH = 170
 PLOT_WIDTH = 720
