@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root (sudo)" >&2; exit 1; }
 packages=(python3 python3-venv debootstrap systemd-container openssh-client iproute2
           dpkg-dev qemu-system-x86 qemu-utils samba smbclient procps kmod
+          tmux      # tmux: the terminal tests (a real 80-column terminal)
           chromium)  # chromium: the HTML report's browser test (headless)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done

@@ -20,7 +20,9 @@ import typer
 from rich.console import Console
 
 from patchpilot.cli import run as run_cmd
-from patchpilot.cli.fleet_view import FleetView
+from patchpilot.cli.fleet_view import FleetView, describe
+from patchpilot.cli.help import FLEET_EXAMPLES, GroupedCommand, with_panels
+from patchpilot.cli.human import Human, JsonFlag, VerboseFlag
 from patchpilot.cli.logfile import setup_connector_log
 from patchpilot.cli.options import with_run_options
 from patchpilot.cli.outputs import MetricsFile, ReportFile, check_outputs, write_outputs
@@ -40,7 +42,7 @@ from patchpilot.connector.fleet import (
 )
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.result import write_result
-from patchpilot.connector.store import Store
+from patchpilot.connector.store import Store, default_state_dir
 from patchpilot.errors import Cancelled
 
 __all__ = ["register"]
@@ -56,23 +58,31 @@ class FleetOutput:
 
 
 async def show_fleet_job(
-    job: FleetJob, output: FleetOutput, console: Console, *, is_live: bool
+    job: FleetJob, output: FleetOutput, console: Console, *, person: Human | None = None
 ) -> FleetResult:
-    """Check the job, then run it under signal handling with its live view; print the summary."""
+    """Check the job, then run it under signal handling with its view; print the summary.
+
+    person: the terminal view's flags when a person reads stdout (milestones, live table;
+    the recap follows); else the job output (FleetView) and its summary table.
+    """
     prepared = prepare_fleet(job)
     store = Store.open(output.state_dir)
     setup_connector_log(store)
     hosts = [h.name for h in prepared.hosts]
     try:
-        with FleetView(console, hosts, is_live=is_live, log_format=output.log_format) as view:
-            work = run_fleet_job(
-                job,
-                store=store,
-                on_server=view.on_server,
-                on_fleet=view.on_fleet,
-                prepared=prepared,
-            )
-            result = await _until_signal(work, job.run_id)
+        if person is not None:
+            width = max(len(h) for h in ["fleet", *hosts])
+            with person.view(hosts, lambda e: f"{e.target:<{width}} | {describe(e)}") as human:
+                work = run_fleet_job(
+                    job, store=store, on_server=human.on_server, on_fleet=human.on_fleet,
+                    prepared=prepared,
+                )  # fmt: skip
+                return await _until_signal(work, job.run_id)
+        view = FleetView(console, hosts, log_format=output.log_format)
+        work = run_fleet_job(
+            job, store=store, on_server=view.on_server, on_fleet=view.on_fleet, prepared=prepared
+        )
+        result = await _until_signal(work, job.run_id)
         if output.log_format == "text":
             console.print(view.summary(result))
     finally:
@@ -91,7 +101,12 @@ async def _until_signal(rollout: Coroutine[Any, Any, FleetResult], run_id: str) 
 def register(app: typer.Typer) -> None:
     """Add `fleet` to app, with every option of `run` plus the rollout options."""
 
-    @app.command(help="Patch the servers of an Ansible inventory (YAML or INI) in one run.")
+    @app.command(
+        help="Patch the servers of an Ansible inventory (YAML or INI) in one run.",
+        cls=GroupedCommand,
+        epilog=FLEET_EXAMPLES,
+    )
+    @with_panels
     @with_run_options
     def fleet(
         options: RunOptions,
@@ -123,6 +138,8 @@ def register(app: typer.Typer) -> None:
         ] = "text",
         report: ReportFile = None,
         metrics_file: MetricsFile = None,
+        json_output: JsonFlag = False,
+        verbose: VerboseFlag = False,
     ) -> None:
         check_outputs(report)
         rollout = FleetOptions(
@@ -137,11 +154,19 @@ def register(app: typer.Typer) -> None:
         job = FleetJob(inventory, limit, rollout, plan_from, fleet_run_id, options)
         output = FleetOutput(state_dir, result_file, log_format)
         console = Console(highlight=False, soft_wrap=True)
-        result = asyncio.run(show_fleet_job(job, output, console, is_live=console.is_terminal))
+        flags = Human(json_output=json_output, verbose=verbose)
+        person = flags if flags.is_for_person(log_format) else None
+        result = asyncio.run(show_fleet_job(job, output, console, person=person))
         document = {"run_id": fleet_run_id, **result.to_dict()}
         write_outputs(state_dir, fleet_run_id, report=report, metrics_file=metrics_file,
                       fleet_document=document)  # fmt: skip
         if result_file is not None:
             write_result(document, result_file)
-        sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
+        line = json.dumps(document, separators=(",", ":"))
+        if person is not None:
+            state = default_state_dir() if state_dir is None else state_dir
+            files = {"result file": result_file, "report": report, "metrics": metrics_file}
+            person.finish_fleet(result, line, files, state)
+        else:
+            sys.stdout.write(line + "\n")
         raise typer.Exit(posix_status(result.exit_code))

@@ -1,24 +1,21 @@
-"""What `patchpilot fleet` shows: live lines prefixed by server, a live table on a TTY, a summary.
+"""The job output of `patchpilot fleet`: lines prefixed by their server, then a summary table.
 
-The fleet engine and the connector emit typed events; this module turns them into text. On a
-TTY a rich table (each server's state, phase, round and reboot count) stays at the bottom
-while the lines scroll above it. With `--log-format json` every event is one JSON line
-instead (a server's as `patchpilot run` prints it, the rollout's with kind `fleet.<step>`),
-and there is neither live table nor summary table.
+The fleet engine and the connector emit typed events; this module turns them into text for
+a scheduler, a pipe or a file (a person at a terminal gets terminal.py's view instead). With
+`--log-format json` every event is one JSON line instead (a server's as `patchpilot run`
+prints it, the rollout's with kind `fleet.<step>`), and there is no summary table.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from types import TracebackType
 
 from rich.console import Console, Group
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from patchpilot.cli.progress import ProgressThrottle
 from patchpilot.cli.render import event_json, format_fields
 from patchpilot.connector.events import (
     Event,
@@ -31,43 +28,17 @@ from patchpilot.connector.events import (
 )
 from patchpilot.connector.fleet import FleetEvent, FleetResult
 
-__all__ = ["FleetView"]
-
-_REBOOT_PHASES = frozenset({"await_reboot", "reboot"})
-
-
-@dataclass
-class _Row:
-    state: str = "waiting"
-    phase: str = ""
-    round: int = 0
-    reboots: int = 0
+__all__ = ["FleetView", "describe"]
 
 
 class FleetView:
     """Render the fleet's events; use as a context manager around the rollout."""
 
-    def __init__(
-        self, console: Console, hosts: Sequence[str], *, is_live: bool, log_format: str = "text"
-    ) -> None:
+    def __init__(self, console: Console, hosts: Sequence[str], *, log_format: str = "text") -> None:
         self.console = console
-        self.rows = {host: _Row() for host in hosts}
         self.width = max([len("fleet"), *(len(h) for h in hosts)])
         self.is_json = log_format == "json"
-        is_live = is_live and not self.is_json
-        self.live = Live(self._table(), console=console, auto_refresh=False) if is_live else None
-
-    def __enter__(self) -> FleetView:
-        if self.live is not None:
-            self.live.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self.live is not None:
-            self.live.update(self._table(), refresh=True)
-            self.live.stop()
+        self.throttle = ProgressThrottle()
 
     def on_fleet(self, event: FleetEvent) -> None:
         """Show a step of the rollout."""
@@ -84,22 +55,17 @@ class FleetView:
             self._line("fleet", f"batch {event.batch}: {event.detail}")
         elif event.kind == "stop":
             self._line("fleet", f"failure threshold exceeded ({event.detail}): no new servers")
-        elif event.host is not None:
-            self.rows[event.host].state = "running" if event.kind == "start" else event.detail
-            self._refresh()
 
     def on_server(self, event: Event) -> None:
         """Show one server's event as a line prefixed by the server."""
-        row = self.rows.get(event.target)
-        if row is not None:
-            _update(row, event)
+        if not self.throttle.allows(event):
+            return
         if self.is_json:
             self._print(event_json(event))
             return
-        text = _describe(event)
+        text = describe(event)
         if text:
             self._line(event.target, text)
-        self._refresh()
 
     def summary(self, result: FleetResult) -> Group:
         """Return the end-of-run table (one row per server) and the totals line."""
@@ -133,29 +99,8 @@ class FleetView:
         else:
             self.console.print(line, markup=False, highlight=False, emoji=False)
 
-    def _refresh(self) -> None:
-        if self.live is not None:
-            self.live.update(self._table(), refresh=True)
 
-    def _table(self) -> Table:
-        table = Table(box=None, pad_edge=False)
-        for column in ("server", "state", "phase", "round", "reboots"):
-            table.add_column(column)
-        for host, row in self.rows.items():
-            table.add_row(host, row.state, row.phase, str(row.round or ""), str(row.reboots))
-        return table
-
-
-def _update(row: _Row, event: Event) -> None:
-    if isinstance(event, PhaseStarted):
-        row.phase, row.round = event.phase, event.round
-        row.reboots += event.phase in _REBOOT_PHASES
-    elif isinstance(event, RunFinished):
-        row.phase = event.result.status
-        row.reboots = len(event.result.reboots)
-
-
-def _describe(event: Event) -> str:
+def describe(event: Event) -> str:
     """Return the line for a server's event (without the server), '' for none."""
     if isinstance(event, RunStarted):
         resumed = ", resumed" if event.is_resumed else ""

@@ -29,7 +29,7 @@ from patchpilot.errors import ConfigurationError, PatchpilotError
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False)
 run_cmd.register(app)
 fleet_cmd.register(app)
 report_cmd.register(app)

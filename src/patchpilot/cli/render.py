@@ -1,4 +1,4 @@
-"""Render the connector's events: one text line per event, JSON lines, or a live TTY view.
+"""Render the connector's events as the job output: one text line per event, or JSON lines.
 
 Job output must stay useful inside OpCon's 64 KB job-output limit, which keeps the start and
 the end: the run's summary is printed first and last, and once the streamed lines pass
@@ -13,9 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from rich.console import Console
-from rich.status import Status
-
+from patchpilot.cli.progress import ProgressThrottle
 from patchpilot.connector.events import (
     Event,
     JournalRecord,
@@ -26,7 +24,7 @@ from patchpilot.connector.events import (
 )
 from patchpilot.connector.result import RunResult
 
-__all__ = ["EventRenderer", "event_json", "format_fields", "format_line"]
+__all__ = ["EventRenderer", "event_json", "event_line", "format_fields", "format_line"]
 
 _LINE_MAX = 400
 _VALUE_MAX = 160
@@ -99,6 +97,11 @@ def _as_line(event: Event) -> tuple[str, str]:
     )
 
 
+def event_line(event: Event) -> str:
+    """Return an event's job-output text line (what `-v` prints at a terminal)."""
+    return _as_line(event)[1]
+
+
 def _end_fields(result: RunResult) -> dict[str, Any]:
     return {
         "run": result.run_id,
@@ -134,25 +137,19 @@ def event_json(event: Event) -> str:
 
 
 class EventRenderer:
-    """Print events to out as text or JSON lines, or as a live view on a terminal."""
+    """Print events to out as text or JSON lines (the job output; terminal.py is for people)."""
 
-    def __init__(
-        self,
-        out: TextIO,
-        *,
-        log_format: str = "text",
-        is_live: bool = False,
-        budget: int = 32 * 1024,
-    ) -> None:
+    def __init__(self, out: TextIO, *, log_format: str = "text", budget: int = 32 * 1024) -> None:
         self.out = out
         self.log_format = log_format
         self.budget = budget
         self.written = 0
         self.omitted = 0
-        self.console = Console(file=out, highlight=False, soft_wrap=True) if is_live else None
-        self.status: Status | None = None
+        self.throttle = ProgressThrottle()
 
     def __call__(self, event: Event) -> None:
+        if not self.throttle.allows(event):
+            return
         if self.log_format == "json":
             self._emit(event_json(event), force=isinstance(event, (RunStarted, RunFinished)))
             return
@@ -164,38 +161,15 @@ class EventRenderer:
                 "`patchpilot status RUN_ID` shows the whole journal",
                 force=True,
             )
-        self._emit(line, force=is_key or level in _QUIET_LEVELS, level=level)
-        if self.console is not None and isinstance(event, PhaseStarted):
-            self._live_status(
-                f"{event.target} · round {event.round} · {event.phase} {event.detail}".rstrip()
-            )
-        if isinstance(event, RunFinished):
-            self._stop_status()
+        self._emit(line, force=is_key or level in _QUIET_LEVELS)
 
-    def _emit(self, line: str, *, force: bool, level: str = "info") -> None:
+    def _emit(self, line: str, *, force: bool) -> None:
         if self.written > self.budget and not force:
             self.omitted += 1
             return
         self.written += len(line) + 1
-        if self.console is not None:
-            style = {"warning": "yellow", "error": "bold red", "debug": "dim"}.get(level)
-            self.console.print(line, style=style, markup=False)
-        else:
-            self.out.write(line + "\n")
-            self.out.flush()
-
-    def _live_status(self, text: str) -> None:
-        assert self.console is not None
-        if self.status is None:
-            self.status = self.console.status(text)
-            self.status.start()
-        else:
-            self.status.update(text)
-
-    def _stop_status(self) -> None:
-        if self.status is not None:
-            self.status.stop()
-            self.status = None
+        self.out.write(line + "\n")
+        self.out.flush()
 
     def summary(self, result: RunResult) -> list[str]:
         """Return the end-of-run summary lines (one per update, capped)."""

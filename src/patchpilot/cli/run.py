@@ -17,11 +17,14 @@ from typing import Annotated, Literal
 
 import typer
 
+from patchpilot.cli.help import RUN_EXAMPLES, GroupedCommand, with_panels
+from patchpilot.cli.human import Human, JsonFlag, VerboseFlag
 from patchpilot.cli.logfile import setup_connector_log
 from patchpilot.cli.options import with_run_options
 from patchpilot.cli.outputs import MetricsFile, ReportFile, check_outputs, write_outputs
 from patchpilot.cli.render import EventRenderer
 from patchpilot.cli.signals import until_signal
+from patchpilot.connector.events import EventSink
 from patchpilot.connector.exitcodes import posix_status
 from patchpilot.connector.inventory import load_inventory
 from patchpilot.connector.options import RunOptions
@@ -37,7 +40,7 @@ Opt = typer.Option
 
 
 async def _run_until_signal(
-    target: TargetSpec, options: RunOptions, store: Store, on_event: EventRenderer
+    target: TargetSpec, options: RunOptions, store: Store, on_event: EventSink
 ) -> RunResult:
     """Run; on SIGTERM/SIGINT stop waiting and return the stored cancelled result."""
     try:
@@ -74,6 +77,7 @@ def run_command(
     *,
     report: Path | None = None,
     metrics_file: Path | None = None,
+    output: Human | None = None,
 ) -> int:
     """Do `patchpilot run`; return the process exit status."""
     check_outputs(report)
@@ -81,19 +85,26 @@ def run_command(
     options = options.model_copy(update={"run_id": options.run_id or new_run_id(spec)})
     store = Store.open(state_dir)
     setup_connector_log(store)
-    renderer = EventRenderer(
-        sys.stdout, log_format=log_format, is_live=log_format == "text" and sys.stdout.isatty()
-    )
+    renderer = EventRenderer(sys.stdout, log_format=log_format)
+    human = output if output is not None and output.is_for_person(log_format) else None
     pid_file = _pid_file(store, options.run_id or "")
     pid_file.parent.mkdir(mode=0o700, exist_ok=True)
     pid_file.write_text(str(os.getpid()))
     try:
-        result = asyncio.run(_run_until_signal(spec, options, store, renderer))
+        if human is not None:
+            with human.view([spec.name]) as view:
+                result = asyncio.run(_run_until_signal(spec, options, store, view.on_server))
+        else:
+            result = asyncio.run(_run_until_signal(spec, options, store, renderer))
     finally:
         pid_file.unlink(missing_ok=True)
         store.close()
     write_outputs(state_dir, result.run_id, report=report, metrics_file=metrics_file)
-    _print_result(result, renderer, result_file)
+    if human is not None:
+        files = {"result file": result_file, "report": report, "metrics": metrics_file}
+        human.finish_run(result, files, store.path.parent)
+    else:
+        _print_result(result, renderer, result_file)
     return posix_status(result.exit_code)
 
 
@@ -124,19 +135,28 @@ def register(app: typer.Typer) -> None:
         log_format: Annotated[Literal["text", "json"], Opt(help="Job output lines.")] = "text",
         report: ReportFile = None,
         metrics_file: MetricsFile = None,
+        json_output: JsonFlag = False,
+        verbose: VerboseFlag = False,
     ) -> None:
         code = run_command(
             options, target, inventory, state_dir, result_file, log_format,
             report=report, metrics_file=metrics_file,
+            output=Human(json_output=json_output, verbose=verbose),
         )  # fmt: skip
         raise typer.Exit(code)
 
-    app.command(name="run", help="Patch one server end to end; see the README.")(
-        with_run_options(one_target)
-    )
-    app.command(name="check", help="Report what `run` would apply to one server; change nothing.")(
-        with_run_options(one_target, {"check_only": True})
-    )
+    app.command(
+        name="run",
+        help="Patch one server end to end; see the README.",
+        cls=GroupedCommand,
+        epilog=RUN_EXAMPLES,
+    )(with_panels(with_run_options(one_target)))
+    app.command(
+        name="check",
+        help="Report what `run` would apply to one server; change nothing.",
+        cls=GroupedCommand,
+        epilog=RUN_EXAMPLES,
+    )(with_panels(with_run_options(one_target, {"check_only": True})))
 
     @app.command(help="Show recent runs, or one run's rounds and journal.")
     def status(

@@ -57,6 +57,20 @@ def _where(settings: SSHSettings) -> str:
     return f"{settings.host}" + (f":{settings.port}" if settings.port else "")
 
 
+def tried(settings: SSHSettings) -> str:
+    """Return what a connection attempt used: address, port, user, key (and config file)."""
+    config = "the ssh config's or " if settings.config_file else ""
+    parts = [
+        f"tried address {settings.host}",
+        f"port {settings.port or config + '22'}",
+        f"user {settings.user or config + 'the local user'}",
+        f"key {settings.key_file or config + 'the agent and ~/.ssh defaults'}",
+    ]
+    if settings.config_file:
+        parts.append(f"config {settings.config_file}")
+    return ", ".join(parts)
+
+
 @contextmanager
 def _mapped(what: str, settings: SSHSettings) -> Iterator[None]:
     """Translate asyncssh's and the socket layer's exceptions into patchpilot's."""
@@ -139,6 +153,9 @@ class SSHTransport(Transport):
                 conn = await asyncssh.connect(self.settings.host, **self._options())
         except HostKeyError as exc:
             raise await self._host_key_refusal(exc) from exc.__cause__
+        except TransportError as exc:  # unreachable: say what was tried, to fix the right thing
+            exc.args = (f"{exc} ({tried(self.settings)})",)
+            raise
         self._sudo = self.settings.use_sudo is True or (
             self.settings.use_sudo is None and conn.get_extra_info("username") != "root"
         )

@@ -83,21 +83,19 @@ def _finished(target: str) -> RunFinished:
     return RunFinished(target=target, result=result)
 
 
-@pytest.mark.parametrize("is_live", [False, True])
-def test_view_prefixes_lines_by_server_and_sums_up(is_live: bool) -> None:
+def test_view_prefixes_lines_by_server_and_sums_up() -> None:
     out = io.StringIO()
-    console = Console(file=out, force_terminal=is_live, width=120)
-    with FleetView(console, ["w1", "d1"], is_live=is_live) as view:
-        view.on_fleet(FleetEvent("batch", batch=1, detail="w1 d1"))
-        view.on_fleet(FleetEvent("start", host="w1", batch=1))
-        view.on_server(
-            RunStarted(target="w1", run_id="f1.w1", mode="install", is_resumed=True, summary={})
-        )
-        view.on_server(PhaseStarted(target="w1", round=1, phase="await_reboot"))
-        view.on_server(_finished("w1"))
-        view.on_fleet(FleetEvent("end", host="w1", batch=1, detail="succeeded"))
-        view.on_fleet(FleetEvent("stop", batch=1, detail="1/2 failed"))
-        assert view.rows["w1"].reboots == 1 and view.rows["w1"].state == "succeeded"
+    console = Console(file=out, width=120)
+    view = FleetView(console, ["w1", "d1"])
+    view.on_fleet(FleetEvent("batch", batch=1, detail="w1 d1"))
+    view.on_fleet(FleetEvent("start", host="w1", batch=1))
+    view.on_server(
+        RunStarted(target="w1", run_id="f1.w1", mode="install", is_resumed=True, summary={})
+    )
+    view.on_server(PhaseStarted(target="w1", round=1, phase="await_reboot"))
+    view.on_server(_finished("w1"))
+    view.on_fleet(FleetEvent("end", host="w1", batch=1, detail="succeeded"))
+    view.on_fleet(FleetEvent("stop", batch=1, detail="1/2 failed"))
     outcome = ServerOutcome("w1", 0, False, _finished("w1").result.to_dict())
     result = FleetResult((outcome, None), ("w1", "d1"), stopped_early=True)
     console.print(view.summary(result))
@@ -122,11 +120,10 @@ async def test_a_signal_cancels_the_rollout_with_a_resume_hint() -> None:
 def test_view_as_json_lines_has_no_table() -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=40)
-    with FleetView(console, ["w1"], is_live=True, log_format="json") as view:
-        assert view.live is None
-        view.on_fleet(FleetEvent("start", host="w1", batch=1))
-        view.on_server(PhaseStarted(target="w1", round=1, phase="launch", detail=":smile: x" * 9))
-        view.on_fleet(FleetEvent("stop", batch=1, detail="1/2 failed"))
+    view = FleetView(console, ["w1"], log_format="json")
+    view.on_fleet(FleetEvent("start", host="w1", batch=1))
+    view.on_server(PhaseStarted(target="w1", round=1, phase="launch", detail=":smile: x" * 9))
+    view.on_fleet(FleetEvent("stop", batch=1, detail="1/2 failed"))
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [line["kind"] for line in lines] == ["fleet.start", "phase", "fleet.stop"]
     assert lines[0]["target"] == "w1" and lines[2]["detail"] == "1/2 failed"

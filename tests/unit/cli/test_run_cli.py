@@ -161,16 +161,3 @@ def test_cancel_signals_a_live_connector(tmp_path: Path) -> None:
     (tmp_path / "r2.pid").write_text(str(connector.pid))
     assert "sent SIGTERM" in cancel_run(store, "r2", tmp_path / "r2.pid")
     assert connector.wait(timeout=5) == -15
-
-
-def test_live_view_on_a_terminal() -> None:
-    out = io.StringIO()
-    render = EventRenderer(out, is_live=True)
-    assert render.console is not None
-    render.console.file = out
-    from patchpilot.connector.events import PhaseStarted
-
-    render(PhaseStarted(target="web1", round=1, phase="stream"))
-    render(RunFinished(target="web1", result=_result()))
-    assert "phase.stream" in out.getvalue() and "run.end" in out.getvalue()
-    assert render.status is None

@@ -9,6 +9,7 @@ dependency error) is retried alone, so one failing package fails alone.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -20,9 +21,11 @@ from patchpilot.client.backends.aptparse import (
     parse_show,
     parse_simulation,
 )
+from patchpilot.client.backends.aptprogress import ProgressReporter, run_with_status
 from patchpilot.client.backends.base import Backend, Emit, RebootState, Update, UpdateResult
 from patchpilot.client.backends.debversion import compare_versions
 from patchpilot.client.backends.dpkg import (
+    APT_ENV,
     DPKG_OPTIONS,
     dpkg_statuses,
     held_packages,
@@ -126,7 +129,7 @@ class AptBackend(Backend):
     def download(self, updates: List[Update], emit: Emit) -> List[UpdateResult]:
         results = []
         for update in updates:
-            done = self._apt_get(["install", "-d"], [update])
+            done = self._apt_get(["install", "-d"], [update], emit)
             status = "downloaded" if done[1] == 0 else "failed"
             results.append(
                 UpdateResult(
@@ -177,7 +180,7 @@ class AptBackend(Backend):
 
     def _commit(self, updates: Sequence[Update], emit: Emit) -> Tuple[Errors, str]:
         """Install updates at their candidate versions; return dpkg's errors, apt's last error."""
-        output, code = self._apt_get(["install", "--only-upgrade"], updates)
+        output, code = self._apt_get(["install", "--only-upgrade"], updates, emit)
         emit(
             "apt.install",
             "info" if code == 0 else "warning",
@@ -185,7 +188,10 @@ class AptBackend(Backend):
         )
         return parse_dpkg_errors(output), _last_error(output)
 
-    def _apt_get(self, verb: List[str], updates: Sequence[Update]) -> Tuple[str, int]:
+    def _apt_get(
+        self, verb: List[str], updates: Sequence[Update], emit: Optional[Emit] = None
+    ) -> Tuple[str, int]:
+        """Run apt-get verb on updates; with emit, journal its progress (aptprogress)."""
         argv = [
             "apt-get",
             *verb,
@@ -194,6 +200,13 @@ class AptBackend(Backend):
             *self._apt_options(),
             *["%s=%s" % (u.id, u.candidate_version) for u in updates],
         ]
+        if emit is not None:
+            progress = ProgressReporter(emit, len(updates), sum(u.size for u in updates))
+            env = dict(os.environ)
+            env.update(APT_ENV)
+            output, code = run_with_status(argv, env, progress.feed)
+            progress.finish()
+            return output, code
         done = run_command(argv)
         return done.output, done.returncode
 

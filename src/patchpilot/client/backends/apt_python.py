@@ -15,6 +15,7 @@ import types
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from patchpilot.client.backends.apt import AptBackend, Errors
+from patchpilot.client.backends.aptprogress import ProgressReporter
 from patchpilot.client.backends.base import Emit, Update
 from patchpilot.client.backends.dpkg import APT_ENV, DPKG_OPTIONS, held_packages
 
@@ -100,7 +101,8 @@ class AptPythonBackend(AptBackend):
     def _commit(self, updates: Sequence[Update], emit: Emit) -> Tuple[Errors, str]:
         cache = self._apt.Cache()
         errors: Dict[str, str] = {}
-        progress = _install_progress(errors)
+        reporter = ProgressReporter(emit, len(updates), sum(u.size for u in updates))
+        progress = _install_progress(errors, reporter)
         for update in updates:
             package = cache[update.id]
             version = package.versions.get(update.candidate_version)
@@ -110,10 +112,11 @@ class AptPythonBackend(AptBackend):
             package.candidate = version
             package.mark_install(auto_fix=True, from_user=False)
         try:
-            cache.commit(install_progress=progress)
+            cache.commit(fetch_progress=_fetch_progress(reporter), install_progress=progress)
             tail = ""
         except Exception as exc:  # SystemError, apt.cache.LockFailedException, FetchFailed...
             tail = str(exc)
+        reporter.finish()
         emit(
             "apt.install",
             "info" if not (tail or errors) else "warning",
@@ -122,12 +125,33 @@ class AptPythonBackend(AptBackend):
         return errors, tail
 
 
-def _install_progress(errors: Dict[str, str]) -> Any:
-    """Return a python-apt InstallProgress that keeps dpkg's message per failing package."""
+def _install_progress(errors: Dict[str, str], reporter: ProgressReporter) -> Any:
+    """Return a python-apt InstallProgress that keeps dpkg's message per failing package
+    and reports progress as apt's status pipe would (pmstatus lines)."""
     base = importlib.import_module("apt.progress.base").InstallProgress
 
     class Collect(base):  # type: ignore[misc,valid-type]
         def error(self, pkg: str, errormsg: str) -> None:
             errors[os.path.basename(pkg).split("_")[0].split(":")[0]] = errormsg.strip()
 
+        def status_change(self, pkg: str, percent: float, status: str) -> None:
+            reporter.feed("pmstatus:%s:%s:%s" % (pkg, percent, status))
+
     return Collect()
+
+
+def _fetch_progress(reporter: ProgressReporter) -> Any:
+    """Return a python-apt AcquireProgress reporting the download's bytes (dlstatus lines)."""
+    base = importlib.import_module("apt.progress.base").AcquireProgress
+
+    class Report(base):  # type: ignore[misc,valid-type]
+        def pulse(self, owner: Any) -> bool:
+            total = float(self.total_bytes or 0)
+            percent = 100.0 * float(self.current_bytes or 0) / total if total else 0.0
+            reporter.feed("dlstatus:%d:%s:" % (self.current_items, percent))
+            return True
+
+        def stop(self) -> None:
+            reporter.feed("dlstatus:%d:100:" % self.total_items)
+
+    return Report()

@@ -34,6 +34,7 @@ from patchpilot.connector.fleet.rollout import (
     run_fleet,
 )
 from patchpilot.connector.inventory import HostEntry, Inventory, load_inventory
+from patchpilot.connector.inventory.suggest import did_you_mean, pattern_terms
 from patchpilot.connector.options import (
     RUN_ID_RE,
     RunOptions,
@@ -247,7 +248,10 @@ def select_hosts(inventory: Inventory, limit: str | None) -> list[HostEntry]:
     chosen = {h.name for h in inventory.select(limit)}
     hosts = [h for h in inventory.hosts if h.name in chosen]
     if not hosts:
-        raise ConfigurationError(f"--limit {limit!r} matches no host of {inventory.path}")
+        known = [*(h.name for h in inventory.hosts), *inventory.groups]
+        unknown = [t for t in pattern_terms(limit) if t not in known]
+        hint = did_you_mean(unknown[0], known) if unknown else ""
+        raise ConfigurationError(f"--limit {limit!r} matches no host of {inventory.path}{hint}")
     return hosts
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from patchpilot.connector.inventory.patterns import select_names
 from patchpilot.connector.inventory.sources import RawInventory, Var, parse_text
+from patchpilot.connector.inventory.suggest import did_you_mean
 from patchpilot.errors import ConfigurationError
 
 __all__ = ["HostEntry", "Inventory", "load_inventory"]
@@ -72,7 +73,9 @@ class Inventory:
         try:
             return self._by_name[name]
         except KeyError:
-            raise ConfigurationError(f"{self.path}: no host {name!r} in the inventory") from None
+            hint = did_you_mean(name, self._by_name)
+            message = f"{self.path}: no host {name!r} in the inventory{hint}"
+            raise ConfigurationError(message) from None
 
     def select(self, pattern: str) -> list[HostEntry]:
         """Return the hosts an Ansible pattern selects (`web:&prod:!web03`, `db*`, `all`)."""
