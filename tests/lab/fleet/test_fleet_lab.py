@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -73,6 +74,13 @@ def _versions(lab: Lab, server: Server) -> dict[str, str]:
     return dict(line.split("=", 1) for line in out.stdout.split())
 
 
+def _where(output: str, server: str, text: str) -> int:
+    """Return where the line `server | text` starts (the name is padded to the longest one)."""
+    found = re.search(rf"^{re.escape(server)} *\| {re.escape(text)}", output, re.MULTILINE)
+    assert found is not None, f"{server} | {text}\n{output}"
+    return found.start()
+
+
 def _by_host(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {s["host"]: s for s in result["servers"]}
 
@@ -101,8 +109,8 @@ def test_batches_limit_and_group_overrides(lab: Lab, servers: list[Server], tmp_
     assert sorted(hosts) == sorted(s.name for s in servers)  # the limit left the broken host out
     assert f"batch 1: {web[0].name} {web[1].name}" in output
     assert f"batch 2: {db[0].name} {db[1].name}" in output
-    last_web_end = max(output.index(f"{s.name} | run.end") for s in web)
-    assert last_web_end < min(output.index(f"{s.name} | run.start batches.") for s in db)
+    last_web_end = max(_where(output, s.name, "run.end") for s in web)
+    assert last_web_end < min(_where(output, s.name, "run.start batches.") for s in db)
     for server in web:  # the group's `patchpilot_reboot: never` held: updated, not rebooted
         assert hosts[server.name]["result"]["outcome"] == "success-reboot-pending"
         assert lab.boot_id(server.name) == before[server.name]
@@ -183,7 +191,7 @@ def test_same_run_id_resumes_every_server_after_a_kill(
     assert result is not None, output
     assert code == 0 and result["totals"]["succeeded"] == 2
     for server in servers:
-        assert f"{server.name} | run.start resume.{server.name} (install, resumed)" in output
+        assert _where(output, server.name, f"run.start resume.{server.name} (install, resumed)")
         body = _by_host(result)[server.name]["result"]
         assert body["reboots"]["count"] == 1 and len(body["rounds"]) == 2
         assert _versions(lab, server) == FINAL_VERSIONS
