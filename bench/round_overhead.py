@@ -11,6 +11,7 @@ is split, from the connector's event timestamps and the client's journal timesta
 and the fixed cost per run (connect, launcher choice, client push, lock; result).
 
 Usage (root): .venv/bin/python bench/round_overhead.py [--runs 5] [--stability-window 1]
+              [--flavors apt,dnf,zypper]   (one table per kind of lab server; docs/rpm.md)
 """
 
 from __future__ import annotations
@@ -79,9 +80,9 @@ def split_rounds(events: list[dict[str, Any]]) -> tuple[list[RoundTimes], float]
 
 
 def one_run(
-    lab: Lab, state: Path, index: int, stability: float
+    lab: Lab, state: Path, index: int, stability: float, flavor: str = "apt"
 ) -> tuple[list[RoundTimes], float, float]:
-    server = lab.add_server()
+    server = lab.add_server(flavor=flavor)
     try:
         argv = [
             PATCHPILOT,
@@ -96,7 +97,7 @@ def one_run(
             "--stability-window",
             str(stability),
             "--run-id",
-            f"bench-{index}",
+            f"bench-{flavor}-{index}",
         ]
         done = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=600)
     finally:
@@ -113,18 +114,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--stability-window", type=float, default=1.0)
+    parser.add_argument("--flavors", default="apt", help="apt,dnf,zypper: servers to measure")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pp-bench-") as tmp:
         lab = Lab(Path(tmp) / "lab")
         lab.up(0)
         try:
-            runs = [
-                one_run(lab, Path(tmp) / "state", i, args.stability_window)
-                for i in range(args.runs)
-            ]
+            for flavor in args.flavors.split(","):
+                runs = [
+                    one_run(lab, Path(tmp) / "state", i, args.stability_window, flavor)
+                    for i in range(args.runs)
+                ]
+                print(f"\n{flavor} servers:\n")
+                report(runs, args.stability_window)
         finally:
             lab.down()
-    report(runs, args.stability_window)
 
 
 def report(runs: list[tuple[list[RoundTimes], float, float]], stability: float) -> None:

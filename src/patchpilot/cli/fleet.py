@@ -126,7 +126,10 @@ def register(app: typer.Typer) -> None:
         order: Annotated[Order, typer.Option(help="Order servers start in.")] = Order.INVENTORY,
         plan_from: Annotated[
             str | None,
-            typer.Option(help="Scan this host first; every server installs its plan."),
+            typer.Option(
+                help="Scan this host first; every server of its package family installs its "
+                "plan (comma-separate one host per family: apt, rpm)."
+            ),
         ] = None,
         seed: Annotated[int | None, typer.Option(help="Seed for --order shuffle.")] = None,
         state_dir: run_cmd.StateDir = None,

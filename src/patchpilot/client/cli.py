@@ -24,7 +24,7 @@ from patchpilot.client.attach import attach, listen_once
 from patchpilot.client.backends import BACKEND_ENV, make_backend
 from patchpilot.client.backends.base import Update
 from patchpilot.client.exits import ClientExit
-from patchpilot.client.jobspec import JobSpec, JobSpecError, parse_job_spec
+from patchpilot.client.jobspec import BACKENDS, JobSpec, JobSpecError, parse_job_spec
 from patchpilot.client.journal import Journal
 from patchpilot.client.lock import ClientLock, claim_run_lock, read_run_lock, release_run_lock
 from patchpilot.client.paths import RoundPaths
@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--job", required=True, help="the job spec (JSON, mode 0600)")
     scan = commands.add_parser("scan", help="list applicable updates, change nothing")
     scan.add_argument("--json", action="store_true", help="print JSON")
-    scan.add_argument("--backend", default="auto", choices=("auto", "apt-python", "apt-cli"))
+    scan.add_argument("--backend", default="auto", choices=BACKENDS)
     _output_option(scan)
     att = commands.add_parser("attach", help="relay or serve a round's log endpoint on stdio")
     att.add_argument("--run", required=True, type=_run_id)

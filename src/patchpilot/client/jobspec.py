@@ -21,7 +21,7 @@ __all__ = ["JobSpec", "JobSpecError", "Selection", "parse_job_spec"]
 ACTIONS = ("scan", "download", "install")
 REBOOTS = ("never", "if-required", "always")
 CLASSIFICATIONS = ("all", "security")
-BACKENDS = ("auto", "apt-python", "apt-cli", "wua")
+BACKENDS = ("auto", "apt-python", "apt-cli", "dnf", "dnf5", "zypper", "wua")
 _SECRET_RE = re.compile(r"^[0-9a-f]{64}$")
 _TOP_KEYS = {
     "spec_version",
@@ -37,7 +37,16 @@ _TOP_KEYS = {
     "windows",
 }
 _WINDOWS_KEYS = {"service", "drivers", "optional", "classifications"}
-_SELECTION_KEYS = {"include", "exclude", "classification", "plan"}
+_SELECTION_KEYS = {
+    "include",
+    "exclude",
+    "classification",
+    "plan",
+    "severities",
+    "advisories",
+    "cves",
+}
+SEVERITIES = ("critical", "important", "moderate", "low")
 
 
 class JobSpecError(ValueError):
@@ -50,6 +59,15 @@ class Selection:
     exclude: Tuple[str, ...] = ()
     classification: str = "all"
     plan: Optional[Mapping[str, str]] = None  # id -> highest version allowed
+    # By updateinfo (dnf, zypper): an update must match each list that is not empty.
+    severities: Tuple[str, ...] = ()  # lowercase, from SEVERITIES
+    advisories: Tuple[str, ...] = ()
+    cves: Tuple[str, ...] = ()
+
+    @property
+    def by_advisory(self) -> bool:
+        """Say whether the selection needs advisory metadata (which apt does not have)."""
+        return bool(self.severities or self.advisories or self.cves)
 
 
 @dataclass(frozen=True)
@@ -139,7 +157,17 @@ def _selection(raw: Any) -> Selection:
         exclude=_patterns(raw, "exclude"),
         classification=_choice(raw, "classification", CLASSIFICATIONS, "all", "selection."),
         plan=dict(plan) if plan is not None else None,
+        severities=_severities(raw),
+        advisories=_patterns(raw, "advisories"),
+        cves=_patterns(raw, "cves"),
     )
+
+
+def _severities(raw: Dict[str, Any]) -> Tuple[str, ...]:
+    value = _patterns(raw, "severities")
+    if any(v not in SEVERITIES for v in value):
+        raise JobSpecError("selection.severities must list names from: %s" % ", ".join(SEVERITIES))
+    return value
 
 
 def _refuse_unknown(doc: Dict[str, Any], known: set, prefix: str) -> None:  # type: ignore[type-arg]

@@ -14,7 +14,7 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from patchpilot.client import CLIENT_VERSION
-from patchpilot.client.backends.base import Backend, Update, UpdateResult
+from patchpilot.client.backends.base import Backend, SelectionUnsupported, Update, UpdateResult
 from patchpilot.client.backends.dpkg import LockTimeout
 from patchpilot.client.endpoints import Endpoint, open_endpoint
 from patchpilot.client.exits import ClientExit
@@ -140,6 +140,11 @@ class Round:
             client_version=CLIENT_VERSION,
             boot_id=boot_id(),
         )
+        if spec.selection.by_advisory and not self._backend.has_advisories:
+            raise SelectionUnsupported(
+                "%s has no advisory metadata: --severity, --advisory and --cve need dnf, "
+                "zypper or WUA" % self._backend.name
+            )
         self._state.set("preparing")
         self._backend.prepare(self._emit)
         self._state.set("scanning")
@@ -158,9 +163,17 @@ class Round:
             "results": [r.to_dict() for r in results],
             "reboot_required": reboot.required,
             "reboot_reasons": list(reboot.reasons),
+            **self._services(results),
             "will_reboot": will_reboot(spec.action, spec.reboot, status, reboot.required),
             "exit_status": int(ClientExit.OK),
         }
+
+    def _services(self, results: List[UpdateResult]) -> Dict[str, Any]:
+        """Return the services still running replaced files (listed, never restarted)."""
+        if not any(r.status == "installed" for r in results):
+            return {}
+        services = self._backend.stale_services()
+        return {"restart_services": services} if services else {}
 
     def _apply(self, selected: List[Update]) -> List[UpdateResult]:
         action = self._spec.action

@@ -47,6 +47,12 @@ def skip_reason(update: Update, selection: Selection, exceeds: Exceeds) -> str:
         return "in the exclude list"
     if selection.classification == "security" and not update.is_security:
         return "not a security update"
+    if selection.severities and update.severity.lower() not in selection.severities:
+        return "severity %s not selected" % (update.severity or "unknown")
+    if selection.advisories and not _matches(update.advisory, selection.advisories):
+        return "advisory %s not selected" % (update.advisory or "(none)")
+    if selection.cves and not set(update.cves) & set(selection.cves):
+        return "fixes none of the selected CVEs"
     if selection.plan is not None:
         planned = selection.plan.get(update.id)
         if planned is None:

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
 from patchpilot.connector.targets import TARGETS, WindowsOptions
@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 _LISTS = ("include", "exclude")
+SEVERITIES = ("critical", "important", "moderate", "low")
 _ENTRY_RE = re.compile(r"^[A-Za-z0-9.+_:*?\[\]!-]{1,200}$")
 
 # Help groups, in the order `--help` shows them.
@@ -198,6 +199,28 @@ class RunOptions(BaseModel):
         default_factory=WindowsOptions,
         description="Options only Windows targets have (spelled flat: --winrm-port).",
     )
+    # -- issue 12: selection by advisory (updateinfo; WUA's MSRC data), the client's backend --
+    backend: Literal["auto", "apt-python", "apt-cli", "dnf", "dnf5", "zypper"] = Field(
+        default="auto",
+        description="The client's update backend on the target (auto: by what it has).",
+        json_schema_extra=_meta(CLIENT),
+    )
+    severity: tuple[str, ...] = Field(
+        default=(),
+        description="Only updates whose advisory has one of these severities: critical, "
+        "important, moderate, low (dnf, zypper, Windows).",
+        json_schema_extra=_meta(SELECTION),
+    )
+    advisory: tuple[str, ...] = Field(
+        default=(),
+        description="Only updates of these advisories, ids or globs (dnf, zypper; Windows: KB).",
+        json_schema_extra=_meta(SELECTION),
+    )
+    cve: tuple[str, ...] = Field(
+        default=(),
+        description="Only updates whose advisory fixes one of these CVEs (dnf, zypper, Windows).",
+        json_schema_extra=_meta(SELECTION),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -230,7 +253,29 @@ class RunOptions(BaseModel):
             raise ValueError(f"--transport {self.transport} is not a transport of --os {self.os}")
         if self.launcher not in family.launchers:
             raise ValueError(f"--launcher {self.launcher} is not a scheduler of --os {self.os}")
+        if self.backend in ("apt-python", "apt-cli") and (
+            self.severity or self.advisory or self.cve
+        ):
+            raise ValueError(
+                "apt has no advisory metadata: "
+                "--severity, --advisory and --cve need dnf, zypper or WUA"
+            )
         return self
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severities(cls, value: Any) -> Any:
+        """Accept severities in any case; refuse names updateinfo and MSRC do not use."""
+        names = tuple(str(v).strip().lower() for v in value or ())
+        unknown = [n for n in names if n not in SEVERITIES]
+        if unknown:
+            raise ValueError(f"unknown severity {unknown[0]!r} (one of {', '.join(SEVERITIES)})")
+        return names
+
+    def advisory_selection(self) -> dict[str, list[str]]:
+        """Return the job spec's selection by advisory (empty keys left out)."""
+        fields = {"severities": self.severity, "advisories": self.advisory, "cves": self.cve}
+        return {key: list(value) for key, value in fields.items() if value}
 
     @property
     def action(self) -> Literal["scan", "download", "install"]:

@@ -57,6 +57,8 @@ class RoundReport:
     plan: Mapping[str, str] = field(default_factory=dict)
     reboot_required: bool = False
     will_reboot: bool = False
+    # id -> {"advisory", "severity", "cves"}: what updateinfo said (dnf, zypper; issue 12)
+    advisories: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_records(cls, round_no: int, records: Iterable[Mapping[str, Any]]) -> RoundReport:
@@ -88,10 +90,20 @@ class RoundReport:
             {str(k): str(v) for k, v in (chosen.get("plan") or {}).items()},
             bool(final.get("reboot_required")),
             bool(final.get("will_reboot")),
+            _advisories(final.get("updates") or ()),
         )
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
+
+
+def _advisories(updates: Iterable[Any]) -> dict[str, dict[str, Any]]:
+    """Return id -> advisory, severity and CVEs of the scanned updates that name one."""
+    return {
+        str(u.get("id")): {k: u.get(k) for k in ("advisory", "severity", "cves")}
+        for u in updates
+        if isinstance(u, Mapping) and u.get("advisory")
+    }
 
 
 def extend_plan(frozen: Mapping[str, str], offered: Mapping[str, str]) -> dict[str, str]:

@@ -64,9 +64,15 @@ def _updates(action: str, reports: list[RoundReport]) -> list[dict[str, Any]]:
             return []
         last = reports[-1]
         return [
-            {"id": i, "status": "available", "version": last.offered.get(i, "")}
+            {
+                "id": i,
+                "status": "available",
+                "version": last.offered.get(i, ""),
+                **last.advisories.get(i, {}),
+            }
             for i in last.selected
         ]
+    advisories = {k: v for report in reports for k, v in report.advisories.items()}
     return [
         {
             "id": r.id,
@@ -75,6 +81,7 @@ def _updates(action: str, reports: list[RoundReport]) -> list[dict[str, Any]]:
             "round": r.round,
             "message": r.message,
             "code": r.code,
+            **advisories.get(r.id, {}),
         }
         for r in final_updates(reports)
     ]

@@ -30,6 +30,7 @@ from patchpilot.connector.stream import AttachTarget, JournalFollower, StreamTun
 from patchpilot.connector.targets.base import BootProbe, ClientSite, TargetOS
 from patchpilot.errors import (
     ClientFailedError,
+    ConfigurationError,
     LaunchError,
     PhaseTimeout,
     TargetLockedError,
@@ -104,6 +105,7 @@ def job_spec(
             "exclude": [*o.exclude, *exclude],
             "classification": "security" if o.security_only else "all",
             "plan": dict(plan) if plan is not None else None,
+            **o.advisory_selection(),
         },
         "reboot": o.reboot if o.action == "install" else "never",
         "ack_timeout": o.ack_timeout,
@@ -276,6 +278,8 @@ async def verify(ctx: RoundContext, row: RoundRow, report: RoundReport) -> Round
             ),
             "",
         )
+        if str(message).startswith("SelectionUnsupported: "):  # a usage error (exit 64)
+            raise ConfigurationError(str(message).split(": ", 1)[1])
         raise ClientFailedError(
             f"round {row.round} failed on the target: "
             f"{str(message).strip().splitlines()[-1:] or 'no reason'}"
@@ -311,7 +315,8 @@ async def run_round(ctx: RoundContext, round_no: int, spec: dict[str, Any]) -> R
 async def prescan(ctx: RoundContext) -> dict[str, str] | None:
     """Return what the target offers now (id -> candidate), or None if the scan failed."""
     try:
-        scan = await ctx.os.call_client(ctx.site, "scan", "--json", timeout=600)
+        backend = ["--backend", ctx.options.backend] if ctx.options.backend != "auto" else []
+        scan = await ctx.os.call_client(ctx.site, "scan", "--json", *backend, timeout=600)
     except (TransportError, LaunchError):
         return None
     try:

@@ -12,12 +12,14 @@ from patchpilot.lab.debs import PackageSpec
 from patchpilot.lab.errors import LabError
 from patchpilot.lab.lab import Lab
 from patchpilot.lab.repo import Repository
+from patchpilot.lab.rpmcatalog import RPM_FINAL_VERSIONS
 from patchpilot.lab.server import Server
 
 __all__ = [
     "FINAL_VERSIONS",
     "OPT_IN_FINAL_VERSIONS",
     "PLAIN_USER",
+    "RPM_FINAL_VERSIONS",
     "SUDO_LOG",
     "SUDO_USER",
     "Lab",

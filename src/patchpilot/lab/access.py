@@ -37,7 +37,8 @@ def ssh_config_text(servers: Sequence[Server], key: Path, known_hosts: Path) -> 
 
 
 def inventory_text(servers: Sequence[Server], key: Path, known_hosts: Path) -> str:
-    """Return an Ansible YAML inventory: group `lab` with every server's connection vars."""
+    """Return an Ansible YAML inventory: group `lab` with every server's connection vars
+    (in a mixed lab, with one child group per flavor: apt, dnf, zypper)."""
     hosts = {
         server.name: {
             "ansible_host": server.address,
@@ -46,10 +47,16 @@ def inventory_text(servers: Sequence[Server], key: Path, known_hosts: Path) -> s
             "ansible_ssh_private_key_file": str(key),
             "ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts}",
             "lab_kind": server.kind,
+            "lab_flavor": server.flavor,
         }
         for server in servers
     }
-    return yaml.safe_dump({"lab": {"hosts": hosts}}, sort_keys=False)
+    flavors = sorted({server.flavor for server in servers})
+    children = {f: {"hosts": {s.name: None for s in servers if s.flavor == f}} for f in flavors}
+    group: dict[str, object] = {"hosts": hosts}
+    if len(flavors) > 1:  # a mixed lab: `--limit dnf` picks one kind of server
+        group["children"] = children
+    return yaml.safe_dump({"lab": group}, sort_keys=False)
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -159,8 +159,11 @@ def debootstrap(target: Path, mirror: str, packages: Sequence[str]) -> None:
     run([*argv, SUITE, target, mirror], timeout=900)
 
 
-def customize(rootfs: Path) -> None:
-    """Make a debootstrapped tree a lab image: no host keys, lab config, catalog installed."""
+def customize(rootfs: Path, *, with_debs: bool = True) -> None:
+    """Make a debootstrapped tree a lab image: no host keys, lab config, catalog installed.
+
+    RPM images (`rpmbase.py`) leave the .deb catalog out: their packages are RPMs.
+    """
     for key in rootfs.glob("etc/ssh/ssh_host_*"):
         key.unlink()
     for relative, content in CONFIG_FILES.items():
@@ -175,7 +178,8 @@ def customize(rootfs: Path) -> None:
     (rootfs / "etc/hostname").unlink(missing_ok=True)
     (rootfs / "root/.ssh").mkdir(mode=0o700, exist_ok=True)
     _add_users(rootfs)
-    _install_catalog(rootfs)
+    if with_debs:
+        _install_catalog(rootfs)
     for leftover in ("var/lib/apt/lists", "var/cache/apt/archives"):
         for path in (rootfs / leftover).glob("*"):
             if path.is_file():

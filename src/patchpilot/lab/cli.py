@@ -37,10 +37,14 @@ def up(
     rebuild_base: Annotated[
         bool, typer.Option("--rebuild-base", help="Rebuild the cached base image first.")
     ] = False,
+    flavor: Annotated[
+        str,
+        typer.Option(help="apt, rpm (= dnf), dnf, zypper, or mixed (apt, dnf, zypper in turn)."),
+    ] = "apt",
 ) -> None:
     """Start a lab of SERVERS servers (building the base image on first use)."""
     lab = Lab(directory)
-    lab.up(servers, vms=vm, rebuild_base=rebuild_base)
+    lab.up(servers, vms=vm, rebuild_base=rebuild_base, flavor=flavor)
     _print_servers(lab)
     typer.echo(f"\nssh -F {lab.ssh_config_path} lab-1")
     typer.echo(f"inventory: {lab.inventory_path}\nrepository: {lab.repo.url}")
@@ -103,7 +107,7 @@ def start(host: HostArgument, directory: DirOption = DEFAULT_DIR) -> None:
 
 
 def _print_servers(lab: Lab) -> None:
-    rows = [["NAME", "ADDRESS", "PORT", "KIND", "STATE", "BOOT ID"]]
+    rows = [["NAME", "ADDRESS", "PORT", "KIND", "FLAVOR", "STATE", "BOOT ID"]]
     for item in lab.status():
         state = f"{item['state']} (cut)" if item["cut"] else str(item["state"])
         rows.append(
@@ -112,6 +116,7 @@ def _print_servers(lab: Lab) -> None:
                 str(item["address"]),
                 str(item["ssh_port"]),
                 str(item["kind"]),
+                str(item.get("flavor", "apt")),
                 state,
                 str(item["boot_id"] or "-"),
             ]

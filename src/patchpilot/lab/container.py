@@ -24,6 +24,7 @@ from patchpilot.lab.network import (
     set_link,
 )
 from patchpilot.lab.repo import Repository
+from patchpilot.lab.rpmrepo import repo_files
 from patchpilot.lab.server import Server
 from patchpilot.lab.tools import generate_key, run
 
@@ -37,9 +38,16 @@ class ContainerServer(Machine):
     """One nspawn server: lab-N at the Nth address of the lab's subnet."""
 
     def __init__(
-        self, number: int, network: LabNetwork, root: Path, netns: Path, base: Path
+        self,
+        number: int,
+        network: LabNetwork,
+        root: Path,
+        netns: Path,
+        base: Path,
+        flavor: str = "apt",
     ) -> None:
         super().__init__(f"lab-{number}", root)
+        self.flavor = flavor  # apt, dnf, zypper: which package tool the image has
         self.number = number
         self.network = network
         self.netns = netns
@@ -47,7 +55,7 @@ class ContainerServer(Machine):
 
     @property
     def server(self) -> Server:
-        return Server(self.name, self.network.address(self.number))
+        return Server(self.name, self.network.address(self.number), flavor=self.flavor)
 
     @property
     def upper(self) -> Path:
@@ -66,7 +74,9 @@ class ContainerServer(Machine):
         work = self.root / "work"
         for path in (self.upper, work, self.merged):
             path.mkdir(parents=True, exist_ok=True)
-        for relative, content in identity_files(self.name, authorized_key, repo).items():
+        files = identity_files(self.name, authorized_key, repo)
+        files.update(repo_files(repo.url, self.flavor))
+        for relative, content in files.items():
             self._make_upper_parents(relative)
             path = self.upper / relative
             path.write_text(content)

@@ -27,6 +27,7 @@ from patchpilot.lab.base import DEFAULT_CACHE, ensure_base
 from patchpilot.lab.catalog import CATALOG, CONFFILE_PATH, OPT_IN_INITIAL
 from patchpilot.lab.controls import send_request
 from patchpilot.lab.errors import LabError
+from patchpilot.lab.flavors import ensure_rpm_repo, flavor_base, flavor_sequence, opt_in_rpm_url
 from patchpilot.lab.layout import LabLayout
 from patchpilot.lab.limits import release_limits
 from patchpilot.lab.network import (
@@ -108,12 +109,15 @@ class Lab:
         vms: int = 0,
         rebuild_base: bool = False,
         owner: int | None = None,
+        flavor: str = "apt",
     ) -> list[Server]:
         """Start the lab with that many servers (and VMs); refuse when it already runs.
 
         With owner (a process id), the lab shuts itself down when that process ends, even if
         it is killed: the pytest fixture ties the session's lab to pytest this way.
+        flavor: apt, dnf (alias rpm), zypper, or mixed (see `flavors.py`).
         """
+        flavor_sequence(flavor, servers)  # refuse an unknown flavor before anything starts
         require_root()
         require_tools()
         with self._folder_lock():
@@ -132,7 +136,7 @@ class Lab:
                 self.clean_stale()
                 raise
         try:
-            started = self.add_servers(servers) if servers else []
+            started = self.add_servers(servers, flavor=flavor) if servers else []
             return started + [self.add_vm() for _ in range(vms)]
         except BaseException:
             self.down()
@@ -226,14 +230,27 @@ class Lab:
                 return server
         raise LabError(f"no server {name!r} in this lab")
 
-    def add_servers(self, count: int) -> list[Server]:
-        """Start count more fresh servers (booted in parallel) and return them once SSH answers."""
-        reply = self._request("add", count=count, timeout=60 + 2 * count)
-        return [_server(item) for item in reply["servers"]]
+    def add_servers(self, count: int, *, flavor: str = "apt") -> list[Server]:
+        """Start count more fresh servers (booted in parallel) and return them once SSH answers.
 
-    def add_server(self) -> Server:
+        flavor: apt, dnf (alias rpm), zypper or mixed; an RPM flavor's image is built on first
+        use (a few minutes) and the RPM repositories published.
+        """
+        started: list[Server] = []
+        flavors = flavor_sequence(flavor, count)
+        for kind in dict.fromkeys(flavors):
+            base = flavor_base(kind, self.cache)
+            if base is not None:
+                ensure_rpm_repo(self.layout.repo)
+            fields = {"base": str(base), "flavor": kind} if base is not None else {}
+            number = flavors.count(kind)
+            reply = self._request("add", count=number, timeout=60 + 2 * number, **fields)
+            started += [_server(item) for item in reply["servers"]]
+        return started
+
+    def add_server(self, *, flavor: str = "apt") -> Server:
         """Start one more fresh server (its own new overlay) and return it once SSH answers."""
-        return self.add_servers(1)[0]
+        return self.add_servers(1, flavor=flavor)[0]
 
     def add_vm(self) -> Server:
         """Start a qemu VM and return it once SSH answers.
@@ -305,9 +322,15 @@ class Lab:
 
     def install_opt_in(self, server: Server | str, package: str) -> None:
         """Put an opt-in package's old version on a server (for lab-conffile, modify it too)."""
+        name = server if isinstance(server, str) else server.name
+        if package.startswith("rpm:"):  # an RPM server: the old version straight from the repo
+            fetch = "import sys, urllib.request as u; u.urlretrieve(sys.argv[1], sys.argv[2])"
+            url, path = opt_in_rpm_url(self.repo.url, package[4:]), f"/tmp/{package[4:]}.rpm"
+            self.ssh(name, ["python3", "-c", fetch, url, path])
+            self.ssh(name, ["rpm", "-i", path])
+            return
         if package not in OPT_IN_INITIAL:
             raise LabError(f"{package!r} is not an opt-in package ({', '.join(OPT_IN_INITIAL)})")
-        name = server if isinstance(server, str) else server.name
         version = OPT_IN_INITIAL[package].version
         script = (
             "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
@@ -324,7 +347,8 @@ class Lab:
 
 
 def _server(item: dict[str, Any]) -> Server:
-    return Server(item["name"], item["address"], int(item["ssh_port"]), item["kind"])
+    flavor = str(item.get("flavor", "apt"))
+    return Server(item["name"], item["address"], int(item["ssh_port"]), item["kind"], flavor)
 
 
 def _kill_pid_file(pid_file: Path, directory: Path) -> None:

@@ -13,9 +13,11 @@ __all__ = ["Server"]
 
 @dataclass(frozen=True)
 class Server:
-    """A lab server: its name (lab-1, lab-vm-1), where SSH answers, and its kind."""
+    """A lab server: its name (lab-1, lab-vm-1), where SSH answers, its kind and flavor
+    (apt, dnf, zypper: its package tool)."""
 
     name: str
     address: str
     ssh_port: int = 22
     kind: str = "container"
+    flavor: str = "apt"

@@ -121,7 +121,10 @@ class Supervisor:
         if op == "status":
             return {"servers": self._status()}
         if op == "add":
-            return {"servers": await self._add(int(request.get("count", 1)))}
+            base = request.get("base")
+            flavor = str(request.get("flavor", "apt"))
+            count = int(request.get("count", 1))
+            return {"servers": await self._add(count, Path(base) if base else None, flavor)}
         if op == "add_vm":
             return {"servers": await self._add_vm(Path(str(request["image"])))}
         if op == "shutdown":
@@ -160,13 +163,17 @@ class Supervisor:
         except KeyError:
             raise LabError(f"no server {name!r} in this lab") from None
 
-    async def _add(self, count: int) -> list[dict[str, Any]]:
+    async def _add(
+        self, count: int, base: Path | None = None, flavor: str = "apt"
+    ) -> list[dict[str, Any]]:
         machines: list[Machine] = []
         for _ in range(count):
             number, self.next_number = self.next_number, self.next_number + 1
             name = f"lab-{number}"
             root, netns = self.layout.servers / name, self.layout.netns / name
-            machines.append(ContainerServer(number, self.network, root, netns, self.base))
+            machines.append(
+                ContainerServer(number, self.network, root, netns, base or self.base, flavor)
+            )
         return await self._boot_new(machines, BOOT_TIMEOUT)
 
     async def _add_vm(self, image: Path) -> list[dict[str, Any]]:
@@ -214,6 +221,7 @@ def _describe(runner: Machine) -> dict[str, Any]:
         "address": server.address,
         "ssh_port": server.ssh_port,
         "kind": server.kind,
+        "flavor": server.flavor,
         "state": runner.state.value,
         "boot_id": runner.boot_id,
         "cut": runner.is_cut,

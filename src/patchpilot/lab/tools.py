@@ -16,6 +16,7 @@ from patchpilot.lab.errors import LabError
 
 __all__ = [
     "CONTAINER_TOOLS",
+    "RPM_TOOLS",
     "TOOL_PACKAGES",
     "VM_TOOLS",
     "generate_key",
@@ -40,6 +41,9 @@ TOOL_PACKAGES: dict[str, str] = {
     "qemu-system-x86_64": "qemu-system-x86",
     "debugfs": "e2fsprogs",
     "mkfs.ext4": "e2fsprogs",
+    "rpmbuild": "rpm",
+    "createrepo_c": "createrepo-c",
+    "modifyrepo_c": "createrepo-c",
 }
 
 CONTAINER_TOOLS = (
@@ -57,6 +61,8 @@ CONTAINER_TOOLS = (
 )
 
 VM_TOOLS = ("qemu-system-x86_64", "debugfs", "mkfs.ext4")
+
+RPM_TOOLS = ("rpmbuild", "createrepo_c", "modifyrepo_c")  # the lab's RPM servers (issue 12)
 
 
 def require_root() -> None:

@@ -18,7 +18,11 @@ from patchpilot.connector.inventory import HostEntry
 from patchpilot.connector.options import SUB_OPTIONS, RunOptions, flat_fields, option_meta
 from patchpilot.errors import ConfigurationError
 
-_SAMPLES: dict[str, Any] = {"windows_classifications": ("Drivers",), "run_id": "r-7"}
+_SAMPLES: dict[str, Any] = {
+    "windows_classifications": ("Drivers",),
+    "run_id": "r-7",
+    "severity": ("critical",),
+}
 
 
 def _value(options: RunOptions, name: str) -> Any:

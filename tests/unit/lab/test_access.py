@@ -34,5 +34,16 @@ def test_inventory_is_ansible_yaml_with_group_lab() -> None:
         "ansible_ssh_private_key_file": "/lab/id_ed25519",
         "ansible_ssh_common_args": "-o UserKnownHostsFile=/lab/known_hosts",
         "lab_kind": "container",
+        "lab_flavor": "apt",
     }
     assert hosts["lab-vm-1"]["ansible_port"] == 2201
+
+
+def test_a_mixed_lab_has_a_group_per_flavor() -> None:
+    servers = [Server("lab-1", "10.0.0.2"), Server("lab-2", "10.0.0.3", flavor="dnf")]
+    group = yaml.safe_load(inventory_text(servers, KEY, KNOWN))["lab"]
+    assert group["children"] == {
+        "apt": {"hosts": {"lab-1": None}},
+        "dnf": {"hosts": {"lab-2": None}},
+    }
+    assert "children" not in yaml.safe_load(inventory_text(SERVERS, KEY, KNOWN))["lab"]

@@ -11,7 +11,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
-__all__ = ["Backend", "RebootState", "Update", "UpdateResult"]
+__all__ = ["Backend", "RebootState", "SelectionUnsupported", "Update", "UpdateResult"]
 
 # A callback the backend uses to journal progress: event name, level, fields.
 Emit = Callable[[str, str, Dict[str, object]], None]
@@ -30,8 +30,19 @@ class Update:
     size: int = 0
     categories: Tuple[str, ...] = ()
     reboot_hint: bool = False
+    # From the repository's updateinfo (dnf, zypper); empty where the OS has none (apt).
+    advisory: str = ""
+    severity: str = ""
+    cves: Tuple[str, ...] = ()
 
     def to_dict(self) -> Dict[str, object]:
+        advisory: Dict[str, object] = {}
+        if self.advisory:
+            advisory = {
+                "advisory": self.advisory,
+                "severity": self.severity,
+                "cves": list(self.cves),
+            }
         return {
             "id": self.id,
             "title": self.title,
@@ -42,6 +53,7 @@ class Update:
             "size": self.size,
             "categories": list(self.categories),
             "reboot_hint": self.reboot_hint,
+            **advisory,
         }
 
 
@@ -71,8 +83,13 @@ class RebootState:
     reasons: List[str] = field(default_factory=list)
 
 
+class SelectionUnsupported(RuntimeError):
+    """The job selects by advisory (severity, id, CVE) and this backend has no such metadata."""
+
+
 class Backend(abc.ABC):
     name = "base"
+    has_advisories = False  # updateinfo (severity, advisory id, CVEs) on each Update
 
     @abc.abstractmethod
     def prepare(self, emit: Emit) -> None:
@@ -90,6 +107,10 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def reboot_state(self) -> RebootState: ...
+
+    def stale_services(self) -> List[str]:
+        """Return the services that still use replaced files (default: not known)."""
+        return []
 
     def exceeds_plan(self, candidate: str, planned: str) -> bool:
         """Say whether candidate is newer than the frozen plan's version (default: differs)."""

@@ -134,18 +134,59 @@ def _holder(path: str) -> Dict[str, object]:
     return {"lock": path, "pid": pid, "command": command}
 
 
-def wait_for_locks(deadline: float, emit: Emit) -> None:
-    """Wait until no apt/dpkg lock is held; raise LockTimeout at deadline (time.monotonic)."""
+def _pid_file_holder(path: str) -> Optional[int]:
+    """Return the live process a pid-file lock names (dnf's, zypper's), or None."""
+    try:
+        with open(path, encoding="ascii") as handle:
+            pid = int(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if pid > 0 and os.path.exists("/proc/%d" % pid) else None
+
+
+def _pid_holder(path: str, pid: int) -> Dict[str, object]:
+    command = ""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            command = handle.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except OSError:
+        pass
+    return {"lock": path, "pid": pid, "command": command}
+
+
+def _held_lock(files: Sequence[str], pid_files: Sequence[str]) -> Optional[Dict[str, object]]:
+    """Return the first held lock with its holder, or None when all are free."""
+    for path in files:
+        if _is_held(path):
+            return _holder(path)
+    for path in pid_files:
+        pid = _pid_file_holder(path)
+        if pid is not None and pid != os.getpid():
+            return _pid_holder(path, pid)
+    return None
+
+
+def wait_for_locks(
+    deadline: float,
+    emit: Emit,
+    files: Sequence[str] = LOCK_FILES,
+    pid_files: Sequence[str] = (),
+) -> None:
+    """Wait until no lock is held; raise LockTimeout at deadline (time.monotonic).
+
+    files are fcntl locks (dpkg's, apt's, rpm's); pid_files name their holder's pid (dnf's,
+    zypper's). The defaults are apt's and dpkg's.
+    """
     reported: Optional[float] = None  # monotonic time starts near 0 in a fresh time namespace
     while True:
-        held = [p for p in LOCK_FILES if _is_held(p)]
-        if not held:
+        holder = _held_lock(files, pid_files)
+        if holder is None:
             return
         now = time.monotonic()
         if now >= deadline:
-            raise LockTimeout("the lock %s is still held: %s" % (held[0], _holder(held[0])))
+            raise LockTimeout("the lock %s is still held: %s" % (holder["lock"], holder))
         if reported is None or now - reported >= _REPORT_EVERY:
-            fields = _holder(held[0])
+            fields = dict(holder)
             fields["waited_until"] = round(deadline - now)
             emit("lock.waiting", "warning", fields)
             reported = now

@@ -163,6 +163,10 @@ def to_update(update: WuaUpdate, origin: str, update_id: Optional[str] = None) -
         size=update.size,
         categories=tuple(name for _, name in update.categories),
         reboot_hint=update.reboot_behavior != 0,
+        # Selection by advisory on Windows: the KB is the advisory, MSRC gives severity/CVEs.
+        advisory="KB" + update.kb_ids[0] if update.kb_ids else "",
+        severity=update.msrc_severity,
+        cves=update.cve_ids,
     )
 
 
@@ -208,6 +212,7 @@ class WuaBackend(Backend):
     """Backend over the Windows Update Agent, through one adapter."""
 
     name = "wua"
+    has_advisories = True  # MsrcSeverity, CveIDs, KB numbers
 
     def __init__(self, adapter: WuaAdapter, options: WuaOptions) -> None:
         self._adapter = adapter

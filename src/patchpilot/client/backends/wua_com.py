@@ -62,6 +62,8 @@ class WuaUpdate:
     size: int = 0  # MaxDownloadSize, bytes
     reboot_behavior: int = REBOOT_NEVER  # 0 never, 1 always requires, 2 can request
     update_type: int = 1  # 1 software, 2 driver
+    msrc_severity: str = ""  # MsrcSeverity: Critical, Important, Moderate, Low, or ""
+    cve_ids: Tuple[str, ...] = ()  # CveIDs
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,10 @@ def _to_update(com_update: Any) -> WuaUpdate:
         size=int(com_update.MaxDownloadSize or 0),
         reboot_behavior=int(com_update.InstallationBehavior.RebootBehavior),
         update_type=int(com_update.Type),
+        msrc_severity=str(getattr(com_update, "MsrcSeverity", "") or ""),
+        cve_ids=tuple(str(c) for c in _collection_items(com_update.CveIDs))
+        if getattr(com_update, "CveIDs", None) is not None
+        else (),
     )
 
 

@@ -92,6 +92,8 @@ class FakeUpdate:
             RebootBehavior=_REBOOT_BEHAVIOR[spec.get("reboot_behavior", "never")]
         )
         self.Type = 2 if spec.get("type", "Software") == "Driver" else 1
+        self.MsrcSeverity = str(spec.get("severity", ""))
+        self.CveIDs = FakeCollection([str(c) for c in spec.get("cves", [])])
 
     @property
     def uid(self) -> str:

@@ -57,6 +57,7 @@ function ConvertTo-Facts($u) {
     browse_only = [bool]$u.BrowseOnly; eula_accepted = [bool]$u.EulaAccepted
     is_downloaded = [bool]$u.IsDownloaded; size = [int64]$u.MaxDownloadSize
     reboot_behavior = [int]$u.InstallationBehavior.RebootBehavior; update_type = [int]$u.Type
+    msrc_severity = [string]$u.MsrcSeverity; cve_ids = @($u.CveIDs | ForEach-Object { [string]$_ })
   }
 }
 function Invoke-Work($worker, $ids, $method) {
@@ -235,6 +236,8 @@ def _update(doc: Dict[str, Any]) -> WuaUpdate:
         size=int(doc.get("size") or 0),
         reboot_behavior=int(doc.get("reboot_behavior") or 0),
         update_type=int(doc.get("update_type") or 1),
+        msrc_severity=str(doc.get("msrc_severity") or ""),
+        cve_ids=tuple(str(c) for c in doc.get("cve_ids") or []),
     )
 
 

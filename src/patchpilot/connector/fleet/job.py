@@ -25,6 +25,7 @@ from pydantic.fields import FieldInfo
 
 from patchpilot.connector.events import Event
 from patchpilot.connector.exitcodes import Outcome
+from patchpilot.connector.fleet.families import FamilyPlan, family_plans, probe_family
 from patchpilot.connector.fleet.rollout import (
     FleetEvent,
     FleetOptions,
@@ -212,14 +213,20 @@ def run_one_with(
     fleet_run_id: str,
     store: Store,
     on_event: Callable[[Event], None],
+    families: Mapping[str, FamilyPlan] | None = None,
 ) -> RunOne:
     """Return the fleet's RunOne: each host with its own options, run id and the fleet plan."""
 
     async def run_one(host: HostEntry) -> ServerOutcome:
-        update = {"run_id": server_run_id(fleet_run_id, host.name), "plan": plan}
+        family = (families or {}).get(host.name)  # issue 12: the plan of the host's family
+        host_plan = family.plan if family is not None else plan
+        update = {"run_id": server_run_id(fleet_run_id, host.name), "plan": host_plan}
         host_run = options[host.name].model_copy(update=update)
         result = await run_target(target_of(host), host_run, store=store, on_event=on_event)
-        return outcome_of(host.name, result.to_dict())
+        document = result.to_dict()
+        if family is not None and family.group:
+            document = {**document, "plan_group": family.group, "plan_from": family.plan_from}
+        return outcome_of(host.name, document)
 
     return run_one
 
@@ -263,15 +270,18 @@ class PreparedFleet:
     options: dict[str, RunOptions]
     plan_host: HostEntry
     plan_options: RunOptions
+    plan_hosts: list[HostEntry]  # `--plan-from A,B`: one per package family (issue 12)
 
 
 def prepare_fleet(job: FleetJob) -> PreparedFleet:
     """Read the inventory, select the hosts, check every host's options; ConfigurationError."""
     inventory = load_inventory(job.inventory)
     hosts = select_hosts(inventory, job.limit)
-    plan_host = inventory.host(job.plan_from) if job.plan_from else hosts[0]
-    plan_options = host_options(job.options, plan_host)
-    return PreparedFleet(hosts, all_host_options(job.options, hosts), plan_host, plan_options)
+    names = [n.strip() for n in (job.plan_from or "").split(",") if n.strip()]
+    plan_hosts = [inventory.host(name) for name in names] or [hosts[0]]
+    plan_options = host_options(job.options, plan_hosts[0])
+    options = all_host_options(job.options, list(dict.fromkeys([*plan_hosts, *hosts])))
+    return PreparedFleet(hosts, options, plan_hosts[0], plan_options, plan_hosts)
 
 
 async def run_fleet_job(
@@ -282,27 +292,40 @@ async def run_fleet_job(
     on_fleet: Callable[[FleetEvent], None],
     prepared: PreparedFleet | None = None,
 ) -> FleetResult:
-    """Freeze the plan on the plan host, then roll every host out through run_target.
+    """Freeze a plan per package family on its plan host, then roll every host out through
+    run_target (fleet/families.py).
 
     prepared is the job's `prepare_fleet` when the caller already has it (to show the hosts
     before anything runs). Cancellation propagates; every server's state is stored, so the
     same job run id resumes them.
     """
     prepared = prepared or prepare_fleet(job)
-    plan = await freeze_plan(
-        run_target,
-        prepared.plan_host,
-        prepared.plan_options,
+    options = prepared.options
+
+    async def probe(host: HostEntry) -> str:
+        return await probe_family(target_of(host), options[host.name])
+
+    async def freeze(host: HostEntry, run_id: str) -> Mapping[str, str] | None:
+        return await freeze_plan(
+            run_target, host, options[host.name], fleet_run_id=run_id, store=store,
+            on_event=on_server,
+        )  # fmt: skip
+
+    families = await family_plans(
+        prepared.hosts,
+        prepared.plan_hosts,
         fleet_run_id=job.run_id,
-        store=store,
-        on_event=on_server,
+        is_check_only=prepared.plan_options.check_only,
+        probe=probe,
+        freeze=freeze,
     )
     run_one = run_one_with(
         run_target,
-        options=prepared.options,
-        plan=plan,
+        options=options,
+        plan=None,
         fleet_run_id=job.run_id,
         store=store,
         on_event=on_server,
+        families=families,
     )
     return await run_fleet(prepared.hosts, run_one, job.rollout, on_event=on_fleet)

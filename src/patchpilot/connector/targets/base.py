@@ -97,6 +97,13 @@ class TargetOS(abc.ABC):
         """Return what this OS adds to the client's job spec (docs/protocol.md)."""
         return {}
 
+    async def package_family(self, target: TargetSpec, options: RunOptions) -> str:
+        """Return the group whose servers share a frozen plan (a fleet's plan per family).
+
+        Default: the OS's name (every Windows server reads the same update catalog).
+        """
+        return self.name
+
     @abc.abstractmethod
     def round_file(self, run_id: str, round_no: int, name: str) -> str:
         """Return the path of a round's file (job.json, state.json) on the target."""

@@ -9,6 +9,8 @@ is `/proc/sys/kernel/random/boot_id`; readiness is `systemctl is-system-running`
 from __future__ import annotations
 
 import posixpath
+import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from patchpilot.connector.targets.base import (
@@ -18,7 +20,7 @@ from patchpilot.connector.targets.base import (
     Readiness,
     TargetOS,
 )
-from patchpilot.errors import ConfigurationError, LaunchError, TransportError
+from patchpilot.errors import ConfigurationError, LaunchError, PatchpilotError, TransportError
 from patchpilot.launchers.base import TaskHandle
 from patchpilot.transports.base import CommandResult, Stream, Transport
 from patchpilot.transports.local import LocalSettings, LocalTransport
@@ -118,6 +120,26 @@ class LinuxBootProbe(BootProbe):
         return parse_system_state(read.exit_status, read.stdout)
 
 
+# Prints "<tool> <ID> <VERSION_ID>": the tool the client's `auto` backend would choose.
+FAMILY_PROBE = (
+    "t=apt; for c in dnf5 dnf zypper; do if command -v $c >/dev/null 2>&1 && "
+    "rpm -qa --qf x 2>/dev/null | grep -q x; then t=$c; break; fi; done; "
+    '. /etc/os-release 2>/dev/null; echo "$t ${ID:-unknown} ${VERSION_ID:-0}"'
+)
+UNKNOWN_FAMILY = "unknown"
+_FAMILIES = {"apt": "deb", "dnf": "rpm", "dnf5": "rpm", "zypper": "rpm"}
+_WORD = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
+
+
+def parse_family(exit_status: int, stdout: str) -> str:
+    """Return `family/ID-VERSION_ID` from the family probe's output, or "unknown"."""
+    words = stdout.split()
+    if exit_status != 0 or len(words) != 3 or not all(_WORD.match(w) for w in words):
+        return UNKNOWN_FAMILY
+    tool, distro, version = words
+    return f"{_FAMILIES.get(tool, UNKNOWN_FAMILY)}/{distro}-{version}"
+
+
 class LinuxOS(TargetOS):
     """Linux: `/var/lib/patchpilot`, python3, `cat`, sha256sum; reached by ssh or `local`."""
 
@@ -147,6 +169,19 @@ class LinuxOS(TargetOS):
                 use_sudo=None if target.user is None else not target.is_root,
             )
         )
+
+    async def package_family(self, target: TargetSpec, options: RunOptions) -> str:
+        """Ask the server its package tool and release: `deb/debian-12`, `rpm/rhel-9`."""
+        try:
+            async with self.make_transport(target, options) as transport:
+                done = await transport.run(["sh", "-c", FAMILY_PROBE], timeout=30)
+        except PatchpilotError:
+            return UNKNOWN_FAMILY  # the server's own run reports why it is unreachable
+        return parse_family(done.exit_status, done.stdout)
+
+    def job_spec_extra(self, options: RunOptions) -> Mapping[str, object]:
+        """The client's backend when one is forced (apt-python, apt-cli, dnf, dnf5, zypper)."""
+        return {"backend": options.backend} if options.backend != "auto" else {}
 
     def round_file(self, run_id: str, round_no: int, name: str) -> str:
         return posixpath.join(round_dir(run_id, round_no), name)

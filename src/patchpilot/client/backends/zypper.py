@@ -1,0 +1,85 @@
+"""The zypper backend (SLES, openSUSE) through `zypper --non-interactive --xmlout`.
+
+Scan: `refresh`, then `list-updates` (XML) for the package candidates; each candidate's
+advisory (severity, CVEs, reboot_suggested: zypper's patches) is read from the repositories'
+updateinfo.xml as zypper downloaded it (its raw cache). Install: one `zypper install` of the
+pinned editions (`name=epoch:version-release`); exit 103 means zypper updated the package
+manager itself and the rest must run again, which is done once; 102 (reboot needed) and 107
+(a scriptlet failed: that package fails alone) are results, not errors. Reboot: `zypper
+needs-rebooting` (exit 102), libzypp's /run/reboot-needed, and advisories' reboot flags.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import List, Sequence
+
+from patchpilot.client.backends.base import RebootState, Update
+from patchpilot.client.backends.dpkg import Command, run_command
+from patchpilot.client.backends.rpmbase import RpmBackend, make_update
+from patchpilot.client.backends.updateinfo import read_updateinfo
+from patchpilot.client.backends.zypperparse import parse_list_updates, parse_messages
+
+__all__ = ["ZypperBackend"]
+
+RAW_CACHE = "/var/cache/zypp/raw"
+REBOOT_FLAG = "/run/reboot-needed"
+EXIT_REBOOT_NEEDED = 102
+EXIT_RESTART_NEEDED = 103  # zypper updated itself: run it again
+EXIT_SCRIPT_FAILED = 107
+_OK = (0, EXIT_REBOOT_NEEDED, EXIT_RESTART_NEEDED, EXIT_SCRIPT_FAILED)
+
+
+class ZypperBackend(RpmBackend):
+    name = "zypper"
+    pid_locks = ("/run/zypp.pid", "/var/run/zypp.pid")
+
+    def _zypper(self, *args: str) -> Command:
+        return run_command(["zypper", "--non-interactive", "--xmlout", *args])
+
+    def _refresh(self) -> Command:
+        return self._zypper("refresh")
+
+    def _list_updates(self) -> List[Update]:
+        done = self._zypper("--no-refresh", "list-updates")
+        if done.returncode != 0:
+            raise RuntimeError("zypper list-updates failed: %s" % _said(done))
+        advisories = read_updateinfo(RAW_CACHE)
+        return [
+            make_update(candidate, old or None, advisories.get((candidate.name, candidate.evr)))
+            for candidate, old in parse_list_updates(done.output)
+        ]
+
+    def _transaction(self, updates: Sequence[Update], download_only: bool) -> Command:
+        pinned = ["%s=%s" % (u.id, u.candidate_version) for u in updates]
+        args = ["install", "--no-recommends", *(["--download-only"] if download_only else [])]
+        done = self._zypper(*args, *pinned)
+        if done.returncode == EXIT_RESTART_NEEDED:  # the package manager was updated first
+            again = self._zypper(*args, *pinned)
+            done = Command(again.argv, again.returncode, done.output + again.output)
+        if done.returncode in _OK:  # a result, not a failure of the transaction
+            return Command(done.argv, 0, done.output)
+        return done
+
+    def stale_services(self) -> List[str]:
+        done = run_command(["zypper", "--non-interactive", "ps", "-sss"])  # service names only
+        names = (line.strip() for line in done.output.splitlines())
+        return sorted({n for n in names if n and " " not in n}) if done.returncode == 0 else []
+
+    def said(self, output: str) -> str:
+        messages = [text for _, text in parse_messages(output) if text]
+        return "\n".join(messages) if messages else output
+
+    def reboot_state(self) -> RebootState:
+        reasons = self.reboot_reasons()
+        done = self._zypper("needs-rebooting")
+        if done.returncode == EXIT_REBOOT_NEEDED:
+            reasons.append("zypper needs-rebooting: exit 102 (libzypp: %s)" % REBOOT_FLAG)
+        elif os.path.exists(REBOOT_FLAG):
+            reasons.append(REBOOT_FLAG)
+        return RebootState(bool(reasons), reasons)
+
+
+def _said(done: Command) -> str:
+    messages = [text for kind, text in parse_messages(done.output) if kind in ("error", "warning")]
+    return " | ".join(messages)[-1000:] or done.output[-1000:]

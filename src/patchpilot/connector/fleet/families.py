@@ -1,0 +1,89 @@
+"""Per-family frozen plans for a fleet over a mixed estate (apt, dnf, zypper servers).
+
+A frozen plan pins versions, and versions only mean something within one package family and
+release: Debian 12's `2.0` is not RHEL 9's `2.0-1.el9`. Before a mixed fleet installs, each
+server is asked what it is (one short SSH command: its package tool and /etc/os-release),
+the servers are grouped by `family/ID-VERSION_ID` (`rpm/rhel-9`, `deb/debian-12`), and each
+group's plan is frozen on its own plan host: the first `--plan-from` host in that group, else
+its first selected server. Every server then follows its group's plan, and its result in the
+fleet result says which (`plan_group`, `plan_from`). `job.py` supplies the probe and the
+freezing (a check-only run), so this module knows nothing of how a run is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from patchpilot.connector.inventory import HostEntry
+from patchpilot.connector.options import RunOptions
+from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.targets import TARGETS
+from patchpilot.connector.targets.linux import UNKNOWN_FAMILY
+
+__all__ = ["FamilyPlan", "family_plans", "probe_family"]
+
+UNKNOWN = UNKNOWN_FAMILY
+_PROBES_AT_ONCE = 20
+
+Probe = Callable[[HostEntry], Awaitable[str]]
+Freeze = Callable[[HostEntry, str], Awaitable["Mapping[str, str] | None"]]  # host, run id
+
+
+@dataclass(frozen=True)
+class FamilyPlan:
+    """The plan a group of servers follows, and where it was frozen."""
+
+    group: str
+    plan_from: str
+    plan: Mapping[str, str] | None
+
+
+async def probe_family(target: TargetSpec, options: RunOptions) -> str:
+    """Return a target's group, as its OS family reads it (targets/: Linux asks the server)."""
+    return await TARGETS[options.os].for_run(options, target).package_family(target, options)
+
+
+async def _groups(hosts: Sequence[HostEntry], probe: Probe) -> dict[str, str]:
+    """Return host name -> group, probing a bounded number of hosts at once."""
+    gate = asyncio.Semaphore(_PROBES_AT_ONCE)
+
+    async def one(host: HostEntry) -> str:
+        async with gate:
+            return await probe(host)
+
+    found = await asyncio.gather(*(one(host) for host in hosts))
+    return {host.name: group for host, group in zip(hosts, found, strict=True)}
+
+
+async def family_plans(
+    hosts: Sequence[HostEntry],
+    plan_hosts: Sequence[HostEntry],
+    *,
+    fleet_run_id: str,
+    is_check_only: bool,
+    probe: Probe,
+    freeze: Freeze,
+) -> dict[str, FamilyPlan]:
+    """Return host name -> the plan it follows, one frozen per group (see module docstring).
+
+    The first plan host's group keeps the fleet's plan run (`<fleet>-plan`); other groups
+    freeze theirs in `<fleet>-<n>-plan`. Servers whose group cannot be read follow the first
+    plan host's. A check-only fleet has no plan and probes nothing.
+    """
+    if is_check_only:
+        return {host.name: FamilyPlan("", "", None) for host in hosts}
+    groups = await _groups(list(dict.fromkeys([*plan_hosts, *hosts])), probe)
+    first = plan_hosts[0]
+    ordered = list(dict.fromkeys([groups[first.name], *(groups[h.name] for h in hosts)]))
+    plans: dict[str, FamilyPlan] = {}
+    for number, group in enumerate(ordered):
+        if group == UNKNOWN and group != groups[first.name]:
+            continue
+        source = next((h for h in plan_hosts if groups[h.name] == group), None)
+        source = source or next(h for h in hosts if groups[h.name] == group)
+        run_id = fleet_run_id if number == 0 else f"{fleet_run_id}-{number}"
+        plans[group] = FamilyPlan(group, source.name, await freeze(source, run_id))
+    fallback = plans[groups[first.name]]
+    return {host.name: plans.get(groups[host.name], fallback) for host in hosts}
