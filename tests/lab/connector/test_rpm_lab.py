@@ -163,3 +163,17 @@ def test_advisory_selection_on_an_apt_server_is_a_usage_error(
     done = run(lab, lab_server, tmp_path, "--severity", "critical")
     assert done.exit_status == 64, done.stderr
     assert "apt-python has no advisory metadata" in done.result["errors"][0]
+
+
+@pytest.mark.parametrize("rpm_server", FLAVORS, indirect=True)
+def test_download_only_installs_nothing(lab: Lab, rpm_server: Server, tmp_path: Path) -> None:
+    before = _installed(lab, rpm_server)
+    done = run(lab, rpm_server, tmp_path, "--download-only", "--include", "lab-base-*")
+    assert done.exit_status == 0, done.stderr
+    statuses = {u["id"]: u["status"] for u in done.result["updates"]}
+    assert statuses == {
+        "lab-base-a": "downloaded",
+        "lab-base-b": "downloaded",
+        "lab-base-c": "downloaded",
+    }
+    assert _installed(lab, rpm_server) == before
