@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root (sudo)" >&2; exit 1; }
 packages=(python3 python3-venv debootstrap systemd-container openssh-client iproute2
-          dpkg-dev qemu-system-x86 qemu-utils samba smbclient procps kmod
+          dpkg-dev qemu-system-x86 qemu-utils samba smbclient procps kmod postgresql
           tmux      # tmux: the terminal tests (a real 80-column terminal)
           chromium  # chromium: the HTML report's browser test (headless)
           rpm createrepo-c)  # rpm: rpmbuild and rpm.vercmp for the lab's RPM servers
@@ -20,9 +20,11 @@ fi
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# smbd must not run as a system service here: the tests start their own on loopback.
+# smbd and PostgreSQL must not run as system services here: the tests start their own on
+# loopback.
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
   systemctl disable --now smbd nmbd >/dev/null 2>&1 || true
+  systemctl disable --now postgresql >/dev/null 2>&1 || true
 fi
 if [ ! -x .venv/bin/python ]; then /usr/bin/python3 -m venv .venv; fi
 # pip warns once per project about each configured local index folder that lacks it
@@ -33,4 +35,4 @@ pip_quiet() {
   { "$@" 2>&1 1>&3 3>&- | { grep -v -- "$ignored_location" || true; } >&2; } 3>&1
 }
 pip_quiet .venv/bin/pip install -q --upgrade pip >/dev/null
-pip_quiet .venv/bin/pip install -q -e '.[dev]'
+pip_quiet .venv/bin/pip install -q -e '.[dev,postgres]'

@@ -27,6 +27,7 @@ from patchpilot.cli.logfile import setup_connector_log
 from patchpilot.cli.options import with_run_options
 from patchpilot.cli.outputs import MetricsFile, ReportFile, check_outputs, write_outputs
 from patchpilot.cli.signals import until_signal
+from patchpilot.cli.state import StateUrl, open_cli_store
 from patchpilot.connector.exitcodes import posix_status
 from patchpilot.connector.fleet import (
     EXIT_FLEET_FAILED,
@@ -42,7 +43,7 @@ from patchpilot.connector.fleet import (
 )
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.result import write_result
-from patchpilot.connector.store import Store, default_state_dir
+from patchpilot.connector.store import default_state_dir
 from patchpilot.errors import Cancelled
 
 __all__ = ["register"]
@@ -55,6 +56,7 @@ class FleetOutput:
     state_dir: Path | None
     result_file: Path | None
     log_format: str = "text"
+    state_url: str | None = None
 
 
 async def show_fleet_job(
@@ -66,7 +68,7 @@ async def show_fleet_job(
     the recap follows); else the job output (FleetView) and its summary table.
     """
     prepared = prepare_fleet(job)
-    store = Store.open(output.state_dir)
+    store = open_cli_store(output.state_dir, output.state_url)
     setup_connector_log(store)
     hosts = [h.name for h in prepared.hosts]
     try:
@@ -133,6 +135,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         seed: Annotated[int | None, typer.Option(help="Seed for --order shuffle.")] = None,
         state_dir: run_cmd.StateDir = None,
+        state_url: StateUrl = None,
         result_file: Annotated[
             Path | None, typer.Option(help="Write the fleet result JSON here too.")
         ] = None,
@@ -155,14 +158,14 @@ def register(app: typer.Typer) -> None:
         )
         fleet_run_id = check_fleet_run_id(options.run_id or new_fleet_run_id())
         job = FleetJob(inventory, limit, rollout, plan_from, fleet_run_id, options)
-        output = FleetOutput(state_dir, result_file, log_format)
+        output = FleetOutput(state_dir, result_file, log_format, state_url)
         console = Console(highlight=False, soft_wrap=True)
         flags = Human(json_output=json_output, verbose=verbose)
         person = flags if flags.is_for_person(log_format) else None
         result = asyncio.run(show_fleet_job(job, output, console, person=person))
         document = {"run_id": fleet_run_id, **result.to_dict()}
         write_outputs(state_dir, fleet_run_id, report=report, metrics_file=metrics_file,
-                      fleet_document=document)  # fmt: skip
+                      fleet_document=document, state_url=state_url)  # fmt: skip
         if result_file is not None:
             write_result(document, result_file)
         line = json.dumps(document, separators=(",", ":"))

@@ -17,7 +17,7 @@ _FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 def setup_connector_log(store: Store) -> None:
     """Send the `patchpilot` logger to connector.log in the store's folder (once per file)."""
-    path = (store.path.parent / "connector.log").resolve()
+    path = (store.folder / "connector.log").resolve()
     logger = logging.getLogger("patchpilot")
     for handler in logger.handlers:
         if isinstance(handler, logging.FileHandler) and handler.baseFilename == str(path):

@@ -43,6 +43,7 @@ def write_outputs(
     report: Path | None,
     metrics_file: Path | None,
     fleet_document: Mapping[str, Any] | None = None,
+    state_url: str | None = None,
 ) -> None:
     """Store a fleet's document (so `report` finds it later) and write the asked-for files.
 
@@ -51,7 +52,7 @@ def write_outputs(
     """
     if fleet_document is None and report is None and metrics_file is None:
         return
-    store = Store.open(state_dir)
+    store = Store.open(state_dir, url=state_url)
     try:
         if fleet_document is not None:
             store.save_fleet(run_id, utc_now(), fleet_document)

@@ -14,8 +14,8 @@ import typer
 
 from patchpilot.cli.outputs import MetricsFile, write_file
 from patchpilot.cli.run import StateDir
+from patchpilot.cli.state import StateUrl, open_cli_store
 from patchpilot.connector.reports import gather, render, render_metrics
-from patchpilot.connector.store import Store
 
 __all__ = ["register"]
 
@@ -32,8 +32,9 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option(help="Write here (default: stdout).")] = None,
         state_dir: StateDir = None,
         metrics_file: MetricsFile = None,
+        state_url: StateUrl = None,
     ) -> None:
-        store = Store.open(state_dir)
+        store = open_cli_store(state_dir, state_url)
         try:
             gathered = gather(store, run_id)
         finally:

@@ -25,6 +25,7 @@ from patchpilot.cli.outputs import MetricsFile, ReportFile, check_outputs, write
 from patchpilot.cli.render import EventRenderer
 from patchpilot.cli.signals import until_signal
 from patchpilot.connector.events import EventSink
+from patchpilot.cli.state import StateUrl, open_cli_store
 from patchpilot.connector.exitcodes import posix_status
 from patchpilot.connector.inventory import load_inventory
 from patchpilot.connector.options import RunOptions
@@ -53,7 +54,7 @@ async def _run_until_signal(
 
 
 def _pid_file(store: Store, run_id: str) -> Path:
-    return store.path.parent / "runs" / f"{run_id}.pid"
+    return store.folder / "runs" / f"{run_id}.pid"
 
 
 def _print_result(result: RunResult, renderer: EventRenderer, result_file: Path | None) -> None:
@@ -78,12 +79,13 @@ def run_command(
     report: Path | None = None,
     metrics_file: Path | None = None,
     output: Human | None = None,
+    state_url: str | None = None,
 ) -> int:
     """Do `patchpilot run`; return the process exit status."""
     check_outputs(report)
     spec = resolve_target(target, load_inventory(inventory) if inventory else None)
     options = options.model_copy(update={"run_id": options.run_id or new_run_id(spec)})
-    store = Store.open(state_dir)
+    store = open_cli_store(state_dir, state_url)
     setup_connector_log(store)
     renderer = EventRenderer(sys.stdout, log_format=log_format)
     human = output if output is not None and output.is_for_person(log_format) else None
@@ -99,10 +101,12 @@ def run_command(
     finally:
         pid_file.unlink(missing_ok=True)
         store.close()
-    write_outputs(state_dir, result.run_id, report=report, metrics_file=metrics_file)
+    write_outputs(
+        state_dir, result.run_id, report=report, metrics_file=metrics_file, state_url=state_url
+    )
     if human is not None:
         files = {"result file": result_file, "report": report, "metrics": metrics_file}
-        human.finish_run(result, files, store.path.parent)
+        human.finish_run(result, files, store.folder)
     else:
         _print_result(result, renderer, result_file)
     return posix_status(result.exit_code)
@@ -116,7 +120,6 @@ StateDir = Annotated[
         "/var/lib/patchpilot-connector)."
     ),
 ]
-
 
 def register(app: typer.Typer) -> None:
     """Add run, status, result and cancel to app."""
@@ -137,10 +140,11 @@ def register(app: typer.Typer) -> None:
         metrics_file: MetricsFile = None,
         json_output: JsonFlag = False,
         verbose: VerboseFlag = False,
+        state_url: StateUrl = None,
     ) -> None:
         code = run_command(
             options, target, inventory, state_dir, result_file, log_format,
-            report=report, metrics_file=metrics_file,
+            report=report, metrics_file=metrics_file, state_url=state_url,
             output=Human(json_output=json_output, verbose=verbose),
         )  # fmt: skip
         raise typer.Exit(code)
@@ -162,31 +166,36 @@ def register(app: typer.Typer) -> None:
     def status(
         run_id: Annotated[str | None, typer.Argument(help="A run id.")] = None,
         state_dir: StateDir = None,
+        state_url: StateUrl = None,
     ) -> None:
-        store = Store.open(state_dir)
+        store = open_cli_store(state_dir, state_url)
         lines = status_lines(store, run_id)
         store.close()
         print("\n".join(lines))
 
     @app.command(help="Print a finished run's result JSON.")
     def result(
-        run_id: Annotated[str, typer.Argument(help="A run id.")], state_dir: StateDir = None
+        run_id: Annotated[str, typer.Argument(help="A run id.")],
+        state_dir: StateDir = None,
+        state_url: StateUrl = None,
     ) -> None:
-        store = Store.open(state_dir)
+        store = open_cli_store(state_dir, state_url)
         document = store.result(run_id)
         found = store.run(run_id)
         store.close()
         if found is None:
-            raise ConfigurationError(f"no run {run_id!r} in {store.path}")
+            raise ConfigurationError(f"no run {run_id!r} in {store.location}")
         if document is None:
             raise StateError(f"run {run_id} has no result yet (it is still running)")
         print(json.dumps(document, indent=2))
 
     @app.command(help="Stop a run's connector (the client on the target finishes its round).")
     def cancel(
-        run_id: Annotated[str, typer.Argument(help="A run id.")], state_dir: StateDir = None
+        run_id: Annotated[str, typer.Argument(help="A run id.")],
+        state_dir: StateDir = None,
+        state_url: StateUrl = None,
     ) -> None:
-        store = Store.open(state_dir)
+        store = open_cli_store(state_dir, state_url)
         message = cancel_run(store, run_id, _pid_file(store, run_id))
         store.close()
         print(message)
@@ -204,7 +213,7 @@ def status_lines(store: Store, run_id: str | None) -> list[str]:
         ]
     found = store.run(run_id)
     if found is None:
-        raise ConfigurationError(f"no run {run_id!r} in {store.path}")
+        raise ConfigurationError(f"no run {run_id!r} in {store.location}")
     lines = [
         f"run {found.run_id} target={found.target} mode={found.mode} "
         f"status={found.status} exit={found.exit_code}"
@@ -234,7 +243,7 @@ def cancel_run(store: Store, run_id: str, pid_file: Path) -> str:
 
     found = store.run(run_id)
     if found is None:
-        raise ConfigurationError(f"no run {run_id!r} in {store.path}")
+        raise ConfigurationError(f"no run {run_id!r} in {store.location}")
     if found.status != "running":
         return f"run {run_id} already finished: {found.status}"
     try:

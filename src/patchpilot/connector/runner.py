@@ -122,7 +122,7 @@ async def _work(
     """Prepare (connect, launcher, deploy), claim the target, run the rounds, release it."""
     system = TARGETS[options.os].for_run(options, target)
     transport = transport or system.make_transport(target, options)
-    client = client or _default_client(store.path.parent / "client")
+    client = client or _default_client(store.folder / "client")
     is_mid_reboot = any(r.phase is RoundPhase.REBOOTING for r in store.rounds(row.run_id))
     deadline = time.monotonic() + (options.reboot_timeout if is_mid_reboot else 0.0)
     try:

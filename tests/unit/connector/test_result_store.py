@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from patchpilot.connector.exitcodes import Outcome
@@ -44,10 +45,14 @@ def test_secret_is_masked() -> None:
     assert secret.reveal() not in f"{secret} {secret!r}"
 
 
-def test_store_file_modes_runs_rounds_and_journal(tmp_path: Path) -> None:
-    store = Store.open(tmp_path / "state")
+def test_store_file_modes(tmp_path: Path) -> None:
+    Store.open(tmp_path / "state").close()
     assert stat.S_IMODE((tmp_path / "state" / "state.sqlite").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+
+
+def test_store_runs_rounds_and_journal(open_store: Callable[[], Store]) -> None:
+    store = open_store()
     store.create_run(
         RunRow("r1", "web1", "install", "{}", Secret("s" * 64), "running", None, "t0", None, None)
     )
@@ -63,6 +68,19 @@ def test_store_file_modes_runs_rounds_and_journal(tmp_path: Path) -> None:
     assert store.run("r1").frozen_plan == {"a": "1"}  # type: ignore[union-attr]
     store.finish_run("r1", RESULT.to_dict())
     assert store.result("r1") == RESULT.to_dict()
+    store.save_results("r1", ())
+    store.create_run(
+        RunRow("f1.b-2", "b", "install", "{}", Secret("s" * 64), "running", None, "t1", None, None)
+    )
+    store.create_run(
+        RunRow("f1.b.1", "b", "install", "{}", Secret("s" * 64), "running", None, "t1", None, None)
+    )
+    assert store.run_ids_under("f1.") == ["f1.b-2", "f1.b.1"]  # byte order on every backend
+    store.save_fleet("f1", "t2", {"servers": 1})
+    store.save_fleet("f1", "t3", {"servers": 2})
+    assert store.fleet("f1") == {"servers": 2} and store.fleet("f2") is None
     store.close()
-    again = Store.open(tmp_path / "state")
+    again = open_store()
     assert [r["seq"] for r in again.records("r1")] == [1, 2]
+    assert [r.run_id for r in again.runs()] == ["f1.b-2", "f1.b.1", "r1"]
+    assert again.run("r1").status == "success"  # type: ignore[union-attr]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +81,9 @@ def down_after_round_one(target: FakeTarget) -> Any:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.open(tmp_path / "state")
+def store(open_store: Callable[[], Store]) -> Store:
+    """The store on each backend: every runner test runs against SQLite and PostgreSQL."""
+    return open_store()
 
 
 async def test_full_cycle_reboot_then_second_round(store: Store, tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ def gather(store: Store, run_id: str) -> Report:
         return _fleet(store, run_id, document, kind="run")
     servers = store.run_ids_under(f"{run_id}.")
     if not servers:
-        raise ConfigurationError(f"no run or fleet run {run_id!r} in {store.path}")
+        raise ConfigurationError(f"no run or fleet run {run_id!r} in {store.location}")
     return _fleet(store, run_id, _rebuilt(store, run_id, servers))
 
 

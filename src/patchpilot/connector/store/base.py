@@ -1,0 +1,285 @@
+"""The connector's state store: runs, rounds, update results, journal records, secrets.
+
+The store holds every run, so a killed connector resumes where it stopped and `status`/
+`result` read it. Every write commits at once: the store is the connector's memory across
+crashes. `Store` holds the queries (one SQL text for every backend); a backend only runs them
+(`sqlite.py`, the default, one file per connector host; `postgres.py`, shared by many hosts)
+and decides how the run secret rests (`_seal`/`_unseal`). Use a store from one thread
+(asyncio is fine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from patchpilot.connector.phase import RoundPhase
+from patchpilot.connector.plan import UpdateResult
+from patchpilot.connector.secret import Secret
+
+__all__ = ["SCHEMA", "RoundRow", "RunRow", "Store", "default_state_dir"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, target TEXT NOT NULL, mode TEXT NOT NULL, options TEXT NOT NULL,
+    secret TEXT NOT NULL, status TEXT NOT NULL, exit_code INTEGER, started TEXT NOT NULL,
+    finished TEXT, plan TEXT, result TEXT);
+CREATE TABLE IF NOT EXISTS rounds (
+    run_id TEXT NOT NULL, round INTEGER NOT NULL, phase TEXT NOT NULL, launcher TEXT,
+    task_id TEXT, boot_id_before TEXT, boot_id_after TEXT, started TEXT, finished TEXT,
+    reboot_requested_at TEXT, back_at TEXT, PRIMARY KEY (run_id, round));
+CREATE TABLE IF NOT EXISTS journal (
+    run_id TEXT NOT NULL, round INTEGER NOT NULL, seq INTEGER NOT NULL, ts TEXT, level TEXT,
+    event TEXT, record TEXT NOT NULL, PRIMARY KEY (run_id, round, seq));
+CREATE TABLE IF NOT EXISTS updates (
+    run_id TEXT NOT NULL, round INTEGER NOT NULL, update_id TEXT NOT NULL, status TEXT,
+    version TEXT, message TEXT, code TEXT, PRIMARY KEY (run_id, round, update_id));
+CREATE TABLE IF NOT EXISTS fleets (run_id TEXT PRIMARY KEY, finished TEXT, document TEXT NOT NULL);
+"""
+_RUN_COLUMNS = (
+    "run_id, target, mode, options, secret, status, exit_code, started, finished, plan"
+)
+
+
+def default_state_dir() -> Path:
+    """Return /var/lib/patchpilot-connector for root, else ~/.local/state/patchpilot."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/patchpilot-connector")
+    return Path.home() / ".local" / "state" / "patchpilot"
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    target: str
+    mode: str
+    options: str  # RunOptions as JSON
+    secret: Secret
+    status: str  # "running" until finished, then the outcome
+    exit_code: int | None
+    started: str
+    finished: str | None
+    plan: str | None  # frozen plan as JSON
+
+    @property
+    def frozen_plan(self) -> dict[str, str] | None:
+        return json.loads(self.plan) if self.plan else None
+
+
+@dataclass(frozen=True)
+class RoundRow:
+    """A round's progress (phase: see RoundPhase)."""
+
+    run_id: str
+    round: int
+    phase: RoundPhase
+    launcher: str | None = None
+    task_id: str | None = None
+    boot_id_before: str | None = None
+    boot_id_after: str | None = None
+    started: str | None = None
+    finished: str | None = None
+    reboot_requested_at: str | None = None
+    back_at: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "phase", RoundPhase(self.phase))  # as stored: its value
+
+
+class Store(ABC):
+    """The state store; open one with Store.open(state_dir) or Store.open(url=...).
+
+    `folder` is this host's state folder (0700) whatever the backend: the connector's log,
+    the pid files of running connectors and the built client live there. `location` names the
+    data for messages (never with a password).
+    """
+
+    folder: Path
+    location: str
+
+    @staticmethod
+    def open(
+        state_dir: str | Path | None = None,
+        *,
+        url: str | None = None,
+        password: Secret | None = None,
+    ) -> Store:
+        """Open the SQLite store in state_dir, or the PostgreSQL one at url (`postgresql://`).
+
+        Raise StateError if unusable, ConfigurationError for a URL of another kind.
+        """
+        from patchpilot.connector.store.select import open_store
+
+        return open_store(state_dir, url=url, password=password)
+
+    # What a backend provides: run a query, run a change (committed at once), close.
+    @abstractmethod
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Return the rows of one query (`?` placeholders)."""
+
+    @abstractmethod
+    def _change(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run one statement for each row in one committed transaction; return rows changed."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def _seal(self, run_id: str, secret: Secret) -> str:
+        """Return the run secret as it rests in the store (a backend may encrypt it)."""
+        return secret.reveal()
+
+    def _unseal(self, run_id: str, stored: str) -> Secret:
+        return Secret(stored)
+
+    def create_run(self, row: RunRow) -> None:
+        values = (*astuple(row)[:4], self._seal(row.run_id, row.secret), *astuple(row)[5:])
+        self._change(
+            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
+            [values],
+        )
+
+    def run(self, run_id: str) -> RunRow | None:
+        found = self._rows(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?",  # noqa: S608
+            (run_id,),
+        )
+        return self._run_row(found[0]) if found else None
+
+    def runs(self, limit: int = 20) -> list[RunRow]:
+        rows = self._rows(
+            f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY started DESC LIMIT ?",  # noqa: S608
+            (limit,),
+        )
+        return [self._run_row(r) for r in rows]
+
+    def set_plan(self, run_id: str, plan: Mapping[str, str]) -> None:
+        self._change("UPDATE runs SET plan = ? WHERE run_id = ?", [(json.dumps(plan), run_id)])
+
+    def finish_run(self, run_id: str, result: Mapping[str, Any]) -> None:
+        self._change(
+            "UPDATE runs SET status = ?, exit_code = ?, finished = ?, result = ? WHERE run_id = ?",
+            [
+                (
+                    result["status"],
+                    result["exit_code"],
+                    result["finished"],
+                    json.dumps(result),
+                    run_id,
+                )
+            ],
+        )
+
+    def reopen_run(self, run_id: str) -> None:
+        """Mark a cancelled run as running again (it is being resumed)."""
+        self._change(
+            "UPDATE runs SET status = 'running', exit_code = NULL, finished = NULL, "
+            "result = NULL WHERE run_id = ?",
+            [(run_id,)],
+        )
+
+    def result(self, run_id: str) -> dict[str, Any] | None:
+        found = self._rows("SELECT result FROM runs WHERE run_id = ?", (run_id,))
+        return json.loads(found[0][0]) if found and found[0][0] else None
+
+    def save_fleet(self, run_id: str, finished: str, document: Mapping[str, Any]) -> None:
+        """Keep a fleet run's result document (its servers' runs are `<run_id>.<host>`)."""
+        self._change(
+            "INSERT INTO fleets VALUES (?,?,?) ON CONFLICT (run_id) DO UPDATE SET "
+            "finished = excluded.finished, document = excluded.document",
+            [(run_id, finished, json.dumps(document))],
+        )
+
+    def fleet(self, run_id: str) -> dict[str, Any] | None:
+        found = self._rows("SELECT document FROM fleets WHERE run_id = ?", (run_id,))
+        return json.loads(found[0][0]) if found else None
+
+    def run_ids_under(self, prefix: str) -> list[str]:
+        """Return the run ids starting with prefix (a fleet's servers: `<fleet>.`), sorted.
+
+        Sorted here, not by the database: PostgreSQL's collation may order `-` and `.` unlike
+        SQLite's byte order.
+        """
+        rows = self._rows(
+            "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ?", (len(prefix), prefix)
+        )
+        return sorted(str(r[0]) for r in rows)
+
+    def save_round(self, row: RoundRow) -> None:
+        names = [f.name for f in fields(RoundRow)]
+        updates = ", ".join(f"{n} = excluded.{n}" for n in names[2:])
+        self._change(
+            f"INSERT INTO rounds ({', '.join(names)}) "  # noqa: S608
+            f"VALUES ({', '.join('?' * len(names))}) "
+            f"ON CONFLICT (run_id, round) DO UPDATE SET {updates}",
+            [(*astuple(row)[:2], row.phase.value, *astuple(row)[3:])],
+        )
+
+    def rounds(self, run_id: str) -> list[RoundRow]:
+        names = ", ".join(f.name for f in fields(RoundRow))
+        rows = self._rows(
+            f"SELECT {names} FROM rounds WHERE run_id = ? ORDER BY round",  # noqa: S608
+            (run_id,),
+        )
+        return [RoundRow(*r) for r in rows]
+
+    def add_record(self, run_id: str, round_no: int, record: Mapping[str, Any]) -> bool:
+        """Store one journal record; return False if its seq was already stored."""
+        values = (
+            run_id,
+            round_no,
+            int(record["seq"]),
+            record.get("ts"),
+            record.get("level"),
+            record.get("event"),
+            json.dumps(record),
+        )
+        return (
+            self._change(
+                "INSERT INTO journal VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", [values]
+            )
+            == 1
+        )
+
+    def last_seq(self, run_id: str, round_no: int) -> int:
+        found = self._rows(
+            "SELECT MAX(seq) FROM journal WHERE run_id = ? AND round = ?", (run_id, round_no)
+        )
+        return int(found[0][0] or 0)
+
+    def records(self, run_id: str, round_no: int | None = None) -> list[dict[str, Any]]:
+        query = "SELECT record FROM journal WHERE run_id = ?"
+        args: tuple[Any, ...] = (run_id,)
+        if round_no is not None:
+            query, args = query + " AND round = ?", (run_id, round_no)
+        rows = self._rows(query + " ORDER BY round, seq", args)
+        return [json.loads(r[0]) for r in rows]
+
+    def save_results(self, run_id: str, results: tuple[UpdateResult, ...]) -> None:
+        if not results:
+            return
+        self._change(
+            "INSERT INTO updates VALUES (?,?,?,?,?,?,?) ON CONFLICT (run_id, round, update_id) "
+            "DO UPDATE SET status = excluded.status, version = excluded.version, "
+            "message = excluded.message, code = excluded.code",
+            [(run_id, r.round, r.id, r.status, r.version, r.message, r.code) for r in results],
+        )
+
+    def _run_row(self, found: tuple[Any, ...]) -> RunRow:
+        run_id, target, mode, options, secret, status, exit_code, started, finished, plan = found
+        return RunRow(
+            run_id,
+            target,
+            mode,
+            options,
+            self._unseal(run_id, secret),
+            status,
+            exit_code,
+            started,
+            finished,
+            plan,
+        )

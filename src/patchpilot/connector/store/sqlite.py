@@ -1,0 +1,70 @@
+"""The default state store: one SQLite file (`state.sqlite`, 0600) in the connector host's
+0700 state folder. The run secret rests in clear there: the file is as private as the
+connector's own key files, and nothing else ever reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from patchpilot.connector.store.base import SCHEMA, Store, default_state_dir
+from patchpilot.errors import StateError
+
+__all__ = ["SQLiteStore", "open_state_dir"]
+
+
+def open_state_dir(state_dir: str | Path | None) -> Path:
+    """Return the state folder (default_state_dir() when None), created 0700; StateError."""
+    directory = Path(state_dir) if state_dir else default_state_dir()
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(f"cannot use state dir {directory}: {exc.strerror}") from exc
+    return directory
+
+
+class SQLiteStore(Store):
+    """The store in one SQLite file; open with Store.open(state_dir)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.folder = path.parent
+        self.location = str(path)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise StateError(f"state store {path}: {exc}") from exc
+
+    @classmethod
+    def in_folder(cls, state_dir: str | Path | None) -> SQLiteStore:
+        """Open (creating 0700/0600) the store in state_dir; raise StateError if unusable."""
+        directory = open_state_dir(state_dir)
+        path = directory / "state.sqlite"
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            os.chmod(path, 0o600)
+        except OSError as exc:
+            raise StateError(f"cannot use state dir {directory}: {exc.strerror}") from exc
+        return cls(path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._db.execute(sql, tuple(args)).fetchall()
+        except sqlite3.Error as exc:
+            raise StateError(f"state store {self.path}: {exc}") from exc
+
+    def _change(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        try:
+            with self._db:
+                return self._db.executemany(sql, [tuple(r) for r in rows]).rowcount
+        except sqlite3.Error as exc:
+            raise StateError(f"state store {self.path}: {exc}") from exc
