@@ -41,9 +41,7 @@ CREATE TABLE IF NOT EXISTS updates (
     version TEXT, message TEXT, code TEXT, PRIMARY KEY (run_id, round, update_id));
 CREATE TABLE IF NOT EXISTS fleets (run_id TEXT PRIMARY KEY, finished TEXT, document TEXT NOT NULL);
 """
-_RUN_COLUMNS = (
-    "run_id, target, mode, options, secret, status, exit_code, started, finished, plan"
-)
+_RUN_COLUMNS = "run_id, target, mode, options, secret, status, exit_code, started, finished, plan"
 
 
 def default_state_dir() -> Path:

@@ -1,0 +1,124 @@
+"""`PatchpilotTrigger`: one run's whole wait, on Airflow's triggerer.
+
+It calls the connector's `run_target` with the run's id: connecting, launching the client,
+streaming its journal, waiting for reboots and readiness all happen here, in the triggerer's
+event loop, holding no worker slot. A triggerer that is stopped or killed loses nothing: the
+next one runs the trigger again, and `run_target` resumes the run from the store by its id
+(re-attaching to the client or to the reboot in progress; nothing is installed twice). Each
+connector event becomes a line of the task's log. The event it fires carries the result
+document (no secret) and, for a check-only run, the frozen plan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from patchpilot.airflow.logs import event_line
+from patchpilot.airflow.settings import (
+    ConnectionFields,
+    StoreAddress,
+    run_options,
+    store_address,
+    target_files,
+)
+from patchpilot.connector.events import Event
+from patchpilot.connector.runner import run_target
+from patchpilot.connector.secret import Secret
+from patchpilot.connector.store import Store
+
+__all__ = ["PatchpilotTrigger", "connection_fields"]
+
+_stores: dict[tuple[str | None, str | None], Store] = {}
+
+
+def _shared_store(address: StoreAddress, state_dir: str | None) -> Store:
+    """Return this process's store for address: one connection for every trigger it runs."""
+    key = (address.url, state_dir)
+    if key not in _stores:
+        _stores[key] = Store.open(state_dir, url=address.url, password=address.password)
+    return _stores[key]
+
+
+async def connection_fields(conn_id: str | None) -> ConnectionFields | None:
+    """Read an Airflow connection (from the triggerer or a worker) as plain fields."""
+    if not conn_id:
+        return None
+    conn = await BaseHook.aget_connection(conn_id)
+    return ConnectionFields(
+        conn_id=conn_id,
+        host=conn.host,
+        port=conn.port,
+        login=conn.login,
+        password=Secret(conn.password) if conn.password else None,
+        schema=conn.schema,
+        extra=conn.extra_dejson,
+    )
+
+
+class PatchpilotTrigger(BaseTrigger):
+    """Run (or resume) one patchpilot run and fire once with its result."""
+
+    def __init__(
+        self,
+        *,
+        target: str,
+        run_id: str,
+        options: dict[str, Any],
+        ssh_conn_id: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        state_url: str | None = None,
+        state_conn_id: str | None = None,
+        state_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.target = target
+        self.run_id = run_id
+        self.options = options
+        self.ssh_conn_id = ssh_conn_id
+        self.host = host
+        self.port = port
+        self.state_url = state_url
+        self.state_conn_id = state_conn_id
+        self.state_dir = state_dir
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "target": self.target,
+                "run_id": self.run_id,
+                "options": self.options,
+                "ssh_conn_id": self.ssh_conn_id,
+                "host": self.host,
+                "port": self.port,
+                "state_url": self.state_url,
+                "state_conn_id": self.state_conn_id,
+                "state_dir": self.state_dir,
+            },
+        )
+
+    def _log_event(self, event: Event) -> None:
+        line = event_line(event)
+        if line is not None:
+            self.log.info("%s", line)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        ssh = await connection_fields(self.ssh_conn_id)
+        address = store_address(self.state_url, await connection_fields(self.state_conn_id))
+        store = await asyncio.to_thread(_shared_store, address, self.state_dir)
+        options = run_options({**self.options, "run_id": self.run_id})
+        folder = Path(store.folder) / "airflow" / self.run_id
+        with target_files(
+            self.target, ssh, folder=folder, host=self.host, port=self.port, options=options
+        ) as (target, options):
+            result = await run_target(target, options, store=store, on_event=self._log_event)
+        found = store.run(self.run_id)
+        plan = found.frozen_plan if found and options.check_only else None
+        yield TriggerEvent({"run_id": self.run_id, "result": result.to_dict(), "plan": plan})
