@@ -14,10 +14,14 @@ Every `patchpilot run` option is an argument of the same name (`reboot="never"`,
 `known_hosts`/`known_hosts_file`) and the store's `state_conn_id` (a Postgres connection)
 or `state_url`. `options` takes the same options as a mapping (for `.expand_kwargs`), and
 `plan_task_id` names a task whose XCom `plan` (a fleet's frozen plan) bounds this run.
+`min_deferral` (seconds, default 15) holds back the trigger's event of a very short run:
+Airflow 3.3 fails a task whose trigger fires before the scheduler saw the deferring worker
+exit (apache/airflow#71580).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -65,6 +69,7 @@ class PatchpilotOperator(BaseOperator):
         plan_task_id: str | None = None,
         success_exit_codes: Collection[int] = DEFAULT_SUCCESS_CODES,
         skip_exit_codes: Collection[int] = DEFAULT_SKIP_CODES,
+        min_deferral: float = 15.0,
         **kwargs: Any,
     ) -> None:
         options = {
@@ -86,6 +91,7 @@ class PatchpilotOperator(BaseOperator):
         self.state_dir = state_dir
         self.success_exit_codes = sorted(success_exit_codes)
         self.skip_exit_codes = sorted(skip_exit_codes)
+        self.min_deferral = min_deferral
         if not any("{{" in str(v) for v in options.values()):
             try:  # a bad option fails the DAG's parsing, not a task at 3 a.m.
                 run_options({**options, "include": (), "exclude": ()})
@@ -121,6 +127,7 @@ class PatchpilotOperator(BaseOperator):
                 state_url=self.state_url,
                 state_conn_id=self.state_conn_id,
                 state_dir=self.state_dir,
+                not_before=time.time() + self.min_deferral,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=timeout + 300) if timeout else None,

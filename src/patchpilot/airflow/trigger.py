@@ -12,6 +12,7 @@ document (no secret) and, for a check-only run, the frozen plan.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,10 @@ class PatchpilotTrigger(BaseTrigger):
         state_url: str | None = None,
         state_conn_id: str | None = None,
         state_dir: str | None = None,
+        not_before: float = 0.0,
     ) -> None:
         super().__init__()
+        self.not_before = not_before
         self.target = target
         self.run_id = run_id
         self.options = options
@@ -101,6 +104,7 @@ class PatchpilotTrigger(BaseTrigger):
                 "state_url": self.state_url,
                 "state_conn_id": self.state_conn_id,
                 "state_dir": self.state_dir,
+                "not_before": self.not_before,
             },
         )
 
@@ -119,6 +123,9 @@ class PatchpilotTrigger(BaseTrigger):
             self.target, ssh, folder=folder, host=self.host, port=self.port, options=options
         ) as (target, options):
             result = await run_target(target, options, store=store, on_event=self._log_event)
+        # Airflow 3.3 fails a task whose trigger fires before the scheduler has seen the
+        # deferring worker exit (apache/airflow#71580, #72716): never fire that early.
+        await asyncio.sleep(max(0.0, self.not_before - time.time()))
         found = store.run(self.run_id)
         plan = found.frozen_plan if found and options.check_only else None
         yield TriggerEvent({"run_id": self.run_id, "result": result.to_dict(), "plan": plan})
