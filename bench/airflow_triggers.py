@@ -30,7 +30,6 @@ from patchpilot.connector.options import RunOptions
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RoundRow, RunRow, Store
 from patchpilot.lab.postgres import PG_PASSWORD, PostgresServer
-from patchpilot.lab.vm import free_port
 
 KEY = "7a" * 32
 
@@ -70,7 +69,15 @@ async def _measure(count: int, url: str, state: Path, settle: float, window: flo
     seeder = Store.open(state, url=url, password=Secret(PG_PASSWORD))
     ids = _seed(seeder, count, str(known_hosts))
     seeder.close()
-    port = free_port()  # nothing listens there: a server still booting
+    attempts = 0
+
+    async def booting(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal attempts  # a server whose sshd is not up yet: the connection drops at once
+        attempts += 1
+        writer.close()
+
+    server = await asyncio.start_server(booting, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
     base_rss = _rss_mib()
     options = {"reboot_timeout": 3600, "stability_window": 0}
     tasks = []
@@ -80,17 +87,20 @@ async def _measure(count: int, url: str, state: Path, settle: float, window: flo
                                     state_dir=str(state))  # fmt: skip
         tasks.append(asyncio.create_task(anext(aiter(trigger.run()))))
     await asyncio.sleep(settle)
-    lag, cpu0, t0 = 0.0, _cpu(), time.monotonic()
+    lag, cpu0, t0, attempts0 = 0.0, _cpu(), time.monotonic(), attempts
     while time.monotonic() - t0 < window:
         before = time.monotonic()
         await asyncio.sleep(0.05)
         lag = max(lag, time.monotonic() - before - 0.05)
-    cpu = (_cpu() - cpu0) / (time.monotonic() - t0)
+    seconds = time.monotonic() - t0
+    cpu = (_cpu() - cpu0) / seconds
+    rate = (attempts - attempts0) / seconds
     done = sum(t.done() for t in tasks)
     rss = _rss_mib()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    server.close()
     return {
         "count": count,
         "rss_mib": round(rss, 1),
@@ -98,6 +108,7 @@ async def _measure(count: int, url: str, state: Path, settle: float, window: flo
         "cpu_fraction": round(cpu, 3),
         "max_loop_lag_s": round(lag, 3),
         "finished": done,
+        "ssh_attempts_per_s": round(rate, 1),
     }
 
 
@@ -134,13 +145,18 @@ def main() -> None:
             )  # fmt: skip
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(json.dumps(rows[-1]), flush=True)
-    base = next((r["rss_mib"] for r in rows if r["count"] == 0), rows[0]["base_rss_mib"])
-    print("\n| waiting servers | RSS MiB | KiB per deferred task | CPU (cores) | max loop lag s |")
-    print("|---:|---:|---:|---:|---:|")
+    print("\n| waiting servers | RSS MiB | KiB per added deferred task | CPU (cores) | "
+          "max loop lag s | SSH attempts/s |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|")
+    previous = None
     for r in rows:
-        per = (r["rss_mib"] - base) * 1024 / r["count"] if r["count"] else 0
-        print(f"| {r['count']} | {r['rss_mib']} | {per:.0f} | {r['cpu_fraction']} | "
-              f"{r['max_loop_lag_s']} |")  # fmt: skip
+        per = ""
+        if previous is not None and r["count"] > previous["count"]:
+            added = r["count"] - previous["count"]
+            per = f"{(r['rss_mib'] - previous['rss_mib']) * 1024 / added:.0f}"
+        print(f"| {r['count']} | {r['rss_mib']} | {per} | {r['cpu_fraction']} | "
+              f"{r['max_loop_lag_s']} | {r['ssh_attempts_per_s']} |")  # fmt: skip
+        previous = r
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ and give every worker and triggerer the same PATCHPILOT_STATE_KEY_FILE.
 
 from __future__ import annotations
 
+import os
+
 from airflow.sdk import DAG
 
 from patchpilot.airflow.fleet import patchpilot_fleet
@@ -36,7 +38,7 @@ with DAG(
     )
     databases = patchpilot_fleet(
         group_id="databases",
-        inventory="/etc/patchpilot/site.yml",
+        inventory=os.environ.get("PATCHPILOT_INVENTORY", "/etc/patchpilot/site.yml"),
         limit="db:!db-canary",
         serial="2",
         max_fail_percent=0,

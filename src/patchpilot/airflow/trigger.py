@@ -35,15 +35,23 @@ from patchpilot.connector.store import Store
 
 __all__ = ["PatchpilotTrigger", "connection_fields"]
 
-_stores: dict[tuple[str | None, str | None], Store] = {}
+_stores: dict[tuple[str | None, str | None], asyncio.Task[Store]] = {}
 
 
-def _shared_store(address: StoreAddress, state_dir: str | None) -> Store:
-    """Return this process's store for address: one connection for every trigger it runs."""
+async def _shared_store(address: StoreAddress, state_dir: str | None) -> Store:
+    """Return this process's store for address: one connection for every trigger it runs.
+
+    Opened once, in a thread (connecting must not block the triggerer's loop); triggers
+    asking meanwhile wait for the same opening. A failed opening is tried again next time.
+    """
     key = (address.url, state_dir)
-    if key not in _stores:
-        _stores[key] = Store.open(state_dir, url=address.url, password=address.password)
-    return _stores[key]
+    opening = _stores.get(key)
+    if opening is None or (opening.done() and (opening.cancelled() or opening.exception())):
+        opening = asyncio.create_task(
+            asyncio.to_thread(Store.open, state_dir, url=address.url, password=address.password)
+        )
+        _stores[key] = opening
+    return await asyncio.shield(opening)
 
 
 async def connection_fields(conn_id: str | None) -> ConnectionFields | None:
@@ -116,7 +124,7 @@ class PatchpilotTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         ssh = await connection_fields(self.ssh_conn_id)
         address = store_address(self.state_url, await connection_fields(self.state_conn_id))
-        store = await asyncio.to_thread(_shared_store, address, self.state_dir)
+        store = await _shared_store(address, self.state_dir)
         options = run_options({**self.options, "run_id": self.run_id})
         folder = Path(store.folder) / "airflow" / self.run_id
         with target_files(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -95,9 +96,24 @@ async def patiently(transport: Transport, deadline: float, step: Callable[[], Aw
         except TransportError:
             if time.monotonic() + delay > deadline:
                 raise
+            _raise_if_cancelled()
         await transport.close()
-        await asyncio.sleep(delay)
+        # Jittered: servers that went down together (a fleet, a triggerer's waiting runs)
+        # are not all retried in the same instant.
+        await asyncio.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311 - not a secret
         delay = min(2 * delay, 10.0)
+
+
+def _raise_if_cancelled() -> None:
+    """Raise CancelledError when this task was cancelled but an error arrived instead.
+
+    Python 3.11's asyncio.wait_for (asyncssh's connect uses it) drops a cancellation that
+    comes while the connection attempt fails: without this check a cancelled run waiting for
+    its server would retry until the reboot timeout (an Airflow trigger that never stops).
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def prepare_target(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -16,9 +17,11 @@ from patchpilot.connector.events import Event, JournalRecord
 from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.runner import run_target
-from patchpilot.connector.store import Store
+from patchpilot.connector.secret import Secret
+from patchpilot.connector.store import RoundRow, RunRow, Store
 from patchpilot.connector.target import TargetSpec
 from patchpilot.errors import ConnectError, TransportTimeout
+from patchpilot.transports.fake import FakeTransport
 
 TARGET = TargetSpec("web1", "web1")
 
@@ -261,3 +264,43 @@ async def test_resumed_mid_reboot_waits_for_the_target_to_answer_again(
     result, _ = await run(target, store, tmp_path)
     assert refusals == 0
     assert result.outcome is Outcome.SUCCESS and target.launched == [1, 2]
+
+
+class _SwallowingTransport(FakeTransport):
+    """A server still down, whose failed connect hides the task's cancellation (as Python
+    3.11's asyncio.wait_for inside asyncssh.connect does when both happen at once)."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda argv, stdin: (255, ""))
+        self.attempts = 0
+
+    async def connect(self) -> None:
+        self.attempts += 1
+        if self.attempts == 2:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):  # swallowed, as wait_for does
+                await asyncio.sleep(0)
+        raise ConnectError("connection refused")
+
+
+async def test_a_cancelled_run_waiting_for_its_server_stops(store: Store, tmp_path: Path) -> None:
+    """A run resumed mid-reboot retries the connection; a cancellation still ends it."""
+    stored = options(reboot_timeout=600)
+    secret = Secret("s" * 64)
+    row = RunRow("r1", "web1", "install", stored.model_dump_json(), secret, "running", None,
+                 "t0", None, None)  # fmt: skip
+    store.create_run(row)
+    store.save_round(RoundRow("r1", 1, "rebooting", "systemd-run", "u", "boot-1"))
+    transport = _SwallowingTransport()
+    client = FakeClient.make(tmp_path)
+    events: list[Event] = []
+    job = run_target(
+        TARGET, stored, store=store, on_event=events.append, transport=transport, client=client
+    )
+    async with asyncio.timeout(30):
+        with pytest.raises(asyncio.CancelledError):
+            await job
+    assert transport.attempts == 2 and events[-1].kind == "run.end"
+    assert store.result("r1")["outcome"] == "cancelled"  # type: ignore[index]
