@@ -20,26 +20,19 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from patchpilot.airflow.operator import PatchpilotOperator
 from patchpilot.airflow.settings import Verdict, run_options, verdict_of
-from patchpilot.connector.fleet import exceeds_fail_threshold, parse_serial, plan_batches
-from patchpilot.connector.fleet_connector import all_host_options
-from patchpilot.connector.inventory import HostEntry, load_inventory
-from patchpilot.errors import ConfigurationError
+from patchpilot.connector import (
+    FleetJob,
+    FleetOptions,
+    RunOptions,
+    exceeds_fail_threshold,
+    parse_serial,
+    plan_batches,
+    prepare_fleet,
+)
 
-__all__ = ["FleetGate", "batch_failures", "patchpilot_fleet", "select_hosts"]
+__all__ = ["FleetGate", "batch_failures", "patchpilot_fleet"]
 
 _FLEET_ONLY = frozenset({"run_id", "plan"})
-
-
-def select_hosts(inventory: str | Path, limit: str | None) -> list[HostEntry]:
-    """Return the hosts limit selects, in inventory order; ConfigurationError if none."""
-    loaded = load_inventory(inventory)
-    if limit is None:
-        return list(loaded.hosts)
-    chosen = {h.name for h in loaded.select(limit)}
-    hosts = [h for h in loaded.hosts if h.name in chosen]
-    if not hosts:
-        raise ConfigurationError(f"--limit {limit!r} matches no host of {inventory}")
-    return hosts
 
 
 def batch_failures(results: Sequence[dict[str, Any] | None], size: int) -> int:
@@ -103,10 +96,15 @@ def patchpilot_fleet(
     its `patchpilot_*` variables override options; login, key and known_hosts come from
     ssh_conn_id. Raise ConfigurationError (at parse time) for a bad inventory or option.
     """
-    hosts = select_hosts(inventory, limit)
-    base = run_options(options)
-    per_host = all_host_options(base, hosts)
-    sizes = plan_batches(len(hosts), parse_serial(serial) if serial else ())
+    rollout = FleetOptions(
+        concurrency=concurrency,
+        serial=parse_serial(serial) if serial else (),
+        max_fail_percent=max_fail_percent,
+    )
+    job = FleetJob(Path(inventory), limit, rollout, plan_from, "airflow", run_options(options))
+    fleet = prepare_fleet(job)  # the inventory, the limit, every host's options: checked
+    hosts = fleet.hosts
+    sizes = plan_batches(len(hosts), rollout.serial)
     common: dict[str, Any] = {
         "ssh_conn_id": ssh_conn_id,
         "state_url": state_url,
@@ -116,20 +114,17 @@ def patchpilot_fleet(
     with TaskGroup(group_id=group_id) as group:
         upstream: BaseOperator | None = None
         plan_task_id = None
-        if not base.check_only:
-            plan_host = load_inventory(inventory).host(plan_from) if plan_from else hosts[0]
+        if not job.options.check_only:
+            plan_host = fleet.plan_host
             upstream = PatchpilotOperator(
                 task_id="plan",
                 target=plan_host.name,
                 host=plan_host.address,
                 port=plan_host.port,
-                options={
-                    **_dumped(per_host.get(plan_host.name, base)),
-                    "check_only": True,
-                    "download_only": False,
-                },
+                options={**_dumped(fleet.plan_options), "check_only": True,
+                         "download_only": False},
                 **common,
-            )
+            )  # fmt: skip
             plan_task_id = upstream.task_id
         start = 0
         for number, size in enumerate(sizes, start=1):
@@ -146,7 +141,7 @@ def patchpilot_fleet(
                         "target": h.name,
                         "host": h.address,
                         "port": h.port,
-                        "options": _dumped(per_host[h.name]),
+                        "options": _dumped(fleet.options[h.name]),
                     }
                     for h in batch
                 ]
@@ -165,7 +160,7 @@ def patchpilot_fleet(
     return group
 
 
-def _dumped(options: Any) -> dict[str, Any]:
+def _dumped(options: RunOptions) -> dict[str, Any]:
     """Return a host's options as JSON values, without what the fleet sets itself."""
     dumped: dict[str, Any] = options.model_dump(mode="json", exclude_defaults=True)
     return {k: v for k, v in dumped.items() if k not in _FLEET_ONLY}

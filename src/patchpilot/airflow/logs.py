@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from patchpilot.connector.events import (
+from patchpilot.connector import (
     Event,
     JournalRecord,
     PhaseStarted,

@@ -34,11 +34,11 @@ from patchpilot.airflow.settings import (
     DEFAULT_SUCCESS_CODES,
     Verdict,
     default_run_id,
+    option_names,
     run_options,
     verdict_of,
 )
 from patchpilot.airflow.trigger import PatchpilotTrigger
-from patchpilot.connector.options import RunOptions
 from patchpilot.errors import PatchpilotError
 
 __all__ = ["PatchpilotOperator"]
@@ -74,7 +74,7 @@ class PatchpilotOperator(BaseOperator):
     ) -> None:
         options = {
             **(options or {}),
-            **{k: kwargs.pop(k) for k in list(kwargs) if k in RunOptions.model_fields},
+            **{k: kwargs.pop(k) for k in list(kwargs) if k in option_names()},
         }
         super().__init__(**kwargs)
         self.plan_task_id = plan_task_id

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from patchpilot.connector.options import RunOptions
-from patchpilot.connector.secret import Secret
-from patchpilot.connector.target import TargetSpec
+from pydantic import BaseModel, ValidationError
+
+from patchpilot.connector import RunOptions, Secret, TargetSpec
 from patchpilot.errors import ConfigurationError
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "StoreAddress",
     "Verdict",
     "default_run_id",
+    "option_names",
     "run_options",
     "store_address",
     "target_files",
@@ -75,9 +76,20 @@ def default_run_id(dag_id: str, task_id: str, dag_run_id: str, map_index: int, t
     return f"{prefix}-{digest}"
 
 
+def option_names() -> frozenset[str]:
+    """Return every run option's name as users spell it (sub-models' fields flat)."""
+    names: set[str] = set()
+    for name, info in RunOptions.model_fields.items():
+        nested = info.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            names.update(nested.model_fields)
+        names.add(name)
+    return frozenset(names)
+
+
 def run_options(values: Mapping[str, Any]) -> RunOptions:
     """Return RunOptions from operator arguments; ConfigurationError names a bad one."""
-    unknown = sorted(set(values) - set(RunOptions.model_fields))
+    unknown = sorted(set(values) - option_names())
     if unknown:
         raise ConfigurationError(f"not a patchpilot run option: {', '.join(unknown)}")
     lists = {
@@ -87,8 +99,10 @@ def run_options(values: Mapping[str, Any]) -> RunOptions:
     }
     try:
         return RunOptions.model_validate({**values, **lists})
-    except ValueError as exc:
-        raise ConfigurationError(f"patchpilot options: {exc}") from None
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "options"
+        raise ConfigurationError(f"patchpilot option {where}: {error['msg']}") from None
 
 
 @dataclass(frozen=True)

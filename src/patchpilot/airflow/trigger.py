@@ -28,10 +28,7 @@ from patchpilot.airflow.settings import (
     store_address,
     target_files,
 )
-from patchpilot.connector.events import Event
-from patchpilot.connector.runner import run_target
-from patchpilot.connector.secret import Secret
-from patchpilot.connector.store import Store
+from patchpilot.connector import Event, Secret, Store, run_target
 
 __all__ = ["PatchpilotTrigger", "connection_fields"]
 

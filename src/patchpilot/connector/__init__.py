@@ -28,9 +28,11 @@ from patchpilot.connector.fleet import (
     PreparedFleet,
     ServerOutcome,
     check_fleet_run_id,
+    exceeds_fail_threshold,
     freeze_plan,
     new_fleet_run_id,
     parse_serial,
+    plan_batches,
     prepare_fleet,
     run_fleet_job,
     run_one_with,
@@ -41,6 +43,7 @@ from patchpilot.connector.inventory import HostEntry, Inventory, load_inventory
 from patchpilot.connector.options import RunOptions, read_list_file
 from patchpilot.connector.result import RunResult, write_result
 from patchpilot.connector.runner import cancel_stored_run, new_run_id, run_target
+from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import Store
 from patchpilot.connector.target import TargetSpec, resolve_target
 
@@ -61,17 +64,20 @@ __all__ = [
     "RunOptions",
     "RunResult",
     "RunStarted",
+    "Secret",
     "ServerOutcome",
     "Store",
     "TargetSpec",
     "WarningRaised",
     "cancel_stored_run",
     "check_fleet_run_id",
+    "exceeds_fail_threshold",
     "freeze_plan",
     "load_inventory",
     "new_fleet_run_id",
     "new_run_id",
     "parse_serial",
+    "plan_batches",
     "posix_status",
     "prepare_fleet",
     "read_list_file",

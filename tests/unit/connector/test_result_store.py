@@ -73,7 +73,7 @@ def test_store_runs_rounds_and_journal(open_store: Callable[[], Store]) -> None:
         RunRow("f1.b-2", "b", "install", "{}", Secret("s" * 64), "running", None, "t1", None, None)
     )
     store.create_run(
-        RunRow("f1.b.1", "b", "install", "{}", Secret("s" * 64), "running", None, "t1", None, None)
+        RunRow("f1.b.1", "b", "install", "{}", Secret("s" * 64), "running", None, "t2", None, None)
     )
     assert store.run_ids_under("f1.") == ["f1.b-2", "f1.b.1"]  # byte order on every backend
     store.save_fleet("f1", "t2", {"servers": 1})
@@ -82,5 +82,5 @@ def test_store_runs_rounds_and_journal(open_store: Callable[[], Store]) -> None:
     store.close()
     again = open_store()
     assert [r["seq"] for r in again.records("r1")] == [1, 2]
-    assert [r.run_id for r in again.runs()] == ["f1.b-2", "f1.b.1", "r1"]
+    assert [r.run_id for r in again.runs()] == ["f1.b.1", "f1.b-2", "r1"]  # newest first
     assert again.run("r1").status == "success"  # type: ignore[union-attr]

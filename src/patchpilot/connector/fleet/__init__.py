@@ -22,7 +22,9 @@ from patchpilot.connector.fleet.rollout import (
     Order,
     ServerOutcome,
     ServerStatus,
+    exceeds_fail_threshold,
     parse_serial,
+    plan_batches,
 )
 
 __all__ = [
@@ -36,9 +38,11 @@ __all__ = [
     "ServerOutcome",
     "ServerStatus",
     "check_fleet_run_id",
+    "exceeds_fail_threshold",
     "freeze_plan",
     "new_fleet_run_id",
     "parse_serial",
+    "plan_batches",
     "prepare_fleet",
     "run_fleet_job",
     "run_one_with",
