@@ -10,7 +10,8 @@ For each N, in a fresh process: resident memory after the triggers settled, CPU 
 second, and the event loop's worst lag (Airflow warns above 0.2 s: a trigger blocked it).
 
 Usage (root, needs Debian's postgresql):
-  $(scripts/airflow-venv.sh)/bin/python bench/airflow_triggers.py [--counts 0,250,1000,2000]
+  PYTHONPATH=src $(scripts/airflow-venv.sh)/bin/python bench/airflow_triggers.py \
+      [--counts 0,500,1000,2000]
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Make (once, cached) the virtualenv that the real-Airflow tests run Airflow from, and install
-# this checkout of patchpilot into it (editable, without dependencies: they are pinned in
-# tests/airflow/requirements.txt). Prints the venv's path. Idempotent; run by scripts/install.sh.
+# Make (once, cached) the virtualenv that the real-Airflow tests run Airflow from: Airflow and
+# patchpilot's dependencies, pinned in tests/airflow/requirements.txt. patchpilot itself is not
+# installed there: several checkouts share this venv, so each test gives Airflow its own tree
+# on PYTHONPATH (tests/lab/airflow/airflow_lab.py). Prints the venv's path. Idempotent; run by
+# scripts/install.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requirements=tests/airflow/requirements.txt
@@ -22,13 +24,9 @@ if [ ! -e "$venv.complete" ]; then
   pip_quiet "$venv/bin/pip" install -q -r "$requirements"
   touch "$venv.complete"
 fi
-# This checkout, editable: a few seconds; the DAGs import the tree under test.
-if ! "$venv/bin/python" - "$PWD/src" <<'PY' >/dev/null 2>&1
-import sys, patchpilot, importlib.metadata as md
-assert patchpilot.__file__.startswith(sys.argv[1])
-assert any(e.name == "provider_info" for e in md.entry_points(group="apache_airflow_provider"))
-PY
-then
-  pip_quiet "$venv/bin/pip" install -q --no-deps -e . >/dev/null
+# An editable patchpilot from an earlier version of this script would shadow the tree on
+# PYTHONPATH: remove it.
+if [ -n "$(ls -d "$venv"/lib/python3*/site-packages/patchpilot-*.dist-info 2>/dev/null)" ]; then
+  pip_quiet "$venv/bin/pip" uninstall -q -y patchpilot >/dev/null
 fi
 echo "$venv"

@@ -13,6 +13,7 @@ import secrets
 import signal
 import subprocess
 import time
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,33 @@ _SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
 def airflow_venv() -> Path:
-    """Return the cached Airflow venv with this checkout installed (made on first use)."""
+    """Return the cached Airflow venv (made on first use; without patchpilot: see below)."""
     done = subprocess.run(
         [str(ROOT / "scripts" / "airflow-venv.sh")], capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         raise RuntimeError(f"scripts/airflow-venv.sh failed: {done.stderr[-2000:]}")
     return Path(done.stdout.strip().splitlines()[-1])
+
+
+def patchpilot_path(folder: Path) -> str:
+    """Return the PYTHONPATH that gives the Airflow venv this checkout's patchpilot.
+
+    The venv is shared by every checkout on the machine, so patchpilot is not installed in
+    it: the tree under test goes on PYTHONPATH, with a minimal dist-info (in folder) that
+    carries the provider's entry point, which Airflow finds through importlib.metadata.
+    """
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    dist = folder / f"patchpilot-{project['version']}.dist-info"
+    dist.mkdir(parents=True, exist_ok=True)
+    (dist / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: patchpilot\nVersion: {project['version']}\n"
+    )
+    points = project["entry-points"]["apache_airflow_provider"]
+    (dist / "entry_points.txt").write_text(
+        "[apache_airflow_provider]\n" + "".join(f"{k} = {v}\n" for k, v in points.items())
+    )
+    return f"{ROOT / 'src'}{os.pathsep}{folder}"
 
 
 class Airflow:
@@ -77,9 +98,9 @@ class Airflow:
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            "PYTHONPATH": patchpilot_path(home / "python"),
             **env,
         }
-        self.env.pop("PYTHONPATH", None)
 
     def cli(self, *args: str, timeout: float = 180) -> str:
         """Run the airflow command; return its stdout (RuntimeError when it fails)."""

@@ -15,7 +15,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests" / "lab" / "airflow"))
-from airflow_lab import airflow_venv  # noqa: E402
+from airflow_lab import airflow_venv, patchpilot_path  # noqa: E402
 
 _SHAPE = """
 import json, runpy, sys
@@ -44,7 +44,8 @@ def _shape(dag_file: Path, inventory: Path) -> dict[str, Any]:
         [str(venv / "bin" / "python"), "-c", _SHAPE, str(dag_file)],
         capture_output=True, text=True, check=False, cwd=inventory.parent,
         env={**os.environ, "PATCHPILOT_INVENTORY": str(inventory),
-             "AIRFLOW_HOME": str(inventory.parent / "airflow")},
+             "AIRFLOW_HOME": str(inventory.parent / "airflow"),
+             "PYTHONPATH": patchpilot_path(inventory.parent / "python")},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
