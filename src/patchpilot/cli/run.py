@@ -24,8 +24,8 @@ from patchpilot.cli.options import with_run_options
 from patchpilot.cli.outputs import MetricsFile, ReportFile, check_outputs, write_outputs
 from patchpilot.cli.render import EventRenderer
 from patchpilot.cli.signals import until_signal
-from patchpilot.connector.events import EventSink
 from patchpilot.cli.state import StateUrl, open_cli_store
+from patchpilot.connector.events import EventSink
 from patchpilot.connector.exitcodes import posix_status
 from patchpilot.connector.inventory import load_inventory
 from patchpilot.connector.options import RunOptions
