@@ -66,6 +66,11 @@ class FleetGate(BaseOperator):
             results = list(pulled)
         failed = batch_failures(results, self.size)
         self.log.info("%s: %d of %d servers failed", self.batch_task_id, failed, self.size)
+        if not results:
+            raise AirflowFailException(
+                f"no server of {self.batch_task_id} left a result (the batch did not start, "
+                "or its tasks failed before running): later batches do not start"
+            )
         if exceeds_fail_threshold(failed, self.size, self.max_fail_percent):
             limit = f"{self.max_fail_percent:g}%" if self.max_fail_percent is not None else "all"
             raise AirflowFailException(
