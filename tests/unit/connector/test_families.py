@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from patchpilot.connector.fleet.families import family_plans
+from patchpilot.connector.fleet.families import UNKNOWN, family_plans, probe_patiently
 from patchpilot.connector.inventory import HostEntry, load_inventory
 from patchpilot.connector.targets.linux import parse_family
 
@@ -82,3 +82,17 @@ async def test_one_plan_per_family_from_its_plan_host(tmp_path: Path) -> None:
         probe=probe, freeze=freeze,
     )  # fmt: skip
     assert frozen == [] and {p.plan for p in none.values()} == {None}
+
+
+async def test_a_resumed_fleet_waits_for_a_rebooting_server_to_read_its_group() -> None:
+    """A server still rebooting when a killed fleet is resumed reads as unknown at first; read
+    patiently it keeps its group, so no second plan is frozen on another server."""
+    answers = [UNKNOWN, UNKNOWN, "deb/debian-12"]
+    host = HostEntry("deb1", "10.0.0.1")
+
+    async def probe(entry: HostEntry) -> str:
+        return answers.pop(0) if answers else "deb/debian-12"
+
+    assert await probe_patiently(probe, host, 5.0, first_delay=0.01) == "deb/debian-12"
+    answers[:] = [UNKNOWN, "deb/debian-12"]
+    assert await probe_patiently(probe, host, 0.0, first_delay=0.01) == UNKNOWN  # a new fleet

@@ -13,6 +13,7 @@ freezing (a check-only run), so this module knows nothing of how a run is done.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ from patchpilot.connector.target import TargetSpec
 from patchpilot.connector.targets import TARGETS
 from patchpilot.connector.targets.linux import UNKNOWN_FAMILY
 
-__all__ = ["FamilyPlan", "family_plans", "probe_family"]
+__all__ = ["FamilyPlan", "family_plans", "probe_family", "probe_patiently"]
 
 UNKNOWN = UNKNOWN_FAMILY
 _PROBES_AT_ONCE = 20
@@ -43,6 +44,24 @@ class FamilyPlan:
 async def probe_family(target: TargetSpec, options: RunOptions) -> str:
     """Return a target's group, as its OS family reads it (targets/: Linux asks the server)."""
     return await TARGETS[options.os].for_run(options, target).package_family(target, options)
+
+
+async def probe_patiently(
+    probe: Probe, host: HostEntry, patience: float, *, first_delay: float = 1.0
+) -> str:
+    """Return host's group; a host that cannot be read is asked again for up to patience s.
+
+    A resumed fleet's servers may be rebooting (the fleet was killed mid-round): a group read
+    once they are back keeps a resumed fleet from freezing a second plan, on another server,
+    for a group that already has one.
+    """
+    deadline, delay = time.monotonic() + patience, first_delay
+    while True:
+        group = await probe(host)
+        if group != UNKNOWN or time.monotonic() + delay > deadline:
+            return group
+        await asyncio.sleep(delay)
+        delay = min(2 * delay, 10.0)
 
 
 async def _groups(hosts: Sequence[HostEntry], probe: Probe) -> dict[str, str]:

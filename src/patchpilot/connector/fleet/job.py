@@ -25,7 +25,12 @@ from pydantic.fields import FieldInfo
 
 from patchpilot.connector.events import Event
 from patchpilot.connector.exitcodes import Outcome
-from patchpilot.connector.fleet.families import FamilyPlan, family_plans, probe_family
+from patchpilot.connector.fleet.families import (
+    FamilyPlan,
+    family_plans,
+    probe_family,
+    probe_patiently,
+)
 from patchpilot.connector.fleet.rollout import (
     FleetEvent,
     FleetOptions,
@@ -303,7 +308,15 @@ async def run_fleet_job(
     options = prepared.options
 
     async def probe(host: HostEntry) -> str:
-        return await probe_family(target_of(host), options[host.name])
+        """Read host's group; patiently when its server run is unfinished (it may be rebooting)."""
+        row = store.run(server_run_id(job.run_id, host.name))
+        is_mid_run = row is not None and row.status in ("running", Outcome.CANCELLED.value)
+        patience = options[host.name].reboot_timeout if is_mid_run else 0.0
+
+        async def once(entry: HostEntry) -> str:
+            return await probe_family(target_of(entry), options[entry.name])
+
+        return await probe_patiently(once, host, patience)
 
     async def freeze(host: HostEntry, run_id: str) -> Mapping[str, str] | None:
         return await freeze_plan(
