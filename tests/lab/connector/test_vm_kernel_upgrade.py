@@ -18,7 +18,9 @@ from patchpilot.lab.catalog import FINAL_VERSIONS
 from patchpilot.lab.lab import Lab
 from patchpilot.lab.vmimage import KERNEL_PACKAGE, mirror_kernels
 
-pytestmark = [pytest.mark.lab, pytest.mark.vm]
+# A TCG-emulated VM installs and boots a kernel: minutes on a quiet machine, more on a busy one
+# (its own run timeout, 1800 s, is the bound that names what hung).
+pytestmark = [pytest.mark.lab, pytest.mark.vm, pytest.mark.timeout(2000)]
 
 NEWEST_INSTALLED = "ls /boot/vmlinuz-* | sed 's|^/boot/vmlinuz-||' | sort -V | tail -n 1"
 
