@@ -1,18 +1,23 @@
-"""Benchmark: `patchpilot fleet` against an Ansible playbook on the same lab servers.
+"""Benchmark: `patchpilot fleet` against an Ansible playbook and the bare-command floor.
 
 For each size (10, 50, 100 by default), on fresh lab servers each time (same base image, same
 repository, same update set — the reboot-required `lab-kernel` and the servicing package
 whose `lab-stage2-x` only appears after the reboot): (a) `ansible-playbook` with the playbook
 a competent engineer would write (`apt` dist-upgrade, `reboot` when /var/run/reboot-required
 exists, repeated until a round needs no reboot, forks = server count, pipelining on), and (b)
-`patchpilot fleet` with the same concurrency. Each side's wall time, CPU seconds and peak
+`patchpilot fleet` with the same concurrency, and (c) the floor (bench/floor.py: the same
+work as bare parallel ssh commands). Every figure is also given as a ratio to the floor's and
+to Ansible's. Each side's wall time, CPU seconds and peak
 memory (sum of PSS over its whole process tree) are measured, and every server's end state
 (lab-* versions, no pending reboot) is checked against the catalog — not assumed.
 
-Ansible runs from its own virtual environment (ansible-core 2.21.5 needs Python >= 3.12; the
-script uses the first python3.12+ it finds, pyenv's included). Run as root:
+Ansible runs from its own virtual environment, made on first use with the project's own
+interpreter (/usr/bin/python3, Debian 12's 3.11, as scripts/install.sh makes .venv) and
+ansible-core 2.19.14, the newest release that runs on it; nothing else needs installing and no
+other interpreter (pyenv's shims, which may not be activated) is tried. Run as root:
 
     .venv/bin/python bench/fleet_vs_ansible.py [--sizes 10,50,100] [--json out.json]
+        [--sides floor,ansible,patchpilot]
 """
 
 from __future__ import annotations
@@ -36,13 +41,14 @@ from fleet_measure import (
     measure,
     write_inventory,
 )
+from floor import floor_side
 
 from patchpilot.lab.lab import Lab
 from patchpilot.lab.server import Server
 
-ANSIBLE_VERSION = "2.21.5"
-ANSIBLE_VENV = Path("/var/tmp/patchpilot-ansible-venv")
-_PYTHONS = ("python3.13", "python3.12", "/root/.pyenv/versions/3.12.1/bin/python3")
+ANSIBLE_VERSION = "2.19.14"  # the newest ansible-core whose controller runs on Python 3.11
+ANSIBLE_VENV = Path(f"/var/tmp/patchpilot-ansible-{ANSIBLE_VERSION}")
+PYTHON = "/usr/bin/python3"  # the project's interpreter (scripts/install.sh), not a pyenv shim
 REPO = Path(__file__).resolve().parent.parent
 
 PLAYBOOK = """\
@@ -84,15 +90,24 @@ ROUND = f"""\
 def ensure_ansible() -> Path:
     """Return ansible-playbook from its own venv, creating the venv when missing."""
     playbook = ANSIBLE_VENV / "bin" / "ansible-playbook"
-    if playbook.exists():
+    if _works(playbook):
         return playbook
-    python = next((p for p in _PYTHONS if shutil.which(p) or Path(p).exists()), None)
-    if python is None:
-        sys.exit(f"ansible-core {ANSIBLE_VERSION} needs Python >= 3.12; none found")
-    subprocess.run([python, "-m", "venv", str(ANSIBLE_VENV)], check=True)
+    shutil.rmtree(ANSIBLE_VENV, ignore_errors=True)  # half-made or from another interpreter
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYENV")}
+    subprocess.run([PYTHON, "-m", "venv", str(ANSIBLE_VENV)], check=True, env=env)
     pip = [str(ANSIBLE_VENV / "bin" / "pip"), "install", "-q", f"ansible-core=={ANSIBLE_VERSION}"]
-    subprocess.run(pip, check=True)
+    subprocess.run(pip, check=True, env=env)
+    if not _works(playbook):
+        sys.exit(f"ansible-core {ANSIBLE_VERSION} in {ANSIBLE_VENV} does not run")
     return playbook
+
+
+def _works(playbook: Path) -> bool:
+    """Return whether playbook exists and answers --version."""
+    if not playbook.exists():
+        return False
+    done = subprocess.run([str(playbook), "--version"], capture_output=True, check=False)
+    return done.returncode == 0
 
 
 def ansible_side(lab: Lab, servers: list[Server], work: Path) -> Measured:
@@ -162,23 +177,34 @@ def one_side(size: int, work: Path, side: str) -> dict[str, object]:
         started = time.monotonic()
         servers = lab.add_servers(size)
         print(f"[{side} {size}] {size} fresh servers in {time.monotonic() - started:.0f} s")
-        if side == "ansible":
+        load_before = os.getloadavg()
+        if side == "floor":
+            measured = floor_side(lab, servers, work)
+        elif side == "ansible":
             measured = ansible_side(lab, servers, work)
         else:
             measured = patchpilot_side(lab, servers, work, f"bench-{size}")
         wrong = check_end_state(lab, servers)
-    figures = {**measured.as_dict(), "servers_not_in_final_state": wrong}
+    figures = {
+        **measured.as_dict(),
+        "servers_not_in_final_state": wrong,
+        "load_before": [round(x, 1) for x in load_before],
+        "load_after": [round(x, 1) for x in os.getloadavg()],
+    }
     print(f"[{side} {size}] {json.dumps(figures)}", flush=True)
     return figures
 
 
-def ratios(ansible: dict[str, object], patchpilot: dict[str, object]) -> dict[str, float]:
-    """Return patchpilot / Ansible for wall time, CPU seconds and peak PSS."""
+SIDES = ("floor", "ansible", "patchpilot")
+
+
+def ratios(base: dict[str, object], other: dict[str, object]) -> dict[str, float]:
+    """Return other / base for wall time, CPU seconds and peak PSS."""
     keys = ("wall_s", "cpu_s", "peak_pss_mib")
     return {
-        key: round(float(patchpilot[key]) / float(ansible[key]), 3)  # type: ignore[arg-type]
+        key: round(float(other[key]) / float(base[key]), 3)  # type: ignore[arg-type]
         for key in keys
-        if float(ansible[key])  # type: ignore[arg-type]
+        if float(base[key])  # type: ignore[arg-type]
     }
 
 
@@ -186,19 +212,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,50,100")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--sides", default=",".join(SIDES), help="a subset of " + ",".join(SIDES))
     args = parser.parse_args()
-    report: dict[str, object] = {"ansible_core": ANSIBLE_VERSION}
+    sides = [s for s in SIDES if s in args.sides.split(",")]
+    report: dict[str, object] = {"ansible_core": ANSIBLE_VERSION, "load": os.getloadavg()}
+    if "ansible" in sides:
+        ensure_ansible()  # made before anything is timed
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
             work = Path(tmp) / f"n{size}"
             work.mkdir()
-            ansible = one_side(size, work, "ansible")
-            patchpilot = one_side(size, work, "patchpilot")
-            report[str(size)] = {
-                "ansible": ansible,
-                "patchpilot": patchpilot,
-                "patchpilot_over_ansible": ratios(ansible, patchpilot),
-            }
+            got = {side: one_side(size, work, side) for side in sides}
+            for base in ("floor", "ansible"):
+                for other in sides:
+                    if base in got and other != base:
+                        got[f"{other}_over_{base}"] = ratios(got[base], got[other])
+            report[str(size)] = got
             emit(report, args.json)
 
 

@@ -19,7 +19,7 @@ from patchpilot.connector.targets.base import BootProbe
 from patchpilot.errors import PhaseTimeout, RebootError, TransportError
 from patchpilot.transports.base import Transport
 
-__all__ = ["Clock", "RebootPolicy", "await_reboot"]
+__all__ = ["Clock", "RebootPolicy", "await_back", "await_reboot", "read_boot_id"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Clock:
 PhaseSink = Callable[[str, str], None]
 
 
-async def _read(probe: BootProbe, transport: Transport, timeout: float) -> str | None:
+async def read_boot_id(probe: BootProbe, transport: Transport, timeout: float) -> str | None:
     """Return the boot id, or None if it could not be read within timeout seconds."""
     try:
         async with asyncio.timeout(max(timeout, 1.0)):
@@ -64,7 +64,7 @@ async def wait_boot_id_change(
     deadline = clock.now() + policy.timeout
     delay, has_been_down = policy.first_delay, False
     while True:
-        last = await _read(probe, transport, deadline - clock.now())
+        last = await read_boot_id(probe, transport, deadline - clock.now())
         if last is not None and not probe.same_boot(last, before):
             return last
         has_been_down = has_been_down or last is None
@@ -112,7 +112,7 @@ async def wait_stable(
     deadline = clock.now() + policy.stability_timeout
     while True:
         await clock.sleep(policy.stability_window)
-        again = await _read(probe, transport, 30)
+        again = await read_boot_id(probe, transport, 30)
         if again is not None and probe.same_boot(again, boot_id):
             return boot_id
         boot_id = again or boot_id
@@ -131,10 +131,30 @@ async def await_reboot(
 ) -> str:
     """Verify a reboot that started (or will) after boot id `before`; return the new boot id."""
     clock = clock or Clock()
+    after, detail = await await_back(
+        transport, probe, before, policy, clock=clock, on_phase=on_phase
+    )
+    report = on_phase or (lambda phase, detail: None)
+    report("reboot.stability", f"{detail}; checking again in {policy.stability_window:g} s")
+    return await wait_stable(transport, probe, after, policy, clock)
+
+
+async def await_back(
+    transport: Transport,
+    probe: BootProbe,
+    before: str,
+    policy: RebootPolicy,
+    *,
+    clock: Clock,
+    on_phase: PhaseSink | None = None,
+) -> tuple[str, str]:
+    """The first two waits of a reboot's proof: return (new boot id, readiness detail).
+
+    The third, stability, is then the caller's (`await_reboot`, or `stability.py` to overlap
+    the window with the next round's preparation).
+    """
     report = on_phase or (lambda phase, detail: None)
     report("reboot.boot_id_change", f"waiting up to {policy.timeout:g} s")
     after = await wait_boot_id_change(transport, probe, before, policy, clock)
     report("reboot.readiness", f"new boot id {after}")
-    detail = await wait_ready(transport, probe, policy, clock)
-    report("reboot.stability", f"{detail}; checking again in {policy.stability_window:g} s")
-    return await wait_stable(transport, probe, after, policy, clock)
+    return after, await wait_ready(transport, probe, policy, clock)

@@ -23,8 +23,9 @@ from patchpilot.connector.events import (
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.phase import RoundPhase
 from patchpilot.connector.plan import RoundReport, extend_plan, find_loops, should_continue
-from patchpilot.connector.reboot import Clock, RebootPolicy, await_reboot
+from patchpilot.connector.reboot import Clock, RebootPolicy, await_back
 from patchpilot.connector.secret import Secret
+from patchpilot.connector.stability import PendingStability, confirm_stable
 from patchpilot.connector.store import RoundRow, Store
 from patchpilot.connector.stream import AttachTarget, JournalFollower, StreamTuning
 from patchpilot.connector.targets.base import BootProbe, ClientSite, TargetOS
@@ -68,6 +69,7 @@ class RoundContext:
     clock: Clock = field(default_factory=Clock)
     tuning: StreamTuning = field(default_factory=StreamTuning)
     warnings: list[str] = field(default_factory=list)
+    pending: PendingStability | None = None  # a reboot whose stability is still to confirm
 
     @property
     def site(self) -> ClientSite:
@@ -254,17 +256,46 @@ async def stream(ctx: RoundContext, row: RoundRow) -> RoundRow:
 
 
 async def reboot_step(ctx: RoundContext, row: RoundRow) -> RoundRow:
-    """Verify the reboot the client started: new boot id, ready, stable."""
-    before = row.boot_id_before or ""
-    after = await await_reboot(
+    """Verify the reboot the client started: new boot id and ready; stability is pending
+    (`settle`, before the next launch or the run's end: stability.py)."""
+    policy = ctx.reboot_policy()
+    after, detail = await await_back(
         ctx.transport,
         ctx.probe,
-        before,
-        ctx.reboot_policy(),
+        row.boot_id_before or "",
+        policy,
         clock=ctx.clock,
         on_phase=lambda phase, detail: ctx.phase(row.round, phase, detail),
     )
+    ctx.pending = PendingStability(row.round, after, ctx.clock.now())
+    ctx.phase(
+        row.round,
+        "reboot.stability",
+        f"{detail}; boot id checked again in {policy.stability_window:g} s, before the next "
+        "launch (the next round is prepared meanwhile)",
+    )
     return replace(row, phase=RoundPhase.STREAMED, boot_id_after=after, back_at=utc_now())
+
+
+async def settle(ctx: RoundContext) -> bool:
+    """Confirm the pending reboot's stability; return whether the target rebooted again
+    inside the window (then the stored boot id is the final one)."""
+    pending, ctx.pending = ctx.pending, None
+    if pending is None:
+        return False
+    settled = await confirm_stable(
+        ctx.transport, ctx.probe, pending, ctx.reboot_policy(), ctx.clock
+    )
+    if settled.rebooted_again:
+        ctx.phase(
+            pending.round,
+            "reboot.stability",
+            f"rebooted again inside the stability window; stable on boot id {settled.boot_id}",
+        )
+        for row in ctx.store.rounds(ctx.run_id):
+            if row.round == pending.round:
+                ctx.store.save_round(replace(row, boot_id_after=settled.boot_id))
+    return settled.rebooted_again
 
 
 async def verify(ctx: RoundContext, row: RoundRow, report: RoundReport) -> RoundRow:
@@ -365,10 +396,11 @@ async def run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[R
     for round_no in range(1, ctx.options.max_rounds + 1):
         row = stored.get(round_no)
         if row is None or row.phase is not RoundPhase.DONE:
-            plan = frozen
-            if round_no > 1 and frozen is not None:
-                plan, found = await _later_plan(ctx, round_no, frozen, reports)
-                loops |= found
+            _resume_pending(ctx, stored.get(round_no - 1), row)
+            plan, found = await _round_plan(ctx, round_no, frozen, reports)
+            if await settle(ctx):  # right before the launch; a new boot: scan it again
+                plan, found = await _round_plan(ctx, round_no, frozen, reports)
+            loops |= found
             row = await run_round(ctx, round_no, job_spec(ctx, round_no, plan, tuple(loops)))
         report = RoundReport.from_records(round_no, ctx.store.records(ctx.run_id, round_no))
         if frozen is None:
@@ -385,4 +417,22 @@ async def run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[R
             f"stopped after --max-rounds "
             f"{ctx.options.max_rounds}: updates may remain after the last reboot",
         )
+    await settle(ctx)  # the run never ends on a reboot that is not proven stable
     return reports
+
+
+def _resume_pending(ctx: RoundContext, before: RoundRow | None, row: RoundRow | None) -> None:
+    """A round not yet launched after one that rebooted in an earlier connector process:
+    its stability is not known to have been confirmed, so confirm it (a full window)."""
+    is_new = row is None or row.phase is RoundPhase.NEW
+    if ctx.pending is None and is_new and before is not None and before.boot_id_after:
+        ctx.pending = PendingStability(before.round, before.boot_id_after, ctx.clock.now())
+
+
+async def _round_plan(
+    ctx: RoundContext, round_no: int, frozen: dict[str, str] | None, reports: list[RoundReport]
+) -> tuple[dict[str, str] | None, set[str]]:
+    """Return a round's plan and the looping ids it excludes (round 1: the frozen plan)."""
+    if round_no == 1 or frozen is None:
+        return frozen, set()
+    return await _later_plan(ctx, round_no, frozen, reports)
