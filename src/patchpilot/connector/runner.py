@@ -118,6 +118,7 @@ async def _work(
     store: Store,
     on_event: Callable[[Event], None],
     warnings: list[str],
+    plan_later: Callable[[], Awaitable[dict[str, str] | None]] | None = None,
 ) -> None:
     """Prepare (connect, launcher, deploy), claim the target, run the rounds, release it."""
     system = TARGETS[options.os].for_run(options, target)
@@ -131,6 +132,11 @@ async def _work(
             deadline,
             lambda: prepare_target(transport, system, client, options, row.run_id),
         )
+        if plan_later is not None:  # frozen elsewhere while this target was prepared
+            frozen = await plan_later()
+            if frozen is not None and row.frozen_plan is None:
+                store.set_plan(row.run_id, frozen)
+                row = store.run(row.run_id) or row
         ctx = RoundContext(
             transport=transport,
             launcher=site.launcher,
@@ -166,6 +172,7 @@ async def run_target(
     on_event: Callable[[Event], None],
     transport: Transport | None = None,
     client: ClientArtifact | None = None,
+    plan_later: Callable[[], Awaitable[dict[str, str] | None]] | None = None,
 ) -> RunResult:
     """Patch one target: every round of one run, from connect to the stored result.
 
@@ -178,8 +185,10 @@ async def run_target(
     `store.result(run_id)`) and CancelledError propagates. The only exception raised is
     ConfigurationError, before anything runs, for a run id stored for another target.
     `options.plan` (a frozen plan chosen elsewhere, e.g. by the fleet's plan host) bounds
-    round 1 as well. `transport` and `client` default to the target's SSH/local transport
-    and the client built from this source tree.
+    round 1 as well; `plan_later()` gives that plan later instead: it is awaited once the
+    target is prepared (connected, client deployed), before the lock is claimed, so the
+    preparation overlaps the plan scan. `transport` and `client` default to the target's
+    SSH/local transport and the client built from this source tree.
     """
     row, is_resumed = _open_run(target, options, store)
     if row.status not in ("running", Outcome.CANCELLED.value):
@@ -198,7 +207,15 @@ async def run_target(
     )
     warnings: list[str] = []
     work = _work(
-        row, options, target, transport, client, store=store, on_event=on_event, warnings=warnings
+        row,
+        options,
+        target,
+        transport,
+        client,
+        store=store,
+        on_event=on_event,
+        warnings=warnings,
+        plan_later=plan_later,
     )
     try:
         failure = await _attempt(work, row.run_id, options.timeout)

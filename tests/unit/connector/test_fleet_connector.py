@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,7 @@ class FakeRunTarget:
         self.outcome = outcome
         self.exit_code = exit_code
         self.calls: list[RunOptions] = []
+        self.started: list[str] = []
 
     async def __call__(
         self,
@@ -126,7 +128,11 @@ class FakeRunTarget:
         *,
         store: Store,
         on_event: Callable[[Event], None],
+        plan_later: Callable[[], Awaitable[dict[str, str] | None]] | None = None,
     ) -> RunResult:
+        self.started.append(str(options.run_id))
+        if plan_later is not None:
+            options = options.model_copy(update={"plan": await plan_later()})
         self.calls.append(options)
         run_id = str(options.run_id)
         store.create_run(
@@ -211,3 +217,55 @@ async def test_a_check_only_fleet_needs_no_plan(tmp_path: Path) -> None:
         on_event=lambda e: None,
     )
     assert plan is None and fake.calls == []
+
+
+async def test_servers_are_prepared_while_the_plan_is_scanned(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path)
+    store = Store.open(tmp_path / "state")
+    fake = FakeRunTarget()
+    options = all_host_options(RunOptions(), inventory.hosts)
+    plan: asyncio.Future[dict[str, str] | None] = asyncio.get_running_loop().create_future()
+    run_one = run_one_with(
+        fake,
+        options=options,
+        plan=None,
+        fleet_run_id="f1",
+        store=store,
+        on_event=lambda e: None,
+        plan_later=plan,
+        plan_host="d1",
+    )
+    w1, d1 = (
+        asyncio.ensure_future(run_one(inventory.host("w1"))),
+        asyncio.ensure_future(run_one(inventory.host("d1"))),
+    )
+    await asyncio.sleep(0.01)
+    assert fake.started == ["f1.w1"] and fake.calls == []  # w1 prepares; the plan host waits
+    plan.set_result({"lab-base-a": "2.0"})
+    await asyncio.gather(w1, d1)
+    assert {o.run_id: o.plan for o in fake.calls} == {
+        "f1.w1": {"lab-base-a": "2.0"},
+        "f1.d1": {"lab-base-a": "2.0"},
+    }
+
+
+async def test_a_failed_plan_cancels_the_servers_being_prepared(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path)
+    fake = FakeRunTarget()
+    plan: asyncio.Future[dict[str, str] | None] = asyncio.get_running_loop().create_future()
+    run_one = run_one_with(
+        fake,
+        options=all_host_options(RunOptions(), inventory.hosts),
+        plan=None,
+        fleet_run_id="f1",
+        store=Store.open(tmp_path / "state"),
+        on_event=lambda e: None,
+        plan_later=plan,
+        plan_host="d1",
+    )
+    w1 = asyncio.ensure_future(run_one(inventory.host("w1")))
+    await asyncio.sleep(0.01)
+    plan.set_exception(PatchpilotError("cannot freeze the fleet's plan"))
+    with pytest.raises(asyncio.CancelledError):
+        await w1
+    assert fake.calls == []
