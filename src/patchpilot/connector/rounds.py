@@ -157,6 +157,7 @@ async def launch(ctx: RoundContext, row: RoundRow, spec: dict[str, Any]) -> Roun
     await ctx.transport.put(json.dumps(spec).encode(), job, mode=0o600)
     row = replace(row, phase=RoundPhase.LAUNCHING, boot_id_before=boot_id, started=utc_now())
     ctx.store.save_round(row)
+    await ctx.store.flush()  # on the disk before the launch: never launch twice
     handle = await ctx.launcher.launch(
         ctx.transport,
         ctx.os.client_argv(ctx.client, "run", "--job", job),
@@ -246,6 +247,7 @@ async def stream(ctx: RoundContext, row: RoundRow) -> RoundRow:
         on_record=on_record,
         check_client=lambda: check_client(ctx, row),
         tuning=_tuning(ctx),
+        before_ack=ctx.store.flush,
     )
     final = await follower.follow()
     if final.get("fields", {}).get("will_reboot"):

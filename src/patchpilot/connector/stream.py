@@ -98,6 +98,7 @@ class JournalFollower:
         check_client: ClientCheck,
         final_seq: int | None = None,
         tuning: StreamTuning | None = None,
+        before_ack: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.transport = transport
         self.target = target
@@ -106,6 +107,7 @@ class JournalFollower:
         self.on_record = on_record
         self.check_client = check_client
         self.tuning = tuning or StreamTuning()
+        self.before_ack = before_ack  # e.g. the store's flush: the final record is kept first
         self.attaches = 0
 
     async def follow(self) -> Record:
@@ -181,6 +183,8 @@ class JournalFollower:
                 return final
             if message["t"] == "rec" and self._accept(message.get("r")) and final is None:
                 final = message["r"]
+                if self.before_ack is not None:
+                    await self.before_ack()
                 await stream.write(encode_frame({"t": "ack", "seq": final["seq"]}))
 
     def _accept(self, record: Any) -> bool:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from patchpilot.connector.exitcodes import Outcome
+from patchpilot.connector.phase import RoundPhase
 from patchpilot.connector.result import RebootRecord, RoundSummary, RunResult, write_result
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RoundRow, RunRow, Store
@@ -84,3 +88,23 @@ def test_store_runs_rounds_and_journal(open_store: Callable[[], Store]) -> None:
     assert [r["seq"] for r in again.records("r1")] == [1, 2]
     assert [r.run_id for r in again.runs()] == ["f1.b.1", "f1.b-2", "r1"]  # newest first
     assert again.run("r1").status == "success"  # type: ignore[union-attr]
+
+
+async def test_sqlite_flush_puts_every_commit_on_disk_and_waiters_share_one_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from patchpilot.connector.store import sqlite as sqlite_module
+
+    synced: list[Path] = []
+    monkeypatch.setattr(sqlite_module, "_fsync", synced.append)
+    store = sqlite_module.SQLiteStore.in_folder(tmp_path)
+    assert store._db.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL: see flush
+    await store.flush()
+    assert synced == []  # nothing written yet
+    for round_no in range(1, 6):
+        store.save_round(RoundRow("r1", round_no, RoundPhase.NEW))
+    await asyncio.gather(*(store.flush() for _ in range(50)))
+    assert synced == [tmp_path / "state.sqlite-wal"]  # 50 waiters, one fsync
+    store.save_round(RoundRow("r1", 6, RoundPhase.NEW))
+    await store.flush()
+    assert len(synced) == 2

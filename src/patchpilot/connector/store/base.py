@@ -127,6 +127,12 @@ class Store(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    async def flush(self) -> None:
+        """Return once every commit so far would survive the machine's crash. The connector
+        awaits it before what the target cannot undo (a launch, a final record's ack); a
+        backend whose commits are durable when they return (PostgreSQL) has nothing to do."""
+        return None
+
     def _seal(self, run_id: str, secret: Secret) -> str:
         """Return the run secret as it rests in the store (a backend may encrypt it)."""
         return secret.reveal()

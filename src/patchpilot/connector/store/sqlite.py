@@ -1,10 +1,19 @@
 """The default state store: one SQLite file (`state.sqlite`, 0600) in the connector host's
 0700 state folder. The run secret rests in clear there: the file is as private as the
 connector's own key files, and nothing else ever reads it.
+
+Durability: a commit survives the connector's own crash (kill -9) at once (WAL,
+`synchronous=NORMAL`). Before something the target cannot undo, the connector also awaits
+`flush()`, so what it stored survives the machine's crash too: before a round is launched,
+and before a round's final record is acknowledged (the client may reboot on it). `flush`
+runs fsync on the WAL in a worker thread, and callers waiting at the same time share one
+fsync. An fsync per write, on the event loop, made 200 simulated servers take 20.6 s instead
+of 8.4 s, with the loop's lag at 0.7 s (p99), and grew with the fleet (bench/fleet_sim.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -37,9 +46,12 @@ class SQLiteStore(Store):
         try:
             self._db = sqlite3.connect(path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise StateError(f"state store {path}: {exc}") from exc
+        self._commits = self._flushed = 0
+        self._flushing: asyncio.Future[None] | None = None
 
     @classmethod
     def in_folder(cls, state_dir: str | Path | None) -> SQLiteStore:
@@ -65,6 +77,36 @@ class SQLiteStore(Store):
     def _change(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         try:
             with self._db:
-                return self._db.executemany(sql, [tuple(r) for r in rows]).rowcount
+                changed = self._db.executemany(sql, [tuple(r) for r in rows]).rowcount
         except sqlite3.Error as exc:
             raise StateError(f"state store {self.path}: {exc}") from exc
+        self._commits += 1
+        return changed
+
+    async def flush(self) -> None:
+        """Return once every commit so far is on the disk (see the module docstring)."""
+        wanted = self._commits
+        while self._flushed < wanted:
+            if self._flushing is None or self._flushing.done():
+                self._flushing = asyncio.ensure_future(self._fsync())
+            await asyncio.shield(self._flushing)
+
+    async def _fsync(self) -> None:
+        upto = self._commits
+        try:
+            await asyncio.to_thread(_fsync, Path(f"{self.path}-wal"))
+        except OSError as exc:
+            raise StateError(f"state store {self.path}: cannot flush: {exc.strerror}") from exc
+        self._flushed = max(self._flushed, upto)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file to the disk (no-op when it is not there: nothing written yet)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
