@@ -22,7 +22,8 @@ from patchpilot.connector.events import (
 )
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.phase import RoundPhase
-from patchpilot.connector.plan import RoundReport, extend_plan, find_loops, should_continue
+from patchpilot.connector.plan import RoundReport, should_continue
+from patchpilot.connector.prescan import round_plan
 from patchpilot.connector.reboot import Clock, RebootPolicy, await_back
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.stability import PendingStability, confirm_stable
@@ -345,48 +346,6 @@ async def run_round(ctx: RoundContext, round_no: int, spec: dict[str, Any]) -> R
     return await _step(ctx, row, "verify", 120, verify(ctx, row, report))
 
 
-async def prescan(ctx: RoundContext) -> dict[str, str] | None:
-    """Return what the target offers now (id -> candidate), or None if the scan failed."""
-    try:
-        backend = ["--backend", ctx.options.backend] if ctx.options.backend != "auto" else []
-        scan = await ctx.os.call_client(ctx.site, "scan", "--json", *backend, timeout=600)
-    except (TransportError, LaunchError):
-        return None
-    try:
-        updates = json.loads(scan.stdout) if scan.ok else None
-    except ValueError:
-        updates = None
-    if not isinstance(updates, list):
-        return None
-    return {
-        str(u.get("id")): str(u.get("candidate_version") or "")
-        for u in updates
-        if isinstance(u, dict)
-    }
-
-
-async def _later_plan(
-    ctx: RoundContext, round_no: int, frozen: Mapping[str, str], reports: list[RoundReport]
-) -> tuple[dict[str, str], set[str]]:
-    """Return a later round's plan (frozen versions, plus ids that appeared since) and the
-    ids caught looping (installed before, offered again as is), which it excludes."""
-    offered = await prescan(ctx)
-    if offered is None:
-        ctx.warn(
-            round_no,
-            "could not list the target's updates before this round; "
-            "only the frozen plan's updates may be installed",
-        )
-        return dict(frozen), set()
-    loops = set(find_loops(reports, offered))
-    for update_id in sorted(loops):
-        ctx.warn(
-            round_no,
-            f"update loop: {update_id} was installed and is offered again; not retrying it",
-        )
-    return extend_plan(frozen, {k: v for k, v in offered.items() if k not in loops}), loops
-
-
 async def run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[RoundReport]:
     """Run rounds until no reboot brought new work, up to --max-rounds; return their reports.
 
@@ -399,9 +358,9 @@ async def run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[R
         row = stored.get(round_no)
         if row is None or row.phase is not RoundPhase.DONE:
             _resume_pending(ctx, stored.get(round_no - 1), row)
-            plan, found = await _round_plan(ctx, round_no, frozen, reports)
+            plan, found = await round_plan(ctx, round_no, frozen, reports)
             if await settle(ctx):  # right before the launch; a new boot: scan it again
-                plan, found = await _round_plan(ctx, round_no, frozen, reports)
+                plan, found = await round_plan(ctx, round_no, frozen, reports)
             loops |= found
             row = await run_round(ctx, round_no, job_spec(ctx, round_no, plan, tuple(loops)))
         report = RoundReport.from_records(round_no, ctx.store.records(ctx.run_id, round_no))
@@ -429,12 +388,3 @@ def _resume_pending(ctx: RoundContext, before: RoundRow | None, row: RoundRow | 
     is_new = row is None or row.phase is RoundPhase.NEW
     if ctx.pending is None and is_new and before is not None and before.boot_id_after:
         ctx.pending = PendingStability(before.round, before.boot_id_after, ctx.clock.now())
-
-
-async def _round_plan(
-    ctx: RoundContext, round_no: int, frozen: dict[str, str] | None, reports: list[RoundReport]
-) -> tuple[dict[str, str] | None, set[str]]:
-    """Return a round's plan and the looping ids it excludes (round 1: the frozen plan)."""
-    if round_no == 1 or frozen is None:
-        return frozen, set()
-    return await _later_plan(ctx, round_no, frozen, reports)
