@@ -3,11 +3,11 @@
 Each simulated target is a transport double inside the connector's own event loop (the fakes
 of the unit tests, tests/unit/connector/connector_fakes.py, with latencies): connecting
 takes --connect-ms, every command --command-ms, the client's round --work-s before its
-journal answers, and a reboot keeps the target unreachable for --reboot-s. Everything else is
-the product: `run_fleet_job` (inventory, options, the overlapped plan scan, the rollout),
-`run_target` (prepare, lock, rounds, the journal protocol with its HMAC handshake, reboot
-proof, the stability window) and the SQLite store, on disk. Two rounds and one reboot per
-server, as the lab's catalog.
+journal answers, and a reboot keeps the target unreachable for --reboot-s (each drawn
+within ±--jitter of that mean). Everything else is the product: `run_fleet_job`
+(inventory, options, the plan, the rollout), `run_target` (prepare, lock, rounds, the
+journal protocol with its HMAC handshake, reboot proof, the stability window) and the
+SQLite store, on disk. Two rounds and one reboot per server, as the lab's catalog.
 
 Reported per size: wall time; peak RSS over the process's base divided by servers in flight
 (an upper bound of the connector's memory per server: the doubles live in the same process);
@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import resource
 import sys
 import tempfile
@@ -55,10 +56,17 @@ PLAN = {"lab-a": "2", "lab-kernel": "6"}
 
 @dataclass(frozen=True)
 class Latency:
+    """Mean seconds; each wait is drawn uniformly within ±jitter of its mean (real servers
+    do not answer in lockstep: without it, 10,000 servers act in the same loop turn)."""
+
     connect: float
     command: float
     work: float
     reboot: float
+    jitter: float = 0.5
+
+    def draw(self, mean: float) -> float:
+        return mean * random.uniform(1 - self.jitter, 1 + self.jitter)  # noqa: S311
 
 
 def install_rounds() -> dict[int, list[dict[str, Any]]]:
@@ -112,7 +120,7 @@ class SimTarget(FakeTarget):
             before = self.boot_id
             change(seq)
             if self.boot_id != before:
-                self.down_until = time.monotonic() + self.latency.reboot
+                self.down_until = time.monotonic() + self.latency.draw(self.latency.reboot)
 
         return on_ack
 
@@ -120,13 +128,14 @@ class SimTarget(FakeTarget):
         return time.monotonic() < self.down_until
 
     async def answer(self, argv: tuple[str, ...], stdin: bytes | None) -> Any:
-        await asyncio.sleep(self.latency.command)
+        await asyncio.sleep(self.latency.draw(self.latency.command))
         if self.is_down():
             return 255, ""
         return self.handle(argv, stdin)
 
     async def stream(self, argv: tuple[str, ...]) -> Stream:
-        await asyncio.sleep(self.latency.work if "attach" in argv else self.latency.command)
+        latency = self.latency
+        await asyncio.sleep(latency.draw(latency.work if "attach" in argv else latency.command))
         return self.open_stream(argv)
 
 
@@ -138,7 +147,7 @@ class SimTransport(FakeTransport):
         self.target = target
 
     async def connect(self) -> None:
-        await asyncio.sleep(self.target.latency.connect)
+        await asyncio.sleep(self.target.latency.draw(self.target.latency.connect))
         if self.target.is_down():
             raise ConnectError("connection refused (simulated reboot)")
         self.is_connected = True
@@ -184,13 +193,16 @@ class LagMeter:
 
     def __init__(self) -> None:
         self.lags: list[float] = []
+        self.at: list[float] = []
         self.peak_rss = 0
+        self.started = time.monotonic()
 
     async def run(self) -> None:
         while True:
             started = time.monotonic()
             await asyncio.sleep(0.05)
             self.lags.append(time.monotonic() - started - 0.05)
+            self.at.append(started - self.started)
             self.peak_rss = max(self.peak_rss, rss())
 
     def percentile(self, p: float) -> float:
@@ -248,6 +260,9 @@ async def simulate(size: int, latency: Latency, work: Path, window: float) -> di
             "p50": round(1000 * meter.percentile(0.5), 1),
             "p99": round(1000 * meter.percentile(0.99), 1),
             "max": round(1000 * max(meter.lags, default=0.0), 1),
+            "worst_at_s": [
+                round(at, 1) for _, at in sorted(zip(meter.lags, meter.at, strict=True))[-5:]
+            ],
         },
         "store_rows_written": changes,
         "store_writes_per_s": round(changes / wall, 1),
@@ -270,10 +285,13 @@ def main() -> None:
     parser.add_argument("--command-ms", type=float, default=40)
     parser.add_argument("--work-s", type=float, default=5)
     parser.add_argument("--reboot-s", type=float, default=20)
+    parser.add_argument("--jitter", type=float, default=0.5, help="±fraction of each latency")
     parser.add_argument("--stability-window", type=float, default=5)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    latency = Latency(args.connect_ms / 1000, args.command_ms / 1000, args.work_s, args.reboot_s)
+    latency = Latency(
+        args.connect_ms / 1000, args.command_ms / 1000, args.work_s, args.reboot_s, args.jitter
+    )
     report: dict[str, Any] = {"load_before": os.getloadavg(), "latency": latency.__dict__}
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="fleet-sim-") as tmp:
