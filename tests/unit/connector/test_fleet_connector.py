@@ -10,6 +10,7 @@ import pytest
 
 from patchpilot.connector.events import Event
 from patchpilot.connector.exitcodes import Outcome
+from patchpilot.connector.fleet.families import FamilyPlan
 from patchpilot.connector.fleet.job import (
     all_host_options,
     check_fleet_run_id,
@@ -219,12 +220,12 @@ async def test_a_check_only_fleet_needs_no_plan(tmp_path: Path) -> None:
     assert plan is None and fake.calls == []
 
 
-async def test_servers_are_prepared_while_the_plan_is_scanned(tmp_path: Path) -> None:
+async def test_servers_are_prepared_while_the_plan_is_frozen(tmp_path: Path) -> None:
     inventory = _inventory(tmp_path)
     store = Store.open(tmp_path / "state")
     fake = FakeRunTarget()
     options = all_host_options(RunOptions(), inventory.hosts)
-    plan: asyncio.Future[dict[str, str] | None] = asyncio.get_running_loop().create_future()
+    plans: asyncio.Future[dict[str, FamilyPlan]] = asyncio.get_running_loop().create_future()
     run_one = run_one_with(
         fake,
         options=options,
@@ -232,27 +233,22 @@ async def test_servers_are_prepared_while_the_plan_is_scanned(tmp_path: Path) ->
         fleet_run_id="f1",
         store=store,
         on_event=lambda e: None,
-        plan_later=plan,
-        plan_host="d1",
+        families_later=plans,
     )
-    w1, d1 = (
-        asyncio.ensure_future(run_one(inventory.host("w1"))),
-        asyncio.ensure_future(run_one(inventory.host("d1"))),
-    )
+    w1 = asyncio.ensure_future(run_one(inventory.host("w1")))
     await asyncio.sleep(0.01)
-    assert fake.started == ["f1.w1"] and fake.calls == []  # w1 prepares; the plan host waits
-    plan.set_result({"lab-base-a": "2.0"})
-    await asyncio.gather(w1, d1)
-    assert {o.run_id: o.plan for o in fake.calls} == {
-        "f1.w1": {"lab-base-a": "2.0"},
-        "f1.d1": {"lab-base-a": "2.0"},
-    }
+    assert fake.started == ["f1.w1"] and fake.calls == []  # prepared, waiting for its plan
+    group = FamilyPlan("deb/debian-12", "d1", {"lab-base-a": "2.0"})
+    plans.set_result({"w1": group, "d1": group})
+    outcome = await w1
+    assert [o.plan for o in fake.calls] == [{"lab-base-a": "2.0"}]
+    assert outcome.result["plan_group"] == "deb/debian-12"
 
 
 async def test_a_failed_plan_cancels_the_servers_being_prepared(tmp_path: Path) -> None:
     inventory = _inventory(tmp_path)
     fake = FakeRunTarget()
-    plan: asyncio.Future[dict[str, str] | None] = asyncio.get_running_loop().create_future()
+    plans: asyncio.Future[dict[str, FamilyPlan]] = asyncio.get_running_loop().create_future()
     run_one = run_one_with(
         fake,
         options=all_host_options(RunOptions(), inventory.hosts),
@@ -260,12 +256,11 @@ async def test_a_failed_plan_cancels_the_servers_being_prepared(tmp_path: Path) 
         fleet_run_id="f1",
         store=Store.open(tmp_path / "state"),
         on_event=lambda e: None,
-        plan_later=plan,
-        plan_host="d1",
+        families_later=plans,
     )
     w1 = asyncio.ensure_future(run_one(inventory.host("w1")))
     await asyncio.sleep(0.01)
-    plan.set_exception(PatchpilotError("cannot freeze the fleet's plan"))
+    plans.set_exception(PatchpilotError("cannot freeze the fleet's plan"))
     with pytest.raises(asyncio.CancelledError):
         await w1
     assert fake.calls == []

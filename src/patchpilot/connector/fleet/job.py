@@ -11,6 +11,7 @@ found first.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -88,6 +89,7 @@ class RunTarget(Protocol):
         *,
         store: Store,
         on_event: Callable[[Event], None],
+        plan_later: Callable[[], Awaitable[dict[str, str] | None]] | None = None,
     ) -> Awaitable[RunResult]: ...
 
 
@@ -219,15 +221,45 @@ def run_one_with(
     store: Store,
     on_event: Callable[[Event], None],
     families: Mapping[str, FamilyPlan] | None = None,
+    families_later: asyncio.Future[dict[str, FamilyPlan]] | None = None,
 ) -> RunOne:
-    """Return the fleet's RunOne: each host with its own options, run id and the fleet plan."""
+    """Return the fleet's RunOne: each host with its own options, run id and the fleet plan.
+
+    With families_later (the plans, still being frozen), each server connects and deploys
+    meanwhile and waits for its plan before its lock; plans that cannot be frozen cancel
+    the server's run: nothing was done on it.
+    """
+
+    async def all_plans() -> Mapping[str, FamilyPlan]:
+        assert families_later is not None
+        try:
+            return await asyncio.shield(families_later)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise asyncio.CancelledError("the fleet's plan could not be frozen") from exc
 
     async def run_one(host: HostEntry) -> ServerOutcome:
         family = (families or {}).get(host.name)  # issue 12: the plan of the host's family
+        is_known = families_later is None or families_later.done()
+        if families_later is not None and is_known:
+            family = (await all_plans())[host.name]
         host_plan = family.plan if family is not None else plan
         update = {"run_id": server_run_id(fleet_run_id, host.name), "plan": host_plan}
         host_run = options[host.name].model_copy(update=update)
-        result = await run_target(target_of(host), host_run, store=store, on_event=on_event)
+        target = target_of(host)
+        if is_known or families_later is None:
+            result = await run_target(target, host_run, store=store, on_event=on_event)
+        else:
+
+            async def plan_later() -> dict[str, str] | None:
+                chosen = (await all_plans())[host.name].plan
+                return dict(chosen) if chosen is not None else None
+
+            result = await run_target(
+                target, host_run, store=store, on_event=on_event, plan_later=plan_later
+            )
+            family = families_later.result()[host.name] if families_later.done() else None
         document = result.to_dict()
         if family is not None and family.group:
             document = {**document, "plan_group": family.group, "plan_from": family.plan_from}
@@ -296,15 +328,19 @@ async def run_fleet_job(
     on_server: Callable[[Event], None],
     on_fleet: Callable[[FleetEvent], None],
     prepared: PreparedFleet | None = None,
+    runner: RunTarget | None = None,
 ) -> FleetResult:
     """Freeze a plan per package family on its plan host, then roll every host out through
     run_target (fleet/families.py).
 
     prepared is the job's `prepare_fleet` when the caller already has it (to show the hosts
-    before anything runs). Cancellation propagates; every server's state is stored, so the
-    same job run id resumes them.
+    before anything runs); runner stands for `run_target` (bench/fleet_sim.py passes one that
+    reaches simulated targets). The servers connect and deploy while the plans are frozen
+    (each waits for its plan before its lock). Cancellation propagates; every server's state
+    is stored, so the same job run id resumes them.
     """
     prepared = prepared or prepare_fleet(job)
+    runner = runner or run_target  # looked up now: tests replace the module's
     options = prepared.options
 
     async def probe(host: HostEntry) -> str:
@@ -320,25 +356,36 @@ async def run_fleet_job(
 
     async def freeze(host: HostEntry, run_id: str) -> Mapping[str, str] | None:
         return await freeze_plan(
-            run_target, host, options[host.name], fleet_run_id=run_id, store=store,
+            runner, host, options[host.name], fleet_run_id=run_id, store=store,
             on_event=on_server,
         )  # fmt: skip
 
-    families = await family_plans(
-        prepared.hosts,
-        prepared.plan_hosts,
-        fleet_run_id=job.run_id,
-        is_check_only=prepared.plan_options.check_only,
-        probe=probe,
-        freeze=freeze,
+    families = asyncio.ensure_future(
+        family_plans(
+            prepared.hosts,
+            prepared.plan_hosts,
+            fleet_run_id=job.run_id,
+            is_check_only=prepared.plan_options.check_only,
+            probe=probe,
+            freeze=freeze,
+        )
     )
     run_one = run_one_with(
-        run_target,
+        runner,
         options=options,
         plan=None,
         fleet_run_id=job.run_id,
         store=store,
         on_event=on_server,
-        families=families,
+        families_later=families,
     )
-    return await run_fleet(prepared.hosts, run_one, job.rollout, on_event=on_fleet)
+    rollout = asyncio.ensure_future(
+        run_fleet(prepared.hosts, run_one, job.rollout, on_event=on_fleet)
+    )
+    try:
+        await families  # meanwhile the servers connect and deploy; no lock before the plan
+    except BaseException:
+        rollout.cancel()
+        await asyncio.gather(rollout, return_exceptions=True)
+        raise
+    return await rollout
