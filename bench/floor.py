@@ -15,11 +15,12 @@ an ssh config and prints how many rounds and reboots each needed:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fleet_measure import Measured, measure
@@ -39,62 +40,55 @@ _UPGRADE = (
 )
 
 
-async def _ssh(config: Path, host: str, script: str, timeout: float = 600.0) -> tuple[int, str]:
-    """Run script on host; return (exit status, stdout); 255 when unreachable."""
-    process = await asyncio.create_subprocess_exec(
-        "ssh",
-        "-F",
-        str(config),
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "ConnectTimeout=5",
-        host,
-        script,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+def _ssh(config: Path, host: str, script: str, timeout: float = 600.0) -> tuple[int, str]:
+    """Run script on host; return (exit status, stdout); 255 when unreachable or too slow."""
+    argv = ["ssh", "-F", str(config), "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
     try:
-        async with asyncio.timeout(timeout):
-            out, _ = await process.communicate()
-    except TimeoutError:
-        process.kill()
-        await process.wait()
+        done = subprocess.run(
+            [*argv, host, script],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
         return 255, ""
-    return process.returncode or 0, out.decode()
+    return done.returncode, done.stdout
 
 
-async def _new_boot(config: Path, host: str, before: str) -> None:
+def _new_boot(config: Path, host: str, before: str) -> None:
     """Return once host answers with a boot id other than before."""
     deadline = time.monotonic() + REBOOT_TIMEOUT
     while time.monotonic() < deadline:
-        status, out = await _ssh(config, host, "cat /proc/sys/kernel/random/boot_id", 10)
+        status, out = _ssh(config, host, "cat /proc/sys/kernel/random/boot_id", 10)
         if status == 0 and out.strip() and out.strip() != before:
             return
-        await asyncio.sleep(0.25)
+        time.sleep(0.25)
     raise RuntimeError(f"{host}: no new boot id within {REBOOT_TIMEOUT:g} s")
 
 
-async def patch(config: Path, host: str) -> dict[str, object]:
+def patch(config: Path, host: str) -> dict[str, object]:
     """Patch host with bare commands until a round needs no reboot."""
     reboots = 0
     for round_no in range(1, MAX_ROUNDS + 1):
-        status, out = await _ssh(config, host, _UPGRADE)
+        status, out = _ssh(config, host, _UPGRADE)
         lines = out.split()
         if status != 0 or len(lines) < 2:
             return {"host": host, "error": f"round {round_no}: exit {status}"}
         boot_id, verdict = lines[-2], lines[-1]
         if verdict != "reboot":
             return {"host": host, "rounds": round_no, "reboots": reboots}
-        await _ssh(config, host, "systemctl reboot", 30)  # the link drops: status ignored
-        await _new_boot(config, host, boot_id)
+        _ssh(config, host, "systemctl reboot", 30)  # the link drops: status ignored
+        _new_boot(config, host, boot_id)
         reboots += 1
     return {"host": host, "rounds": MAX_ROUNDS, "reboots": reboots}
 
 
-async def patch_all(config: Path, hosts: Sequence[str]) -> list[dict[str, object]]:
-    """Patch every host at once."""
-    return list(await asyncio.gather(*(patch(config, h) for h in hosts)))
+def patch_all(config: Path, hosts: Sequence[str]) -> list[dict[str, object]]:
+    """Patch every host at once (a thread each: plain blocking ssh, as a shell loop would)."""
+    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+        return list(pool.map(lambda host: patch(config, host), hosts))
 
 
 def floor_side(lab: Lab, servers: Sequence[Server], work: Path) -> Measured:
@@ -109,7 +103,7 @@ def main() -> None:
     parser.add_argument("--ssh-config", type=Path, required=True)
     parser.add_argument("hosts", nargs="+")
     args = parser.parse_args()
-    results = asyncio.run(patch_all(args.ssh_config, args.hosts))
+    results = patch_all(args.ssh_config, args.hosts)
     print(json.dumps(results))
     sys.exit(1 if any("error" in r for r in results) else 0)
 
