@@ -188,6 +188,12 @@ class SimRunner:
         )
 
 
+async def simulated_probe(latency: Latency) -> str:
+    """The family probe (one SSH command on a real server): every double is Debian 12."""
+    await asyncio.sleep(latency.draw(latency.connect + latency.command))
+    return "deb/debian-12"
+
+
 class LagMeter:
     """How late a 50 ms ticker wakes up: the event loop's lag."""
 
@@ -238,6 +244,7 @@ async def simulate(size: int, latency: Latency, work: Path, window: float) -> di
         on_server=lambda event: None,
         on_fleet=lambda event: None,
         runner=SimRunner(latency, work),
+        prober=lambda host: simulated_probe(latency),
     )
     wall, cpu = time.monotonic() - wall, time.process_time() - cpu
     ticker.cancel()

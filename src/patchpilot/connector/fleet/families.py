@@ -23,7 +23,7 @@ from patchpilot.connector.target import TargetSpec
 from patchpilot.connector.targets import TARGETS
 from patchpilot.connector.targets.linux import UNKNOWN_FAMILY
 
-__all__ = ["FamilyPlan", "family_plans", "probe_family", "probe_patiently"]
+__all__ = ["FamilyPlan", "Probe", "family_plans", "probe_family", "probe_patiently"]
 
 UNKNOWN = UNKNOWN_FAMILY
 _PROBES_AT_ONCE = 20

@@ -28,6 +28,7 @@ from patchpilot.connector.events import Event
 from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.fleet.families import (
     FamilyPlan,
+    Probe,
     family_plans,
     probe_family,
     probe_patiently,
@@ -329,15 +330,17 @@ async def run_fleet_job(
     on_fleet: Callable[[FleetEvent], None],
     prepared: PreparedFleet | None = None,
     runner: RunTarget | None = None,
+    prober: Probe | None = None,
 ) -> FleetResult:
     """Freeze a plan per package family on its plan host, then roll every host out through
     run_target (fleet/families.py).
 
     prepared is the job's `prepare_fleet` when the caller already has it (to show the hosts
-    before anything runs); runner stands for `run_target` (bench/fleet_sim.py passes one that
-    reaches simulated targets). The servers connect and deploy while the plans are frozen
-    (each waits for its plan before its lock). Cancellation propagates; every server's state
-    is stored, so the same job run id resumes them.
+    before anything runs); runner stands for `run_target` and prober for the family probe
+    (bench/fleet_sim.py passes ones that reach simulated targets). The servers connect and
+    deploy while the plans are frozen (each waits for its plan before its lock).
+    Cancellation propagates; every server's state is stored, so the same job run id
+    resumes them.
     """
     prepared = prepared or prepare_fleet(job)
     runner = runner or run_target  # looked up now: tests replace the module's
@@ -366,7 +369,7 @@ async def run_fleet_job(
             prepared.plan_hosts,
             fleet_run_id=job.run_id,
             is_check_only=prepared.plan_options.check_only,
-            probe=probe,
+            probe=prober or probe,
             freeze=freeze,
         )
     )
