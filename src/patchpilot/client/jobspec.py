@@ -130,13 +130,16 @@ def _windows(raw: Any) -> Optional[Mapping[str, object]]:
     if not isinstance(raw, dict):
         raise JobSpecError("windows must be an object")
     _refuse_unknown(raw, _WINDOWS_KEYS, "windows.")
-    if raw.get("service", "default") not in WUA_SERVICES:
+    service = raw.get("service", "default")
+    if not isinstance(service, str) or service not in WUA_SERVICES:
         raise JobSpecError("windows.service must be one of %s" % ", ".join(WUA_SERVICES))
     for flag in ("drivers", "optional"):
         if not isinstance(raw.get(flag, False), bool):
             raise JobSpecError("windows.%s must be true or false" % flag)
     names = raw.get("classifications", [])
-    if not isinstance(names, list) or any(n not in WUA_CLASSIFICATIONS for n in names):
+    if not isinstance(names, list) or any(
+        not isinstance(n, str) or n not in WUA_CLASSIFICATIONS for n in names
+    ):
         raise JobSpecError(
             "windows.classifications must list names from: %s" % ", ".join(WUA_CLASSIFICATIONS)
         )

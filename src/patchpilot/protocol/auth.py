@@ -33,4 +33,11 @@ def client_proof(secret: str, run_id: str, round_no: int, s_nonce: str, c_nonce:
 
 
 def proofs_match(expected: str, received: object) -> bool:
-    return isinstance(received, str) and hmac.compare_digest(expected, received)
+    """Compare in constant time; anything but a string (or non-ASCII text) simply fails.
+
+    `hmac.compare_digest` raises TypeError on non-ASCII str, so both sides are compared as
+    UTF-8 bytes: a peer's garbage is a failed proof, never a crash.
+    """
+    if not isinstance(received, str):
+        return False
+    return hmac.compare_digest(expected.encode("utf-8"), received.encode("utf-8", "replace"))

@@ -63,6 +63,7 @@ GOOD = {
         ({**GOOD, "spec_version": 7}, 0o600, "spec_version 7 is not supported"),
         ({**GOOD, "action": "upgrade"}, 0o600, "action must be one of"),
         (GOOD, 0o644, "readable by others"),
+        ({**GOOD, "windows": {"classifications": [[1]]}}, 0o600, "windows.classifications"),
     ],
 )
 def test_a_refused_spec_exits_2_and_is_journaled(

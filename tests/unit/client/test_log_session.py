@@ -134,6 +134,8 @@ def _error_after(served: Served, payload: bytes) -> dict:
         (encode_frame({"t": "read", "from": 1}), "protocol"),  # no auth first
         (encode_frame({"t": "auth", "v": 9, "nonce": "a" * 32, "proof": "x"}), "version"),
         (encode_frame({"t": "auth", "v": 1, "nonce": 5, "proof": "x"}), "protocol"),
+        (encode_frame({"t": "auth", "v": 1, "nonce": "a" * 32, "proof": "\u00e9" * 64}), "auth"),
+        (_frame(b'{"t":"auth","v":1,"nonce":"' + b"a" * 32 + b'","proof":"\\ud800"}'), "auth"),
         (_frame(b'{"t": "auth", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"), "frame"),
     ],
 )

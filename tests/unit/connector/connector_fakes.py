@@ -92,6 +92,7 @@ class FakeEndpoint:
     acks: list[int] = field(default_factory=list)
     reads: list[int] = field(default_factory=list)
     on_ack: Callable[[int], None] | None = None
+    welcome_proof: str | None = None  # sent instead of the right proof (an impostor's)
 
     async def serve(self, stream: PipeStream) -> None:
         inbox = _Inbox(stream)
@@ -110,6 +111,7 @@ class FakeEndpoint:
             return
         secret = "00" * 32 if self.is_impostor else self.secret
         proof = client_proof(secret, self.run_id, self.round_no, s_nonce, auth["nonce"])
+        proof = proof if self.welcome_proof is None else self.welcome_proof
         await stream.write(encode_frame({"t": "welcome", "proof": proof}))
         read = await inbox.next()
         assert read is not None and read["t"] == "read"

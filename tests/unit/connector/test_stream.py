@@ -83,6 +83,12 @@ async def test_impostor_endpoint_is_refused() -> None:
         await follower(endpoint, []).follow()
 
 
+async def test_a_non_ascii_proof_is_a_protocol_error_not_a_crash() -> None:
+    endpoint = FakeEndpoint("r1", 1, RECORDS, welcome_proof="\u00e9" * 64)
+    with pytest.raises(ClientProtocolError, match="prove"):
+        await follower(endpoint, []).follow()
+
+
 async def test_wrong_secret_is_refused_by_the_client() -> None:
     with pytest.raises(ClientProtocolError, match="auth"):
         await follower(FakeEndpoint("r1", 1, RECORDS), [], secret="cd" * 32).follow()
