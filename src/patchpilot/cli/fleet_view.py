@@ -15,6 +15,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from patchpilot.cli.printable import printable
 from patchpilot.cli.progress import ProgressThrottle
 from patchpilot.cli.render import event_json, format_fields
 from patchpilot.connector.events import (
@@ -77,7 +78,7 @@ class FleetView:
             body = outcome.result if outcome is not None else {}
             rounds = body.get("rounds")
             reboots = body.get("reboots")
-            table.add_row(
+            cells = (
                 host,
                 result.status(index).value,
                 "" if outcome is None else str(outcome.exit_code),
@@ -85,6 +86,7 @@ class FleetView:
                 str(reboots.get("count", "")) if isinstance(reboots, dict) else "",
                 str(body.get("outcome") or body.get("error") or ""),
             )
+            table.add_row(*(printable(cell) for cell in cells))
         totals = ", ".join(f"{k} {v}" for k, v in result.totals.items())
         return Group(table, Text(f"{totals}; exit code {result.exit_code}"))
 
@@ -97,7 +99,7 @@ class FleetView:
             self.console.file.write(line + "\n")
             self.console.file.flush()
         else:
-            self.console.print(line, markup=False, highlight=False, emoji=False)
+            self.console.print(printable(line), markup=False, highlight=False, emoji=False)
 
 
 def describe(event: Event) -> str:

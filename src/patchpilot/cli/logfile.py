@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from patchpilot.cli.printable import PrintableFormatter
 from patchpilot.connector.store import Store
 
 __all__ = ["setup_connector_log"]
@@ -23,6 +24,6 @@ def setup_connector_log(store: Store) -> None:
         if isinstance(handler, logging.FileHandler) and handler.baseFilename == str(path):
             return
     handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.setFormatter(PrintableFormatter(_FORMAT))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

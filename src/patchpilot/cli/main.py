@@ -24,6 +24,7 @@ from patchpilot.cli import client as client_cmd
 from patchpilot.cli import fleet as fleet_cmd
 from patchpilot.cli import report as report_cmd
 from patchpilot.cli import run as run_cmd
+from patchpilot.cli.printable import printable
 from patchpilot.connector.exitcodes import Outcome, native_code, posix_status
 from patchpilot.errors import ConfigurationError, PatchpilotError
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         code = _code(native_code(Outcome.CANCELLED), args)
     except PatchpilotError as exc:
-        print(f"patchpilot: error: {exc}", file=sys.stderr)
+        print(f"patchpilot: error: {printable(str(exc))}", file=sys.stderr)
         code = _code(exc.exit_code, args)
     except Exception:
         print(f"patchpilot: internal error; traceback in {_crash_log()}", file=sys.stderr)

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from patchpilot.cli.printable import printable
 from patchpilot.cli.progress import ProgressThrottle
 from patchpilot.connector.events import (
     Event,
@@ -39,7 +40,7 @@ def _value(value: Any) -> str:
         text = json.dumps(value, separators=(",", ":"))
     else:
         text = str(value)
-    text = text.replace("\n", " | ")
+    text = printable(text.replace("\n", " | "))
     return text if len(text) <= _VALUE_MAX else text[: _VALUE_MAX - 1] + "…"
 
 
@@ -53,7 +54,7 @@ def format_line(
 ) -> str:
     """Return one job-output line: timestamp, level, target, round, event, fields."""
     where = f"r{round_no}" if round_no else "-"
-    line = f"{ts} {level:<7} {target} {where} {event} {format_fields(fields)}".rstrip()
+    line = printable(f"{ts} {level:<7} {target} {where} {event} {format_fields(fields)}".rstrip())
     return line if len(line) <= _LINE_MAX else line[: _LINE_MAX - 1] + "…"
 
 
@@ -167,6 +168,7 @@ class EventRenderer:
         if self.written > self.budget and not force:
             self.omitted += 1
             return
+        line = printable(line)
         self.written += len(line) + 1
         self.out.write(line + "\n")
         self.out.flush()
@@ -174,7 +176,7 @@ class EventRenderer:
     def summary(self, result: RunResult) -> list[str]:
         """Return the end-of-run summary lines (one per update, capped)."""
         lines = [
-            f"{u['id']}: {u['status']} {u.get('version', '')}".rstrip()
+            printable(f"{u['id']}: {u['status']} {u.get('version', '')}".rstrip())
             for u in result.updates[:200]
         ]
         if len(result.updates) > 200:

@@ -22,6 +22,7 @@ from patchpilot.cli.human import Human, JsonFlag, VerboseFlag
 from patchpilot.cli.logfile import setup_connector_log
 from patchpilot.cli.options import with_run_options
 from patchpilot.cli.outputs import MetricsFile, ReportFile, check_outputs, write_outputs
+from patchpilot.cli.printable import printable
 from patchpilot.cli.render import EventRenderer
 from patchpilot.cli.signals import until_signal
 from patchpilot.cli.state import StateUrl, open_cli_store
@@ -171,7 +172,7 @@ def register(app: typer.Typer) -> None:
         store = open_cli_store(state_dir, state_url)
         lines = status_lines(store, run_id)
         store.close()
-        print("\n".join(lines))
+        print("\n".join(printable(line) for line in lines))
 
     @app.command(help="Print a finished run's result JSON.")
     def result(

@@ -237,10 +237,10 @@ class Store(ABC):
             run_id,
             round_no,
             int(record["seq"]),
-            record.get("ts"),
-            record.get("level"),
-            record.get("event"),
-            json.dumps(record),
+            _column(record.get("ts")),
+            _column(record.get("level")),
+            _column(record.get("event")),
+            json.dumps(record),  # ASCII: lone surrogates and controls stay escaped
         )
         return (
             self._change(
@@ -287,3 +287,11 @@ class Store(ABC):
             finished,
             plan,
         )
+
+
+def _column(value: Any) -> str | None:
+    """Return a record's value as text a database takes: any JSON from the target, surrogates
+    too."""
+    if value is None:
+        return None
+    return str(value).encode("utf-8", "replace").decode("utf-8")
