@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from patchpilot.connector.inventory_yaml import BoundedLoader
 from patchpilot.errors import ConfigurationError
 
 __all__ = ["RawInventory", "Var", "parse_text"]
@@ -209,7 +210,7 @@ class _YamlReader:
 
     def __init__(self, inventory: RawInventory, text: str) -> None:
         self.inventory = inventory
-        self.loader = yaml.SafeLoader(text)
+        self.loader = BoundedLoader(text)
 
     def read(self) -> None:
         try:
