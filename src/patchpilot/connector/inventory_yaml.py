@@ -35,7 +35,7 @@ class BoundedLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         """Compose one node and count it; raise ComposerError past the bound or on a loop."""
         is_alias = self.check_event(yaml.AliasEvent)
-        mark = self.peek_event().start_mark
+        mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
         if self._depth >= MAX_DEPTH:
             raise ComposerError(None, None, "nested too deeply", mark)
         self._depth += 1
@@ -43,11 +43,13 @@ class BoundedLoader(yaml.SafeLoader):
             node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
+        if node is None:
+            return None
         size = self._sizes.get(id(node))
         if size is None:
             if is_alias:  # its anchor is still being composed: the alias is inside it
                 raise ComposerError(None, None, "an alias refers to a node that contains it", mark)
-            size = 1 + sum(self._sizes.get(id(child), 1) for child in _children(node))
+            size = 1 + sum([self._sizes.get(id(child), 1) for child in _children(node)])
             self._sizes[id(node)] = size
         if size > self.max_nodes:
             raise ComposerError(
