@@ -1,9 +1,11 @@
 """The SSH transport (asyncssh): the only module that imports asyncssh or sees its exceptions.
 
 Host keys are verified against known_hosts by default; an unknown or changed key is refused
-with its SHA-256 fingerprint. An OpenSSH client config file is honoured (Host aliases,
-HostName, Port, User, IdentityFile, UserKnownHostsFile, CertificateFile...). Authentication
-is by key, agent or certificate; passwords are never asked. A dropped connection is
+with its SHA-256 fingerprint, and so is a configuration naming no known_hosts at all
+(`UserKnownHostsFile none`, which asyncssh would take as "trust every key"). An OpenSSH
+client config file is honoured (Host aliases, HostName, Port, User, IdentityFile,
+UserKnownHostsFile, CertificateFile...). Authentication is by key, agent or certificate;
+passwords are never asked. A dropped connection is
 re-opened on the next call, so callers retry by calling again. With `use_sudo` (a non-root
 user) every command runs through `sudo -n`, checked once per connection: a refusal is named
 as such before any command runs. `use_sudo=None` decides after login: sudo unless the user
@@ -148,6 +150,7 @@ class SSHTransport(Transport):
     async def connect(self) -> None:
         if self._conn is not None and not self._conn.is_closed():
             return
+        self._refuse_unchecked_host_keys()
         try:
             with _mapped("connect", self.settings):
                 conn = await asyncssh.connect(self.settings.host, **self._options())
@@ -212,6 +215,39 @@ class SSHTransport(Transport):
             fingerprint=fingerprint,
         )
 
+    def _refuse_unchecked_host_keys(self) -> None:
+        """Refuse settings under which asyncssh would not check the host key at all.
+
+        asyncssh reads `UserKnownHostsFile none` (from the given ssh_config, or ~/.ssh/config
+        by default) as "trust any key", where OpenSSH refuses every host. patchpilot promises
+        an unknown key is refused, so no known-hosts source is a refusal (HostKeyError).
+        """
+        s, where = self.settings, _where(self.settings)
+        if s.known_hosts is not None:
+            if s.known_hosts.strip().lower() == "none":
+                raise HostKeyError(
+                    f"{where}: known_hosts 'none' (UserKnownHostsFile none) would check no host "
+                    "key; refusing to connect: name a known_hosts file"
+                )
+            return
+        resolved = self._resolved()
+        if resolved is not None and resolved.known_hosts is None:
+            config = s.config_file or "~/.ssh/config"
+            raise HostKeyError(
+                f"{where}: {config} sets `UserKnownHostsFile none` for this host, so no host key "
+                "would be checked; refusing to connect: name a known_hosts file there "
+                "(UserKnownHostsFile FILE) or with --known-hosts"
+            )
+
+    def _resolved(self) -> asyncssh.SSHClientConnectionOptions | None:
+        """Return what asyncssh derives from the settings and ssh_config; None if unreadable."""
+        options = {k: v for k, v in self._options().items() if k in ("port", "config")}
+        options.setdefault("config", ())  # () reads ~/.ssh/config, as asyncssh.connect does
+        try:
+            return asyncssh.SSHClientConnectionOptions(host=self.settings.host, **options)
+        except (asyncssh.Error, OSError, ValueError):
+            return None
+
     def _checked_name(self) -> tuple[str, int, list[str]]:
         """Return the host and port asyncssh looks up in known_hosts, and the files it reads.
 
@@ -219,12 +255,11 @@ class SSHTransport(Transport):
         the alias given as target), and the port the settings or the config give.
         """
         s = self.settings
-        options = {k: v for k, v in self._options().items() if k in ("port", "config")}
-        try:
-            resolved = asyncssh.SSHClientConnectionOptions(host=s.host, **options)
+        resolved = self._resolved()
+        if resolved is not None:
             host = resolved.host_key_alias or resolved.host
             port, configured = resolved.port, resolved.known_hosts
-        except (asyncssh.Error, OSError, ValueError):
+        else:
             host, port, configured = s.host, s.port or 22, None
         if s.known_hosts:
             files = [s.known_hosts]

@@ -142,6 +142,38 @@ async def test_host_key_of_an_ssh_config_alias_is_looked_up_as_ssh_checks_it(
     assert f"which {known} does not trust" in str(caught.value)
 
 
+def _config_without_known_hosts(server: Server, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"Host web1\n  HostName 127.0.0.1\n  Port {server.port}\n  User tester\n"
+        f"  IdentityFile {server.client_key}\n  UserKnownHostsFile none\n"
+    )
+    return path
+
+
+async def test_known_hosts_none_in_the_ssh_config_is_refused(server: Server) -> None:
+    """asyncssh skips host-key checking for `UserKnownHostsFile none`; OpenSSH would refuse."""
+    config = _config_without_known_hosts(server, server.tmp / "ssh_config")
+    with pytest.raises(HostKeyError, match="UserKnownHostsFile none") as caught:
+        await SSHTransport(SSHSettings(host="web1", config_file=str(config))).connect()
+    assert str(config) in str(caught.value)
+
+
+async def test_known_hosts_none_in_the_default_ssh_config_is_refused(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = server.tmp / "home"
+    _config_without_known_hosts(server, home / ".ssh" / "config")
+    monkeypatch.setenv("HOME", str(home))
+    with pytest.raises(HostKeyError, match="UserKnownHostsFile none"):
+        await SSHTransport(SSHSettings(host="web1")).connect()
+
+
+async def test_known_hosts_none_from_an_inventory_is_refused(server: Server) -> None:
+    with pytest.raises(HostKeyError, match="known_hosts 'none'"):
+        await SSHTransport(server.settings(known_hosts="none")).connect()
+
+
 async def test_refused_key_and_closed_port(server: Server) -> None:
     stranger = server.tmp / "stranger"
     stranger.write_bytes(asyncssh.generate_private_key("ssh-ed25519").export_private_key())
