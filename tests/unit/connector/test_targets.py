@@ -25,7 +25,10 @@ from patchpilot.transports.winssh import WindowsSSHTransport
 def test_linux() -> None:
     linux = TARGETS["linux"]()
     assert linux.round_file("r1", 2, "job.json") == "/var/lib/patchpilot/runs/r1/round-2/job.json"
-    assert linux.client_argv("/c.pyz", "version") == ["python3", "/c.pyz", "version"]
+    # an absolute interpreter, isolated from PYTHON* variables, user and site packages
+    assert linux.client_argv("/c.pyz", "version") == [
+        "/usr/bin/python3", "-I", "-S", "/c.pyz", "version"
+    ]  # fmt: skip
     assert isinstance(linux.probe(), LinuxBootProbe) and linux.launcher == "auto"
 
 
@@ -36,6 +39,8 @@ def test_windows() -> None:
     )
     assert windows.client_argv("\\\\files\\pp\\c.pyz", "attach", "--run", "r1") == [
         "\\\\files\\pp\\python\\python.exe",
+        "-I",
+        "-S",
         "\\\\files\\pp\\c.pyz",
         "attach",
         "--run",
@@ -114,8 +119,21 @@ def test_python_defaults_beside_a_unc_client(monkeypatch: pytest.MonkeyPatch) ->
     assert system.python == "\\\\files\\pp\\python\\python.exe"
     assert system.smb is not None and system.smb.username == "EXAMPLE\\patch"
     assert system.smb.password == "w-pass"
-    assert target_os(RunOptions(os="windows"), None).client_argv("c", "v")[0] == "python.exe"
     assert isinstance(target_os(RunOptions(), None), LinuxOS)
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"os": "windows"}, "--python"),  # python.exe from PATH: refused
+        ({"os": "windows", "python": "python.exe"}, "absolute"),
+    ],
+)
+def test_the_interpreter_is_an_absolute_path(options: dict[str, str], words: str) -> None:
+    with pytest.raises(ConfigurationError, match=words):
+        target_os(RunOptions(**options), None)  # type: ignore[arg-type]
+    windows = target_os(RunOptions(os="windows", python="C:\\Py\\python.exe"), None)
+    assert windows.client_argv("c.pyz")[:3] == ["C:\\Py\\python.exe", "-I", "-S"]
 
 
 def test_windows_search_options() -> None:

@@ -158,11 +158,11 @@ async def test_a_malformed_answer_is_an_error() -> None:
 
 async def test_a_target_held_by_another_run_is_refused_before_any_round(tmp_path: Path) -> None:
     client = FakeClient.make(tmp_path)
-    target = WindowsTarget("w9", {}, python="py.exe", client=pushed_path(client.sha256))
+    target = WindowsTarget("w9", {}, python="C:\\py\\py.exe", client=pushed_path(client.sha256))
     target.holder = "other-run"
     result = await run_target(
         TargetSpec("srv9", "srv9"),
-        RunOptions(run_id="w9", os="windows", python="py.exe"),
+        RunOptions(run_id="w9", os="windows", python="C:\\py\\py.exe"),
         store=Store.open(tmp_path / "state"),
         on_event=lambda event: None,
         transport=target.transport,
@@ -206,7 +206,7 @@ async def test_an_ended_client_is_reached_through_attach_listen() -> None:
     ended = TaskHandle("schtasks", "patchpilot-r1-r1")  # not registered any more
     stream = await WindowsOS(python=PYTHON).open_log(site, 1, ended)
     assert target.verbs == ["attach"]
-    serve = [PYTHON, CLIENT, "attach", "--run", "r1", "--round", "1", "--listen", "60"]
+    serve = [PYTHON, "-I", "-S", CLIENT, "attach", "--run", "r1", "--round", "1", "--listen", "60"]
     assert target.tasks == {"patchpilot-r1-a1": serve}
     first = await handshake(stream, "5e" * 32, "r1", 1)
     assert first["r"]["event"] == "run.started"

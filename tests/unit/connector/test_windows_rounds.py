@@ -122,7 +122,7 @@ async def test_run_target_on_windows_by_options_alone(tmp_path: Path) -> None:
 
 
 def test_windows_transport_by_configuration() -> None:
-    base = {"run_id": "w3", "os": "windows"}
+    base = {"run_id": "w3", "os": "windows", "python": "C:\\Py\\python.exe"}
     psrp = make_transport(TargetSpec("srv", "srv"), RunOptions(**base, transport="psrp"))
     assert isinstance(psrp, PSRPTransport)
     assert isinstance(

@@ -57,6 +57,8 @@ def test_paths() -> None:
     assert round_dir("r1", 2) == "C:\\ProgramData\\patchpilot\\runs\\r1\\round-2"
     assert client_argv("C:\\py\\python.exe", "c.pyz", "version") == [
         "C:\\py\\python.exe",
+        "-I",
+        "-S",
         "c.pyz",
         "version",
     ]

@@ -204,10 +204,11 @@ class EmulatedWindows:
         return {"exists": True, "state": "Ready", "last_result": code & 0xFFFFFFFF}
 
     async def _start(self, name: str, command: list[str]) -> None:
-        """Run a task's command now, as SYSTEM would: the client under a bare python3."""
+        """Run a task's command now, as SYSTEM would: the production command line, with this
+        machine's python3 standing for the python.exe it names."""
         assert command[0] == self.python, command
-        self.verbs.append(command[2])
-        argv = [PYTHON, "-I", "-S", *(self._arg(a) for a in command[1:])]
+        self.verbs.append(command[4])
+        argv = [PYTHON, *(self._arg(a) for a in command[1:])]
         env = {"PATCHPILOT_ROOT": str(self.root), "PATCHPILOT_BACKEND": "wua",
                "PATH": str(self.bin), "LANG": "C.UTF-8"}  # fmt: skip
         log = (self.tmp / f"{name}.log").open("ab")

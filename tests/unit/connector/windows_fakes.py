@@ -133,8 +133,8 @@ class WindowsTarget:
         return 0, json.dumps({"live": _round_of(literals[1]) in self.live})
 
     def _run_task(self, command: list[str]) -> None:
-        assert command[:2] == [self.python, self.client], command
-        verb = command[2]
+        assert command[:4] == [self.python, "-I", "-S", self.client], command
+        verb = command[4]
         self.verbs.append(verb)
         if verb == "run":
             round_no = _round_of(command[command.index("--job") + 1])

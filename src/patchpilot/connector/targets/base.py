@@ -22,7 +22,11 @@ if TYPE_CHECKING:
     from patchpilot.connector.options import RunOptions
     from patchpilot.connector.target import TargetSpec
 
-__all__ = ["BootProbe", "ClientArtifact", "ClientSite", "Readiness", "TargetOS"]
+__all__ = ["ISOLATED", "BootProbe", "ClientArtifact", "ClientSite", "Readiness", "TargetOS"]
+
+# The client's interpreter flags: no PYTHON* variables, no user or site packages, no .pth or
+# sitecustomize (it runs as root/SYSTEM; the interpreter itself is always an absolute path).
+ISOLATED = ("-I", "-S")
 
 
 class ClientArtifact(Protocol):

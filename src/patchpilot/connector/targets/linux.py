@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from patchpilot.connector.targets.base import (
+    ISOLATED,
     BootProbe,
     ClientArtifact,
     ClientSite,
@@ -34,7 +35,7 @@ __all__ = ["LinuxBootProbe", "LinuxOS", "pushed_path"]
 
 CLIENT_DIR = "/var/lib/patchpilot/client"
 RUNS_DIR = "/var/lib/patchpilot/runs"
-PYTHON = "python3"
+PYTHON = "/usr/bin/python3"  # absolute: the target's PATH never decides what runs as root
 _READY_STATES = ("running", "degraded")
 _PROBE_TIMEOUT = 20.0
 
@@ -48,8 +49,8 @@ def round_dir(run_id: str, round_no: int) -> str:
 
 
 def client_argv(client: str, *args: str) -> list[str]:
-    """Return the argv that runs the client zipapp with args on the target."""
-    return [PYTHON, client, *args]
+    """Return the argv that runs the client zipapp with args on the target, isolated."""
+    return [PYTHON, *ISOLATED, client, *args]
 
 
 def parse_sha256sum(exit_status: int, stdout: str) -> str | None:
@@ -141,7 +142,8 @@ def parse_family(exit_status: int, stdout: str) -> str:
 
 
 class LinuxOS(TargetOS):
-    """Linux: `/var/lib/patchpilot`, python3, `cat`, sha256sum; reached by ssh or `local`."""
+    """Linux: `/var/lib/patchpilot`, `/usr/bin/python3 -I -S`, `cat`, sha256sum; reached by
+    ssh or `local`."""
 
     name = "linux"
     launchers = ("auto", "systemd-run", "at")

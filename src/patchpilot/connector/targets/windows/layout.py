@@ -21,7 +21,7 @@ import ntpath
 import re
 from typing import Protocol
 
-from patchpilot.connector.targets.base import ClientArtifact
+from patchpilot.connector.targets.base import ISOLATED, ClientArtifact
 from patchpilot.errors import ConfigurationError, LaunchError
 from patchpilot.transports.base import Transport
 from patchpilot.transports.powershell import (
@@ -81,7 +81,7 @@ def round_dir(run_id: str, round_no: int) -> str:
 
 def client_argv(python: str, client: str, *args: str) -> list[str]:
     """Return the argv running the client with the target's (or the share's) python.exe."""
-    return [python, client, *args]
+    return [python, *ISOLATED, client, *args]
 
 
 async def script_value(transport: Transport, template: str, path: str, key: str) -> object:

@@ -24,7 +24,8 @@ class WindowsOptions(BaseModel):
 
     python: str | None = Field(
         default=None,
-        description="Windows: python.exe for the client (default: beside a UNC --client-path).",
+        description="Windows: python.exe for the client, an absolute path (default: beside a "
+        "UNC --client-path); run with -I -S.",
         json_schema_extra=_WINDOWS,
     )
     winrm_port: int | None = Field(

@@ -51,7 +51,7 @@ class WindowsOS(TargetOS):
     ever runs as a SYSTEM task (calls.py), never in the connector's session.
     """
 
-    python: str = "python.exe"
+    python: str = "C:\\Python\\python.exe"  # always given by for_run (absolute)
     smb: SMBSettings | None = None
     name: str = field(default="windows", init=False)
     launcher: str = field(default="schtasks", init=False)
@@ -62,21 +62,29 @@ class WindowsOS(TargetOS):
     def for_run(cls, options: RunOptions, target: TargetSpec) -> WindowsOS:
         """Return the steps for a run, with its python.exe and share access.
 
-        The python.exe defaults to `python\\python.exe` beside a UNC client (the share layout
-        of `patchpilot client build --windows`), else `python.exe` on the target's PATH. The
-        share is read as PATCHPILOT_SMB_USER (default: the WinRM user) with
+        The python.exe is an absolute path (ConfigurationError otherwise), never found on the
+        target's PATH: `--python`, else `python\\python.exe` beside a UNC client (the share
+        layout of `patchpilot client build --windows`). It runs with `-I -S`.
+        The share is read as PATCHPILOT_SMB_USER (default: the WinRM user) with
         PATCHPILOT_SMB_PASSWORD (default: PATCHPILOT_WINRM_PASSWORD); without a password,
         Kerberos is tried.
         """
         python = options.windows.python
         if python is None and options.client_path and options.client_path.startswith("\\\\"):
             python = ntpath.join(ntpath.dirname(options.client_path), "python", "python.exe")
+        if python is None:
+            raise ConfigurationError(
+                "a Windows target needs --python C:\\...\\python.exe (the interpreter's absolute "
+                "path), unless --client-path is a UNC share holding python\\python.exe"
+            )
+        if not ntpath.isabs(python):
+            raise ConfigurationError(f"--python {python}: give the interpreter's absolute path")
         smb = SMBSettings(
             username=os.environ.get(SMB_USER_ENV) or target.user,
             password=os.environ.get(SMB_PASSWORD_ENV) or os.environ.get(WINRM_PASSWORD_ENV),
             port=options.windows.smb_port,
         )
-        return cls(python=python or "python.exe", smb=smb)
+        return cls(python=python, smb=smb)
 
     @classmethod
     def normalize_entry(cls, entry: str) -> str:
