@@ -9,6 +9,7 @@
     │   └── TransportTimeout             a transport operation ran out of time
     ├── LaunchError                      the target's scheduler would not start the client (exit 71)
     ├── ClientProtocolError              the client's endpoint misbehaved or refused us (exit 72)
+    │   └── OutputLimitError             the target sent more than patchpilot takes in (a bound)
     ├── PhaseTimeout                     a named phase of a round ran out of time (exit 75)
     ├── RebootError                      the target did not come back / did not reboot (exit 73)
     ├── TargetLockedError                another run holds the target (exit 74)
@@ -31,6 +32,7 @@ __all__ = [
     "ConnectError",
     "HostKeyError",
     "LaunchError",
+    "OutputLimitError",
     "PatchpilotError",
     "PhaseTimeout",
     "RebootError",
@@ -79,6 +81,10 @@ class LaunchError(PatchpilotError):
 
 class ClientProtocolError(PatchpilotError):
     exit_code = 72
+
+
+class OutputLimitError(ClientProtocolError):
+    """A command's output, or a round's journal, went past its bound: that server fails."""
 
 
 class RebootError(PatchpilotError):

@@ -122,6 +122,7 @@ StateDir = Annotated[
     ),
 ]
 
+
 def register(app: typer.Typer) -> None:
     """Add run, status, result and cancel to app."""
 
@@ -224,7 +225,7 @@ def status_lines(store: Store, run_id: str | None) -> list[str]:
         f"boot {r.boot_id_before} → {r.boot_id_after or '-'}"
         for r in store.rounds(run_id)
     ]
-    for record in store.records(run_id):
+    for record in store.iter_records(run_id):
         lines.append(
             format_line(
                 record.get("ts", ""),

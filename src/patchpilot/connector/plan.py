@@ -12,6 +12,7 @@ from typing import Any
 from patchpilot.connector.exitcodes import Outcome
 
 __all__ = [
+    "REPORT_EVENTS",
     "RoundReport",
     "UpdateResult",
     "extend_plan",
@@ -43,6 +44,9 @@ class UpdateResult:
             str(fields.get("code") if fields.get("code") is not None else ""),
             round_no,
         )
+
+
+REPORT_EVENTS = ("round.result", "plan.selected")  # the records a RoundReport reads
 
 
 @dataclass(frozen=True)

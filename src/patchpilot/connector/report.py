@@ -8,11 +8,11 @@ from typing import Any
 from patchpilot.connector.events import utc_now
 from patchpilot.connector.exitcodes import Outcome, Tally, native_code, wsus_code
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.plan import RoundReport, final_updates, outcome_of
+from patchpilot.connector.plan import REPORT_EVENTS, RoundReport, final_updates, outcome_of
 from patchpilot.connector.result import RebootRecord, RoundSummary, RunResult
 from patchpilot.connector.store import RoundRow, RunRow, Store
 
-__all__ = ["build_result"]
+__all__ = ["build_result", "round_report"]
 
 _COUNTED = ("installed", "failed", "skipped", "held", "downloaded", "available")
 
@@ -89,10 +89,16 @@ def _updates(action: str, reports: list[RoundReport]) -> list[dict[str, Any]]:
 
 def _warnings(store: Store, run_id: str, updates: list[dict[str, Any]]) -> list[str]:
     found = [f"{u['id']} is held back on the target" for u in updates if u["status"] == "held"]
-    for record in store.records(run_id):
-        if record.get("event") == "log.not_collected":
-            found.append("the client's acknowledgement timed out; its journal stayed on disk")
+    for _ in store.iter_records(run_id, events=("log.not_collected",)):
+        found.append("the client's acknowledgement timed out; its journal stayed on disk")
     return found
+
+
+def round_report(store: Store, run_id: str, round_no: int) -> RoundReport:
+    """Return a round's report from the few records it reads (not the whole journal)."""
+    return RoundReport.from_records(
+        round_no, store.iter_records(run_id, round_no, events=REPORT_EVENTS)
+    )
 
 
 def build_result(
@@ -107,7 +113,7 @@ def build_result(
 ) -> RunResult:
     """Return the run's result from what the store holds; failure overrides the outcome."""
     rows = [r for r in store.rounds(run.run_id) if r.phase.has_result]
-    reports = [RoundReport.from_records(r.round, store.records(run.run_id, r.round)) for r in rows]
+    reports = [round_report(store, run.run_id, r.round) for r in rows]
     last = reports[-1] if reports else None
     is_pending = bool(
         options.action == "install" and last and last.reboot_required and not last.will_reboot

@@ -25,10 +25,11 @@ from patchpilot.connector.phase import RoundPhase
 from patchpilot.connector.plan import RoundReport, should_continue
 from patchpilot.connector.prescan import round_plan
 from patchpilot.connector.reboot import Clock, RebootPolicy, await_back
+from patchpilot.connector.report import round_report
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.stability import PendingStability, confirm_stable
 from patchpilot.connector.store import RoundRow, Store
-from patchpilot.connector.stream import AttachTarget, JournalFollower, StreamTuning
+from patchpilot.connector.stream import FINAL_EVENT, AttachTarget, JournalFollower, StreamTuning
 from patchpilot.connector.targets.base import BootProbe, ClientSite, TargetOS
 from patchpilot.errors import (
     ClientFailedError,
@@ -225,8 +226,8 @@ def _tuning(ctx: RoundContext) -> StreamTuning:
 
 async def stream(ctx: RoundContext, row: RoundRow) -> RoundRow:
     """Follow the journal to the final record and acknowledge it."""
-    records = ctx.store.records(ctx.run_id, row.round)
-    final_seq = next((r["seq"] for r in records if r.get("event") == "round.result"), None)
+    finals = ctx.store.records(ctx.run_id, row.round, events=(FINAL_EVENT,))
+    final_seq = finals[0]["seq"] if finals else None
 
     def on_record(record: Mapping[str, Any]) -> None:
         if ctx.store.add_record(ctx.run_id, row.round, record):
@@ -249,6 +250,7 @@ async def stream(ctx: RoundContext, row: RoundRow) -> RoundRow:
         check_client=lambda: check_client(ctx, row),
         tuning=_tuning(ctx),
         before_ack=ctx.store.flush,
+        stored=ctx.store.journal_size(ctx.run_id, row.round),
     )
     final = await follower.follow()
     if final.get("fields", {}).get("will_reboot"):
@@ -307,8 +309,7 @@ async def verify(ctx: RoundContext, row: RoundRow, report: RoundReport) -> Round
         message = next(
             (
                 r.get("fields", {}).get("message")
-                for r in ctx.store.records(ctx.run_id, row.round)
-                if r.get("event") == "round.result"
+                for r in ctx.store.records(ctx.run_id, row.round, events=(FINAL_EVENT,))
             ),
             "",
         )
@@ -341,7 +342,7 @@ async def run_round(ctx: RoundContext, round_no: int, spec: dict[str, Any]) -> R
     if row.phase is RoundPhase.REBOOTING:
         total = policy.timeout + policy.readiness_timeout + policy.stability_timeout + 60
         row = await _step(ctx, row, "await_reboot", total, reboot_step(ctx, row))
-    report = RoundReport.from_records(round_no, ctx.store.records(ctx.run_id, round_no))
+    report = round_report(ctx.store, ctx.run_id, round_no)
     ctx.store.save_results(ctx.run_id, report.results)
     return await _step(ctx, row, "verify", 120, verify(ctx, row, report))
 
@@ -363,7 +364,7 @@ async def run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[R
                 plan, found = await round_plan(ctx, round_no, frozen, reports)
             loops |= found
             row = await run_round(ctx, round_no, job_spec(ctx, round_no, plan, tuple(loops)))
-        report = RoundReport.from_records(round_no, ctx.store.records(ctx.run_id, round_no))
+        report = round_report(ctx.store, ctx.run_id, round_no)
         if frozen is None:
             frozen = dict(report.plan)
             ctx.store.set_plan(ctx.run_id, frozen)

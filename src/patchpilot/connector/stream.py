@@ -4,12 +4,15 @@ The connector proves it knows the run secret and checks the client's proof in re
 impostor endpoint is refused). Records are read from the first one not stored yet, so a
 dropped stream is re-attached with back-off and continues where it stopped: nothing is lost
 or delivered twice. The final `round.result` record is acknowledged, which lets the client
-finish (and reboot). See docs/protocol.md, "Session".
+finish (and reboot). A round's journal is bounded (records and bytes, counting what the store
+already holds): past it the round fails with OutputLimitError, so a client that floods its
+journal cannot fill the connector's memory or disk. See docs/protocol.md, "Session".
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -17,7 +20,13 @@ from typing import Any
 
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.targets.base import ClientSite, TargetOS
-from patchpilot.errors import ClientFailedError, ClientProtocolError, ConnectError, TransportError
+from patchpilot.errors import (
+    ClientFailedError,
+    ClientProtocolError,
+    ConnectError,
+    OutputLimitError,
+    TransportError,
+)
 from patchpilot.launchers.base import Launcher, TaskHandle
 from patchpilot.protocol import (
     PROTOCOL_VERSION,
@@ -31,9 +40,19 @@ from patchpilot.protocol import (
 )
 from patchpilot.transports.base import Stream, Transport
 
-__all__ = ["AttachTarget", "JournalFollower", "StreamTuning"]
+__all__ = [
+    "MAX_ROUND_BYTES",
+    "MAX_ROUND_RECORDS",
+    "AttachTarget",
+    "JournalFollower",
+    "StreamTuning",
+]
 
 FINAL_EVENT = "round.result"
+# A client keeps its journal under 8 MiB (essential records may pass it); far beyond that is
+# a broken or hostile target. 250 records of 1 MiB used to make a 242 MB state dir.
+MAX_ROUND_RECORDS = 200_000
+MAX_ROUND_BYTES = 64 * 1024 * 1024
 Record = Mapping[str, Any]
 ClientCheck = Callable[[], Awaitable[str | None]]
 
@@ -61,6 +80,8 @@ class StreamTuning:
     first_backoff: float = 0.5
     max_backoff: float = 5.0
     reattach_timeout: float = 600.0
+    max_round_records: int = MAX_ROUND_RECORDS  # a round's journal, stored records included
+    max_round_bytes: int = MAX_ROUND_BYTES
 
 
 class _Dropped(Exception):
@@ -99,7 +120,9 @@ class JournalFollower:
         final_seq: int | None = None,
         tuning: StreamTuning | None = None,
         before_ack: Callable[[], Awaitable[None]] | None = None,
+        stored: tuple[int, int] = (0, 0),
     ) -> None:
+        """stored: the records and bytes of this round's journal the store holds already."""
         self.transport = transport
         self.target = target
         self.last_seq = last_seq
@@ -109,6 +132,7 @@ class JournalFollower:
         self.tuning = tuning or StreamTuning()
         self.before_ack = before_ack  # e.g. the store's flush: the final record is kept first
         self.attaches = 0
+        self.records, self.bytes = stored
 
     async def follow(self) -> Record:
         """Return the final record; raise ClientFailedError if the client ended without one."""
@@ -195,12 +219,30 @@ class JournalFollower:
         if seq > self.last_seq + 1:
             raise _Dropped(f"gap in the journal: got {seq} after {self.last_seq}")
         if seq == self.last_seq + 1:
+            self._count(record)
             self.last_seq = seq
             self.on_record(record)
         is_final = record.get("event") == FINAL_EVENT
         if is_final:
             self.final_seq = seq
         return is_final
+
+    def _count(self, record: Record) -> None:
+        """Count a new record against the round's bounds; raise OutputLimitError past them."""
+        self.records += 1
+        self.bytes += len(json.dumps(record))
+        t = self.tuning
+        if self.records > t.max_round_records:
+            bound = f"{t.max_round_records:,} records"
+        elif self.bytes > t.max_round_bytes:
+            bound = f"{t.max_round_bytes:,} bytes"
+        else:
+            return
+        raise OutputLimitError(
+            f"round {self.target.round}: the client's journal passed {bound} (at record "
+            f"{record['seq']}): refused, a broken or hostile target; the client may still be "
+            "working on the server"
+        )
 
 
 def _expect(message: dict[str, Any] | None, kind: str) -> dict[str, Any]:

@@ -30,10 +30,12 @@ from requests import exceptions as http_errors
 from patchpilot.errors import (
     AuthenticationError,
     ConnectError,
+    OutputLimitError,
     TransportError,
     TransportTimeout,
 )
 from patchpilot.transports.base import CommandResult, Stream, Transport
+from patchpilot.transports.limits import MAX_OUTPUT, check_size
 from patchpilot.transports.local import check_result
 from patchpilot.transports.powershell import windows_argv, write_file_argv
 
@@ -57,6 +59,7 @@ class PSRPSettings:
     cert_validation: bool = True
     connect_timeout: int = 30
     operation_timeout: int = 20
+    max_output: int = MAX_OUTPUT  # bytes of stdout (and of stderr) a command may return
 
 
 def translate(exc: Exception, what: str) -> TransportError:
@@ -124,6 +127,7 @@ class PSRPTransport(Transport):
                 await self._call("stopping", lambda: process.signal(SignalCode.TERMINATE))
                 raise TransportTimeout(f"{argv[0]} did not finish in {timeout:g} s")
             await self._call(f"running {argv[0]}", lambda: process.poll_invoke(_POLL_SECONDS))
+            await self._check_bound(process, argv)
         result = CommandResult(
             tuple(argv),
             process.rc if process.rc is not None else 255,
@@ -142,6 +146,17 @@ class PSRPTransport(Transport):
         process = self._start(argv)
         await self._call(f"starting {argv[0]}", process.begin_invoke)
         return PSRPStream(self, process)
+
+    async def _check_bound(self, process: Any, argv: Sequence[str]) -> None:
+        """Stop the process and raise OutputLimitError once its output passes the bound."""
+        limit = self.settings.max_output
+        try:
+            check_size(len(process.stdout), limit, argv, "output")
+            check_size(len(process.stderr), limit, argv, "error output")
+        except OutputLimitError:
+            with contextlib.suppress(TransportError):
+                await self._call("stopping", lambda: process.signal(SignalCode.TERMINATE))
+            raise
 
     def _start(self, argv: Sequence[str]) -> Any:
         command = windows_argv(argv)
@@ -180,6 +195,8 @@ class PSRPStream(Stream):
             await self._transport._call("reading", lambda: process.poll_invoke(_POLL_SECONDS))
         data: bytes = process.stdout[self._offset : self._offset + n]
         self._offset += len(data)
+        if self._offset >= len(process.stdout):  # pypsrp appends forever: drop what was read
+            process.stdout, self._offset = b"", 0
         return data
 
     async def write(self, data: bytes) -> None:

@@ -33,6 +33,7 @@ from patchpilot.errors import (
 )
 from patchpilot.transports import quoting
 from patchpilot.transports.base import CommandResult, Stream, Transport
+from patchpilot.transports.limits import MAX_OUTPUT, all_or_none, read_capped
 from patchpilot.transports.local import check_result
 
 __all__ = ["SSHSettings", "SSHTransport"]
@@ -52,6 +53,7 @@ class SSHSettings:
     keepalive_interval: float = 5.0
     keepalive_count_max: int = 3
     use_sudo: bool | None = False  # None: sudo unless the login user is root
+    max_output: int = MAX_OUTPUT  # bytes of stdout (and of stderr) a command may return
 
 
 def _where(settings: SSHSettings) -> str:
@@ -296,22 +298,39 @@ class SSHTransport(Transport):
         conn = await self._connection()
         try:
             with _mapped(f"running {argv[0]}", self.settings):
-                completed = await asyncio.wait_for(
-                    conn.run(self._command(argv), input=input, encoding=None, check=False),
-                    timeout,
-                )
+                process = await conn.create_process(self._command(argv), encoding=None)
+                try:
+                    out, err, completed = await asyncio.wait_for(
+                        self._bounded(process, argv, input), timeout
+                    )
+                finally:
+                    process.close()  # a no-op once it exited; else stops an overflow or timeout
         except TransportError:
             self._forget_if_closed()
             raise
         result = CommandResult(
             tuple(argv),
             _exit_status(completed),
-            _text(completed.stdout),
-            _text(completed.stderr),
+            _text(out),
+            _text(err),
             time.monotonic() - started,
             _exit_signal(completed),
         )
         return check_result(result) if check else result
+
+    async def _bounded(
+        self, process: asyncssh.SSHClientProcess[bytes], argv: Sequence[str], input: bytes | None
+    ) -> tuple[bytes, bytes, asyncssh.SSHCompletedProcess]:
+        """Feed input, read stdout and stderr up to the bound each, and wait for the exit."""
+        if input:
+            process.stdin.write(input)
+        process.stdin.write_eof()
+        limit = self.settings.max_output
+        out, err = await all_or_none(
+            read_capped(process.stdout.read, limit, argv, "output"),
+            read_capped(process.stderr.read, limit, argv, "error output"),
+        )
+        return out, err, await process.wait(check=False)
 
     def _forget_if_closed(self) -> None:
         if self._conn is not None and self._conn.is_closed():

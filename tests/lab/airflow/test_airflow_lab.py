@@ -41,8 +41,11 @@ def airflow(
     """A running Airflow whose connections reach the lab (key and known_hosts from the lab)."""
     home = tmp_path_factory.mktemp("airflow")
     postgres.psql('CREATE DATABASE "patchpilot"')
-    ssh = {"conn_type": "ssh", "login": "root",
-           "extra": {"key_file": str(lab.key_path), "known_hosts_file": str(lab.known_hosts_path)}}
+    ssh = {
+        "conn_type": "ssh",
+        "login": "root",
+        "extra": {"key_file": str(lab.key_path), "known_hosts_file": str(lab.known_hosts_path)},
+    }
     store = {"conn_type": "postgres", "host": "127.0.0.1", "port": postgres.port,
              "login": "postgres", "password": PG_PASSWORD, "schema": "patchpilot"}  # fmt: skip
     deployment = Airflow(

@@ -25,8 +25,7 @@ def _wait_for_record(postgres: PostgresServer, db: str, run_id: str, event: str)
     while time.monotonic() < deadline:
         try:
             found = postgres.psql(
-                f"SELECT 1 FROM patchpilot.journal WHERE run_id = '{run_id}' "
-                f"AND event = '{event}'",
+                f"SELECT 1 FROM patchpilot.journal WHERE run_id = '{run_id}' AND event = '{event}'",
                 db,
             )
         except RuntimeError:  # no tables yet

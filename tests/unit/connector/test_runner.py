@@ -304,3 +304,14 @@ async def test_a_cancelled_run_waiting_for_its_server_stops(store: Store, tmp_pa
             await job
     assert transport.attempts == 2 and events[-1].kind == "run.end"
     assert store.result("r1")["outcome"] == "cancelled"  # type: ignore[index]
+
+
+async def test_a_round_flooding_its_journal_fails_alone_and_bounds_the_store(
+    store: Store, tmp_path: Path
+) -> None:
+    """250 records of ~1 MiB made a 242 MB state dir; now the round stops at 64 MiB: exit 72."""
+    flood = [record(seq, "apt.output", line="x" * 1_000_000) for seq in range(1, 100)]
+    result, _ = await run(FakeTarget("r1", {1: [*flood, final(100, results=[])]}), store, tmp_path)
+    assert result.outcome is Outcome.CLIENT_PROTOCOL and result.exit_code == 72
+    assert "journal passed 67,108,864 bytes (at record 68)" in result.errors[0]
+    assert (tmp_path / "state" / "state.sqlite").stat().st_size < 80 * 1024 * 1024

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from connector_fakes import SECRET, FakeEndpoint, final, record
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.stream import AttachTarget, JournalFollower, StreamTuning
 from patchpilot.connector.targets.linux import LinuxOS
-from patchpilot.errors import ClientFailedError, ClientProtocolError
+from patchpilot.errors import ClientFailedError, ClientProtocolError, OutputLimitError
 from patchpilot.launchers.systemd_run import SystemdRunLauncher
 from patchpilot.transports.fake import FakeTransport
 
@@ -98,3 +99,24 @@ async def test_client_that_died_without_a_result_is_reported() -> None:
     endpoint = FakeEndpoint("r1", 1, RECORDS[:2])
     with pytest.raises(ClientFailedError, match="refused"):
         await follower(endpoint, [], failure="the client refused the job spec").follow()
+
+
+@pytest.mark.parametrize(
+    ("bounds", "stored", "words"),
+    [
+        ({"max_round_records": 3}, (0, 0), "passed 3 records (at record 4)"),
+        ({"max_round_records": 5}, (3, 300), "passed 5 records (at record 3)"),  # resumed
+        ({"max_round_bytes": 10_000}, (0, 0), "passed 10,000 bytes (at record 2)"),
+    ],
+)
+async def test_a_flooding_journal_fails_the_round(
+    bounds: dict[str, int], stored: tuple[int, int], words: str
+) -> None:
+    flood = [record(seq, "apt.output", line="x" * 6000) for seq in range(1, 50)]
+    endpoint, seen = FakeEndpoint("r1", 1, flood), []
+    f = follower(endpoint, seen)
+    f.tuning = replace(FAST, **bounds)
+    f.records, f.bytes = stored
+    with pytest.raises(OutputLimitError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        await f.follow()
+    assert len(seen) < 5

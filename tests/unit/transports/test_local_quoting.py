@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchpilot.errors import TransportError, TransportTimeout
+from patchpilot.errors import OutputLimitError, TransportError, TransportTimeout
 from patchpilot.transports import quoting
 from patchpilot.transports.fake import FakeTransport, pipe_pair
-from patchpilot.transports.local import LocalTransport
+from patchpilot.transports.local import LocalSettings, LocalTransport
 
 
 @settings(deadline=None, max_examples=40)  # one subprocess per example
@@ -68,3 +68,11 @@ async def test_fake_transport_and_pipes() -> None:
     assert await b.read() == b"1"
     await a.close()
     assert await b.read() == b""
+
+
+@pytest.mark.parametrize("stream", ["", ">&2"])
+async def test_local_output_past_the_bound_is_refused(stream: str) -> None:
+    transport = LocalTransport(LocalSettings(max_output=1024 * 1024))
+    with pytest.raises(OutputLimitError, match="more than 1,048,576 bytes"):
+        await transport.run(["sh", "-c", f"head -c 3000000 /dev/zero {stream}"], timeout=30)
+    assert len((await transport.run(["head", "-c", "1000000", "/dev/zero"])).stdout) == 1000000

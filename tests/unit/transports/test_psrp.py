@@ -15,6 +15,7 @@ from patchpilot.errors import (
     AuthenticationError,
     ConfigurationError,
     ConnectError,
+    OutputLimitError,
     TransportTimeout,
 )
 from patchpilot.transports.powershell import (
@@ -76,10 +77,13 @@ class FakeProcess:
         self.signals.append(code)
 
 
-def transport_for(handler: Handler, **kwargs: Any) -> tuple[PSRPTransport, FakeShell]:
+def transport_for(
+    handler: Handler, max_output: int | None = None, **kwargs: Any
+) -> tuple[PSRPTransport, FakeShell]:
     shell = FakeShell(handler, **kwargs)
+    bound = {} if max_output is None else {"max_output": max_output}
     transport = PSRPTransport(
-        PSRPSettings("srv1.example", username="EXAMPLE\\patch", password="pw"),
+        PSRPSettings("srv1.example", username="EXAMPLE\\patch", password="pw", **bound),
         new_shell=lambda settings: shell,
         new_process=FakeProcess,
     )
@@ -155,6 +159,27 @@ async def test_timeout_terminates_the_process() -> None:
     with pytest.raises(TransportTimeout):
         await transport.run(["ping.exe", "-t", "localhost"], timeout=0.05)
     assert shell.processes[0].signals == [SignalCode.TERMINATE]
+
+
+async def test_output_past_the_bound_stops_the_command() -> None:
+    def flood(process: FakeProcess) -> None:  # one WinRS envelope per poll, never done
+        process.stdout += b"x" * 100_000
+
+    transport, shell = transport_for(flood, max_output=1_000_000)
+    with pytest.raises(OutputLimitError, match="more than 1,000,000 bytes"):
+        await transport.run(["cmd.exe", "/c", "type", "big.txt"], timeout=30)
+    assert shell.processes[0].signals == [SignalCode.TERMINATE]
+
+
+async def test_a_long_stream_keeps_only_what_is_unread() -> None:
+    def chatty(process: FakeProcess) -> None:
+        process.stdout += b"r" * 1000
+
+    transport, shell = transport_for(chatty)
+    stream = await transport.open_stream(["python.exe", "c.pyz", "attach"])
+    for _ in range(50):
+        assert await stream.read() == b"r" * 1000
+    assert len(shell.processes[0].stdout) <= 1000  # not 50,000: read bytes are let go
 
 
 async def test_stream_reads_stdout_and_writes_stdin() -> None:

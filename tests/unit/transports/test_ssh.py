@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from patchpilot.errors import AuthenticationError, ConnectError, HostKeyError
+from patchpilot.errors import AuthenticationError, ConnectError, HostKeyError, OutputLimitError
 from patchpilot.transports.ssh import SSHSettings, SSHTransport, _exit_signal, _exit_status
 
 
@@ -33,14 +34,23 @@ async def _shell(process: asyncssh.SSHServerProcess[bytes]) -> None:
         child.stdin.close()
 
     async def drain(source: asyncio.StreamReader, sink: asyncssh.SSHWriter[bytes]) -> None:
+        is_open = True  # till the client closes the channel (as sshd sees it): then stop
         while data := await source.read(65536):
-            sink.write(data)
+            if is_open:
+                try:
+                    sink.write(data)
+                    await sink.drain()
+                except (BrokenPipeError, asyncssh.Error):
+                    is_open = False
+                    with contextlib.suppress(ProcessLookupError):
+                        child.kill()
 
     feeder = asyncio.ensure_future(feed())
     await asyncio.gather(drain(child.stdout, process.stdout), drain(child.stderr, process.stderr))
     status = await child.wait()
     feeder.cancel()
-    process.exit(status)
+    with contextlib.suppress(BrokenPipeError, asyncssh.Error):
+        process.exit(status)
 
 
 @dataclass
@@ -97,6 +107,19 @@ async def test_run_put_and_stream(server: Server) -> None:
         await stream.write(b"hello")
         assert await stream.read() == b"hello"
         await stream.close()
+
+
+@pytest.mark.parametrize("stream", ["", ">&2"])
+async def test_output_past_the_bound_is_refused_and_the_link_survives(
+    server: Server, stream: str
+) -> None:
+    """A target answering 150 MB grew the connector by 343 MB; now the read stops at the bound."""
+    async with SSHTransport(server.settings(max_output=1024 * 1024)) as ssh:
+        flood = ["sh", "-c", f"head -c 3000000 /dev/zero {stream}; echo done"]
+        with pytest.raises(OutputLimitError, match="more than 1,048,576 bytes"):
+            await ssh.run(flood, timeout=30)
+        assert (await ssh.run(["echo", "still here"])).stdout == "still here\n"
+        assert len((await ssh.run(["head", "-c", "1000000", "/dev/zero"])).stdout) == 1000000
 
 
 async def test_unknown_host_key_is_refused_with_its_fingerprint(server: Server) -> None:

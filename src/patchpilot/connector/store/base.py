@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -255,13 +255,35 @@ class Store(ABC):
         )
         return int(found[0][0] or 0)
 
-    def records(self, run_id: str, round_no: int | None = None) -> list[dict[str, Any]]:
+    def journal_size(self, run_id: str, round_no: int) -> tuple[int, int]:
+        """Return how many records of a round's journal are stored, and their bytes."""
+        found = self._rows(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(record)), 0) FROM journal "
+            "WHERE run_id = ? AND round = ?",
+            (run_id, round_no),
+        )
+        return int(found[0][0]), int(found[0][1])
+
+    def records(
+        self, run_id: str, round_no: int | None = None, *, events: Collection[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Return a run's (or a round's) records in order; only those of events, if given."""
+        return list(self.iter_records(run_id, round_no, events=events))
+
+    def iter_records(
+        self, run_id: str, round_no: int | None = None, *, events: Collection[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield records one at a time, parsed as they are taken (only events', if given)."""
         query = "SELECT record FROM journal WHERE run_id = ?"
-        args: tuple[Any, ...] = (run_id,)
+        args: list[Any] = [run_id]
         if round_no is not None:
-            query, args = query + " AND round = ?", (run_id, round_no)
-        rows = self._rows(query + " ORDER BY round, seq", args)
-        return [json.loads(r[0]) for r in rows]
+            query += " AND round = ?"
+            args.append(round_no)
+        if events is not None:
+            query += f" AND event IN ({','.join('?' * len(events))})"
+            args.extend(events)
+        for row in self._rows(query + " ORDER BY round, seq", tuple(args)):
+            yield json.loads(row[0])
 
     def save_results(self, run_id: str, results: tuple[UpdateResult, ...]) -> None:
         if not results:
