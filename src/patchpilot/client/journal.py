@@ -14,6 +14,8 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from patchpilot.protocol.parts import PART_SUFFIX, split_fields
+
 __all__ = [
     "ESSENTIAL_EVENTS",
     "FINAL_EVENT",
@@ -27,19 +29,18 @@ Record = Dict[str, Any]
 
 LEVELS = ("debug", "info", "warning", "error")
 FINAL_EVENT = "round.result"
-ESSENTIAL_EVENTS = frozenset(
-    {
-        "run.started",
-        "job.refused",
-        "scan.done",
-        "plan.selected",
-        "update.result",
-        FINAL_EVENT,
-        "reboot.requested",
-        "log.not_collected",
-        "journal.truncated",
-    }
+_ESSENTIAL = (
+    "run.started",
+    "job.refused",
+    "scan.done",
+    "plan.selected",
+    "update.result",
+    FINAL_EVENT,
+    "reboot.requested",
+    "log.not_collected",
+    "journal.truncated",
 )
+ESSENTIAL_EVENTS = frozenset(_ESSENTIAL + tuple(e + PART_SUFFIX for e in _ESSENTIAL))
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 _RESERVE = 256 * 1024
 
@@ -134,13 +135,20 @@ class Journal:
         return self.record(event, level, fields)
 
     def record(self, event: str, level: str, fields: Dict[str, Any]) -> Optional[Record]:
-        """Record an event with its fields as a dict (see append)."""
+        """Record an event with its fields as a dict (see append).
+
+        Fields too large for one frame are written as parts first (client/parts.py), all
+        under one lock so no other record comes between; the last record is returned.
+        """
         if level not in LEVELS:
             raise ValueError("unknown level %r" % level)
+        sets = split_fields(fields)
         with self._cond:
             if not self._fits(event, level):
                 return None
-            record = self._make(event, level, fields)
+            for part in sets[:-1]:
+                self._store(self._make(event + PART_SUFFIX, level, part))
+            record = self._make(event, level, sets[-1])
             self._store(record)
             self._cond.notify_all()
             return record

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from patchpilot.connector.exitcodes import Outcome
+from patchpilot.protocol.parts import join_parts
 
 __all__ = [
     "REPORT_EVENTS",
@@ -46,7 +47,8 @@ class UpdateResult:
         )
 
 
-REPORT_EVENTS = ("round.result", "plan.selected")  # the records a RoundReport reads
+# the records a RoundReport reads, with their parts (a record too large for one frame)
+REPORT_EVENTS = ("round.result", "plan.selected", "round.result.part", "plan.selected.part")
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class RoundReport:
         """Build the report from a round's journal records (the last round.result wins)."""
         final: Mapping[str, Any] = {}
         chosen: Mapping[str, Any] = {}
-        for record in records:
+        for record in join_parts(records):
             fields = record.get("fields") or {}
             if record.get("event") == "round.result":
                 final = fields
