@@ -6,11 +6,13 @@ connector, and checks that it did not get to run as root.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
-from connector_lab import run
+from connector_lab import argv, run, wait_for_event
 
+from patchpilot.lab.catalog import SLOW_SECONDS_FILE
 from patchpilot.lab.lab import Lab
 from patchpilot.lab.server import Server
 
@@ -41,3 +43,39 @@ def test_the_client_runs_with_an_absolute_python_under_i_s(
     assert done.exit_status == 20, done.stderr
     left = lab.ssh(lab_server.name, ["ls", "-A", MARKERS]).stdout.split()
     assert left == [], f"ran as root beside the client: {left}"
+
+
+_SHARE = "/srv/share/patchpilot-client.pyz"
+_EVIL = (
+    "import zipfile; z = zipfile.ZipFile('" + _SHARE + "', 'w'); "
+    "z.writestr('__main__.py', 'open(\"" + MARKERS + '/share-ran", "w").close()\'); z.close()'
+)
+
+
+def test_a_shared_client_swapped_mid_run_never_runs(
+    lab: Lab, lab_server: Server, tmp_path: Path
+) -> None:
+    """The share is checked once, then read again for each client call: swap it in between."""
+    name = lab_server.name
+    pushed = run(lab, lab_server, tmp_path, "--check-only")  # leaves this tree's client there
+    assert pushed.exit_status == 20, pushed.stderr
+    lab.ssh(name, ["sh", "-c", f"mkdir -p /srv/share {MARKERS} && "
+                   f"cp \"$(ls -t /var/lib/patchpilot/client/*.pyz | head -n 1)\" {_SHARE} && "
+                   "rm -f /var/lib/patchpilot/client/*.pyz"])  # fmt: skip
+    lab.install_opt_in(lab_server, "lab-slow")
+    lab.ssh(name, ["sh", "-c", f"echo 8 > {SLOW_SECONDS_FILE}"])
+    state = tmp_path / "swap"
+    args = argv(lab, lab_server, state, "--run-id", "swap", "--client-path", _SHARE,
+                "--include", "lab-slow", "--reboot", "never")  # fmt: skip
+    connector = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_event(state, "swap", "run.started", timeout=120)
+        lab.ssh(name, ["/usr/bin/python3", "-c", _EVIL])  # the share now holds other code
+        _, err = connector.communicate(timeout=240)
+    finally:
+        if connector.poll() is None:
+            connector.kill()
+            connector.wait()
+    assert connector.returncode == 0, err
+    left = lab.ssh(name, ["ls", "-A", MARKERS]).stdout.split()
+    assert left == [], "the swapped share ran as root"

@@ -1,8 +1,11 @@
 """Linux targets: where the client lives, how it gets there, the boot probe, `LinuxOS`.
 
-Pushed clients live at `/var/lib/patchpilot/client/patchpilot-client-<sha256[:16]>.pyz` and
-are reused while their SHA-256 matches. With `--client-path` nothing is copied: the file the
-target sees must hash to the client this connector expects, or the run is refused. A boot id
+Clients live at `/var/lib/patchpilot/client/patchpilot-client-<sha256[:16]>.pyz` (a 0700
+folder of root's) and are reused while their SHA-256 matches. With `--client-path` the target
+copies the shared file there itself, the connector checks the SHA-256 of that copy, and only
+the copy ever runs: what was checked is what runs, in every round, scan, lock and attach,
+whatever happens to the share meanwhile. A copy that does not match is deleted and the run
+refused. A boot id
 is `/proc/sys/kernel/random/boot_id`; readiness is `systemctl is-system-running`.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -66,23 +70,36 @@ async def _remote_sha256(transport: Transport, path: str) -> str | None:
     return parse_sha256sum(read.exit_status, read.stdout)
 
 
+async def _copy_shared(transport: Transport, shared_path: str, path: str, expected: str) -> None:
+    """Copy the shared client into root's client folder, check the copy, then put it in place.
+
+    Raise ConfigurationError (and delete the copy) when it does not hash to expected.
+    """
+    copy = f"{path}.copy-{secrets.token_hex(4)}"
+    await transport.run(["install", "-d", "-m", "0700", CLIENT_DIR], check=True, timeout=60)
+    copied = await transport.run(["install", "-m", "0600", "-T", shared_path, copy], timeout=120)
+    found = await _remote_sha256(transport, copy) if copied.ok else None
+    if found != expected:
+        await transport.run(["rm", "-f", copy], timeout=60)
+        raise ConfigurationError(
+            f"--client-path {shared_path}: SHA-256 is {found or 'unreadable'}, expected "
+            f"{expected} (this connector's client); refusing to run a different client"
+        )
+    await transport.run(["mv", "-f", "-T", copy, path], check=True, timeout=60)
+
+
 async def deploy_client(
     transport: Transport, artifact: ClientArtifact, *, shared_path: str | None = None
 ) -> str:
-    """Return the client's path on the target, pushing it only if it is not there yet.
+    """Return the path of the verified client on the target: pushed, or copied from the share.
 
     Raise ConfigurationError when a shared client does not match the expected SHA-256.
     """
     expected = artifact.sha256.lower()
-    if shared_path is not None:
-        found = await _remote_sha256(transport, shared_path)
-        if found != expected:
-            raise ConfigurationError(
-                f"--client-path {shared_path}: SHA-256 is {found or 'unreadable'}, expected "
-                f"{expected} (this connector's client); refusing to run a different client"
-            )
-        return shared_path
     path = pushed_path(expected)
+    if shared_path is not None:
+        await _copy_shared(transport, shared_path, path, expected)
+        return path
     if await _remote_sha256(transport, path) != expected:
         await transport.put(artifact.path.read_bytes(), path, mode=0o600)
         if await _remote_sha256(transport, path) != expected:
