@@ -22,6 +22,7 @@ from patchpilot.cli.human import Human, JsonFlag, VerboseFlag
 from patchpilot.cli.logfile import setup_connector_log
 from patchpilot.cli.options import with_run_options
 from patchpilot.cli.outputs import MetricsFile, ReportFile, check_outputs, write_outputs
+from patchpilot.cli.pidfile import live_pid, write_pid_file
 from patchpilot.cli.printable import printable
 from patchpilot.cli.render import EventRenderer
 from patchpilot.cli.signals import until_signal
@@ -92,7 +93,7 @@ def run_command(
     human = output if output is not None and output.is_for_person(log_format) else None
     pid_file = _pid_file(store, options.run_id or "")
     pid_file.parent.mkdir(mode=0o700, exist_ok=True)
-    pid_file.write_text(str(os.getpid()))
+    write_pid_file(pid_file)
     try:
         if human is not None:
             with human.view([spec.name]) as view:
@@ -248,10 +249,12 @@ def cancel_run(store: Store, run_id: str, pid_file: Path) -> str:
         raise ConfigurationError(f"no run {run_id!r} in {store.location}")
     if found.status != "running":
         return f"run {run_id} already finished: {found.status}"
-    try:
-        pid = int(pid_file.read_text())
-        os.kill(pid, signal.SIGTERM)
-        return f"sent SIGTERM to the connector of run {run_id} (pid {pid})"
-    except (OSError, ValueError):
-        cancel_stored_run(store, run_id)
-        return f"run {run_id} recorded as cancelled (no connector was running it)"
+    pid = live_pid(pid_file)  # None too when the pid now belongs to another process
+    if pid is not None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+            return f"sent SIGTERM to the connector of run {run_id} (pid {pid})"
+        except OSError:
+            pass
+    cancel_stored_run(store, run_id)
+    return f"run {run_id} recorded as cancelled (no connector was running it)"

@@ -96,12 +96,15 @@ class RunResult:
 
 
 def write_result(result: dict[str, Any], path: str | Path) -> None:
-    """Write the result document to path atomically."""
-    write_text_atomic(json.dumps(result, indent=2) + "\n", path)
+    """Write the result document to path atomically, 0600.
+
+    It names servers, packages and failures: only its owner reads it (chmod it to share it).
+    """
+    write_text_atomic(json.dumps(result, indent=2) + "\n", path, mode=0o600)
 
 
-def write_text_atomic(text: str, path: str | Path) -> None:
-    """Write text to path atomically (temp file in the same folder, fsync, rename), 0644.
+def write_text_atomic(text: str, path: str | Path, *, mode: int = 0o644) -> None:
+    """Write text to path atomically (temp file in the same folder, fsync, rename), with mode.
 
     A reader (a scheduler, node_exporter's textfile collector) never sees half a file.
     """
@@ -113,7 +116,7 @@ def write_text_atomic(text: str, path: str | Path) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from patchpilot.client_build import build_client
-from patchpilot.connector.events import Event, JournalRecord, RunFinished, RunStarted, utc_now
+from patchpilot.connector.events import (
+    Event,
+    JournalRecord,
+    RunFinished,
+    RunStarted,
+    WarningRaised,
+    utc_now,
+)
 from patchpilot.connector.exitcodes import Outcome, outcome_of_error
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.phase import RoundPhase
@@ -206,6 +213,9 @@ async def run_target(
         )
     )
     warnings: list[str] = []
+    for message in TARGETS[options.os].warnings_for(options):
+        warnings.append(message)
+        on_event(WarningRaised(target=target.name, round=0, message=message))
     work = _work(
         row,
         options,

@@ -158,6 +158,36 @@ def test_cancel_signals_a_live_connector(tmp_path: Path) -> None:
         RunRow("r2", "web1", "install", "{}", Secret("s" * 64), "running", None, "t0", None, None)
     )
     connector = subprocess.Popen(["sleep", "30"])
-    (tmp_path / "r2.pid").write_text(str(connector.pid))
+    start = Path(f"/proc/{connector.pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    (tmp_path / "r2.pid").write_text(f"{connector.pid} {start}")
     assert "sent SIGTERM" in cancel_run(store, "r2", tmp_path / "r2.pid")
     assert connector.wait(timeout=5) == -15
+
+
+def test_cancel_never_signals_a_recycled_pid(tmp_path: Path) -> None:
+    """A SIGKILLed connector leaves its pid file; the pid may now be someone else's."""
+    import subprocess
+
+    store = Store.open(tmp_path)
+    store.create_run(
+        RunRow("r3", "web1", "install", "{}", Secret("s" * 64), "running", None, "t0", None, None)
+    )
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        (tmp_path / "r3.pid").write_text(f"{stranger.pid} 1")  # another process's start time
+        assert "recorded as cancelled" in cancel_run(store, "r3", tmp_path / "r3.pid")
+        assert stranger.poll() is None  # not signalled
+        (tmp_path / "r3.pid").write_text(str(stranger.pid))  # an old file: no start time
+        store.reopen_run("r3")
+        assert "recorded as cancelled" in cancel_run(store, "r3", tmp_path / "r3.pid")
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_the_result_file_is_private(tmp_path: Path) -> None:
+    from patchpilot.connector.result import write_result
+
+    write_result({"a": 1}, tmp_path / "r.json")
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o600

@@ -89,6 +89,11 @@ class TargetOS(abc.ABC):
         """Return the steps for one run on target, configured from the run's options."""
 
     @classmethod
+    def warnings_for(cls, options: RunOptions) -> list[str]:
+        """Return what the run's options weaken on this OS, said at the start of each run."""
+        return []
+
+    @classmethod
     def normalize_entry(cls, entry: str) -> str:
         """Return an include/exclude entry as this OS's client and update source spell it."""
         return entry

@@ -21,6 +21,7 @@ from patchpilot.connector.targets.base import (
 )
 from patchpilot.connector.targets.windows import calls, layout
 from patchpilot.connector.targets.windows.probe import WindowsBootProbe
+from patchpilot.connector.targets.windows.trust import weakening_warnings
 from patchpilot.errors import ConfigurationError
 from patchpilot.launchers.base import TaskHandle
 from patchpilot.protocol.windows import normalize_kb
@@ -57,6 +58,10 @@ class WindowsOS(TargetOS):
     launcher: str = field(default="schtasks", init=False)
     launchers: tuple[str, ...] = field(default=("auto", "schtasks"), init=False)
     transports: tuple[str, ...] = field(default=("ssh", "psrp"), init=False)
+
+    @classmethod
+    def warnings_for(cls, options: RunOptions) -> list[str]:
+        return weakening_warnings(options.windows)
 
     @classmethod
     def for_run(cls, options: RunOptions, target: TargetSpec) -> WindowsOS:
