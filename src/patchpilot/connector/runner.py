@@ -31,6 +31,7 @@ from patchpilot.connector.events import (
 from patchpilot.connector.exitcodes import Outcome, outcome_of_error
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.phase import RoundPhase
+from patchpilot.connector.plan_check import SCAN_EVENTS, security_left_out
 from patchpilot.connector.prepare import patiently, prepare_target, target_lock
 from patchpilot.connector.report import build_result
 from patchpilot.connector.result import RunResult
@@ -167,6 +168,7 @@ async def _work(
         )
         async with held:
             await run_rounds(ctx, row.frozen_plan)
+        _warn_left_out(ctx, options)
     finally:
         await transport.close()
 
@@ -233,6 +235,21 @@ async def run_target(
         _finish(store, row, options, warnings, on_event, _Failure(Outcome.CANCELLED, "cancelled"))
         raise
     return _finish(store, row, options, warnings, on_event, failure)
+
+
+def _warn_left_out(ctx: RoundContext, options: RunOptions) -> None:
+    """Warn about security updates this server offers that a plan chosen elsewhere left out."""
+    if options.plan is None:
+        return
+    scans = ctx.store.iter_records(ctx.run_id, 1, events=SCAN_EVENTS)
+    left = security_left_out(scans, options.plan)
+    if left:
+        shown = ", ".join(left[:20]) + (f" and {len(left) - 20} more" if len(left) > 20 else "")
+        ctx.warn(
+            1,
+            f"the fleet's frozen plan leaves out {len(left)} security update(s) this server "
+            f"offers: {shown}",
+        )
 
 
 class _Failure(NamedTuple):

@@ -27,7 +27,7 @@ from patchpilot.connector.result import RunResult
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RunRow, Store
 from patchpilot.connector.target import TargetSpec
-from patchpilot.errors import ConfigurationError, PatchpilotError
+from patchpilot.errors import ClientProtocolError, ConfigurationError, PatchpilotError
 
 INVENTORY = """\
 all:
@@ -264,3 +264,33 @@ async def test_a_failed_plan_cancels_the_servers_being_prepared(tmp_path: Path) 
     with pytest.raises(asyncio.CancelledError):
         await w1
     assert fake.calls == []
+
+
+async def test_a_malformed_plan_from_the_plan_host_stops_the_fleet(tmp_path: Path) -> None:
+    """Root on the plan host could make every server's job spec invalid (review item 6)."""
+    inventory = _inventory(tmp_path)
+    store = Store.open(tmp_path / "state")
+
+    class EvilPlanHost(FakeRunTarget):
+        async def __call__(
+            self,
+            target: TargetSpec,
+            options: RunOptions,
+            *,
+            store: Store,
+            on_event: Callable[[Event], None],
+        ) -> RunResult:
+            done = await super().__call__(target, options, store=store, on_event=on_event)
+            store.set_plan(str(options.run_id), {"lab-base-a": "2.0\n; reboot"})
+            return done
+
+    options = all_host_options(RunOptions(), inventory.hosts)
+    with pytest.raises(ClientProtocolError, match="the plan from d1 is malformed"):
+        await freeze_plan(
+            EvilPlanHost(),
+            inventory.host("d1"),
+            options["d1"],
+            fleet_run_id="f1",
+            store=store,
+            on_event=lambda e: None,
+        )

@@ -50,6 +50,7 @@ from patchpilot.connector.options import (
     flat_fields,
     option_meta,
 )
+from patchpilot.connector.plan_check import check_plan
 from patchpilot.connector.result import RunResult
 from patchpilot.connector.runner import run_target
 from patchpilot.connector.store import Store
@@ -210,7 +211,7 @@ async def freeze_plan(
         )
         error.exit_code = result.exit_code
         raise error
-    return row.frozen_plan or {}
+    return check_plan(row.frozen_plan or {}, host.name)
 
 
 def run_one_with(
