@@ -116,9 +116,15 @@ def test_fleet_run_id_is_checked() -> None:
 class FakeRunTarget:
     """Stands for run_target: records each call; a scan stores a plan as round 1 would."""
 
-    def __init__(self, outcome: Outcome = Outcome.SUCCESS, exit_code: int = 0) -> None:
+    def __init__(
+        self,
+        outcome: Outcome = Outcome.SUCCESS,
+        exit_code: int = 0,
+        plan: dict[str, str] | None = None,
+    ) -> None:
         self.outcome = outcome
         self.exit_code = exit_code
+        self.plan = plan or {"lab-base-a": "2.0"}
         self.calls: list[RunOptions] = []
         self.started: list[str] = []
 
@@ -151,7 +157,7 @@ class FakeRunTarget:
             )
         )
         if options.check_only:
-            store.set_plan(run_id, {"lab-base-a": "2.0"})
+            store.set_plan(run_id, self.plan)
         return RunResult(
             run_id,
             target.name,
@@ -271,23 +277,10 @@ async def test_a_malformed_plan_from_the_plan_host_stops_the_fleet(tmp_path: Pat
     inventory = _inventory(tmp_path)
     store = Store.open(tmp_path / "state")
 
-    class EvilPlanHost(FakeRunTarget):
-        async def __call__(
-            self,
-            target: TargetSpec,
-            options: RunOptions,
-            *,
-            store: Store,
-            on_event: Callable[[Event], None],
-        ) -> RunResult:
-            done = await super().__call__(target, options, store=store, on_event=on_event)
-            store.set_plan(str(options.run_id), {"lab-base-a": "2.0\n; reboot"})
-            return done
-
     options = all_host_options(RunOptions(), inventory.hosts)
     with pytest.raises(ClientProtocolError, match="the plan from d1 is malformed"):
         await freeze_plan(
-            EvilPlanHost(),
+            FakeRunTarget(plan={"lab-base-a": "2.0\n; reboot"}),
             inventory.host("d1"),
             options["d1"],
             fleet_run_id="f1",
