@@ -80,7 +80,7 @@ def listen_once(run_id: str, round_no: int, wait: float) -> bool:
         live.close()
         return True
     config = _disk_session(paths)  # refuse a round without a job spec before listening
-    endpoint = open_endpoint(paths, run_id, round_no)
+    endpoint = open_endpoint(paths, run_id, round_no, config.secret)
     expired = threading.Event()
 
     def expire() -> None:
@@ -108,7 +108,12 @@ def listen_once(run_id: str, round_no: int, wait: float) -> bool:
 
 def _live(paths: RoundPaths, run_id: str, round_no: int) -> Optional[Stream]:
     try:
-        return connect_endpoint(paths, run_id, round_no)
+        with open(paths.job, encoding="utf-8") as handle:
+            secret = parse_job_spec(handle.read()).secret
+    except (OSError, ValueError):
+        return None  # no job: no live client either (serving from disk says why)
+    try:
+        return connect_endpoint(paths, run_id, round_no, secret)
     except OSError:
         return None
 

@@ -99,7 +99,8 @@ class Round:
             self._journal, spec.secret, spec.run_id, spec.round, on_ack=self._acks.ack
         )
         server = self._server = LogServer(
-            self._endpoint or open_endpoint(self._paths, spec.run_id, spec.round), config
+            self._endpoint or open_endpoint(self._paths, spec.run_id, spec.round, spec.secret),
+            config,
         )
         server.start()
         try:

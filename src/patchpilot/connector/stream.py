@@ -164,7 +164,7 @@ class JournalFollower:
     async def _session(self) -> Record | None:
         t = self.target
         site = ClientSite(self.transport, t.launcher, t.client, t.run_id)
-        opening = t.os.open_log(site, t.round, t.task)
+        opening = t.os.open_log(site, t.round, t.task, secret=t.secret.reveal())
         stream = await asyncio.wait_for(opening, 30)
         self.attaches += 1
         try:

@@ -5,6 +5,7 @@ classifications and KB lists) and opens the pipe the client serves, so both impo
 from here rather than from each other. Standard library only, Python 3.9+.
 """
 
+import hashlib
 import re
 from typing import Dict
 
@@ -37,8 +38,13 @@ def normalize_kb(text: str) -> str:
     return "KB" + match.group(1)
 
 
-def pipe_name(run_id: str, round_no: int) -> str:
-    """Return the pipe's name for a run and round; raise ValueError for a malformed run id."""
+def pipe_name(run_id: str, round_no: int, secret: str) -> str:
+    """Return the pipe's name for a run and round; raise ValueError for a malformed run id.
+
+    The name ends with a tag derived from the run's secret: a local user cannot know it, so
+    cannot create the pipe first (squat it) to make the round's endpoint fail.
+    """
     if not RUN_ID_RE.match(run_id) or not 1 <= round_no <= 99:
         raise ValueError("bad run id or round: %r, %r" % (run_id, round_no))
-    return "\\\\.\\pipe\\patchpilot-%s-%d" % (run_id, round_no)
+    tag = hashlib.sha256(("patchpilot-pipe|" + secret).encode("utf-8")).hexdigest()[:16]
+    return "\\\\.\\pipe\\patchpilot-%s-%d-%s" % (run_id, round_no, tag)

@@ -18,6 +18,8 @@ from patchpilot.client.endpoints.pipe import PipeEndpoint, _Win32, connect_pipe,
 
 INVALID = ctypes.c_void_p(-1).value
 
+SECRET = "ab" * 32
+
 
 class FakeKernel:
     def __init__(self) -> None:
@@ -151,14 +153,18 @@ def api(kernel: FakeKernel) -> _Win32:
 
 
 def test_pipe_name() -> None:
-    assert pipe_name("nightly-1", 2) == "\\\\.\\pipe\\patchpilot-nightly-1-2"
+    """The name ends with a tag of the run's secret: a local user cannot squat it first."""
+    name = pipe_name("nightly-1", 2, "ab" * 32)
+    assert name.startswith("\\\\.\\pipe\\patchpilot-nightly-1-2-") and len(name) == 48
+    assert pipe_name("nightly-1", 2, "cd" * 32) != name  # another run's secret, another name
+    assert pipe_name("nightly-1", 2, "ab" * 32) == name  # client and connector agree
     for run, number in (("a\\b", 1), ("..", 1), ("ok", 0), ("ok", 100), ("x y", 1)):
         with pytest.raises(ValueError):
-            pipe_name(run, number)
+            pipe_name(run, number, "ab" * 32)
 
 
 def test_endpoint_admits_only_system_and_admins(kernel: FakeKernel, api: _Win32) -> None:
-    endpoint = PipeEndpoint(pipe_name("r1", 1), api=api)
+    endpoint = PipeEndpoint(pipe_name("r1", 1, SECRET), api=api)
     assert kernel.sddl == ["D:P(A;;GA;;;SY)(A;;GA;;;BA)"]
     _, flags, mode = kernel.created[0]
     assert flags & pipe.FILE_FLAG_FIRST_PIPE_INSTANCE
@@ -168,13 +174,13 @@ def test_endpoint_admits_only_system_and_admins(kernel: FakeKernel, api: _Win32)
 
 
 def test_squatted_name_is_refused(kernel: FakeKernel, api: _Win32) -> None:
-    kernel.pipes[pipe_name("r1", 1)] = [{"handle": 1, "client": None}]
+    kernel.pipes[pipe_name("r1", 1, SECRET)] = [{"handle": 1, "client": None}]
     with pytest.raises(OSError, match="CreateNamedPipeW"):
-        PipeEndpoint(pipe_name("r1", 1), api=api)
+        PipeEndpoint(pipe_name("r1", 1, SECRET), api=api)
 
 
 def test_connect_exchange_timeout_and_end(kernel: FakeKernel, api: _Win32) -> None:
-    name = pipe_name("r1", 1)
+    name = pipe_name("r1", 1, SECRET)
     endpoint = PipeEndpoint(name, api=api)
     client = connect_pipe(name, api=api)
     server = endpoint.accept()
@@ -197,11 +203,11 @@ def test_connect_exchange_timeout_and_end(kernel: FakeKernel, api: _Win32) -> No
 
 def test_nobody_serving(api: _Win32) -> None:
     with pytest.raises(OSError, match="WaitNamedPipeW"):
-        connect_pipe(pipe_name("r9", 1), api=api)
+        connect_pipe(pipe_name("r9", 1, SECRET), api=api)
 
 
 def test_no_windows_here() -> None:
     if hasattr(ctypes, "WinDLL"):
         pytest.skip("on Windows")
     with pytest.raises(OSError, match="need Windows"):
-        PipeEndpoint(pipe_name("r1", 1))
+        PipeEndpoint(pipe_name("r1", 1, SECRET))

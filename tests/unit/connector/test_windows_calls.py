@@ -121,7 +121,7 @@ async def test_a_listen_task_is_removed_when_the_relay_cannot_open() -> None:
     launcher = ScriptedLauncher(TaskStatus(TaskState.RUNNING))
     transport = FakeTransport(no_pipe, stream_handler=refuse)
     with pytest.raises(ConnectError):
-        await open_log(transport, launcher, [PYTHON, CLIENT], "r1", 1, None)
+        await open_log(transport, launcher, [PYTHON, CLIENT], "r1", 1, None, secret="5e" * 32)
     assert launcher.cleaned == ["r1-a1"]
 
 
@@ -204,7 +204,7 @@ async def test_an_ended_client_is_reached_through_attach_listen() -> None:
     launcher = SchtasksLauncher()
     site = ClientSite(target.transport, launcher, CLIENT, "r1")
     ended = TaskHandle("schtasks", "patchpilot-r1-r1")  # not registered any more
-    stream = await WindowsOS(python=PYTHON).open_log(site, 1, ended)
+    stream = await WindowsOS(python=PYTHON).open_log(site, 1, ended, secret="5e" * 32)
     assert target.verbs == ["attach"]
     serve = [PYTHON, "-I", "-S", CLIENT, "attach", "--run", "r1", "--round", "1", "--listen", "60"]
     assert target.tasks == {"patchpilot-r1-a1": serve}
@@ -220,7 +220,9 @@ async def test_a_live_client_is_relayed_without_a_task() -> None:
     )
     with_job(target, 1, "5e" * 32)
     target.live.add(1)
-    stream = await open_log(target.transport, SchtasksLauncher(), [PYTHON, CLIENT], "r1", 1, None)
+    stream = await open_log(
+        target.transport, SchtasksLauncher(), [PYTHON, CLIENT], "r1", 1, None, secret="5e" * 32
+    )
     assert (await handshake(stream, "5e" * 32, "r1", 1))["r"]["seq"] == 1
     await stream.close()
     assert target.verbs == [] and target.removed == []
@@ -233,7 +235,9 @@ async def test_a_starting_client_is_waited_for_not_raced_by_a_listener() -> None
     with_job(target, 1, "5e" * 32)
     target.running.add("patchpilot-r1-r1")  # its task runs; its pipe is not up yet
     task = TaskHandle("schtasks", "patchpilot-r1-r1")
-    relay = open_log(target.transport, SchtasksLauncher(), [PYTHON, CLIENT], "r1", 1, task)
+    relay = open_log(
+        target.transport, SchtasksLauncher(), [PYTHON, CLIENT], "r1", 1, task, secret="5e" * 32
+    )
     target.live.add(1)  # the relay waits for the pipe (Connect with a timeout)
     stream = await relay
     assert (await handshake(stream, "5e" * 32, "r1", 1))["r"]["seq"] == 1

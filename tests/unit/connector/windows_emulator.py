@@ -228,9 +228,9 @@ class EmulatedWindows:
         return value
 
     def _endpoint(self, pipe: str) -> Path:
-        """Return the Unix socket standing for `\\\\.\\pipe\\patchpilot-<run>-<round>`."""
+        """Return the Unix socket standing for `\\\\.\\pipe\\patchpilot-<run>-<round>-<tag>`."""
         name = pipe.rsplit("\\", 1)[-1].removeprefix("patchpilot-")
-        run_id, round_no = name.rsplit("-", 1)
+        run_id, round_no, _tag = name.rsplit("-", 2)
         return self.data / "runs" / run_id / f"round-{round_no}" / "endpoint.sock"
 
     async def _relay(self, process: asyncssh.SSHServerProcess[bytes], pipe: str) -> int:

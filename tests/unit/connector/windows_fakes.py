@@ -62,10 +62,10 @@ def script_kind(script: str) -> str:
 
 
 def _round_of(path: str) -> int:
-    """Return the round of a round file's path or of a pipe name (`patchpilot-<run>-<N>`)."""
+    """Return the round of a round file's path or of a pipe name (`patchpilot-<run>-<N>-<tag>`)."""
     if "round-" in path:
         return int(path.split("round-")[1].split("\\")[0])
-    return int(ntpath.basename(path).rsplit("-", 1)[1])
+    return int(ntpath.basename(path).rsplit("-", 2)[1])
 
 
 @dataclass

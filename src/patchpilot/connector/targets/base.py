@@ -126,10 +126,13 @@ class TargetOS(abc.ABC):
         """Run a short client command (lock, unlock, scan) and return what it answered."""
 
     @abc.abstractmethod
-    async def open_log(self, site: ClientSite, round_no: int, task: TaskHandle | None) -> Stream:
+    async def open_log(
+        self, site: ClientSite, round_no: int, task: TaskHandle | None, *, secret: str
+    ) -> Stream:
         """Open a byte stream to the round's log endpoint (the journal protocol runs on it).
 
         task is the round's client task when known: Windows asks whether it still runs.
+        secret is the run's (Windows derives the pipe's unguessable name from it).
         """
 
     @abc.abstractmethod

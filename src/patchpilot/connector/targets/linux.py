@@ -211,7 +211,9 @@ class LinuxOS(TargetOS):
     async def call_client(self, site: ClientSite, *args: str, timeout: float) -> CommandResult:
         return await site.transport.run(self.client_argv(site.client, *args), timeout=timeout)
 
-    async def open_log(self, site: ClientSite, round_no: int, task: TaskHandle | None) -> Stream:
+    async def open_log(
+        self, site: ClientSite, round_no: int, task: TaskHandle | None, *, secret: str
+    ) -> Stream:
         attach = ("attach", "--run", site.run_id, "--round", str(round_no))
         return await site.transport.open_stream(self.client_argv(site.client, *attach))
 

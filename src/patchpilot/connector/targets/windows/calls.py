@@ -209,6 +209,8 @@ async def open_log(
     run_id: str,
     round_no: int,
     task: TaskHandle | None,
+    *,
+    secret: str,
 ) -> Stream:
     """Open a byte stream to the round's named pipe through a PowerShell relay.
 
@@ -216,7 +218,7 @@ async def open_log(
     serves the pipe and the round's task (if known) is not running either: a second server
     on the pipe must never race a starting client.
     """
-    path = pipe_name(run_id, round_no)
+    path = pipe_name(run_id, round_no, secret)
     values: dict[str, PsValue] = {
         "name": ntpath.basename(path),
         "wait_ms": RELAY_WAIT_SECONDS * 1000,

@@ -141,10 +141,12 @@ class WindowsOS(TargetOS):
             timeout=timeout,
         )
 
-    async def open_log(self, site: ClientSite, round_no: int, task: TaskHandle | None) -> Stream:
+    async def open_log(
+        self, site: ClientSite, round_no: int, task: TaskHandle | None, *, secret: str
+    ) -> Stream:
         argv = self.client_argv(site.client)
         return await calls.open_log(
-            site.transport, site.launcher, argv, site.run_id, round_no, task
+            site.transport, site.launcher, argv, site.run_id, round_no, task, secret=secret
         )
 
     async def read_text(self, transport: Transport, path: str) -> str | None:
