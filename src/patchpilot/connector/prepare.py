@@ -124,6 +124,6 @@ async def prepare_target(
     limit = options.launch_timeout
     launcher = await step("prepare.launcher", limit, choose_launcher(transport, chosen))
     path = await step(
-        "prepare.deploy", limit, system.deploy(transport, client, options.client_path)
+        "prepare.deploy", limit, system.deploy(transport, client, options.client_path, launcher)
     )
     return ClientSite(transport, launcher, path, run_id)

@@ -15,6 +15,7 @@ from patchpilot.connector.targets.linux import LinuxBootProbe
 from patchpilot.connector.targets.windows.probe import WindowsBootProbe
 from patchpilot.connector.targets.windows.target import make_windows_transport
 from patchpilot.errors import ConfigurationError, LaunchError
+from patchpilot.launchers.schtasks import SchtasksLauncher
 from patchpilot.transports.base import CommandResult
 from patchpilot.transports.fake import FakeTransport
 from patchpilot.transports.psrp import PSRPSettings, PSRPTransport
@@ -71,7 +72,7 @@ async def test_windows_shared_client_needs_smb(tmp_path: Path) -> None:
 
     secured = FakeTransport(lambda a, i: (0, '{"refused":null}'))
     with pytest.raises(ConfigurationError, match="verified over SMB"):
-        await WindowsOS().deploy(secured, Artifact(), "\\\\f\\s\\c.pyz")
+        await WindowsOS().deploy(secured, Artifact(), "\\\\f\\s\\c.pyz", SchtasksLauncher())
 
 
 async def test_windows_deploy_refuses_a_tampered_data_folder(tmp_path: Path) -> None:
@@ -82,11 +83,11 @@ async def test_windows_deploy_refuses_a_tampered_data_folder(tmp_path: Path) -> 
     why = "C:\\ProgramData\\patchpilot\\runs is owned by S-1-5-21-1-2-3-1001"
     tampered = FakeTransport(lambda a, i: (0, json.dumps({"refused": why})))
     with pytest.raises(LaunchError, match=r"owned by S-1-5-21-1-2-3-1001.*remove the folder"):
-        await WindowsOS().deploy(tampered, Artifact(), None)
+        await WindowsOS().deploy(tampered, Artifact(), None, SchtasksLauncher())
     assert tampered.files == {}  # nothing was pushed
     silent = FakeTransport(lambda a, i: (1, ""))
     with pytest.raises(LaunchError, match="cannot secure"):
-        await WindowsOS().deploy(silent, Artifact(), None)
+        await WindowsOS().deploy(silent, Artifact(), None, SchtasksLauncher())
 
 
 def test_windows_transports() -> None:

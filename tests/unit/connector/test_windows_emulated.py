@@ -136,7 +136,9 @@ async def test_the_client_runs_from_a_unc_share_the_session_never_touches(
         result = await patch(settings, tmp_path, events, run_id="unc1", **shared)
         assert result.exit_code == 110, (result.to_dict(), task_logs(machine))
         assert machine.foreign == [] and machine.verbs == ALL_ROUNDS
-        assert not (machine.data / "client").exists()  # nothing pushed
+        copy = f"C:\\ProgramData\\patchpilot\\client\\patchpilot-client-{built.sha256[:16]}.pyz"
+        assert machine.clients == {copy}  # only the checked copy ran, never the share
+        assert machine.local(copy).read_bytes() == built.path.read_bytes()
         (folder / "patchpilot-client.pyz").write_bytes(built.path.read_bytes() + b"tampered")
         refused = await patch(settings, tmp_path, events, run_id="unc2", **shared)
     assert refused.exit_code == -1 and "refusing to launch" in " ".join(refused.errors)

@@ -18,6 +18,7 @@ from patchpilot.connector.targets.windows.layout import (
     round_dir,
 )
 from patchpilot.errors import ConfigurationError
+from patchpilot.launchers.base import TaskHandle, TaskState, TaskStatus
 from patchpilot.transports.base import CommandResult
 from patchpilot.transports.fake import FakeTransport
 from patchpilot.transports.powershell import split_literals
@@ -41,8 +42,15 @@ class Target:
 
     def __call__(self, argv: tuple[str, ...], _: bytes | None) -> CommandResult:
         text = script(argv)
-        path = split_literals(text)[1][1]
+        literals = split_literals(text)[1]
+        path = literals[1]
         data = self.files.get(path)
+        if "Move-Item" in text:
+            self.files[literals[2]] = self.files.pop(path)
+            return CommandResult(argv, 0, '{"moved":true}', "", 0.1)
+        if "Remove-Item -LiteralPath $copy" in text:
+            self.files.pop(path, None)
+            return CommandResult(argv, 0, '{"removed":true}', "", 0.1)
         if "Get-FileHash" in text:
             value = f'"{hashlib.sha256(data).hexdigest()}"' if data is not None else "null"
             return CommandResult(argv, 0, f'{{"sha256":{value}}}', "", 0.1)
@@ -82,22 +90,77 @@ async def test_push_once_then_reuse(tmp_path: Path) -> None:
     assert len(transport.commands) == pushes + 1  # only the hash, no second push
 
 
-async def test_shared_path_needs_a_share_and_is_verified(tmp_path: Path) -> None:
-    artifact = Artifact(tmp_path / "c.pyz", "cd" * 32)
-    transport = FakeTransport(Target({}))
+class CopyingTask:
+    """A launcher whose SYSTEM task is the copy script: copies the share's file as SYSTEM would."""
+
+    name = "schtasks"
+
+    def __init__(self, target: Target, share: dict[str, bytes]) -> None:
+        self.target, self.share, self.launched = target, share, 0
+
+    async def launch(
+        self, transport: object, argv: list[str], *, run_id: str, start_delay: float = 0
+    ) -> TaskHandle:
+        literals = split_literals(script(tuple(argv)))[1]
+        assert "Copy-Item" in script(tuple(argv))
+        self.target.files[literals[2]] = self.share[literals[1]]
+        self.launched += 1
+        return TaskHandle("schtasks", run_id)
+
+    async def status(self, transport: object, handle: TaskHandle) -> TaskStatus:
+        return TaskStatus(TaskState.EXITED, exit_status=0)
+
+    async def cleanup(self, transport: object, handle: TaskHandle) -> None:
+        return None
+
+
+UNC = "\\\\f\\p\\c.pyz"
+
+
+async def test_a_shared_client_runs_from_its_checked_copy(tmp_path: Path) -> None:
+    """Security review item 2: the share is copied by a SYSTEM task, the copy is hashed and
+    only the copy (in the SYSTEM/Administrators data folder) is ever run."""
+    client = b"the client"
+    artifact = Artifact(tmp_path / "c.pyz", hashlib.sha256(client).hexdigest())
+    target = Target({})
+    transport = FakeTransport(target)
     with pytest.raises(ConfigurationError, match="verified over SMB"):
-        await deploy_windows_client(transport, artifact, shared_path="\\\\f\\p\\c.pyz")
+        await deploy_windows_client(transport, artifact, shared_path=UNC)
     checked: list[tuple[str, str]] = []
 
     class Share:
         async def verify(self, path: str, expected: str) -> None:
             checked.append((path, expected))
 
+    task = CopyingTask(target, {UNC: client})
     path = await deploy_windows_client(
-        transport, artifact, shared_path="\\\\f\\p\\c.pyz", share=Share()
+        transport,
+        artifact,
+        shared_path=UNC,
+        share=Share(),
+        launcher=task,  # type: ignore[arg-type]
     )
-    assert path == "\\\\f\\p\\c.pyz" and checked == [(path, "cd" * 32)]
-    assert transport.commands == []
+    assert path == pushed_path(artifact.sha256) and checked == [(UNC, artifact.sha256)]
+    assert target.files == {path: client} and task.launched == 1
+    assert UNC not in client_argv("C:\\py\\python.exe", path)
+
+
+async def test_a_copy_that_does_not_match_is_deleted_and_refused(tmp_path: Path) -> None:
+    """The share changed between the SMB check and the task's copy: the copy is refused."""
+    artifact = Artifact(tmp_path / "c.pyz", hashlib.sha256(b"the client").hexdigest())
+    target = Target({})
+
+    class Share:
+        async def verify(self, path: str, expected: str) -> None:
+            return None
+
+    task = CopyingTask(target, {UNC: b"swapped after the check"})
+    with pytest.raises(ConfigurationError, match="the copy on the target has SHA-256"):
+        await deploy_windows_client(
+            FakeTransport(target), artifact, shared_path=UNC, share=Share(),
+            launcher=task,  # type: ignore[arg-type]
+        )  # fmt: skip
+    assert target.files == {}
 
 
 async def test_hash_and_read_quote_the_path() -> None:

@@ -73,6 +73,7 @@ class EmulatedWindows:
     boot: datetime = datetime(2026, 11, 25, 1, 0, 0, tzinfo=UTC)
     tasks: dict[str, Task] = field(default_factory=dict)
     verbs: list[str] = field(default_factory=list)
+    clients: set[str] = field(default_factory=set)  # the client paths tasks ran
     foreign: list[str] = field(default_factory=list)
     reboots: int = 0
     connections: list[asyncssh.SSHServerConnection] = field(default_factory=list)
@@ -172,6 +173,12 @@ class EmulatedWindows:
             return {"sha256": found}
         if kind == "boot":
             return {"boot": self.boot.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        if kind == "move":
+            self.local(literals[1]).replace(self.local(literals[2]))
+            return {"moved": True}
+        if kind == "discard":
+            self.local(literals[1]).unlink(missing_ok=True)
+            return {"removed": True}
         if kind == "readiness":
             return {"logonui": True, "desktop": False, "servicing": 0, "tiworker": False}
         if kind == "register":
@@ -206,8 +213,18 @@ class EmulatedWindows:
     async def _start(self, name: str, command: list[str]) -> None:
         """Run a task's command now, as SYSTEM would: the production command line, with this
         machine's python3 standing for the python.exe it names."""
+        if command[0] == "powershell.exe":  # the only task script: copy the UNC client in
+            literals = split_literals(base64.b64decode(command[-1]).decode("utf-16-le"))[1]
+            target = self.local(literals[2])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(Path(self._arg(literals[1])).read_bytes())
+            done = await asyncio.create_subprocess_exec("true")
+            await done.wait()
+            self.tasks[name] = Task(command, done)
+            return
         assert command[0] == self.python, command
         self.verbs.append(command[4])
+        self.clients.add(command[3])
         argv = [PYTHON, *(self._arg(a) for a in command[1:])]
         env = {"PATCHPILOT_ROOT": str(self.root), "PATCHPILOT_BACKEND": "wua",
                "PATH": str(self.bin), "LANG": "C.UTF-8"}  # fmt: skip

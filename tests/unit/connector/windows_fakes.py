@@ -37,6 +37,9 @@ def decoded(argv: tuple[str, ...]) -> str:
 
 # What each connector script is, by a phrase only it contains; checked in this order.
 _KINDS = (
+    ("Copy-Item -LiteralPath $from", "copy"),  # run by a SYSTEM task, never in the session
+    ("Move-Item -LiteralPath $path", "move"),
+    ("Remove-Item -LiteralPath $copy", "discard"),
     ("Get-Command Register-ScheduledTask", "available"),
     ("WriteAllBytes", "write_file"),
     ("refused = $refused", "prepare_root"),

@@ -12,6 +12,7 @@ import pytest
 from patchpilot.connector.targets.windows import WindowsOS
 from patchpilot.errors import AuthenticationError, ConfigurationError, TransportError
 from patchpilot.lab.samba import SAMBA_PASSWORD, SambaServer, samba_missing
+from patchpilot.launchers.schtasks import SchtasksLauncher
 from patchpilot.transports.fake import FakeTransport
 from patchpilot.transports.powershell import prepare_root_argv
 from patchpilot.transports.smb import SMBSettings, SMBShare, admin_share_path, split_unc
@@ -111,10 +112,8 @@ async def test_windows_deploy_verifies_the_share_over_smb(
         smb=SMBSettings(username="root", password=SAMBA_PASSWORD, port=port, timeout=10)
     )
     transport = FakeTransport(lambda argv, _: (0, '{"refused":null}'))
-    (root / "share" / "deployed.pyz").write_bytes(client)
-    assert await system.deploy(transport, built, unc) == unc
     (root / "share" / "deployed.pyz").write_bytes(client + b" tampered")
     with pytest.raises(ConfigurationError, match="refusing to launch"):
-        await system.deploy(transport, built, unc)
+        await system.deploy(transport, built, unc, SchtasksLauncher())
     secure = tuple(prepare_root_argv())
-    assert set(transport.commands) == {secure}  # nothing else ran on the target
+    assert set(transport.commands) == {secure}  # refused before anything ran on the target

@@ -141,9 +141,16 @@ class TargetOS(abc.ABC):
 
     @abc.abstractmethod
     async def deploy(
-        self, transport: Transport, artifact: ClientArtifact, shared_path: str | None
+        self,
+        transport: Transport,
+        artifact: ClientArtifact,
+        shared_path: str | None,
+        launcher: Launcher,
     ) -> str:
-        """Return the client's path on the target (verified shared path, or pushed)."""
+        """Return the path of the client that runs: pushed, or a checked copy of the shared one.
+
+        launcher is the target's scheduler (Windows copies a UNC client with a SYSTEM task).
+        """
 
     @abc.abstractmethod
     def probe(self) -> BootProbe: ...

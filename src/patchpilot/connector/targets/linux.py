@@ -26,7 +26,7 @@ from patchpilot.connector.targets.base import (
     TargetOS,
 )
 from patchpilot.errors import ConfigurationError, LaunchError, PatchpilotError, TransportError
-from patchpilot.launchers.base import TaskHandle
+from patchpilot.launchers.base import Launcher, TaskHandle
 from patchpilot.transports.base import CommandResult, Stream, Transport
 from patchpilot.transports.local import LocalSettings, LocalTransport
 from patchpilot.transports.ssh import SSHSettings, SSHTransport
@@ -222,7 +222,11 @@ class LinuxOS(TargetOS):
         return read.stdout if read.ok else None
 
     async def deploy(
-        self, transport: Transport, artifact: ClientArtifact, shared_path: str | None
+        self,
+        transport: Transport,
+        artifact: ClientArtifact,
+        shared_path: str | None,
+        launcher: Launcher,
     ) -> str:
         return await deploy_client(transport, artifact, shared_path=shared_path)
 

@@ -23,7 +23,7 @@ from patchpilot.connector.targets.windows import calls, layout
 from patchpilot.connector.targets.windows.probe import WindowsBootProbe
 from patchpilot.connector.targets.windows.trust import weakening_warnings
 from patchpilot.errors import ConfigurationError
-from patchpilot.launchers.base import TaskHandle
+from patchpilot.launchers.base import Launcher, TaskHandle
 from patchpilot.protocol.windows import normalize_kb
 from patchpilot.transports.base import CommandResult, Stream, Transport
 from patchpilot.transports.psrp import PSRPSettings, PSRPTransport
@@ -153,13 +153,17 @@ class WindowsOS(TargetOS):
         return await layout.read_text(transport, path)
 
     async def deploy(
-        self, transport: Transport, artifact: ClientArtifact, shared_path: str | None
+        self,
+        transport: Transport,
+        artifact: ClientArtifact,
+        shared_path: str | None,
+        launcher: Launcher,
     ) -> str:
         await layout.prepare_root(transport)
         share = SMBShare(self.smb) if self.smb is not None and shared_path else None
         try:
             return await layout.deploy_windows_client(
-                transport, artifact, shared_path=shared_path, share=share
+                transport, artifact, shared_path=shared_path, share=share, launcher=launcher
             )
         finally:
             if share is not None:
