@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from patchpilot.connector.inventory_yaml import BoundedLoader
+from patchpilot.connector.inventory.yaml_loader import BoundedLoader
 from patchpilot.errors import ConfigurationError
 
 __all__ = ["RawInventory", "Var", "parse_text"]
