@@ -92,3 +92,27 @@ def test_a_round_of_3500_updates_is_served_and_reported_whole() -> None:
     report = RoundReport.from_records(1, received)
     assert len(report.offered) == COUNT and len(report.results) == COUNT
     assert len(report.plan) == COUNT and len(report.selected) == COUNT
+
+
+def test_a_report_reads_a_split_scan_whole(tmp_path: Any) -> None:
+    """The HTML/JUnit/CSV reports take titles and security flags from scan.done: its parts too."""
+    from patchpilot.connector.reports.gather import gather
+    from patchpilot.connector.secret import Secret
+    from patchpilot.connector.store import RoundRow, RunRow, Store
+
+    journal = Journal(None, max_bytes=64 * 1024 * 1024)
+    big_round(journal)
+    store = Store.open(tmp_path)
+    store.create_run(
+        RunRow("r1", "web1", "install", "{}", Secret("s" * 64), "running", None, "t0", None, None)
+    )
+    store.save_round(RoundRow("r1", 1, "done"))
+    for rec in journal.records():
+        store.add_record("r1", 1, rec)
+    updates = [{"id": update(n)["id"], "status": "installed", "round": 1} for n in range(COUNT)]
+    store.finish_run("r1", {"run_id": "r1", "target": "web1", "status": "success",
+                            "exit_code": 0, "finished": "t1", "updates": updates})  # fmt: skip
+    (server,) = gather(store, "r1").servers
+    store.close()
+    assert len(server.updates) == COUNT and all(u.title for u in server.updates)
+    assert sum(u.is_security for u in server.updates) == len(range(0, COUNT, 3))

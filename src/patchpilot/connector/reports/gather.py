@@ -12,6 +12,7 @@ from typing import Any
 from patchpilot.connector.reports.model import Report, ServerInput, build_report
 from patchpilot.connector.store import RunRow, Store
 from patchpilot.errors import ConfigurationError
+from patchpilot.protocol.parts import join_parts
 
 __all__ = ["gather"]
 
@@ -71,7 +72,7 @@ def _fleet(store: Store, run_id: str, document: dict[str, Any], kind: str = "fle
         records = [
             {**record, "round": row.round}
             for row in rounds
-            for record in store.records(server_run, row.round)
+            for record in join_parts(store.iter_records(server_run, row.round))
         ]
         inputs.append(ServerInput(entry, rounds, records))
     return build_report(run_id, kind, document, inputs)
