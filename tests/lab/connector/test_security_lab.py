@@ -6,12 +6,15 @@ connector, and checks that it did not get to run as root.
 
 from __future__ import annotations
 
+import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from connector_lab import argv, run, wait_for_event
+from connector_lab import argv, records, run, wait_for_event
 
+from patchpilot.lab.bulk import BULK_PREFIX, bulk_debs
 from patchpilot.lab.catalog import SLOW_SECONDS_FILE
 from patchpilot.lab.lab import Lab
 from patchpilot.lab.server import Server
@@ -79,3 +82,42 @@ def test_a_shared_client_swapped_mid_run_never_runs(
     assert connector.returncode == 0, err
     left = lab.ssh(name, ["ls", "-A", MARKERS]).stdout.split()
     assert left == [], "the swapped share ran as root"
+
+
+BULK = 3000
+
+
+@pytest.fixture
+def bulk_repo(lab: Lab, tmp_path: Path) -> Iterator[list[Path]]:
+    """The opt-in bulk catalog in the lab repository, taken out again afterwards."""
+    debs = bulk_debs(BULK, tmp_path / "bulk")
+    lab.repo.publish_debs(debs, "bookworm")
+    yield debs
+    for deb in debs:
+        (lab.repo.directory / "pool" / "bookworm" / deb.name).unlink(missing_ok=True)
+    lab.repo.reindex()
+
+
+@pytest.mark.skipif(
+    os.environ.get("PATCHPILOT_LAB_BULK") != "1",
+    reason="opt-in (PATCHPILOT_LAB_BULK=1): dpkg takes tens of minutes for 3,000 packages",
+)
+def test_a_server_3000_updates_behind_is_patched_end_to_end(
+    lab: Lab, lab_server: Server, tmp_path: Path, bulk_repo: list[Path]
+) -> None:
+    """Item 4: scan.done for 3,000 updates passes the 1 MiB frame; it is split and delivered."""
+    name = lab_server.name
+    old = f"seq -f '{BULK_PREFIX}%04g=1.0' 0 {BULK - 1}"
+    lab.ssh(name, ["sh", "-c", f"apt-get update -qq && {old} | DEBIAN_FRONTEND=noninteractive "
+                   "xargs apt-get install -y -qq --no-install-recommends "
+                   "-o Dpkg::Options::=--force-unsafe-io > /dev/null"],
+            timeout=900)  # fmt: skip
+    state = tmp_path / "state"
+    done = run(lab, lab_server, state, "--run-id", "bulk", "--include", f"{BULK_PREFIX}*",
+               "--reboot", "never", timeout=1200)  # fmt: skip
+    assert done.exit_status == 0, done.stderr[-2000:]
+    assert len(done.installed) == BULK and set(done.installed.values()) == {"2.0"}
+    events = [r["event"] for r in records(state, "bulk")]
+    assert "scan.done.part" in events and "round.result.part" in events
+    count = f"dpkg-query -W '{BULK_PREFIX}*' | grep -c '2.0$'"
+    assert lab.ssh(name, ["sh", "-c", count]).stdout.strip() == str(BULK)
