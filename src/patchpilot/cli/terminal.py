@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from patchpilot.cli.milestones import Milestones
+from patchpilot.cli.printable import printable
 from patchpilot.cli.progress import progress_of, seconds_between
 from patchpilot.connector.events import Event, PhaseStarted, RunFinished
 from patchpilot.connector.fleet import FleetEvent
@@ -87,7 +88,7 @@ class TerminalView:
         if self.verbose_line is not None:
             line = self.verbose_line(event)
             if line:
-                self.console.print(line, markup=False, highlight=False, emoji=False)
+                self.console.print(printable(line), markup=False, highlight=False, emoji=False)
         else:
             for level, text in self.milestones.lines(event):
                 self._line(event.target, level, text)
@@ -108,8 +109,8 @@ class TerminalView:
             row.reboots = len(event.result.reboots)
 
     def _line(self, who: str, level: str, text: str) -> None:
-        line = Text(f"{who:<{self.width}} | ")
-        line.append(text, style=_STYLES.get(level))
+        line = Text(f"{printable(who):<{self.width}} | ")
+        line.append(printable(text), style=_STYLES.get(level))
         self.console.print(line, highlight=False, emoji=False)
 
     def _refresh(self) -> None:
@@ -120,9 +121,15 @@ class TerminalView:
         for column in ("server", "state", "round", "phase", "progress", "reboots"):
             table.add_column(column, no_wrap=True, overflow="ellipsis")
         for host, row in self.rows.items():
-            table.add_row(
-                host, row.state, str(row.round or ""), row.phase, row.progress, str(row.reboots)
+            cells = (
+                host,
+                row.state,
+                str(row.round or ""),
+                row.phase,
+                row.progress,
+                str(row.reboots),
             )
+            table.add_row(*(printable(cell) for cell in cells))
         return table
 
 
@@ -150,12 +157,12 @@ def _counts(body: Mapping[str, Any]) -> tuple[int, int, int, str]:
 def recap(rows: Sequence[RecapRow]) -> Group:
     """Return the end-of-run recap: per server outcome, installed, failed, reboots, duration."""
     width = max([6, *(len(r.host) for r in rows)])
-    outcomes = [str(r.result.get("outcome") or r.status) for r in rows]
+    outcomes = [printable(str(r.result.get("outcome") or r.status)) for r in rows]
     outcome_width = max([7, *(len(o) for o in outcomes)])
     lines = [Text("RECAP " + "*" * 60, style="bold")]
     for row, outcome in zip(rows, outcomes, strict=True):
         installed, failed, reboots, took = _counts(row.result)
-        line = Text(f"{row.host:<{width}} : ")
+        line = Text(f"{printable(row.host):<{width}} : ")
         line.append(f"{outcome:<{outcome_width}}", style=_OUTCOME_STYLES.get(outcome, "bold red"))
         line.append(f"  installed={installed:<3} failed={failed:<3} reboots={reboots} {took:>5}")
         lines.append(line)

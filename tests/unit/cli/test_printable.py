@@ -17,6 +17,7 @@ from patchpilot.cli.main import main
 from patchpilot.cli.printable import printable
 from patchpilot.cli.render import EventRenderer, format_line
 from patchpilot.cli.run import status_lines
+from patchpilot.cli.terminal import RecapRow, TerminalView, recap
 from patchpilot.connector.events import JournalRecord, RunFinished, RunStarted, WarningRaised
 from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.result import RunResult
@@ -96,10 +97,26 @@ def test_status_is_clean(tmp_path: Path) -> None:
 
 def test_fleet_view_is_clean() -> None:
     out = io.StringIO()
-    with FleetView(Console(file=out, width=300), ["w1"], is_live=False) as view:
+    view = FleetView(Console(file=out, width=300), ["w1"])
+    view.on_server(JournalRecord(target="w1", round=1, record=record()))
+    view.on_server(WarningRaised(target="w1", round=1, message=HOSTILE))
+    view.on_server(RunFinished(target="w1", result=result()))
+    assert is_clean(out.getvalue())
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_the_terminal_view_is_clean(verbose: bool) -> None:
+    out = io.StringIO()
+    line = (
+        (lambda event: format_line("t", "info", event.target, 1, "x" + HOSTILE, {}))
+        if verbose
+        else None
+    )
+    with TerminalView(Console(file=out, width=300), ["w1"], verbose_line=line) as view:
         view.on_server(JournalRecord(target="w1", round=1, record=record()))
         view.on_server(WarningRaised(target="w1", round=1, message=HOSTILE))
         view.on_server(RunFinished(target="w1", result=result()))
+    Console(file=out, width=300).print(recap([RecapRow("w1" + HOSTILE, HOSTILE, {})]))
     assert is_clean(out.getvalue())
 
 
