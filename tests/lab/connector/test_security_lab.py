@@ -98,6 +98,7 @@ def bulk_repo(lab: Lab, tmp_path: Path) -> Iterator[list[Path]]:
     lab.repo.reindex()
 
 
+@pytest.mark.timeout(3600)
 @pytest.mark.skipif(
     os.environ.get("PATCHPILOT_LAB_BULK") != "1",
     reason="opt-in (PATCHPILOT_LAB_BULK=1): dpkg takes tens of minutes for 3,000 packages",
