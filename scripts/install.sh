@@ -38,3 +38,4 @@ pip_quiet .venv/bin/pip install -q --upgrade pip >/dev/null
 pip_quiet .venv/bin/pip install -q -e '.[dev,postgres]'
 # Airflow (the provider's real tests) lives in its own cached venv.
 ./scripts/airflow-venv.sh >/dev/null
+./scripts/ansible-venv.sh >/dev/null

@@ -15,6 +15,10 @@
     ├── TargetLockedError                another run holds the target (exit 74)
     ├── StateError                       the local state store is unusable (exit 76)
     ├── ClientFailedError                the client could not complete a round (exit 77)
+    ├── HookError                        an operator hook failed: `pre` (exit 81, nothing
+    │                                    changed), a later one (exit 82)
+    ├── HealthError                      --ready-command / --require-service failed (exit 83)
+    ├── WindowClosed                     the maintenance window ended the work (exit 84)
     └── Cancelled                        SIGTERM/SIGINT (exit 80)
 
 Only the CLI turns these into a message and an exit code (see connector/exitcodes.py for the
@@ -30,6 +34,8 @@ __all__ = [
     "ClientProtocolError",
     "ConfigurationError",
     "ConnectError",
+    "HealthError",
+    "HookError",
     "HostKeyError",
     "LaunchError",
     "OutputLimitError",
@@ -40,6 +46,7 @@ __all__ = [
     "TargetLockedError",
     "TransportError",
     "TransportTimeout",
+    "WindowClosed",
 ]
 
 
@@ -120,3 +127,35 @@ class ClientFailedError(PatchpilotError):
     """The client ran but could not complete a round (job refused, backend error)."""
 
     exit_code = 77
+
+
+class HookError(PatchpilotError):
+    """An operator hook exited non-zero or timed out; `pre` stops before any change."""
+
+    exit_code = 82
+
+    def __init__(self, message: str, *, point: str) -> None:
+        super().__init__(message)
+        self.phase = f"hook.{point}"
+        if point == "pre":
+            self.exit_code = 81
+
+
+class HealthError(PatchpilotError):
+    """The target did not prove healthy (ready command, required services) in time."""
+
+    exit_code = 83
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.phase = "health"
+
+
+class WindowClosed(PatchpilotError):
+    """The maintenance window (--deadline minus --cutoff) ended before the work did."""
+
+    exit_code = 84
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.phase = "window"

@@ -31,22 +31,25 @@ from patchpilot.cli.state import StateUrl, open_cli_store
 from patchpilot.connector.exitcodes import posix_status
 from patchpilot.connector.fleet import (
     EXIT_FLEET_FAILED,
+    EXIT_WINDOW_CLOSED,
     FleetJob,
     FleetOptions,
     FleetResult,
     Order,
     check_fleet_run_id,
     new_fleet_run_id,
+    order_hosts,
     parse_serial,
     prepare_fleet,
     run_fleet_job,
 )
+from patchpilot.connector.inventory import HostEntry
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.result import write_result
 from patchpilot.connector.store import default_state_dir
 from patchpilot.errors import Cancelled
 
-__all__ = ["register"]
+__all__ = ["host_list", "register"]
 
 
 @dataclass(frozen=True)
@@ -100,11 +103,17 @@ async def _until_signal(rollout: Coroutine[Any, Any, FleetResult], run_id: str) 
         raise Cancelled(f"fleet cancelled; `--run-id {run_id}` resumes every server") from None
 
 
+def host_list(hosts: list[HostEntry], rollout: FleetOptions) -> list[str]:
+    """Return `--list-hosts` output, as `ansible PATTERN --list-hosts` prints it."""
+    ordered = order_hosts(hosts, rollout.order, rollout.seed)
+    return [f"  hosts ({len(ordered)}):", *(f"    {h.name}" for h in ordered)]
+
+
 def register(app: typer.Typer) -> None:
     """Add `fleet` to app, with every option of `run` plus the rollout options."""
 
     @app.command(
-        help="Patch the servers of an Ansible inventory (YAML or INI) in one run.",
+        help="Patch the servers of Ansible inventories (YAML, INI, JSON, scripts) in one run.",
         cls=GroupedCommand,
         epilog=FLEET_EXAMPLES,
     )
@@ -112,7 +121,18 @@ def register(app: typer.Typer) -> None:
     @with_run_options
     def fleet(
         options: RunOptions,
-        inventory: Annotated[Path, typer.Argument(help="Ansible inventory, YAML or INI.")],
+        inventory: Annotated[
+            Path | None,
+            typer.Argument(help="Ansible inventory: YAML, INI, JSON or an executable script."),
+        ] = None,
+        more_inventory: Annotated[
+            list[Path] | None,
+            typer.Option("--inventory", "-i", help="Another inventory to merge (repeat)."),
+        ] = None,
+        inventory_command: run_cmd.InventoryCommand = None,
+        list_hosts: Annotated[
+            bool, typer.Option(help="Print the selected servers in rollout order; touch nothing.")
+        ] = False,
         limit: Annotated[
             str | None,
             typer.Option("--limit", "-l", help="Ansible host pattern (web:&prod:!web03)."),
@@ -155,9 +175,17 @@ def register(app: typer.Typer) -> None:
             order=order,
             seed=seed,
             failure_code=-1 if options.exit_codes == "wsus" else EXIT_FLEET_FAILED,
+            deadline=options.deadline_at,
+            cutoff=options.cutoff_seconds,
+            window_code=-1 if options.exit_codes == "wsus" else EXIT_WINDOW_CLOSED,
         )
         fleet_run_id = check_fleet_run_id(options.run_id or new_fleet_run_id())
-        job = FleetJob(inventory, limit, rollout, plan_from, fleet_run_id, options)
+        sources = tuple(p for p in (inventory, *(more_inventory or ())) if p is not None)
+        commands = tuple(inventory_command or ())
+        job = FleetJob(sources, limit, rollout, plan_from, fleet_run_id, options, commands)
+        if list_hosts:
+            print("\n".join(host_list(prepare_fleet(job).hosts, rollout)))
+            raise typer.Exit(0)
         output = FleetOutput(state_dir, result_file, log_format, state_url)
         console = Console(highlight=False, soft_wrap=True)
         flags = Human(json_output=json_output, verbose=verbose)

@@ -56,6 +56,8 @@ class FleetView:
             self._line("fleet", f"batch {event.batch}: {event.detail}")
         elif event.kind == "stop":
             self._line("fleet", f"failure threshold exceeded ({event.detail}): no new servers")
+        elif event.kind == "window":
+            self._line("fleet", f"{event.detail} (--deadline minus --cutoff): no new servers")
 
     def on_server(self, event: Event) -> None:
         """Show one server's event as a line prefixed by the server."""

@@ -29,7 +29,7 @@ from patchpilot.cli.signals import until_signal
 from patchpilot.cli.state import StateUrl, open_cli_store
 from patchpilot.connector.events import EventSink
 from patchpilot.connector.exitcodes import posix_status
-from patchpilot.connector.inventory import load_inventory
+from patchpilot.connector.inventory import load_inventories
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.result import RunResult, write_result
 from patchpilot.connector.runner import new_run_id, run_target
@@ -73,11 +73,12 @@ def _print_result(result: RunResult, renderer: EventRenderer, result_file: Path 
 def run_command(
     options: RunOptions,
     target: str,
-    inventory: Path | None,
+    inventory: Path | list[Path] | None,
     state_dir: Path | None,
     result_file: Path | None,
     log_format: str,
     *,
+    inventory_command: list[str] | None = None,
     report: Path | None = None,
     metrics_file: Path | None = None,
     output: Human | None = None,
@@ -85,7 +86,9 @@ def run_command(
 ) -> int:
     """Do `patchpilot run`; return the process exit status."""
     check_outputs(report)
-    spec = resolve_target(target, load_inventory(inventory) if inventory else None)
+    paths = inventory if isinstance(inventory, list) else [inventory] if inventory else []
+    commands = inventory_command or []
+    spec = resolve_target(target, load_inventories(paths, commands) if paths or commands else None)
     options = options.model_copy(update={"run_id": options.run_id or new_run_id(spec)})
     store = open_cli_store(state_dir, state_url)
     setup_connector_log(store)
@@ -124,6 +127,12 @@ StateDir = Annotated[
 ]
 
 
+InventoryCommand = Annotated[
+    list[str] | None,
+    Opt(help="A command printing inventory JSON (Ansible's script protocol), e.g. a CMDB export."),
+]
+
+
 def register(app: typer.Typer) -> None:
     """Add run, status, result and cancel to app."""
 
@@ -134,8 +143,14 @@ def register(app: typer.Typer) -> None:
             typer.Argument(help="host, user@host[:port], or an inventory name (with --inventory)."),
         ],
         inventory: Annotated[
-            Path | None, Opt("--inventory", "-i", help="Ansible inventory (YAML or INI).")
+            list[Path] | None,
+            Opt(
+                "--inventory",
+                "-i",
+                help="Ansible inventory: YAML, INI, JSON or a script (repeat to merge).",
+            ),
         ] = None,
+        inventory_command: InventoryCommand = None,
         state_dir: StateDir = None,
         result_file: Annotated[Path | None, Opt(help="Write the result JSON here.")] = None,
         log_format: Annotated[Literal["text", "json"], Opt(help="Job output lines.")] = "text",
@@ -148,6 +163,7 @@ def register(app: typer.Typer) -> None:
         code = run_command(
             options, target, inventory, state_dir, result_file, log_format,
             report=report, metrics_file=metrics_file, state_url=state_url,
+            inventory_command=inventory_command,
             output=Human(json_output=json_output, verbose=verbose),
         )  # fmt: skip
         raise typer.Exit(code)

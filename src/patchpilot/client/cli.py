@@ -1,4 +1,4 @@
-"""The client's command line (argparse): run, scan, attach, lock, unlock, version.
+"""The client's command line (argparse): run, scan, attach, lock, unlock, hook, version.
 
 The one place that prints and turns failures into exit statuses (exits.py); the commands'
 work lives in the modules they call. `--output FILE` (scan, lock, unlock) captures what a
@@ -24,6 +24,7 @@ from patchpilot.client.attach import attach, listen_once
 from patchpilot.client.backends import BACKEND_ENV, make_backend
 from patchpilot.client.backends.base import Update
 from patchpilot.client.exits import ClientExit
+from patchpilot.client.hooks import HookSpecError, parse_hook_spec, run_hook
 from patchpilot.client.jobspec import BACKENDS, JobSpec, JobSpecError, parse_job_spec
 from patchpilot.client.journal import Journal
 from patchpilot.client.lock import ClientLock, claim_run_lock, read_run_lock, release_run_lock
@@ -71,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--run", required=True, type=_run_id)
         _output_option(sub)
+    hook = commands.add_parser("hook", help="run one operator hook from its spec (0600 JSON)")
+    hook.add_argument("--spec", required=True, help="the hook spec: command, timeout, env")
+    _output_option(hook)
     commands.add_parser("version", help="print the client version")
     return parser
 
@@ -180,6 +184,26 @@ def _cmd_attach(run_id: str, round_no: int, listen: Optional[float]) -> int:
     return ClientExit.OK
 
 
+def _cmd_hook(spec_file: str) -> int:
+    """Run the hook in spec_file; print how it went (its exit is in the answer, not ours)."""
+    try:
+        spec = parse_hook_spec(_read_private(spec_file))
+    except (OSError, UnicodeDecodeError, HookSpecError) as exc:
+        print("patchpilot-client: hook spec refused: %s" % exc, file=sys.stderr)
+        return ClientExit.REFUSED
+    print(json.dumps(run_hook(spec)))
+    return ClientExit.OK
+
+
+def _read_private(path: str) -> str:
+    """Return a root-only file's text; refuse one that others may read or write."""
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & 0o077 and os.name != "nt":
+        raise HookSpecError("%s is open to others (mode %o)" % (path, mode))
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return _cmd_run(args.job)
@@ -191,6 +215,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_lock(args.run)
     if args.command == "unlock":
         return _cmd_unlock(args.run)
+    if args.command == "hook":
+        return _cmd_hook(args.spec)
     print(CLIENT_VERSION)
     return ClientExit.OK
 

@@ -36,7 +36,7 @@ _TOP_KEYS = {
     "backend",
     "windows",
 }
-_WINDOWS_KEYS = {"service", "drivers", "optional", "classifications"}
+_WINDOWS_KEYS = {"service", "drivers", "optional", "classifications", "min_age"}
 _SELECTION_KEYS = {
     "include",
     "exclude",
@@ -136,6 +136,11 @@ def _windows(raw: Any) -> Optional[Mapping[str, object]]:
     for flag in ("drivers", "optional"):
         if not isinstance(raw.get(flag, False), bool):
             raise JobSpecError("windows.%s must be true or false" % flag)
+    min_age = raw.get("min_age")
+    if min_age is not None and (
+        not isinstance(min_age, int) or isinstance(min_age, bool) or not 0 <= min_age <= 3650
+    ):
+        raise JobSpecError("windows.min_age must be null or a number of days from 0 to 3650")
     names = raw.get("classifications", [])
     if not isinstance(names, list) or any(
         not isinstance(n, str) or n not in WUA_CLASSIFICATIONS for n in names

@@ -48,6 +48,10 @@ class AckWaiter:
     def __init__(self) -> None:
         self._acked = 0
         self._cond = threading.Condition()
+        self.is_reboot_withheld = False  # the connector said: do not reboot (hook, window)
+
+    def withhold(self, seq: int) -> None:
+        self.is_reboot_withheld = True
 
     def ack(self, seq: int) -> None:
         with self._cond:
@@ -96,7 +100,12 @@ class Round:
         """Run the round to its end; return the client's exit status."""
         spec = self._spec
         config = SessionConfig(
-            self._journal, spec.secret, spec.run_id, spec.round, on_ack=self._acks.ack
+            self._journal,
+            spec.secret,
+            spec.run_id,
+            spec.round,
+            on_ack=self._acks.ack,
+            on_withhold=self._acks.withhold,
         )
         server = self._server = LogServer(
             self._endpoint or open_endpoint(self._paths, spec.run_id, spec.round, spec.secret),
@@ -200,7 +209,9 @@ class Round:
                 ack_timeout=self._spec.ack_timeout,
                 journal=self._paths.journal,
             )
-        if result["will_reboot"]:
+        if result["will_reboot"] and self._acks.is_reboot_withheld:
+            self._journal.append("reboot.withheld", "warning", by="connector")
+        elif result["will_reboot"]:
             self._reboot(result["reboot_reasons"])
         phase = "failed" if result["status"] == "error" else "done"
         self._state.set(phase)

@@ -56,6 +56,7 @@ class SessionConfig:
         round_no: int,
         on_ack: Optional[OnAck] = None,
         live: bool = True,
+        on_withhold: Optional[OnAck] = None,
         auth_timeout: float = AUTH_TIMEOUT,
         ping_interval: float = PING_INTERVAL,
     ) -> None:
@@ -64,6 +65,7 @@ class SessionConfig:
         self.run_id = run_id
         self.round_no = round_no
         self.on_ack = on_ack
+        self.on_withhold = on_withhold  # an ack with "reboot": false: do not reboot
         self.live = live
         self.auth_timeout = auth_timeout
         self.ping_interval = ping_interval
@@ -178,6 +180,8 @@ class Session:
             else:
                 self._acked = max(self._acked, seq)
             self._cond.notify_all()
+        if kind == "ack" and message.get("reboot") is False and self._config.on_withhold:
+            self._config.on_withhold(seq)
         if kind == "ack" and self._config.on_ack is not None:
             self._config.on_ack(seq)
 

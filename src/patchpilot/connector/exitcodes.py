@@ -19,6 +19,11 @@ shell's 124-127 (timeout/not executable/not found) or 128+N (killed by signal N)
    76  the local state store is unusable
    77  the client could not complete a round (job refused, backend error)
    80  cancelled (SIGTERM/SIGINT)
+   81  the `pre` hook failed: the run stopped before any change
+   82  a later hook (`pre-reboot`, `post-reboot`, `post`) failed; applied updates are reported
+   83  health: --ready-command or --require-service failed after a reboot (or at the end)
+   84  the maintenance window (--deadline minus --cutoff) ended the work: rounds (or fleet
+       servers) not started are reported so
    86  `patchpilot fleet` only: servers failed with different codes, or the rollout stopped
        early (servers not started); when every failure has one code, the fleet exits with
        it. Each server's own code is in the fleet result (`fleet.EXIT_FLEET_FAILED`)
@@ -66,6 +71,10 @@ class Outcome(enum.Enum):
     STATE = "state-error"
     CLIENT_FAILED = "client-failed"
     CANCELLED = "cancelled"
+    PRE_HOOK_FAILED = "pre-hook-failed"
+    HOOK_FAILED = "hook-failed"
+    UNHEALTHY = "unhealthy"
+    WINDOW_CLOSED = "window-closed"
 
 
 NATIVE: dict[Outcome, int] = {
@@ -85,6 +94,10 @@ NATIVE: dict[Outcome, int] = {
     Outcome.STATE: 76,
     Outcome.CLIENT_FAILED: 77,
     Outcome.CANCELLED: 80,
+    Outcome.PRE_HOOK_FAILED: 81,
+    Outcome.HOOK_FAILED: 82,
+    Outcome.UNHEALTHY: 83,
+    Outcome.WINDOW_CLOSED: 84,
 }
 _BY_CODE = {code: outcome for outcome, code in NATIVE.items()}
 _UPDATE_OUTCOMES = {

@@ -11,6 +11,7 @@ frozen: a resumed run reuses the options it started with.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.fields import FieldInfo
 
 from patchpilot.connector.targets import TARGETS, WindowsOptions
+from patchpilot.connector.window import parse_deadline, parse_duration
 from patchpilot.errors import ConfigurationError
 from patchpilot.protocol import RUN_ID_RE
 
@@ -42,6 +44,7 @@ CLIENT = {"group": "Client and launch"}
 CONNECTION = {"group": "Connection"}
 JOB = {"group": "Job and output"}
 TIMEOUTS = {"group": "Timeouts"}
+CHANGE = {"group": "Hooks, health and maintenance window"}
 
 
 def _meta(group: dict[str, str], **cli: object) -> dict[str, Any]:
@@ -221,6 +224,87 @@ class RunOptions(BaseModel):
         description="Only updates whose advisory fixes one of these CVEs (dnf, zypper, Windows).",
         json_schema_extra=_meta(SELECTION),
     )
+    # --- the operator's change process (connector/change.py; README "Hooks, health checks")
+    hook_pre: str | None = Field(
+        default=None,
+        description="On the target, as root, before anything changes; non-zero stops (81).",
+        json_schema_extra=_meta(CHANGE),
+    )
+    hook_pre_reboot: str | None = Field(
+        default=None,
+        description="On the target, before each reboot (e.g. drain).",
+        json_schema_extra=_meta(CHANGE),
+    )
+    hook_post_reboot: str | None = Field(
+        default=None,
+        description="On the target, after each verified reboot.",
+        json_schema_extra=_meta(CHANGE),
+    )
+    hook_post: str | None = Field(
+        default=None,
+        description="On the target, once after the last round (e.g. re-enable).",
+        json_schema_extra=_meta(CHANGE),
+    )
+    local_hook_pre: str | None = Field(
+        default=None,
+        description="On this host, before anything changes; non-zero stops (81).",
+        json_schema_extra=_meta(CHANGE),
+    )
+    local_hook_pre_reboot: str | None = Field(
+        default=None,
+        description="On this host, before each reboot (e.g. a load balancer drain).",
+        json_schema_extra=_meta(CHANGE),
+    )
+    local_hook_post_reboot: str | None = Field(
+        default=None,
+        description="On this host, after each verified reboot.",
+        json_schema_extra=_meta(CHANGE),
+    )
+    local_hook_post: str | None = Field(
+        default=None,
+        description="On this host, once after the last round.",
+        json_schema_extra=_meta(CHANGE),
+    )
+    hook_timeout: float = Field(
+        default=600,
+        gt=0,
+        le=86400,
+        description="Seconds each hook may take.",
+        json_schema_extra=_meta(CHANGE),
+    )
+    ready_command: str | None = Field(
+        default=None,
+        description="Health: on the target after each reboot (or once at the end), retried "
+        "until it exits 0 or --reboot-timeout ends (then exit 83).",
+        json_schema_extra=_meta(CHANGE),
+    )
+    require_service: tuple[str, ...] = Field(
+        default=(),
+        description="Health: a systemd unit (Windows service) that must run (repeat).",
+        json_schema_extra=_meta(CHANGE, flags=["--require-service"]),
+    )
+    deadline: str | None = Field(
+        default=None,
+        description="End of the maintenance window: ISO 8601, or +2h from now.",
+        json_schema_extra=_meta(CHANGE),
+    )
+    cutoff: str = Field(
+        default="0",
+        description="Start no new round (or fleet server) this long before --deadline (30m).",
+        json_schema_extra=_meta(CHANGE),
+    )
+    reboot_after_deadline: Literal["allow", "defer"] = Field(
+        default="allow",
+        description="defer: a round ending after --deadline leaves its reboot pending.",
+        json_schema_extra=_meta(CHANGE),
+    )
+    min_age: int | None = Field(
+        default=None,
+        ge=0,
+        le=3650,
+        description="Only updates released at least N days ago (Windows; not apt).",
+        json_schema_extra=_meta(SELECTION),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -244,11 +328,30 @@ class RunOptions(BaseModel):
                 data[key] = tuple(family.normalize_entry(str(v)) for v in data.get(key) or ())
         return data
 
+    @field_validator("deadline")
+    @classmethod
+    def _absolute_deadline(cls, value: str | None) -> str | None:
+        """Keep the deadline as an absolute UTC time (`+2h` counts from now), so that a
+        resumed run (or every server of a fleet) keeps the same instant."""
+        return None if value is None else parse_deadline(value).isoformat()
+
+    @field_validator("cutoff")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)  # ValueError names what is wrong
+        return value.strip()
+
     @model_validator(mode="after")
     def _consistent(self) -> RunOptions:
         if self.check_only and self.download_only:
             raise ValueError("--check-only and --download-only exclude each other")
         family = TARGETS[self.os]
+        if self.min_age is not None and not family.knows_release_dates:
+            raise ValueError(
+                f"--os {self.os}: apt does not say when an update was released (and "
+                "dnf/zypper advisory dates are not read yet), so --min-age cannot apply; "
+                "WUA (Windows) has them"
+            )
         if self.transport is not None and self.transport not in family.transports:
             raise ValueError(f"--transport {self.transport} is not a transport of --os {self.os}")
         if self.launcher not in family.launchers:
@@ -276,6 +379,16 @@ class RunOptions(BaseModel):
         """Return the job spec's selection by advisory (empty keys left out)."""
         fields = {"severities": self.severity, "advisories": self.advisory, "cves": self.cve}
         return {key: list(value) for key, value in fields.items() if value}
+
+    @property
+    def deadline_at(self) -> datetime | None:
+        """The maintenance window's end (aware, UTC), or None."""
+        return datetime.fromisoformat(self.deadline) if self.deadline else None
+
+    @property
+    def cutoff_seconds(self) -> float:
+        """--cutoff in seconds."""
+        return parse_duration(self.cutoff)
 
     @property
     def action(self) -> Literal["scan", "download", "install"]:

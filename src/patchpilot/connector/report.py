@@ -7,6 +7,7 @@ from typing import Any
 
 from patchpilot.connector.events import utc_now
 from patchpilot.connector.exitcodes import Outcome, Tally, native_code, wsus_code
+from patchpilot.connector.hooks import HOOK_ROUND, withheld_rounds
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.plan import REPORT_EVENTS, RoundReport, final_updates, outcome_of
 from patchpilot.connector.result import RebootRecord, RoundSummary, RunResult
@@ -115,12 +116,20 @@ def build_result(
     rows = [r for r in store.rounds(run.run_id) if r.phase.has_result]
     reports = [round_report(store, run.run_id, r.round) for r in rows]
     last = reports[-1] if reports else None
+    own = store.records(run.run_id, HOOK_ROUND)  # the connector's records: hooks, health
+    is_withheld = bool(last and rows[-1].round in withheld_rounds(own))
     is_pending = bool(
-        options.action == "install" and last and last.reboot_required and not last.will_reboot
+        options.action == "install"
+        and last
+        and last.reboot_required
+        and (not last.will_reboot or is_withheld)
     )
     outcome = failure or outcome_of(options.action, reports, is_reboot_pending=is_pending)
     updates = _updates(options.action, reports)
-    pending = ["a reboot is required but --reboot never"] if is_pending else []
+    pending = []
+    if is_pending:
+        why = "it was withheld" if is_withheld else "--reboot never"
+        pending = [f"a reboot is required but {why}"]
     all_warnings = (*warnings, *pending, *_warnings(store, run.run_id, updates))
     counts = {s: sum(1 for u in updates if u["status"] == s) for s in _COUNTED}
     reboots = _reboots(rows)
@@ -144,4 +153,15 @@ def build_result(
         warnings=tuple(all_warnings),
         errors=(error,) if error else (),
         phase=phase,
+        hooks=tuple(_hook_lines(own)),
     )
+
+
+def _hook_lines(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the result's `hooks`: every hook and failed health check, with its output."""
+    wanted = ("hook.done", "health.failed", "health.ok")
+    return [
+        {"event": r.get("event"), "ts": r.get("ts"), **(r.get("fields") or {})}
+        for r in records
+        if r.get("event") in wanted
+    ]

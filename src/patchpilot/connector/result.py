@@ -65,6 +65,7 @@ class RunResult:
     warnings: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     phase: str | None = None
+    hooks: tuple[dict[str, Any], ...] = ()  # each hook and health check that ran, in order
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result document (schema SCHEMA_VERSION)."""
@@ -86,7 +87,7 @@ class RunResult:
         fields["rounds"] = tuple(RoundSummary(**r) for r in body.get("rounds", ()))
         items = (body.get("reboots") or {}).get("items", ())
         fields["reboots"] = tuple(RebootRecord(**r) for r in items)
-        for key in ("updates", "warnings", "errors"):
+        for key in ("updates", "warnings", "errors", "hooks"):
             fields[key] = tuple(body.get(key, ()))
         return cls(**fields)
 

@@ -11,7 +11,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from patchpilot.connector.events import (
     EventSink,
@@ -43,7 +43,7 @@ from patchpilot.launchers.base import Launcher, TaskHandle, TaskState
 from patchpilot.protocol import JOB_SPEC_VERSION
 from patchpilot.transports.base import Transport
 
-__all__ = ["RoundContext", "run_rounds"]
+__all__ = ["RoundContext", "RoundSteps", "run_rounds"]
 
 _CLIENT_EXITS = {
     2: "refused the job spec",
@@ -51,6 +51,16 @@ _CLIENT_EXITS = {
     4: "failed before a result",
     70: "hit an internal error",
 }
+
+
+class RoundSteps(Protocol):
+    """The operator's change process at the round loop's seams (connector/change.py)."""
+
+    def before_round(self, round_no: int) -> None: ...
+
+    async def before_reboot(self, round_no: int) -> bool: ...
+
+    async def after_reboot(self, round_no: int) -> None: ...
 
 
 @dataclass
@@ -72,6 +82,7 @@ class RoundContext:
     tuning: StreamTuning = field(default_factory=StreamTuning)
     warnings: list[str] = field(default_factory=list)
     pending: PendingStability | None = None  # a reboot whose stability is still to confirm
+    change: RoundSteps | None = None  # hooks, health, window (None: plain rounds)
 
     @property
     def site(self) -> ClientSite:
@@ -112,11 +123,18 @@ def job_spec(
             **o.advisory_selection(),
         },
         "reboot": o.reboot if o.action == "install" else "never",
-        "ack_timeout": o.ack_timeout,
+        "ack_timeout": _ack_timeout(o),
         "lock_timeout": o.lock_timeout,
         "secret": ctx.secret.reveal(),
         **ctx.os.job_spec_extra(o),
     }
+
+
+def _ack_timeout(o: RunOptions) -> int:
+    """Return the client's ack wait: long enough for the pre-reboot hooks run before the ack."""
+    if o.hook_pre_reboot is None and o.local_hook_pre_reboot is None:
+        return o.ack_timeout
+    return int(min(86400, max(o.ack_timeout, 2 * o.hook_timeout + 120)))
 
 
 async def _step(
@@ -251,9 +269,10 @@ async def stream(ctx: RoundContext, row: RoundRow) -> RoundRow:
         tuning=_tuning(ctx),
         before_ack=ctx.store.flush,
         stored=ctx.store.journal_size(ctx.run_id, row.round),
+        decide_reboot=None if ctx.change is None else ctx.change.before_reboot,
     )
     final = await follower.follow()
-    if final.get("fields", {}).get("will_reboot"):
+    if final.get("fields", {}).get("will_reboot") and follower.may_reboot is not False:
         return replace(
             row, phase=RoundPhase.REBOOTING, reboot_requested_at=final.get("ts") or utc_now()
         )
@@ -342,6 +361,8 @@ async def run_round(ctx: RoundContext, round_no: int, spec: dict[str, Any]) -> R
     if row.phase is RoundPhase.REBOOTING:
         total = policy.timeout + policy.readiness_timeout + policy.stability_timeout + 60
         row = await _step(ctx, row, "await_reboot", total, reboot_step(ctx, row))
+    if ctx.change is not None and row.boot_id_after is not None:
+        await ctx.change.after_reboot(round_no)
     report = round_report(ctx.store, ctx.run_id, round_no)
     ctx.store.save_results(ctx.run_id, report.results)
     return await _step(ctx, row, "verify", 120, verify(ctx, row, report))
@@ -358,6 +379,8 @@ async def run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[R
     for round_no in range(1, ctx.options.max_rounds + 1):
         row = stored.get(round_no)
         if row is None or row.phase is not RoundPhase.DONE:
+            if ctx.change is not None and (row is None or row.phase is RoundPhase.NEW):
+                ctx.change.before_round(round_no)
             _resume_pending(ctx, stored.get(round_no - 1), row)
             plan, found = await round_plan(ctx, round_no, frozen, reports)
             if await settle(ctx):  # right before the launch; a new boot: scan it again

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from patchpilot.client_build import build_client
+from patchpilot.connector.change import run_change
 from patchpilot.connector.events import (
     Event,
     JournalRecord,
@@ -35,7 +36,7 @@ from patchpilot.connector.plan_check import SCAN_EVENTS, security_left_out
 from patchpilot.connector.prepare import patiently, prepare_target, target_lock
 from patchpilot.connector.report import build_result
 from patchpilot.connector.result import RunResult
-from patchpilot.connector.rounds import RoundContext, run_rounds
+from patchpilot.connector.rounds import RoundContext
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RunRow, Store
 from patchpilot.connector.target import TargetSpec
@@ -167,7 +168,7 @@ async def _work(
             on_release_error=functools.partial(ctx.warn, 0),
         )
         async with held:
-            await run_rounds(ctx, row.frozen_plan)
+            await run_change(ctx, row.frozen_plan)
         _warn_left_out(ctx, options)
     finally:
         await transport.close()

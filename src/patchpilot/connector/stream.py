@@ -55,6 +55,7 @@ MAX_ROUND_RECORDS = 200_000
 MAX_ROUND_BYTES = 64 * 1024 * 1024
 Record = Mapping[str, Any]
 ClientCheck = Callable[[], Awaitable[str | None]]
+RebootDecision = Callable[[int], Awaitable[bool]]  # round -> may the client reboot now
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class JournalFollower:
         tuning: StreamTuning | None = None,
         before_ack: Callable[[], Awaitable[None]] | None = None,
         stored: tuple[int, int] = (0, 0),
+        decide_reboot: RebootDecision | None = None,
     ) -> None:
         """stored: the records and bytes of this round's journal the store holds already."""
         self.transport = transport
@@ -133,6 +135,8 @@ class JournalFollower:
         self.before_ack = before_ack  # e.g. the store's flush: the final record is kept first
         self.attaches = 0
         self.records, self.bytes = stored
+        self.decide_reboot = decide_reboot
+        self.may_reboot: bool | None = None  # decided once, before the final record's ack
 
     async def follow(self) -> Record:
         """Return the final record; raise ClientFailedError if the client ended without one."""
@@ -209,7 +213,18 @@ class JournalFollower:
                 final = message["r"]
                 if self.before_ack is not None:
                     await self.before_ack()
-                await stream.write(encode_frame({"t": "ack", "seq": final["seq"]}))
+                ack = {"t": "ack", "seq": final["seq"]}
+                if not await self._may_reboot(final):
+                    ack["reboot"] = False  # the client then skips its reboot
+                await stream.write(encode_frame(ack))
+
+    async def _may_reboot(self, final: Record) -> bool:
+        """Decide (once) whether the client may reboot: pre-reboot hooks, the window."""
+        if self.decide_reboot is None or not (final.get("fields") or {}).get("will_reboot"):
+            return True
+        if self.may_reboot is None:
+            self.may_reboot = await self.decide_reboot(int(self.target.round))
+        return self.may_reboot
 
     def _accept(self, record: Any) -> bool:
         """Deliver record once, in order; return True if it is the final record."""

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from patchpilot.lab.catalog import FINAL_VERSIONS
+from patchpilot.lab.catalog import FINAL_VERSIONS, SLOW_SECONDS_FILE
 from patchpilot.lab.lab import Lab
 from patchpilot.lab.server import Server
 
@@ -224,3 +224,106 @@ def test_a_malformed_inventory_touches_no_server(
     assert code == 64 and result is None
     assert message in output
     assert not (tmp_path / "state").exists()  # the state store was not even opened
+
+
+@pytest.mark.parametrize("servers", [3], indirect=True)
+def test_deadline_starts_no_new_server_and_lets_the_running_one_finish(
+    lab: Lab, servers: list[Server], tmp_path: Path
+) -> None:
+    """Issue 13: the window closes while the first server works; per-group hooks from the
+    inventory (`patchpilot_local_hook_post`) run on the servers that did start."""
+    first = servers[0]
+    lab.install_opt_in(first, "lab-slow")
+    lab.ssh(first.name, ["sh", "-c", f"echo 25 > {SLOW_SECONDS_FILE}"])
+    posts = tmp_path / "posts"
+    group_vars = {
+        "patchpilot_reboot": "never",
+        "patchpilot_local_hook_post": f'echo "$PATCHPILOT_TARGET" >> {posts}',
+    }
+    inventory = _write_inventory(
+        tmp_path / "inv.yml",
+        lab,
+        {"site": {"vars": group_vars, "hosts": {s.name: _host(s) for s in servers}}},
+    )
+    before = {s.name: _versions(lab, s) for s in servers[1:]}
+    code, output, result = _fleet(
+        lab, inventory, tmp_path, "--concurrency", "1", "--deadline", "+15s", "--run-id", "win"
+    )
+    assert result is not None, output
+    assert code == 84 and result["exit_code"] == 84 and result["window_closed"], output
+    hosts = _by_host(result)
+    assert hosts[first.name]["exit_code"] == 10  # finished its round after the deadline
+    assert _versions(lab, first)["lab-slow"] == "2.0"
+    for server in servers[1:]:
+        assert hosts[server.name]["status"] == "not-started"
+        assert _versions(lab, server) == before[server.name]
+    assert posts.read_text().split() == [first.name]
+    assert "the maintenance window ended" in output
+
+
+@pytest.mark.parametrize("servers", [3], indirect=True)
+def test_ansible_json_and_script_inventories_select_what_the_yaml_does(
+    lab: Lab, servers: list[Server], tmp_path: Path
+) -> None:
+    """Issue 13: `ansible-inventory --list` of the YAML, as a file, as an executable script and
+    as --inventory-command, patches the same servers (check-only) as the YAML itself."""
+    venv = subprocess.run(
+        [str(Path(__file__).parents[3] / "scripts" / "ansible-venv.sh")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout.strip()
+    web, db = servers[:2], servers[2:]
+    inventory = _write_inventory(
+        tmp_path / "inv.yml",
+        lab,
+        {
+            "web": {"hosts": {s.name: _host(s) for s in web}},
+            "db": {"hosts": {s.name: _host(s) for s in db}},
+            "broken": {"hosts": {"unreachable-1": REFUSED}},
+        },
+    )
+    env = {**os.environ, "ANSIBLE_HOME": str(tmp_path / "ansible-home")}
+    listed = subprocess.run(
+        [f"{venv}/bin/ansible-inventory", "-i", str(inventory), "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
+    as_json = tmp_path / "inv.json"
+    as_json.write_text(listed)
+    script = tmp_path / "inventory-script"
+    script.write_text(f"#!/bin/sh\n[ \"$1\" = --list ] && exec cat {as_json}\necho '{{}}'\n")
+    script.chmod(0o755)
+    selections = []
+    sources = ([str(inventory)], [str(as_json)], [str(script)],
+               ["--inventory-command", f"cat {as_json}"])  # fmt: skip
+    for number, source in enumerate(sources):
+        # a run id of its own each time: the servers keep each run's journal
+        argv = [*source, "--check-only", "--limit", "db:web:!broken", "--run-id", f"s{number}"]
+        listed_hosts = subprocess.run(
+            [PATCHPILOT, "fleet", *argv, "--list-hosts"], capture_output=True, text=True
+        ).stdout
+        selections.append(listed_hosts)
+        state = tmp_path / f"state-{len(selections)}"
+        command = [PATCHPILOT, "fleet", *argv, "--known-hosts", str(lab.known_hosts_path)]
+        with subprocess.Popen(
+            [*command, "--state-dir", str(state), "--log-format", "json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ) as job:
+            try:
+                out, _ = job.communicate(timeout=300)
+            except subprocess.TimeoutExpired:
+                job.kill()
+                raise AssertionError(f"fleet hung: {job.communicate()[0][-6000:]}") from None
+        result = json.loads(out.strip().splitlines()[-1])
+        assert job.returncode == 20, out  # updates available on each
+        assert [s["host"] for s in result["servers"]] == [db[0].name, web[0].name, web[1].name]
+    assert (
+        selections[0] == f"  hosts (3):\n    {db[0].name}\n    {web[0].name}\n    {web[1].name}\n"
+    )
+    assert len(set(selections)) == 1

@@ -37,7 +37,7 @@ def _job(tmp_path: Path, **changes: object) -> FleetJob:
     path = tmp_path / "inv.ini"
     path.write_text(INI)
     fields: dict[str, object] = {
-        "inventory": path,
+        "inventory": (path,),
         "limit": None,
         "rollout": FleetOptions(),
         "plan_from": None,
@@ -48,9 +48,10 @@ def _job(tmp_path: Path, **changes: object) -> FleetJob:
     return FleetJob(**fields)  # type: ignore[arg-type]
 
 
-def test_limit_keeps_inventory_order(tmp_path: Path) -> None:
-    inventory = load_inventory(_job(tmp_path).inventory)
-    assert [h.name for h in select_hosts(inventory, "d1,w1")] == ["w1", "d1"]
+def test_limit_keeps_the_pattern_order_as_ansible(tmp_path: Path) -> None:
+    inventory = load_inventory(_job(tmp_path).inventory[0])
+    assert [h.name for h in select_hosts(inventory, "d1,w1")] == ["d1", "w1"]
+    assert [h.name for h in select_hosts(inventory, "db:web")] == ["d1", "w2", "w1"]
     assert [h.name for h in select_hosts(inventory, None)] == ["w2", "w1", "d1"]
     with pytest.raises(ConfigurationError, match="matches no host"):
         select_hosts(inventory, "nothing*")

@@ -22,7 +22,11 @@ _SAMPLES: dict[str, Any] = {
     "windows_classifications": ("Drivers",),
     "run_id": "r-7",
     "severity": ("critical",),
+    "deadline": "2030-01-01T06:00:00+00:00",
+    "cutoff": "30m",
 }
+# Options that only apply beside another one (the OS whose package manager knows release dates).
+_CONTEXT: dict[str, dict[str, str]] = {"min_age": {"os": "windows"}}
 
 
 def _value(options: RunOptions, name: str) -> Any:
@@ -83,7 +87,8 @@ def test_every_option_is_reachable_from_the_cli(name: str) -> None:
         seen.append(options)
 
     app.command()(with_run_options(command))
-    result = CliRunner().invoke(app, _argv(name, value))
+    context = [part for k, v in _CONTEXT.get(name, {}).items() for part in (flag_of(k), v)]
+    result = CliRunner().invoke(app, [*_argv(name, value), *context])
     assert result.exit_code == 0, result.output
     assert _value(seen[0], name) == value
     assert option_meta(info).get("group"), f"{name} has no help group"
@@ -94,7 +99,8 @@ def test_every_option_is_reachable_from_the_cli(name: str) -> None:
 def test_every_per_host_option_is_reachable_from_an_inventory_variable(name: str) -> None:
     value = _sample(name, flat_fields()[name])
     raw = ",".join(value) if isinstance(value, tuple) else value  # INI spells lists a,b
-    host = HostEntry("h1", "10.0.0.1", vars={f"patchpilot_{name}": raw})
+    context = {f"patchpilot_{k}": v for k, v in _CONTEXT.get(name, {}).items()}
+    host = HostEntry("h1", "10.0.0.1", vars={f"patchpilot_{name}": raw, **context})
     if name == "transport":  # a property of the target (ssh, local, psrp), as Ansible has it
         assert target_of(host).transport == value
         return

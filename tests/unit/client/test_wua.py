@@ -201,8 +201,9 @@ def catalog_ids(options: WuaOptions) -> list[str]:
     return sorted(u.id for u in backend_for(machine, options).scan(Journal()))
 
 
-def test_default_selection_skips_optional_drivers_hidden_installed() -> None:
-    assert catalog_ids(WuaOptions()) == ["KB5031001", "KB5031002", "KB5031003", "KB5031008"]
+def test_default_selection_skips_optional_drivers_installed_and_lists_hidden_ones() -> None:
+    ids = ["KB5031001", "KB5031002", "KB5031003", "KB5031006", "KB5031008"]
+    assert catalog_ids(WuaOptions()) == ids  # KB5031006 is hidden: listed, to report it held
 
 
 def test_optional_and_drivers_on_request() -> None:
@@ -230,6 +231,7 @@ def test_kb_include_and_exclude_lists() -> None:
     assert catalog_ids(WuaOptions(exclude_kbs=("KB5031009", "KB5031003"))) == [
         "KB5031001",
         "KB5031002",
+        "KB5031006",
     ]
 
 
@@ -239,19 +241,18 @@ def test_kb_lists_take_globs() -> None:
         "KB5031001",
         "KB5031002",
         "KB5031003",
+        "KB5031006",
         "KB5031008",
     ]
     assert catalog_ids(WuaOptions(exclude_kbs=(normalize_kb("kb5031?0?"),))) == []
 
 
 def test_criteria_text() -> None:
-    assert build_criteria(WuaOptions()) == (
-        "(IsInstalled=0 and IsHidden=0 and BrowseOnly=0 and Type='Software')"
-    )
+    assert build_criteria(WuaOptions()) == ("(IsInstalled=0 and BrowseOnly=0 and Type='Software')")
     text = build_criteria(WuaOptions(classifications=("Security Updates",), include_drivers=True))
     assert text == (
-        "(IsInstalled=0 and IsHidden=0 and BrowseOnly=0 and Type='Software' and CategoryIDs "
-        "contains '0FA1201D-4330-4FA8-8AE9-B877473B6441') or (IsInstalled=0 and IsHidden=0 and "
+        "(IsInstalled=0 and BrowseOnly=0 and Type='Software' and CategoryIDs "
+        "contains '0FA1201D-4330-4FA8-8AE9-B877473B6441') or (IsInstalled=0 and "
         "BrowseOnly=0 and Type='Driver' and CategoryIDs contains "
         "'EBFC1FC5-71A4-4F7B-9ACA-3B9A503104A0')"
     )
@@ -324,3 +325,40 @@ def test_a_kb_shared_by_several_updates_keeps_ids_unique() -> None:
     ids = sorted(u.id for u in backend_for(machine).scan(Journal()))
     assert ids[:2] == ["KB5031001_a0000000", "KB5031001_b1234567"]
     assert "KB5031002" in ids
+
+
+def test_min_age_keeps_updates_released_too_recently_out() -> None:
+    """Issue 13: `--min-age DAYS` reaches WUA as windows.min_age; release dates come from
+    IUpdate.LastDeploymentChangeTime (unknown dates count as too new)."""
+    import datetime
+
+    scenario = load_scenario(str(SCENARIOS / "reboot_required.json"))
+    today = datetime.date.today()
+    old, new = scenario["updates"]
+    old = {**old, "released": f"{today - datetime.timedelta(days=30)} 00:00:00+00:00"}
+    new = {**new, "released": str(today - datetime.timedelta(days=2))}
+    machine = FakeWindows({**scenario, "updates": [old, new]})
+    journal = Journal()
+    options = WuaOptions.from_selection({"windows": {"min_age": 7}})
+    kept = backend_for(machine, options).scan(journal)
+    assert [u.id for u in kept] == ["KB5031589"]
+    skipped = next(f for e, _, f in journal.events if e == "wua.search.done")["skipped"]
+    assert skipped == [
+        {
+            "id": "KB2267602",
+            "reason": f"released {new['released']}, less than 7 days ago (--min-age)",
+        }
+    ]
+    assert len(backend_for(machine, WuaOptions()).scan(journal)) == 2
+    with pytest.raises(ValueError, match="min_age"):
+        WuaOptions.from_selection({"windows": {"min_age": "7"}})
+
+
+def test_hidden_update_is_reported_held_and_never_installed() -> None:
+    """Issue 13: an update an administrator hid is `held`, as apt-mark hold is on Linux."""
+    machine = FakeWindows(load_scenario(str(SCENARIOS / "mixed_catalog.json")))
+    results, _, _ = play_round(machine)
+    by_id = {r.id: r for r in results}
+    assert by_id["KB5031006"].status == "held" and "hidden" in by_id["KB5031006"].message
+    assert "a0000000-0000-4000-8000-000000000006" not in machine.installed
+    assert by_id["KB5031001"].status == "installed"

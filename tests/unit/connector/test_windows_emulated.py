@@ -143,3 +143,26 @@ async def test_the_client_runs_from_a_unc_share_the_session_never_touches(
         refused = await patch(settings, tmp_path, events, run_id="unc2", **shared)
     assert refused.exit_code == -1 and "refusing to launch" in " ".join(refused.errors)
     assert machine.verbs == ALL_ROUNDS  # the tampered client never ran
+
+
+async def test_target_hooks_run_as_system_tasks_at_each_point(tmp_path: Path) -> None:
+    """Issue 13: each target hook is a client `hook` SYSTEM task (its spec in a file, its
+    answer through --output); the emulated machine's shell stands in for PowerShell."""
+    machine = EmulatedWindows(tmp_path, SCENARIO, PYTHON)
+    trace = tmp_path / "trace"
+    line = f'echo "$PATCHPILOT_HOOK $PATCHPILOT_ROUND $PATCHPILOT_REBOOT_PENDING" >> {trace}'
+    hooks = {f"hook_{p}": line for p in ("pre", "pre_reboot", "post_reboot", "post")}
+    events: list[Event] = []
+    async with reachable(machine) as settings:
+        result = await patch(settings, tmp_path, events, run_id="win3", python=PYTHON, **hooks)
+    assert result.exit_code == 110, (result.to_dict(), task_logs(machine))
+    assert trace.read_text().splitlines() == [
+        "pre 1 0",
+        "pre-reboot 1 1",
+        "post-reboot 1 0",
+        "pre-reboot 2 1",
+        "post-reboot 2 0",
+        "post 3 0",
+    ]
+    assert machine.verbs.count("hook") == 6 and machine.foreign == []
+    assert [h["point"] for h in result.hooks][:2] == ["pre", "pre-reboot"]

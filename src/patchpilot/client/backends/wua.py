@@ -12,8 +12,9 @@ its candidate version is the UpdateID, so a frozen plan pins exactly what was ch
 
 from __future__ import annotations
 
+import datetime
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from patchpilot.client.backends.base import Backend, Emit, RebootState, Update, UpdateResult
@@ -63,6 +64,7 @@ class WuaOptions:
     exclude_kbs: Tuple[str, ...] = ()
     include_drivers: bool = False
     include_optional: bool = False  # browse-only updates
+    min_age_days: Optional[int] = None  # only updates released at least this many days ago
 
     def __post_init__(self) -> None:
         if self.service not in SERVICES:
@@ -95,6 +97,7 @@ class WuaOptions:
             exclude_kbs=_kb_list(selection.get("exclude") or []),
             include_drivers=bool(windows.get("drivers", False)),
             include_optional=bool(windows.get("optional", False)),
+            min_age_days=_min_age(windows.get("min_age")),
         )
 
 
@@ -109,7 +112,7 @@ def build_criteria(options: WuaOptions) -> str:
 
     WUA allows `or` only at the top level, so every group repeats the common terms.
     """
-    common = "IsInstalled=0 and IsHidden=0"
+    common = "IsInstalled=0"  # hidden ones too: they are reported held, never installed
     if not options.include_optional:
         common += " and BrowseOnly=0"
     names = list(options.classifications)
@@ -170,8 +173,36 @@ def to_update(update: WuaUpdate, origin: str, update_id: Optional[str] = None) -
     )
 
 
-def skip_reason(update: WuaUpdate, options: WuaOptions) -> Optional[str]:
-    """Return why the KB lists leave this update out, or None to keep it."""
+def _min_age(value: object) -> Optional[int]:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError("windows.min_age must be a number of days")
+    return value
+
+
+def is_too_new(released: str, min_age_days: Optional[int], today: datetime.date) -> bool:
+    """Say whether an update released on `released` (YYYY-MM-DD) is younger than the minimum
+    age; an unknown release date counts as too new (the operator asked for a delay)."""
+    if min_age_days is None:
+        return False
+    try:
+        day = datetime.date.fromisoformat(released)
+    except ValueError:
+        return True
+    return (today - day).days < min_age_days
+
+
+def skip_reason(
+    update: WuaUpdate, options: WuaOptions, today: Optional[datetime.date] = None
+) -> Optional[str]:
+    """Return why the KB lists (or --min-age) leave this update out, or None to keep it."""
+    today = today or datetime.date.today()
+    if is_too_new(update.released, options.min_age_days, today):
+        return "released %s, less than %d days ago (--min-age)" % (
+            update.released or "on an unknown date",
+            options.min_age_days or 0,
+        )
     kbs = ["KB" + kb for kb in update.kb_ids]
 
     def listed(patterns: Tuple[str, ...]) -> bool:
@@ -247,18 +278,22 @@ class WuaBackend(Backend):
         return kept
 
     def download(self, updates: List[Update], emit: Emit) -> List[UpdateResult]:
+        updates, held = self._held(updates)
         self._adapter.keep_awake(True)
         try:
             ready, failed = self._fetch(updates, emit)
         finally:
             self._adapter.keep_awake(False)
-        return [UpdateResult(u.id, "downloaded", u.candidate_version) for u in ready] + failed
+        return (
+            [UpdateResult(u.id, "downloaded", u.candidate_version) for u in ready] + failed + held
+        )
 
     def install(self, updates: List[Update], emit: Emit) -> List[UpdateResult]:
+        updates, held = self._held(updates)
         self._adapter.keep_awake(True)
         try:
             ready, failed = self._fetch(updates, emit)
-            return self._install(ready, emit) + failed
+            return self._install(ready, emit) + failed + held
         finally:
             self._adapter.keep_awake(False)
 
@@ -277,8 +312,20 @@ class WuaBackend(Backend):
                 skipped.append({"id": ids[update.update_id], "reason": reason})
                 continue
             self._found[update.update_id] = update
-            kept.append(to_update(update, self._options.service, ids[update.update_id]))
+            found_update = to_update(update, self._options.service, ids[update.update_id])
+            if update.is_hidden:
+                found_update = replace(found_update, categories=(*found_update.categories, "held"))
+            kept.append(found_update)
         return kept, skipped
+
+    def _held(self, updates: List[Update]) -> Tuple[List[Update], List[UpdateResult]]:
+        """Split off the updates hidden on the target: they are held, never fetched."""
+        hidden = [u for u in updates if self._found[u.candidate_version].is_hidden]
+        held = [
+            UpdateResult(u.id, "held", None, "hidden on the target (Windows Update)")
+            for u in hidden
+        ]
+        return [u for u in updates if u not in hidden], held
 
     def _fetch(self, updates: List[Update], emit: Emit) -> Tuple[List[Update], List[UpdateResult]]:
         """Accept EULAs, download what is not yet downloaded; return (ready, failed)."""

@@ -18,6 +18,7 @@ COM binder is part of every supported Windows Server.
 from __future__ import annotations
 
 import abc
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -64,6 +65,8 @@ class WuaUpdate:
     update_type: int = 1  # 1 software, 2 driver
     msrc_severity: str = ""  # MsrcSeverity: Critical, Important, Moderate, Low, or ""
     cve_ids: Tuple[str, ...] = ()  # CveIDs
+    is_hidden: bool = False  # hidden by an administrator: reported held, never installed
+    released: str = ""  # LastDeploymentChangeTime as YYYY-MM-DD ("" when WUA gives none)
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,15 @@ def _to_update(com_update: Any) -> WuaUpdate:
         cve_ids=tuple(str(c) for c in _collection_items(com_update.CveIDs))
         if getattr(com_update, "CveIDs", None) is not None
         else (),
+        released=_day(getattr(com_update, "LastDeploymentChangeTime", None)),
+        is_hidden=bool(getattr(com_update, "IsHidden", False)),
     )
+
+
+def _day(value: Any) -> str:
+    """Return a COM DATE (pywintypes datetime, or the fake's) as YYYY-MM-DD, "" if none."""
+    text = str(value or "")
+    return text[:10] if re.match(r"^\d{4}-\d{2}-\d{2}", text) else ""
 
 
 class ComObjectAdapter(WuaAdapter):

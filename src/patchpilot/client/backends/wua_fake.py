@@ -94,6 +94,7 @@ class FakeUpdate:
         self.Type = 2 if spec.get("type", "Software") == "Driver" else 1
         self.MsrcSeverity = str(spec.get("severity", ""))
         self.CveIDs = FakeCollection([str(c) for c in spec.get("cves", [])])
+        self.LastDeploymentChangeTime = str(spec.get("released", ""))  # as pywin32 prints it
 
     @property
     def uid(self) -> str:

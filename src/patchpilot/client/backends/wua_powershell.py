@@ -58,6 +58,8 @@ function ConvertTo-Facts($u) {
     is_downloaded = [bool]$u.IsDownloaded; size = [int64]$u.MaxDownloadSize
     reboot_behavior = [int]$u.InstallationBehavior.RebootBehavior; update_type = [int]$u.Type
     msrc_severity = [string]$u.MsrcSeverity; cve_ids = @($u.CveIDs | ForEach-Object { [string]$_ })
+    released = ([datetime]$u.LastDeploymentChangeTime).ToString('yyyy-MM-dd')
+    is_hidden = [bool]$u.IsHidden
   }
 }
 function Invoke-Work($worker, $ids, $method) {
@@ -238,6 +240,8 @@ def _update(doc: Dict[str, Any]) -> WuaUpdate:
         update_type=int(doc.get("update_type") or 1),
         msrc_severity=str(doc.get("msrc_severity") or ""),
         cve_ids=tuple(str(c) for c in doc.get("cve_ids") or []),
+        released=str(doc.get("released") or "")[:10],
+        is_hidden=bool(doc.get("is_hidden")),
     )
 
 

@@ -16,6 +16,7 @@ from patchpilot.connector.fleet.job import (
 )
 from patchpilot.connector.fleet.rollout import (
     EXIT_FLEET_FAILED,
+    EXIT_WINDOW_CLOSED,
     FleetEvent,
     FleetOptions,
     FleetResult,
@@ -23,12 +24,14 @@ from patchpilot.connector.fleet.rollout import (
     ServerOutcome,
     ServerStatus,
     exceeds_fail_threshold,
+    order_hosts,
     parse_serial,
     plan_batches,
 )
 
 __all__ = [
     "EXIT_FLEET_FAILED",
+    "EXIT_WINDOW_CLOSED",
     "FleetEvent",
     "FleetJob",
     "FleetOptions",
@@ -41,6 +44,7 @@ __all__ = [
     "exceeds_fail_threshold",
     "freeze_plan",
     "new_fleet_run_id",
+    "order_hosts",
     "parse_serial",
     "plan_batches",
     "prepare_fleet",

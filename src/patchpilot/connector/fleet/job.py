@@ -41,7 +41,7 @@ from patchpilot.connector.fleet.rollout import (
     ServerOutcome,
     run_fleet,
 )
-from patchpilot.connector.inventory import HostEntry, Inventory, load_inventory
+from patchpilot.connector.inventory import HostEntry, Inventory, load_inventories
 from patchpilot.connector.inventory.suggest import did_you_mean, pattern_terms
 from patchpilot.connector.options import (
     RUN_ID_RE,
@@ -279,21 +279,24 @@ def all_host_options(base: RunOptions, hosts: Sequence[HostEntry]) -> dict[str, 
 class FleetJob:
     """One fleet run: which inventory and hosts, how to roll out, and every server's options."""
 
-    inventory: Path
+    inventory: Path | tuple[Path, ...]  # several merge, later ones winning (as `-i` in Ansible)
     limit: str | None
     rollout: FleetOptions
     plan_from: str | None
     run_id: str
     options: RunOptions
+    inventory_commands: tuple[str, ...] = ()  # commands printing inventory JSON
+
+    @property
+    def sources(self) -> tuple[Path, ...]:
+        return self.inventory if isinstance(self.inventory, tuple) else (self.inventory,)
 
 
 def select_hosts(inventory: Inventory, limit: str | None) -> list[HostEntry]:
-    """Return the hosts --limit selects, in inventory order (as Ansible runs a limited play)."""
-    if limit is None:
-        return list(inventory.hosts)
-    chosen = {h.name for h in inventory.select(limit)}
-    hosts = [h for h in inventory.hosts if h.name in chosen]
-    if not hosts:
+    """Return the hosts --limit selects, in the order `ansible LIMIT --list-hosts` gives them
+    (a union keeps the order in which the pattern names its parts)."""
+    hosts = inventory.select(limit or "all")
+    if not hosts and limit is not None:
         known = [*(h.name for h in inventory.hosts), *inventory.groups]
         unknown = [t for t in pattern_terms(limit) if t not in known]
         hint = did_you_mean(unknown[0], known) if unknown else ""
@@ -314,8 +317,10 @@ class PreparedFleet:
 
 def prepare_fleet(job: FleetJob) -> PreparedFleet:
     """Read the inventory, select the hosts, check every host's options; ConfigurationError."""
-    inventory = load_inventory(job.inventory)
+    inventory = load_inventories(job.sources, job.inventory_commands)
     hosts = select_hosts(inventory, job.limit)
+    if not hosts:
+        raise ConfigurationError(f"{inventory.path}: the inventory has no host")
     names = [n.strip() for n in (job.plan_from or "").split(",") if n.strip()]
     plan_hosts = [inventory.host(name) for name in names] or [hosts[0]]
     plan_options = host_options(job.options, plan_hosts[0])

@@ -17,8 +17,10 @@ import math
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from patchpilot.connector.inventory import HostEntry
+from patchpilot.connector.window import is_closed
 from patchpilot.errors import Cancelled, ConfigurationError, PatchpilotError
 
 __all__ = [
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 EXIT_FLEET_FAILED = 86
 """Native exit code when servers ended with different codes or the rollout stopped early (the
 WSUS table has -1 for it)."""
+EXIT_WINDOW_CLOSED = 84
+"""Native exit code when the maintenance window left servers not started (WSUS: -1)."""
 
 
 class Order(enum.Enum):
@@ -92,6 +96,9 @@ class FleetOptions:
     order: Order = Order.INVENTORY
     seed: int | None = None
     failure_code: int = EXIT_FLEET_FAILED
+    deadline: datetime | None = None  # the maintenance window (connector/window.py)
+    cutoff: float = 0.0
+    window_code: int = EXIT_WINDOW_CLOSED
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -102,7 +109,8 @@ class FleetOptions:
 
 @dataclass(frozen=True)
 class FleetEvent:
-    """A step of the rollout: `batch` (hosts starting), `start`, `end`, `stop` (threshold)."""
+    """A step of the rollout: `batch` (hosts starting), `start`, `end`, `stop` (threshold),
+    `window` (the maintenance window ended: no new server starts)."""
 
     kind: str
     host: str | None = None
@@ -118,6 +126,8 @@ class FleetResult:
     hosts: tuple[str, ...]
     stopped_early: bool
     failure_code: int = EXIT_FLEET_FAILED
+    is_window_closed: bool = False  # the window ended the rollout: servers were not started
+    window_code: int = EXIT_WINDOW_CLOSED
 
     def status(self, index: int) -> ServerStatus:
         outcome = self.outcomes[index]
@@ -136,9 +146,12 @@ class FleetResult:
 
         No failure: the highest server code (0 success, 10 a reboot pending, ...). Failures:
         their code when every server ended with it, else failure_code; failure_code too when
-        the rollout stopped early.
+        the rollout stopped early; window_code when the window left servers not started
+        (and no started server failed).
         """
         done = [o for o in self.outcomes if o is not None]
+        if self.is_window_closed and not any(o.is_failure for o in done):
+            return self.window_code
         if self.stopped_early or len(done) < len(self.outcomes):
             return self.failure_code
         if not any(o.is_failure for o in done):
@@ -162,6 +175,7 @@ class FleetResult:
         return {
             "exit_code": self.exit_code,
             "stopped_early": self.stopped_early,
+            "window_closed": self.is_window_closed,
             "totals": self.totals,
             "servers": servers,
         }
@@ -252,6 +266,8 @@ async def run_fleet(
         hosts=tuple(h.name for h in ordered),
         stopped_early=rollout.stopped and None in outcomes,
         failure_code=options.failure_code,
+        is_window_closed=rollout.is_window_closed and None in outcomes,
+        window_code=options.window_code,
     )
 
 
@@ -266,6 +282,7 @@ class _Rollout:
         self.on_event = on_event
         self.outcomes: dict[str, ServerOutcome] = {}
         self.stopped = False
+        self.is_window_closed = False
         self.batch_failed = 0
         self.slots = asyncio.Semaphore(options.concurrency)
 
@@ -279,7 +296,7 @@ class _Rollout:
 
     async def _run_server(self, number: int, host: HostEntry, size: int) -> None:
         async with self.slots:
-            if self.stopped:
+            if self.stopped or self._window_closed():
                 return
             self.on_event(FleetEvent("start", host=host.name, batch=number))
             outcome = await self._outcome(host)
@@ -292,6 +309,16 @@ class _Rollout:
                 self.stopped = True
                 detail = f"{self.batch_failed}/{size} failed"
                 self.on_event(FleetEvent("stop", batch=number, detail=detail))
+
+    def _window_closed(self) -> bool:
+        """Say (and announce once) that the maintenance window lets no new server start."""
+        if self.is_window_closed:
+            return True
+        if not is_closed(self.options.deadline, self.options.cutoff):
+            return False
+        self.is_window_closed = self.stopped = True
+        self.on_event(FleetEvent("window", detail="the maintenance window ended"))
+        return True
 
     async def _outcome(self, host: HostEntry) -> ServerOutcome:
         """Run one server; an error becomes that server's failure, never the fleet's crash."""

@@ -11,16 +11,17 @@ before any server is touched. `Inventory.select(pattern)` applies Ansible's host
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from patchpilot.connector.inventory.patterns import select_names
-from patchpilot.connector.inventory.sources import RawInventory, Var, parse_text
+from patchpilot.connector.inventory.scripts import read_sources
+from patchpilot.connector.inventory.sources import RawInventory, Var
 from patchpilot.connector.inventory.suggest import did_you_mean
 from patchpilot.errors import ConfigurationError
 
-__all__ = ["HostEntry", "Inventory", "load_inventory"]
+__all__ = ["HostEntry", "Inventory", "load_inventories", "load_inventory"]
 
 _CONNECTION_VARS = {
     "ansible_host": "address",
@@ -84,20 +85,32 @@ class Inventory:
 
 
 def load_inventory(path: str | Path) -> Inventory:
-    """Read and resolve the inventory at path; raises ConfigurationError naming file and line."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"{path}: cannot read the inventory: {exc}") from exc
-    return Inventory(parse_text(str(path), text))
+    """Read and resolve the inventory at path (YAML, INI, JSON, or an executable script);
+    raises ConfigurationError naming file and line."""
+    return load_inventories([Path(path)], [])
+
+
+def load_inventories(paths: Sequence[Path], commands: Sequence[str] = ()) -> Inventory:
+    """Read, merge (later sources win) and resolve inventories; ConfigurationError."""
+    return Inventory(read_sources(paths, commands))
 
 
 def _group_hosts(raw: RawInventory, name: str) -> tuple[str, ...]:
-    """Return the hosts of a group and of all its descendants, in inventory order."""
-    members = set(raw.groups[name].hosts)
-    for child in raw.descendants(name):
-        members.update(raw.groups[child].hosts)
-    return tuple(h for h in raw.hosts if h in members)
+    """Return the hosts of a group and of all its descendants, in Ansible's order.
+
+    That is Group.get_hosts: the group's own hosts, then its children's, level by level, each
+    level's groups in the order their parents list them (Ansible walks a level's parents as a
+    set; their order only matters when two parents of one level have different children).
+    """
+    ordered, level = [name], [name]
+    while level:
+        level = [c for g in level for c in raw.groups[g].children if c not in ordered]
+        level = list(dict.fromkeys(level))
+        ordered += level
+    found: dict[str, None] = {}
+    for group in ordered:
+        found.update((h, None) for h in raw.groups[group].hosts)
+    return tuple(found)
 
 
 def _depths(raw: RawInventory) -> dict[str, int]:
@@ -135,8 +148,12 @@ def _resolve(
         key_file=_expanded(connection.text("key_file")),
         vars={k: v.value for k, v in merged.items()},
         groups=tuple(g for g in member_of if g != "all"),
-        origins={k: f"{raw.path}:{v.line}" for k, v in merged.items()},
+        origins={k: _origin(v.source or raw.path, v.line) for k, v in merged.items()},
     )
+
+
+def _origin(source: str, line: int) -> str:
+    return f"{source}:{line}" if line else source
 
 
 def _expanded(path: str | None) -> str | None:

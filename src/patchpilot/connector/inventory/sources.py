@@ -18,7 +18,7 @@ import yaml
 from patchpilot.connector.inventory.yaml_loader import BoundedLoader
 from patchpilot.errors import ConfigurationError
 
-__all__ = ["RawInventory", "Var", "parse_text"]
+__all__ = ["RawInventory", "Var", "parse_into", "parse_text"]
 
 _YAML_SUFFIXES = (".yml", ".yaml", ".json")
 MAX_RANGE_HOSTS = 100_000  # names one host pattern may expand to (a typo must not eat memory)
@@ -34,6 +34,7 @@ class Var:
 
     value: object
     line: int
+    source: str = ""  # the file it came from, when several sources merge (else the inventory's)
 
 
 @dataclass
@@ -116,6 +117,13 @@ class RawInventory:
                 queue.extend(self.groups[child].children)
         return found
 
+    def stamp_sources(self) -> None:
+        """Mark every variable read so far without a source as coming from self.path."""
+        for level in [g.vars for g in self.groups.values()] + [h.vars for h in self.hosts.values()]:
+            for key, var in level.items():
+                if not var.source:
+                    level[key] = Var(var.value, var.line, self.path)
+
     def reconcile(self) -> None:
         """Hang parentless groups under `all` and groupless hosts under `ungrouped`, as Ansible."""
         has_parent = {c for g in self.groups.values() for c in g.children}
@@ -131,12 +139,17 @@ def parse_text(path: str, text: str) -> RawInventory:
     """Parse an inventory's text, YAML or INI by file suffix (by content when the suffix says
     neither), raising ConfigurationError with file and line on anything malformed."""
     inventory = RawInventory(path)
-    if _looks_like_yaml(path, text):
+    parse_into(inventory, text)
+    inventory.reconcile()
+    return inventory
+
+
+def parse_into(inventory: RawInventory, text: str) -> None:
+    """Add a YAML or INI inventory's text to inventory (named by inventory.path), unreconciled."""
+    if _looks_like_yaml(inventory.path, text):
         _YamlReader(inventory, text).read()
     else:
         _IniReader(inventory).read(text)
-    inventory.reconcile()
-    return inventory
 
 
 def _looks_like_yaml(path: str, text: str) -> bool:

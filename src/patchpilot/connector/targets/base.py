@@ -10,7 +10,7 @@ runner looks it up once and never asks which OS it is on again.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -79,6 +79,7 @@ class TargetOS(abc.ABC):
     """The OS-specific steps of a run, for one target."""
 
     name: str = "base"
+    knows_release_dates: bool = False  # its updates carry a release date (--min-age)
     launcher: str = "auto"  # the launcher `auto` means on this OS
     launchers: tuple[str, ...] = ()  # the --launcher values this OS has
     transports: tuple[str, ...] = ()  # the --transport values this OS is reached by
@@ -154,3 +155,7 @@ class TargetOS(abc.ABC):
 
     @abc.abstractmethod
     def probe(self) -> BootProbe: ...
+
+    @abc.abstractmethod
+    def service_check(self, names: Sequence[str]) -> str:
+        """Return shell text (the target's shell) that exits 0 only when every service runs."""

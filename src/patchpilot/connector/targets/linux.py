@@ -14,7 +14,8 @@ from __future__ import annotations
 import posixpath
 import re
 import secrets
-from collections.abc import Mapping
+import shlex
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from patchpilot.connector.targets.base import (
@@ -229,6 +230,9 @@ class LinuxOS(TargetOS):
         launcher: Launcher,
     ) -> str:
         return await deploy_client(transport, artifact, shared_path=shared_path)
+
+    def service_check(self, names: Sequence[str]) -> str:
+        return "systemctl is-active -- " + " ".join(shlex.quote(n) for n in names)
 
     def probe(self) -> BootProbe:
         return LinuxBootProbe()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ntpath
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -55,6 +55,7 @@ class WindowsOS(TargetOS):
     python: str = "C:\\Python\\python.exe"  # always given by for_run (absolute)
     smb: SMBSettings | None = None
     name: str = field(default="windows", init=False)
+    knows_release_dates: bool = field(default=True, init=False)  # LastDeploymentChangeTime
     launcher: str = field(default="schtasks", init=False)
     launchers: tuple[str, ...] = field(default=("auto", "schtasks"), init=False)
     transports: tuple[str, ...] = field(default=("ssh", "psrp"), init=False)
@@ -123,7 +124,15 @@ class WindowsOS(TargetOS):
         return make_windows_transport(kind, ssh=ssh)
 
     def job_spec_extra(self, options: RunOptions) -> Mapping[str, object]:
-        return {"windows": options.windows.search()}
+        age = {} if options.min_age is None else {"min_age": options.min_age}
+        return {"windows": {**options.windows.search(), **age}}
+
+    def service_check(self, names: Sequence[str]) -> str:
+        quoted = ",".join("'" + n.replace("'", "''") + "'" for n in names)
+        return (
+            f"$s = Get-Service -Name {quoted} -ErrorAction Stop | "
+            "Where-Object { $_.Status -ne 'Running' }; if ($s) { $s | Out-String; exit 1 }"
+        )
 
     def round_file(self, run_id: str, round_no: int, name: str) -> str:
         return ntpath.join(layout.round_dir(run_id, round_no), name)
