@@ -38,10 +38,10 @@ def test_failing_pre_hook_leaves_the_server_untouched(
         lab,
         lab_server,
         tmp_path,
-        "--hook",
-        "pre=echo draining refused >&2; exit 3",
-        "--hook",
-        f"post={LINE} >> {TRACE}",
+        "--hook-pre",
+        "echo draining refused >&2; exit 3",
+        "--hook-post",
+        f"{LINE} >> {TRACE}",
         "--run-id",
         "prefail",
     )
@@ -62,11 +62,11 @@ def test_hooks_run_at_each_point_in_order_with_their_environment(
     quoted = tmp_path / "quoted.txt"
     args: list[str] = []
     for point in ("pre", "pre-reboot", "post-reboot", "post"):
-        args += ["--hook", f"{point}={LINE} >> {TRACE}"]
-        args += ["--local-hook", f'{point}={LINE} "$PATCHPILOT_TARGET" >> {local}']
+        args += [f"--hook-{point}", f"{LINE} >> {TRACE}"]
+        args += [f"--local-hook-{point}", f'{LINE} "$PATCHPILOT_TARGET" >> {local}']
     # The operator's shell text arrives once-interpreted: quotes, $ and ; as typed.
-    args[1] = f"""pre={LINE} >> {TRACE}; printf '%s|' "a b" 'c"d' '$HOME;x' > /var/tmp/q"""
-    args[3] = f"""pre=printf '%s|' "a b" 'c"d' '$HOME;x' > {quoted}; {LINE} x >> {local}"""
+    args[1] = f"""{LINE} >> {TRACE}; printf '%s|' "a b" 'c"d' '$HOME;x' > /var/tmp/q"""
+    args[3] = f"""printf '%s|' "a b" 'c"d' '$HOME;x' > {quoted}; {LINE} x >> {local}"""
     done = run(lab, lab_server, tmp_path, *args, "--run-id", "hooks", timeout=400)
     assert done.exit_status == 0, done.stderr
     assert done.installed == FINAL_VERSIONS and done.result["reboots"]["count"] >= 1
@@ -102,7 +102,7 @@ def test_failing_pre_reboot_hook_withholds_the_reboot(
     lab: Lab, lab_server: Server, tmp_path: Path
 ) -> None:
     boot = lab.boot_id(lab_server.name)
-    done = run(lab, lab_server, tmp_path, "--local-hook", "pre-reboot=exit 5")
+    done = run(lab, lab_server, tmp_path, "--local-hook-pre-reboot", "exit 5")
     assert done.exit_status == 82, done.stderr
     assert done.installed == BASE  # applied before the hook: reported as applied
     assert lab.boot_id(lab_server.name) == boot
@@ -122,8 +122,8 @@ def test_ready_command_failing_after_the_reboot_fails_the_run(
         "echo app not answering; test -e /var/tmp/app-ready",
         "--reboot-timeout",
         "20",
-        "--hook",
-        f"post-reboot={LINE} >> {TRACE}",
+        "--hook-post-reboot",
+        f"{LINE} >> {TRACE}",
     )
     assert done.exit_status == 83, done.stderr
     assert done.result["status"] == "unhealthy" and done.result["phase"] == "health"
@@ -190,8 +190,8 @@ def test_failing_post_hook_fails_the_run_and_reports_the_updates(
         tmp_path,
         "--reboot",
         "never",
-        "--hook",
-        "post=echo re-enable failed; exit 4",
+        "--hook-post",
+        "echo re-enable failed; exit 4",
         "--exit-codes",
         "wsus",
     )
