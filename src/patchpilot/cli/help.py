@@ -22,17 +22,22 @@ __all__ = ["FLEET_EXAMPLES", "PANELS", "RUN_EXAMPLES", "GroupedCommand", "with_p
 # of the options that only the commands have, and the order the help lists the groups in.
 SELECTION, ROLLOUT, CONNECTION, OUTPUT = "Selection", "Rollout", "Connection", "Job and output"
 _ORDER = (
-    SELECTION, ROLLOUT, "Reboot", "Client and launch", CONNECTION, "Timeouts", OUTPUT, "Windows",
+    SELECTION, ROLLOUT, "Reboot", "Hooks, health and maintenance window", "Client and launch",
+    CONNECTION, "Timeouts", OUTPUT, "Windows",
 )  # fmt: skip
 
 PANELS: dict[str, str] = {
     "limit": SELECTION,
     "plan_from": SELECTION,
+    "list_hosts": SELECTION,
+    "inventory_command": CONNECTION,
+    "more_inventory": CONNECTION,
     **dict.fromkeys(("concurrency", "serial", "max_fail_percent", "order", "seed"), ROLLOUT),
     "inventory": CONNECTION,
     **dict.fromkeys(
         (
             "state_dir",
+            "state_url",
             "result_file",
             "log_format",
             "report",
