@@ -45,13 +45,27 @@ class _ServerState:
 
 @dataclass
 class Milestones:
-    """Turn events into (level, text) milestone lines; keeps what it needs per server."""
+    """Turn events into (level, text) milestone lines; keeps what it needs per server.
 
-    servers: dict[str, _ServerState] = field(default_factory=dict)
+    A server may have two runs at once: a fleet's plan scan (check-only) runs on its plan
+    host while that host's own run waits for the plan. Events other than a run's start and
+    end name only the server, so they belong to its newest unfinished run.
+    """
+
+    runs: dict[str, list[tuple[str, _ServerState]]] = field(default_factory=dict)
+
+    def _state(self, event: Event) -> _ServerState:
+        runs = self.runs.setdefault(event.target, [])
+        if isinstance(event, RunStarted):
+            runs.append((event.run_id, _ServerState()))
+        if isinstance(event, RunFinished):
+            found = [i for i, (run_id, _) in enumerate(runs) if run_id == event.result.run_id]
+            return runs.pop(found[-1])[1] if found else _ServerState()
+        return runs[-1][1] if runs else _ServerState()
 
     def lines(self, event: Event) -> list[tuple[str, str]]:
         """Return the milestone lines for event (often none)."""
-        state = self.servers.setdefault(event.target, _ServerState())
+        state = self._state(event)
         if isinstance(event, RunStarted):
             state.started_at, state.is_check = event.ts, event.mode == "check-only"
             how = "resumed" if event.is_resumed else "started"
