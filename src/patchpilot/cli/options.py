@@ -79,7 +79,53 @@ def cli_options() -> list[inspect.Parameter]:
                 name, _KW, default=default, annotation=Annotated[info.annotation, option]
             )
         )
+    return params + _hook_options()
+
+
+# `--hook WHEN=COMMAND` and `--local-hook WHEN=COMMAND`: another spelling of the hook_<point>
+# and local_hook_<point> options, one per point, as operators write them.
+_HOOK_FORMS = {
+    "hook": "On the target, as root: WHEN=COMMAND, WHEN one of {points} (repeat).",
+    "local_hook": "On this host: WHEN=COMMAND, WHEN one of {points} (repeat).",
+}
+
+
+def _hook_points(prefix: str) -> list[str]:
+    return [
+        name.removeprefix(f"{prefix}_").replace("_", "-")
+        for name in flat_fields()
+        if name.startswith(f"{prefix}_") and name != f"{prefix}_timeout"
+    ]
+
+
+def _hook_options() -> list[inspect.Parameter]:
+    params = []
+    for prefix, text in _HOOK_FORMS.items():
+        group = option_meta(flat_fields()[f"{prefix}_pre"]).get("group")
+        option = typer.Option(
+            help=text.format(points=", ".join(_hook_points(prefix))), rich_help_panel=group
+        )
+        annotation = Annotated[list[str] | None, option]
+        params.append(inspect.Parameter(prefix, _KW, default=None, annotation=annotation))
     return params
+
+
+def _hooks_by_point(prefix: str, entries: list[str] | None) -> dict[str, str]:
+    """Return `{hook_pre: COMMAND, ...}` for `--hook pre=COMMAND` entries; the command text is
+    kept exactly as given (everything after the first `=`)."""
+    flag, points = "--" + prefix.replace("_", "-"), _hook_points(prefix)
+    found: dict[str, str] = {}
+    for entry in entries or ():
+        when, sep, command = entry.partition("=")
+        if not sep or when.strip() not in points or not command.strip():
+            raise ConfigurationError(
+                f"{flag} {entry[:60]!r}: expected WHEN=COMMAND, WHEN one of {', '.join(points)}"
+            )
+        name = f"{prefix}_{when.strip().replace('-', '_')}"
+        if name in found:
+            raise ConfigurationError(f"{flag}: {when.strip()} is given twice")
+        found[name] = command
+    return found
 
 
 def _entries(values: list[str] | None, path: Path | None) -> tuple[str, ...]:
@@ -93,6 +139,13 @@ def build_options(values: Mapping[str, Any]) -> RunOptions:
     for name, info in flat_fields().items():
         if _is_list(info) and (name in values or f"{name}_file" in values):
             values[name] = _entries(values.get(name), values.pop(f"{name}_file", None))
+    for prefix in _HOOK_FORMS:
+        for name, command in _hooks_by_point(prefix, values.pop(prefix, None)).items():
+            if values.get(name):
+                raise ConfigurationError(
+                    f"{flag_of(name)} and --{prefix.replace('_', '-')} both set the {name} hook"
+                )
+            values[name] = command
     try:
         return RunOptions.model_validate(values)
     except ValidationError as exc:

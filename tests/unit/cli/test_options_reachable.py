@@ -112,3 +112,31 @@ def test_job_wide_options_are_refused_per_host() -> None:
     host = HostEntry("h1", "10.0.0.1", vars={"patchpilot_exit_codes": "wsus"})
     with pytest.raises(ConfigurationError, match="not a per-host run option"):
         host_options(RunOptions(), host)
+
+
+def _invoke(argv: list[str]) -> tuple[int, list[RunOptions], str]:
+    seen: list[RunOptions] = []
+    app = typer.Typer()
+
+    def command(options: RunOptions) -> None:
+        seen.append(options)
+
+    app.command()(with_run_options(command))
+    result = CliRunner().invoke(app, argv)
+    return result.exit_code, seen, result.output + str(result.exception or "")
+
+
+def test_hooks_spelled_when_equals_command() -> None:
+    """`--hook WHEN=COMMAND` (issue 13's spelling) sets the point's hook; the command text is
+    kept whole, `=` and quotes included."""
+    code, seen, output = _invoke(
+        ["--hook", "pre=systemctl stop app && echo 'a=b'", "--local-hook", "post-reboot=curl -s x"]
+    )
+    assert code == 0, output
+    assert seen[0].hook_pre == "systemctl stop app && echo 'a=b'"
+    assert seen[0].local_hook_post_reboot == "curl -s x"
+    for bad in (["--hook", "later=x"], ["--hook", "pre"], ["--hook", "pre=a", "--hook", "pre=b"]):
+        code, seen, output = _invoke(bad)
+        assert code != 0 and not seen and "--hook" in output
+    code, seen, output = _invoke(["--hook", "pre=a", "--hook-pre", "b"])
+    assert code != 0 and "both set" in output
