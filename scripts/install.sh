@@ -7,7 +7,8 @@ packages=(python3 python3-venv debootstrap systemd-container openssh-client ipro
           dpkg-dev qemu-system-x86 qemu-utils samba smbclient procps kmod postgresql
           tmux      # tmux: the terminal tests (a real 80-column terminal)
           chromium  # chromium: the HTML report's browser test (headless)
-          rpm createrepo-c)  # rpm: rpmbuild and rpm.vercmp for the lab's RPM servers
+          rpm createrepo-c   # rpm: rpmbuild and rpm.vercmp for the lab's RPM servers
+          faketime)          # faketime: the clock-skew lab test runs the connector off by minutes
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 # The lab's VM image picks its kernels from apt's lists: fetch them when they are missing.

@@ -15,6 +15,7 @@
     ├── TargetLockedError                another run holds the target (exit 74)
     ├── StateError                       the local state store is unusable (exit 76)
     ├── ClientFailedError                the client could not complete a round (exit 77)
+    │   └── RoundFailedError             ...and said so in its final record: the target is free
     ├── HookError                        an operator hook failed: `pre` (exit 81, nothing
     │                                    changed), a later one (exit 82)
     ├── HealthError                      --ready-command / --require-service failed (exit 83)
@@ -42,6 +43,7 @@ __all__ = [
     "PatchpilotError",
     "PhaseTimeout",
     "RebootError",
+    "RoundFailedError",
     "StateError",
     "TargetLockedError",
     "TransportError",
@@ -127,6 +129,11 @@ class ClientFailedError(PatchpilotError):
     """The client ran but could not complete a round (job refused, backend error)."""
 
     exit_code = 77
+
+
+class RoundFailedError(ClientFailedError):
+    """The client ended its round with an error in its final record (e.g. dpkg's lock wait ran
+    out): nothing is in flight and no reboot follows, so the run frees the target's lock."""
 
 
 class HookError(PatchpilotError):

@@ -20,6 +20,7 @@ from patchpilot.connector.targets.base import ClientArtifact, ClientSite, Target
 from patchpilot.errors import (
     LaunchError,
     PhaseTimeout,
+    RoundFailedError,
     TargetLockedError,
     TransportError,
     TransportTimeout,
@@ -61,16 +62,26 @@ async def target_lock(
 
     The claim is retried like the preparation (until deadline) and bounded by timeout. A
     body that fails keeps the lock on purpose: the same run id resumes under it, and no other
-    run may start on a target whose round did not end cleanly. A release that cannot reach
-    the target is reported through on_release_error, not raised.
+    run may start on a target whose round did not end cleanly. A round the client ended with
+    an error of its own (RoundFailedError: e.g. dpkg's lock wait ran out) did end cleanly, so
+    the lock is freed and a later run may start. A release that cannot reach the target is
+    reported through on_release_error, not raised.
     """
     claim = functools.partial(_claim, system, site, timeout=timeout / 3)
     await patiently(site.transport, deadline, lambda: step("prepare.lock", timeout, claim()))
-    yield
+    try:
+        yield
+    except RoundFailedError:
+        await _release(system, site, on_release_error)
+        raise
+    await _release(system, site, on_release_error)
+
+
+async def _release(system: TargetOS, site: ClientSite, on_error: Callable[[str], None]) -> None:
     try:
         await system.call_client(site, "unlock", "--run", site.run_id, timeout=120.0)
     except TransportError as exc:
-        on_release_error(f"could not release the target's lock: {exc}")
+        on_error(f"could not release the target's lock: {exc}")
 
 
 async def step(name: str, seconds: float, work: Awaitable[_T]) -> _T:

@@ -32,10 +32,10 @@ from patchpilot.connector.store import RoundRow, Store
 from patchpilot.connector.stream import FINAL_EVENT, AttachTarget, JournalFollower, StreamTuning
 from patchpilot.connector.targets.base import BootProbe, ClientSite, TargetOS
 from patchpilot.errors import (
-    ClientFailedError,
     ConfigurationError,
     LaunchError,
     PhaseTimeout,
+    RoundFailedError,
     TargetLockedError,
     TransportError,
 )
@@ -273,9 +273,9 @@ async def stream(ctx: RoundContext, row: RoundRow) -> RoundRow:
     )
     final = await follower.follow()
     if final.get("fields", {}).get("will_reboot") and follower.may_reboot is not False:
-        return replace(
-            row, phase=RoundPhase.REBOOTING, reboot_requested_at=final.get("ts") or utc_now()
-        )
+        # The connector's clock, like back_at: the target's record stamp may be minutes off
+        # (issue 11, clock skew), and the reboot's seconds are back_at minus this.
+        return replace(row, phase=RoundPhase.REBOOTING, reboot_requested_at=utc_now())
     return replace(row, phase=RoundPhase.STREAMED)
 
 
@@ -334,7 +334,7 @@ async def verify(ctx: RoundContext, row: RoundRow, report: RoundReport) -> Round
         )
         if str(message).startswith("SelectionUnsupported: "):  # a usage error (exit 64)
             raise ConfigurationError(str(message).split(": ", 1)[1])
-        raise ClientFailedError(
+        raise RoundFailedError(
             f"round {row.round} failed on the target: "
             f"{str(message).strip().splitlines()[-1:] or 'no reason'}"
         )
