@@ -165,8 +165,8 @@ class AptBackend(Backend):
                 {"id": update.id, "why": "apt did not change it in the batch: " + tail},
             )
             errors, tail = self._commit([update], emit)
-            results[update.id] = self._settle_all([update], errors)[update.id] or UpdateResult(
-                update.id, "held", None, "apt kept it back: " + tail
+            results[update.id] = self._settle_all([update], errors)[update.id] or _untouched(
+                update, tail
             )
         return results
 
@@ -228,6 +228,14 @@ def _update(upgrade: SimulatedUpgrade, detail: Tuple[int, str], is_held: bool) -
         size=detail[0],
         categories=("package", "held") if is_held else ("package",),
     )
+
+
+def _untouched(update: Update, tail: str) -> UpdateResult:
+    """A package apt left as it was, alone too: failed when its archive could not be fetched
+    (the repository is unreachable: issue 11), else held back by apt's resolver."""
+    if "Failed to fetch" in tail or "Unable to fetch" in tail:
+        return UpdateResult(update.id, "failed", None, "download failed: " + tail)
+    return UpdateResult(update.id, "held", None, "apt kept it back: " + tail)
 
 
 def _last_error(output: str) -> str:
