@@ -100,3 +100,9 @@ def dpkg_installs(lab: Lab, server: Server, package: str) -> int:
     """Count how many times dpkg configured package on the server."""
     log = lab.ssh(server.name, ["cat", "/var/log/dpkg.log"]).stdout
     return sum(1 for line in log.splitlines() if f" configure {package}:" in line)
+
+
+def lab_packages(lab: Lab, server: Server) -> str:
+    """Return `name version status` of every lab package on the server, one a line."""
+    fmt = "${Package} ${Version} ${db:Status-Abbrev}\\n"
+    return lab.ssh(server.name, ["dpkg-query", "-W", "-f", fmt, "lab-*"]).stdout

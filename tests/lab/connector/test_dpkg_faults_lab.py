@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from connector_lab import assert_whole_journal, records, run
+from connector_lab import assert_whole_journal, lab_packages, records, run
 
 from patchpilot.lab.catalog import FINAL_VERSIONS
 from patchpilot.lab.lab import Lab
@@ -28,13 +28,6 @@ open("/run/fake-uu.ready", "w").close()
 while True:
     time.sleep(60)
 """
-
-
-def _statuses(lab: Lab, server: Server) -> str:
-    return lab.ssh(
-        server.name,
-        ["dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\\n", "lab-*"],
-    ).stdout
 
 
 def _hold_lock(lab: Lab, server: Server) -> None:
@@ -69,8 +62,8 @@ def _half_configure(lab: Lab, server: Server) -> None:
 
 def test_half_configured_dpkg_and_a_held_lock(lab: Lab, lab_server: Server, tmp_path: Path) -> None:
     _half_configure(lab, lab_server)
-    assert "lab-base-a 2.0 iU" in _statuses(lab, lab_server)
-    before = _statuses(lab, lab_server)
+    assert "lab-base-a 2.0 iU" in lab_packages(lab, lab_server)
+    before = lab_packages(lab, lab_server)
     log_before = lab.ssh(lab_server.name, ["wc", "-l", "/var/log/dpkg.log"]).stdout
     _hold_lock(lab, lab_server)
     try:
@@ -79,7 +72,7 @@ def test_half_configured_dpkg_and_a_held_lock(lab: Lab, lab_server: Server, tmp_
         assert held.result["status"] == "client-failed"
         (error,) = held.result["errors"]
         assert "/var/lib/dpkg/lock-frontend" in error and HOLDER in error, error
-        assert _statuses(lab, lab_server) == before  # nothing installed, nothing repaired
+        assert lab_packages(lab, lab_server) == before  # nothing installed, nothing repaired
         assert lab.ssh(lab_server.name, ["wc", "-l", "/var/log/dpkg.log"]).stdout == log_before
         assert_whole_journal(tmp_path, "held")
     finally:
@@ -88,7 +81,9 @@ def test_half_configured_dpkg_and_a_held_lock(lab: Lab, lab_server: Server, tmp_
     assert again.exit_status == 0, again.stderr
     # The repair configured lab-base-a 2.0 (so the plan no longer lists it); the rest upgraded.
     assert again.installed == {k: v for k, v in FINAL_VERSIONS.items() if k != "lab-base-a"}
-    final = {line.split()[0]: line.split()[1:] for line in _statuses(lab, lab_server).splitlines()}
+    final = {
+        line.split()[0]: line.split()[1:] for line in lab_packages(lab, lab_server).splitlines()
+    }
     assert {name: final[name] for name in FINAL_VERSIONS} == {
         name: [version, "ii"] for name, version in FINAL_VERSIONS.items()
     }

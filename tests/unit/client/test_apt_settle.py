@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from patchpilot.client.backends.apt import settle
+from patchpilot.client.backends.apt import _untouched, settle
 from patchpilot.client.backends.aptparse import PackageStatus
 from patchpilot.client.backends.base import Update
 from patchpilot.client.state import StateFile, read_state, write_atomic
@@ -70,3 +70,19 @@ def test_read_state_tolerates_absence_and_garbage(tmp_path: Path) -> None:
     assert read_state(str(tmp_path / "bad.json")) is None
     write_atomic(str(tmp_path / "list.json"), json.dumps([1]).encode())
     assert read_state(str(tmp_path / "list.json")) is None
+
+
+@pytest.mark.parametrize(
+    ("tail", "status"),
+    [
+        ("Failed to fetch http://repo/pool/a_2.0_all.deb Could not connect", "failed"),
+        ("Unable to fetch some archives, maybe run apt-get update", "failed"),
+        ("You don't have enough free space in /var/cache/apt/archives/.", "failed"),
+        ("", "held"),
+        ("Unable to correct problems, you have held broken packages.", "held"),
+    ],
+)
+def test_a_package_apt_left_untouched(tail: str, status: str) -> None:
+    """A download that failed (repository down, disk full) is a failure, not a hold (issue 11)."""
+    result = _untouched(UPDATE, tail)
+    assert (result.status, result.message.endswith(tail)) == (status, True)

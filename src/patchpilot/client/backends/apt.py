@@ -230,10 +230,18 @@ def _update(upgrade: SimulatedUpgrade, detail: Tuple[int, str], is_held: bool) -
     )
 
 
+_DOWNLOAD_FAILURES = (
+    "Failed to fetch",
+    "Unable to fetch",
+    "enough free space",
+    "No space left on device",
+)
+
+
 def _untouched(update: Update, tail: str) -> UpdateResult:
     """A package apt left as it was, alone too: failed when its archive could not be fetched
-    (the repository is unreachable: issue 11), else held back by apt's resolver."""
-    if "Failed to fetch" in tail or "Unable to fetch" in tail:
+    or stored (the repository unreachable, the disk full: issue 11), else held back by apt."""
+    if any(sign in tail for sign in _DOWNLOAD_FAILURES):
         return UpdateResult(update.id, "failed", None, "download failed: " + tail)
     return UpdateResult(update.id, "held", None, "apt kept it back: " + tail)
 
