@@ -79,6 +79,11 @@ CONFIG_FILES = {
     # fails with EIO, and their stop jobs then wait out the stop timeout, 90 s by default:
     # a reboot with an SSH login open took that long, now at most 5 s per unit.
     "etc/systemd/system.conf.d/lab.conf": "[Manager]\nDefaultTimeoutStopSec=5s\n",
+    # A user's manager (user@UID, started by a login's pam_systemd) stays once started: a
+    # login that came while the last one's manager was being stopped (10 s after logout, and
+    # on cgroup v1 that stop can hang as above) waited for it, and its SSH session request
+    # stalled for 20-120 s after authentication (seen as lab ssh and connector timeouts).
+    "etc/systemd/logind.conf.d/lab.conf": "[Login]\nUserStopDelaySec=infinity\n",
     "etc/apt/apt.conf.d/90lab": 'Acquire::Languages "none";\nAPT::Install-Recommends "false";\n',
     "etc/apt/sources.list": "",
     "etc/machine-id": "",
