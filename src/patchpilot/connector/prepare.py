@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
+from patchpilot.connector.backoff import Backoff
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.targets.base import ClientArtifact, ClientSite, TargetOS
 from patchpilot.errors import (
@@ -31,6 +31,9 @@ from patchpilot.transports.base import Transport
 __all__ = ["patiently", "prepare_target", "target_lock"]
 
 _T = TypeVar("_T")
+# A resumed run reconnecting to a target that may be rebooting; jittered widely, since a
+# fleet's or a triggerer's waiting runs went down together.
+_RECONNECTS = Backoff(first=1.0, factor=2.0, cap=10.0, jitter=0.5)
 
 
 async def _claim(system: TargetOS, site: ClientSite, *, timeout: float) -> None:
@@ -99,20 +102,18 @@ async def patiently(transport: Transport, deadline: float, step: Callable[[], Aw
     A run resumed while its target reboots may find it going down or not yet back: then its
     preparation waits (up to the reboot timeout) instead of ending the run as unreachable.
     """
-    delay = 1.0
+    delays = _RECONNECTS.delays()
     while True:
         try:
             await transport.connect()
             return await step()
         except TransportError:
+            delay = next(delays)
             if time.monotonic() + delay > deadline:
                 raise
             _raise_if_cancelled()
         await transport.close()
-        # Jittered: servers that went down together (a fleet, a triggerer's waiting runs)
-        # are not all retried in the same instant.
-        await asyncio.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311 - not a secret
-        delay = min(2 * delay, 10.0)
+        await asyncio.sleep(delay)
 
 
 def _raise_if_cancelled() -> None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from patchpilot.connector.backoff import Backoff
 from patchpilot.connector.targets.base import BootProbe
 from patchpilot.errors import PhaseTimeout, RebootError, TransportError
 from patchpilot.transports.base import Transport
@@ -22,16 +23,20 @@ from patchpilot.transports.base import Transport
 __all__ = ["Clock", "RebootPolicy", "await_back", "await_reboot", "read_boot_id"]
 
 
+_AWAY = Backoff(jitter=0.1)
+_READINESS = Backoff(cap=2.0)
+
+
 @dataclass(frozen=True)
 class RebootPolicy:
-    """Timeouts (seconds) of the three waits and the back-off between boot id reads."""
+    """Timeouts (seconds) of the three waits, and how often each asks again (backoff.py)."""
 
     timeout: float = 600.0
     readiness_timeout: float = 300.0
     stability_window: float = 5.0
     stability_timeout: float = 120.0
-    first_delay: float = 0.5
-    max_delay: float = 10.0
+    polls: Backoff = _AWAY  # boot id reads while the target is away
+    readiness_polls: Backoff = _READINESS  # over the link that already answers
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,10 @@ async def wait_boot_id_change(
 ) -> str:
     """Return the new boot id; raise RebootError (not rebooted / did not come back).
 
-    Reads back off (x1.5) from first_delay to max_delay; the last read is at the deadline.
+    Reads back off (policy.polls); the last read is at the deadline.
     """
     deadline = clock.now() + policy.timeout
-    delay, has_been_down = policy.first_delay, False
+    delays, has_been_down = policy.polls.delays(), False
     while True:
         last = await read_boot_id(probe, transport, deadline - clock.now())
         if last is not None and not probe.same_boot(last, before):
@@ -71,8 +76,7 @@ async def wait_boot_id_change(
         remaining = deadline - clock.now()
         if remaining <= 0:
             break
-        await clock.sleep(min(delay, remaining))
-        delay = min(delay * 1.5, policy.max_delay)
+        await clock.sleep(min(next(delays), remaining))
     if last is not None:  # it answers from the same boot: unreachable for a while is no reboot
         lapses = ", though it did not answer at times" if has_been_down else ""
         raise RebootError(
@@ -92,6 +96,7 @@ async def wait_ready(
 ) -> str:
     """Return the readiness detail once ready; raise PhaseTimeout("reboot.readiness")."""
     deadline = clock.now() + policy.readiness_timeout
+    delays = policy.readiness_polls.delays()
     while True:
         try:
             ready = await probe.readiness(transport)
@@ -99,9 +104,10 @@ async def wait_ready(
                 return ready.detail
         except TransportError:
             pass
-        if clock.now() + 2 > deadline:
+        delay = next(delays)
+        if clock.now() + delay > deadline:
             raise PhaseTimeout("reboot.readiness", policy.readiness_timeout)
-        await clock.sleep(2)
+        await clock.sleep(delay)
 
 
 async def wait_stable(

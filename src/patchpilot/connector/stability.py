@@ -73,13 +73,12 @@ async def _read_eventually(
 ) -> str:
     """Return the boot id once it can be read again (backing off); RebootError at the timeout."""
     deadline = clock.now() + policy.timeout
-    delay = policy.first_delay
+    delays = policy.polls.delays()
     while clock.now() < deadline:
-        await clock.sleep(min(delay, max(deadline - clock.now(), 0.0)))
+        await clock.sleep(min(next(delays), max(deadline - clock.now(), 0.0)))
         got = await read_boot_id(probe, transport, deadline - clock.now())
         if got is not None:
             return got
-        delay = min(delay * 1.5, policy.max_delay)
     raise RebootError(
         f"the target stopped answering inside the stability window and did not come back "
         f"within {policy.timeout:g} s (phase reboot.stability)",

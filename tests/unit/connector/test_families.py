@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from patchpilot.connector.backoff import Backoff
 from patchpilot.connector.fleet.families import UNKNOWN, family_plans, probe_patiently
 from patchpilot.connector.inventory import HostEntry, load_inventory
 from patchpilot.connector.targets.linux import parse_family
@@ -93,6 +94,7 @@ async def test_a_resumed_fleet_waits_for_a_rebooting_server_to_read_its_group() 
     async def probe(entry: HostEntry) -> str:
         return answers.pop(0) if answers else "deb/debian-12"
 
-    assert await probe_patiently(probe, host, 5.0, first_delay=0.01) == "deb/debian-12"
+    assert await probe_patiently(probe, host, 5.0, polls=Backoff(first=0.01)) == "deb/debian-12"
     answers[:] = [UNKNOWN, "deb/debian-12"]
-    assert await probe_patiently(probe, host, 0.0, first_delay=0.01) == UNKNOWN  # a new fleet
+    # a new fleet: no patience
+    assert await probe_patiently(probe, host, 0.0, polls=Backoff(first=0.01)) == UNKNOWN

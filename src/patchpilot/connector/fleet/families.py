@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from patchpilot.connector.backoff import Backoff
 from patchpilot.connector.inventory import HostEntry
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.target import TargetSpec
@@ -27,6 +28,7 @@ __all__ = ["FamilyPlan", "Probe", "family_plans", "probe_family", "probe_patient
 
 UNKNOWN = UNKNOWN_FAMILY
 _PROBES_AT_ONCE = 20
+_PATIENT = Backoff(first=1.0, factor=2.0, cap=10.0)
 
 Probe = Callable[[HostEntry], Awaitable[str]]
 Freeze = Callable[[HostEntry, str], Awaitable["Mapping[str, str] | None"]]  # host, run id
@@ -47,7 +49,7 @@ async def probe_family(target: TargetSpec, options: RunOptions) -> str:
 
 
 async def probe_patiently(
-    probe: Probe, host: HostEntry, patience: float, *, first_delay: float = 1.0
+    probe: Probe, host: HostEntry, patience: float, *, polls: Backoff = _PATIENT
 ) -> str:
     """Return host's group; a host that cannot be read is asked again for up to patience s.
 
@@ -55,13 +57,13 @@ async def probe_patiently(
     once they are back keeps a resumed fleet from freezing a second plan, on another server,
     for a group that already has one.
     """
-    deadline, delay = time.monotonic() + patience, first_delay
+    deadline, delays = time.monotonic() + patience, polls.delays()
     while True:
         group = await probe(host)
+        delay = next(delays)
         if group != UNKNOWN or time.monotonic() + delay > deadline:
             return group
         await asyncio.sleep(delay)
-        delay = min(2 * delay, 10.0)
 
 
 async def _groups(hosts: Sequence[HostEntry], probe: Probe) -> dict[str, str]:
