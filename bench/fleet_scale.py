@@ -41,7 +41,7 @@ def measure_size(size: int, work: Path) -> dict[str, float | int]:
     """Run one fleet over size fresh servers (a lab of their own); return its figures."""
     with bench_lab() as (lab, _):
         servers = lab.add_servers(size)
-        measured = patchpilot_side(lab, servers, work, f"scale-{size}")
+        measured, _ = patchpilot_side(lab, servers, work, f"scale-{size}")
         states = end_state(lab.ssh_config_path, [s.name for s in servers])
     rounds = rounds_of(work / f"scale-{size}.json")
     wrong = sum(1 for state in states.values() if state != expected_state())

@@ -32,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from critical_path import critical_path
 from fleet_measure import (
     Measured,
     bench_lab,
@@ -138,8 +139,11 @@ def ansible_side(lab: Lab, servers: list[Server], work: Path) -> Measured:
     return measure(argv, env=env, log=work / "ansible.log")
 
 
-def patchpilot_side(lab: Lab, servers: list[Server], work: Path, run_id: str) -> Measured:
-    """Run `patchpilot fleet` over servers with --concurrency len(servers)."""
+def patchpilot_side(
+    lab: Lab, servers: list[Server], work: Path, run_id: str
+) -> tuple[Measured, dict[str, object]]:
+    """Run `patchpilot fleet` over servers with --concurrency len(servers); return what it
+    cost and where its critical path went (critical_path.py)."""
     write_inventory(work / "fleet.yml", servers, key=lab.key_path, known_hosts=lab.known_hosts_path)
     argv = [
         str(REPO / ".venv" / "bin" / "patchpilot"),
@@ -158,7 +162,10 @@ def patchpilot_side(lab: Lab, servers: list[Server], work: Path, run_id: str) ->
         "--result-file",
         str(work / f"{run_id}.json"),
     ]
-    return measure(argv, env=dict(os.environ), log=work / f"{run_id}.log")
+    started = time.time()
+    measured = measure(argv, env=dict(os.environ), log=work / f"{run_id}.log")
+    result = json.loads((work / f"{run_id}.json").read_text())
+    return measured, critical_path(result, started, time.time())
 
 
 def check_end_state(lab: Lab, servers: list[Server]) -> int:
@@ -183,10 +190,11 @@ def one_side(size: int, work: Path, side: str) -> dict[str, object]:
         elif side == "ansible":
             measured = ansible_side(lab, servers, work)
         else:
-            measured = patchpilot_side(lab, servers, work, f"bench-{size}")
+            measured, split = patchpilot_side(lab, servers, work, f"bench-{size}")
         wrong = check_end_state(lab, servers)
-    figures = {
+    figures: dict[str, object] = {
         **measured.as_dict(),
+        **({"critical_path": split} if side == "patchpilot" else {}),
         "servers_not_in_final_state": wrong,
         "load_before": [round(x, 1) for x in load_before],
         "load_after": [round(x, 1) for x in os.getloadavg()],
@@ -198,7 +206,7 @@ def one_side(size: int, work: Path, side: str) -> dict[str, object]:
 SIDES = ("floor", "ansible", "patchpilot")
 
 
-def ratios(base: dict[str, object], other: dict[str, object]) -> dict[str, float]:
+def ratios(base: dict[str, object], other: dict[str, object]) -> dict[str, object]:
     """Return other / base for wall time, CPU seconds and peak PSS."""
     keys = ("wall_s", "cpu_s", "peak_pss_mib")
     return {
@@ -222,7 +230,7 @@ def main() -> None:
         for size in (int(s) for s in args.sizes.split(",")):
             work = Path(tmp) / f"n{size}"
             work.mkdir()
-            got = {side: one_side(size, work, side) for side in sides}
+            got: dict[str, dict[str, object]] = {s: one_side(size, work, s) for s in sides}
             for base in ("floor", "ansible"):
                 for other in sides:
                     if base in got and other != base:

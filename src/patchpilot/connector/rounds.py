@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from patchpilot.connector.backoff import Backoff
 from patchpilot.connector.events import (
     EventSink,
     JournalRecord,
@@ -45,6 +46,7 @@ from patchpilot.transports.base import Transport
 
 __all__ = ["RoundContext", "RoundSteps", "run_rounds"]
 
+_STARTING = Backoff(first=0.05, factor=1.5, cap=1.0)
 _CLIENT_EXITS = {
     2: "refused the job spec",
     3: "found the target held by another run",
@@ -192,7 +194,12 @@ async def launch(ctx: RoundContext, row: RoundRow, spec: dict[str, Any]) -> Roun
 
 
 async def _wait_started(ctx: RoundContext, row: RoundRow, handle: TaskHandle) -> None:
-    """Wait until the client wrote its state (or exited); a dropped link is retried."""
+    """Wait until the client wrote its state (or exited); a dropped link is retried.
+
+    Asked again soon at first: a client started now writes its state within ~0.1 s, and
+    every round (the plan scan's too) waits here on its critical path.
+    """
+    delays = _STARTING.delays()
     while True:
         try:
             if await read_state(ctx, row.round) is not None:
@@ -205,7 +212,7 @@ async def _wait_started(ctx: RoundContext, row: RoundRow, handle: TaskHandle) ->
             raise LaunchError(f"the client did not start: {status.detail}")
         if status.state is TaskState.EXITED:
             return  # exited before writing state.json: the stream step reports why
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(next(delays))
 
 
 def _round_task(ctx: RoundContext, row: RoundRow) -> TaskHandle | None:
