@@ -62,7 +62,9 @@ def _seed(store: Store, count: int, known_hosts: str) -> list[str]:
     return ids
 
 
-async def _measure(count: int, url: str, state: Path, settle: float, window: float) -> dict[str, object]:
+async def _measure(
+    count: int, url: str, state: Path, settle: float, window: float
+) -> dict[str, object]:
     from patchpilot.airflow.trigger import PatchpilotTrigger
 
     known_hosts = state / "known_hosts"
