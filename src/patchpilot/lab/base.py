@@ -8,7 +8,6 @@ write to the base: each one mounts its own overlay above it.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import shutil
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from patchpilot.lab.catalog import BASE_INSTALLED
 from patchpilot.lab.debs import build_deb, control_text
-from patchpilot.lab.tools import run
+from patchpilot.lab.tools import locked, run
 
 __all__ = [
     "BASE_PACKAGES",
@@ -143,9 +142,7 @@ def cached_build(
     """
     target = cache / name
     marker = cache / f"{name}.complete"
-    cache.mkdir(parents=True, exist_ok=True)
-    with (cache / f"{name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(cache / f"{name}.lock"):
         if marker.exists() and not rebuild:
             return target
         marker.unlink(missing_ok=True)

@@ -10,7 +10,6 @@ request to that supervisor, so the CLI and the pytest fixtures drive the same la
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shlex
@@ -41,7 +40,14 @@ from patchpilot.lab.network import (
 )
 from patchpilot.lab.repo import Repository
 from patchpilot.lab.server import Server
-from patchpilot.lab.tools import VM_TOOLS, generate_key, require_root, require_tools, run
+from patchpilot.lab.tools import (
+    VM_TOOLS,
+    generate_key,
+    locked,
+    require_root,
+    require_tools,
+    run,
+)
 from patchpilot.lab.vm import SLOT_WAIT
 from patchpilot.lab.vmimage import ensure_vm_image, kernel_update
 
@@ -145,9 +151,7 @@ class Lab:
     @contextlib.contextmanager
     def _folder_lock(self) -> Iterator[None]:
         """Hold this lab folder's lock: one `up` or `down` at a time per folder."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with (self.directory / ".lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with locked(self.directory / ".lock"):
             yield
 
     def _claim_network(self, base: Path, owner: int | None) -> None:

@@ -9,7 +9,6 @@ traffic never leaves the bridge. Choosing the subnet is pure (`choose_index`), t
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -20,7 +19,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 
 from patchpilot.lab.errors import LabError
-from patchpilot.lab.tools import run
+from patchpilot.lab.tools import locked, run
 
 __all__ = [
     "LabNetwork",
@@ -102,9 +101,7 @@ def used_networks() -> list[IPv4Network]:
 @contextmanager
 def global_lock() -> Iterator[None]:
     """Hold the machine-wide lab lock (subnet choice, sysctls) while the block runs."""
-    GLOBAL_LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with GLOBAL_LOCK.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(GLOBAL_LOCK):
         yield
 
 

@@ -10,20 +10,18 @@ versions while servers run. The HTTP server (run by the lab's supervisor) serves
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
 import http.server
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from patchpilot.lab.debs import PackageSpec, build_deb
-from patchpilot.lab.tools import run
+from patchpilot.lab.tools import locked, run
 
 __all__ = [
     "SUITES",
@@ -94,14 +92,14 @@ class Repository:
     def publish(self, spec: PackageSpec) -> Path:
         """Build the spec's package into the pool and reindex its suite; return the .deb."""
         self._check_suite(spec.suite)
-        with self._locked():
+        with locked(self.directory / ".lock"):
             deb = build_deb(spec, self.directory / "pool" / spec.suite)
             self._index(spec.suite)
         return deb
 
     def publish_all(self, specs: Sequence[PackageSpec]) -> None:
         """Publish many specs, reindexing each touched suite once."""
-        with self._locked():
+        with locked(self.directory / ".lock"):
             for spec in specs:
                 self._check_suite(spec.suite)
                 build_deb(spec, self.directory / "pool" / spec.suite)
@@ -111,7 +109,7 @@ class Repository:
     def publish_debs(self, debs: Sequence[Path], suite: str) -> None:
         """Publish ready-made `.deb` files (Debian's own, say) in suite, once each."""
         self._check_suite(suite)
-        with self._locked():
+        with locked(self.directory / ".lock"):
             pool = self.directory / "pool" / suite
             pool.mkdir(parents=True, exist_ok=True)
             for deb in debs:
@@ -138,20 +136,13 @@ class Repository:
 
     def reindex(self) -> None:
         """Rebuild every suite's index (empty suites get empty indexes)."""
-        with self._locked():
+        with locked(self.directory / ".lock"):
             for suite in SUITES:
                 self._index(suite)
 
     def _check_suite(self, suite: str) -> None:
         if suite not in SUITES:
             raise ValueError(f"unknown suite {suite!r}; the lab serves {', '.join(SUITES)}")
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with (self.directory / ".lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
 
     def _index(self, suite: str) -> None:
         pool = self.directory / "pool" / suite

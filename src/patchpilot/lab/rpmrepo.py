@@ -8,16 +8,14 @@ repository's metadata under the same file lock as the apt archive.
 
 from __future__ import annotations
 
-import fcntl
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from patchpilot.lab.rpmcatalog import ADVISORIES, RPM_REPOS, Advisory
 from patchpilot.lab.rpms import RpmSpec, build_rpm, rpm_filename
-from patchpilot.lab.tools import run
+from patchpilot.lab.tools import locked, run
 
 __all__ = ["RpmRepository", "repo_files", "updateinfo_xml"]
 
@@ -92,7 +90,7 @@ class RpmRepository:
 
     def publish_all(self, specs: Sequence[RpmSpec]) -> None:
         """Build every spec into its repository and regenerate each repository's metadata."""
-        with self._locked():
+        with locked(self.directory / ".lock"):
             for spec in specs:
                 self._check_repo(spec.repo)
                 build_rpm(spec, self.root / spec.repo)
@@ -102,7 +100,7 @@ class RpmRepository:
     def publish(self, spec: RpmSpec, known: Sequence[RpmSpec] = ()) -> Path:
         """Build one more spec (a new version while servers run) and reindex its repository."""
         self._check_repo(spec.repo)
-        with self._locked():
+        with locked(self.directory / ".lock"):
             path = build_rpm(spec, self.root / spec.repo)
             self._index(spec.repo, [*known, spec])
         return path
@@ -110,13 +108,6 @@ class RpmRepository:
     def _check_repo(self, repo: str) -> None:
         if repo not in RPM_REPOS:
             raise ValueError(f"unknown RPM repository {repo!r}; the lab has {', '.join(RPM_REPOS)}")
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with (self.directory / ".lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
 
     def _index(self, repo: str, specs: Sequence[RpmSpec]) -> None:
         folder = self.root / repo

@@ -6,10 +6,12 @@ string) and turns a failure into a `LabError` carrying the command's stderr.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from patchpilot.lab.errors import LabError
@@ -107,3 +109,17 @@ def run(
 def generate_key(path: Path, *, comment: str) -> None:
     """Create an ed25519 key pair without passphrase at path (and path.pub)."""
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path])
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on path (made with its folder if missing) while the block runs.
+
+    The lab's shared things (a folder, its repositories, the image cache, the machine-wide
+    network choice) are used by several test processes at once; the kernel drops the lock
+    when its holder dies, so a killed run never leaves one behind.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
