@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,13 @@ def test_the_connector_top_holds_no_per_os_or_fleet_files() -> None:
     assert "targetos.py" not in top and "deploy.py" not in top and "probes.py" not in top
     for room in ("targets/linux.py", "targets/windows", "fleet", "inventory"):
         assert SRC.joinpath("connector", room).exists(), room
+
+
+def test_the_command_line_starts_without_windows_remoting() -> None:
+    """pypsrp and requests load for WinRM runs only: at start-up they cost every run ~70 ms
+    and ~10 MiB (issue 14; docs/benchmarks.md)."""
+    probe = (
+        "import sys, patchpilot.cli.main; print(sorted({'pypsrp', 'requests'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

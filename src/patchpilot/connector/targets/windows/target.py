@@ -26,7 +26,6 @@ from patchpilot.errors import ConfigurationError
 from patchpilot.launchers.base import Launcher, TaskHandle
 from patchpilot.protocol.windows import normalize_kb
 from patchpilot.transports.base import CommandResult, Stream, Transport
-from patchpilot.transports.psrp import PSRPSettings, PSRPTransport
 from patchpilot.transports.smb import SMBSettings, SMBShare
 from patchpilot.transports.ssh import SSHSettings
 from patchpilot.transports.winssh import WindowsSSHTransport
@@ -34,6 +33,7 @@ from patchpilot.transports.winssh import WindowsSSHTransport
 if TYPE_CHECKING:
     from patchpilot.connector.options import RunOptions
     from patchpilot.connector.target import TargetSpec
+    from patchpilot.transports.psrp import PSRPSettings
 
 __all__ = ["WindowsOS", "make_windows_transport"]
 
@@ -102,6 +102,8 @@ class WindowsOS(TargetOS):
         """Return WinRM (psrp) or SSH-to-Windows for target, from the run options."""
         kind = options.transport or target.transport
         if kind == "psrp":
+            from patchpilot.transports.psrp import PSRPSettings  # see make_windows_transport
+
             windows = options.windows
             settings = PSRPSettings(
                 target.host,
@@ -185,8 +187,14 @@ class WindowsOS(TargetOS):
 def make_windows_transport(
     kind: str, *, psrp: PSRPSettings | None = None, ssh: SSHSettings | None = None
 ) -> Transport:
-    """Return the transport called kind ("psrp" or "ssh") for a Windows target."""
+    """Return the transport called kind ("psrp" or "ssh") for a Windows target.
+
+    pypsrp (with requests) is imported here, for WinRM runs only: at start-up it would cost
+    every Linux run ~70 ms and ~10 MiB (docs/benchmarks.md).
+    """
     if kind == "psrp" and psrp is not None:
+        from patchpilot.transports.psrp import PSRPTransport
+
         return PSRPTransport(psrp)
     if kind == "ssh" and ssh is not None:
         return WindowsSSHTransport(ssh)
