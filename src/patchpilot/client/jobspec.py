@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from patchpilot.client.backends.wua import SERVICES as WUA_SERVICES
 from patchpilot.protocol import JOB_SPEC_VERSION, RUN_ID_RE
 from patchpilot.protocol.windows import CLASSIFICATIONS as WUA_CLASSIFICATIONS
+from patchpilot.protocol.windows import SERVICES as WUA_SERVICES
 
 __all__ = ["JobSpec", "JobSpecError", "Selection", "parse_job_spec"]
 

@@ -7,13 +7,22 @@ from here rather than from each other. Standard library only, Python 3.9+.
 
 import hashlib
 import re
-from typing import Dict
+from typing import Dict, Optional, Tuple
 
 from patchpilot.protocol import RUN_ID_RE
 
-__all__ = ["CLASSIFICATIONS", "normalize_kb", "pipe_name"]
+__all__ = ["CLASSIFICATIONS", "SERVICES", "normalize_kb", "pipe_name"]
 
 # WSUS classification GUIDs (a classification is a category: "CategoryIDs contains").
+# IUpdateSearcher.ServerSelection and ServiceID for each update service a job may name.
+MICROSOFT_UPDATE_SERVICE_ID = "7971f918-a847-4430-9279-4a52d1efe18d"
+SERVICES: Dict[str, Tuple[int, Optional[str]]] = {
+    "default": (0, None),  # the configured WSUS server, else Windows Update
+    "managed": (1, None),  # the WSUS server only
+    "windows-update": (2, None),
+    "microsoft-update": (3, MICROSOFT_UPDATE_SERVICE_ID),
+}
+
 CLASSIFICATIONS: Dict[str, str] = {
     "Critical Updates": "E6CF1350-C01B-414D-A61F-263D14D133B4",
     "Security Updates": "0FA1201D-4330-4FA8-8AE9-B877473B6441",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -60,3 +61,21 @@ def test_standard_library_only(source: Path) -> None:
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
 def test_parses_as_python_3_9(source: Path) -> None:
     ast.parse(source.read_text(), feature_version=(3, 9))
+
+
+def test_a_lock_call_loads_no_round_machinery() -> None:
+    """The client starts several times per round; `lock`, `unlock` and `version` must not
+    pay for the round, the endpoints or a backend (issue 14: ~50 ms a call on the target)."""
+    heavy = ["patchpilot.client.round", "patchpilot.client.attach", "patchpilot.client.backends"]
+    probe = (
+        "import sys; from patchpilot.client import cli; "
+        f"print(sorted(set({heavy!r}) & set(sys.modules)))"
+    )
+    source = str(PACKAGES[0].parents[1])
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {source!r}); {probe}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"

@@ -20,7 +20,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from patchpilot.client.backends.base import Backend, Emit, RebootState, Update, UpdateResult
 from patchpilot.client.backends.hresult import describe_hresult, format_hresult, result_code_name
 from patchpilot.client.backends.wua_com import Outcome, WuaAdapter, WuaError, WuaUpdate
-from patchpilot.protocol.windows import CLASSIFICATIONS, normalize_kb
+from patchpilot.protocol.windows import CLASSIFICATIONS, SERVICES, normalize_kb
 
 __all__ = [
     "CLASSIFICATIONS",
@@ -32,15 +32,6 @@ __all__ = [
     "make_wua_backend",
     "normalize_kb",
 ]
-
-# IUpdateSearcher.ServerSelection and ServiceID for each service a job may name.
-MICROSOFT_UPDATE_SERVICE_ID = "7971f918-a847-4430-9279-4a52d1efe18d"
-SERVICES: Dict[str, Tuple[int, Optional[str]]] = {
-    "default": (0, None),  # the configured WSUS server, else Windows Update
-    "managed": (1, None),  # the WSUS server only
-    "windows-update": (2, None),
-    "microsoft-update": (3, MICROSOFT_UPDATE_SERVICE_ID),
-}
 
 SECURITY_GUID = CLASSIFICATIONS["Security Updates"]
 _SUCCEEDED = (2, 3)  # Succeeded, SucceededWithErrors
