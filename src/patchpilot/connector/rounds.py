@@ -290,10 +290,9 @@ async def reboot_step(ctx: RoundContext, row: RoundRow) -> RoundRow:
     """Verify the reboot the client started: new boot id and ready; stability is pending
     (`settle`, before the next launch or the run's end: stability.py).
 
-    The connection is closed first: the reboot drops it anyway, and while it is open it holds
-    up the target's shutdown (sshd's session processes go only at its very end; in the lab,
-    ten servers rebooting at once came back in 2.2 s with it closed, up to 6.5 s with it open).
-    The boot id reads reconnect.
+    The connection is closed first: the reboot ends it anyway, a read over a connection whose
+    far end vanished waits for the keepalive to notice, and a login left open is one more
+    thing the target's shutdown must stop (docs/lab.md). The boot id reads reconnect.
     """
     await ctx.transport.close()
     policy = ctx.reboot_policy()
