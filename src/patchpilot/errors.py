@@ -15,7 +15,8 @@
     ├── TargetLockedError                another run holds the target (exit 74)
     ├── StateError                       the local state store is unusable (exit 76)
     ├── ClientFailedError                the client could not complete a round (exit 77)
-    │   └── RoundFailedError             ...and said so in its final record: the target is free
+    │   └── RoundFailedError             ...and said why (its final record, or it refused the
+    │                                    job spec): the target is free
     ├── HookError                        an operator hook failed: `pre` (exit 81, nothing
     │                                    changed), a later one (exit 82)
     ├── HealthError                      --ready-command / --require-service failed (exit 83)
@@ -23,7 +24,10 @@
     └── Cancelled                        SIGTERM/SIGINT (exit 80)
 
 Only the CLI turns these into a message and an exit code (see connector/exitcodes.py for the
-native table, which these codes follow).
+native table, which these codes follow). `is_target_free` says whether a run failing with the
+error leaves nothing of its own in flight on the target (no client running, no reboot coming),
+so that the run frees the target's lock (connector/prepare.py `target_lock`): usage errors,
+a client that never started or that ended its round itself, hooks, health, the window.
 """
 
 from __future__ import annotations
@@ -56,10 +60,12 @@ class PatchpilotError(Exception):
     """Root of every error patchpilot raises on purpose."""
 
     exit_code = 70
+    is_target_free = False  # see the module docstring: True frees the target's lock
 
 
 class ConfigurationError(PatchpilotError):
     exit_code = 64
+    is_target_free = True  # refused before a change: by the connector, or by the client
 
 
 class TransportError(PatchpilotError):
@@ -86,6 +92,7 @@ class TransportTimeout(TransportError):
 
 class LaunchError(PatchpilotError):
     exit_code = 71
+    is_target_free = True  # raised only when the client (or call) is known not to run
 
 
 class ClientProtocolError(PatchpilotError):
@@ -132,14 +139,18 @@ class ClientFailedError(PatchpilotError):
 
 
 class RoundFailedError(ClientFailedError):
-    """The client ended its round with an error in its final record (e.g. dpkg's lock wait ran
-    out): nothing is in flight and no reboot follows, so the run frees the target's lock."""
+    """The client ended its round itself and said why: an error in its final record (e.g.
+    dpkg's lock wait ran out) or a refused job spec (client exit 2, before any change).
+    Nothing is in flight and no reboot follows, so the run frees the target's lock."""
+
+    is_target_free = True
 
 
 class HookError(PatchpilotError):
     """An operator hook exited non-zero or timed out; `pre` stops before any change."""
 
     exit_code = 82
+    is_target_free = True  # the rounds are over (or never began): the hook's own failure
 
     def __init__(self, message: str, *, point: str) -> None:
         super().__init__(message)
@@ -152,6 +163,7 @@ class HealthError(PatchpilotError):
     """The target did not prove healthy (ready command, required services) in time."""
 
     exit_code = 83
+    is_target_free = True  # the target's own state: nothing of the run runs any more
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -162,6 +174,7 @@ class WindowClosed(PatchpilotError):
     """The maintenance window (--deadline minus --cutoff) ended before the work did."""
 
     exit_code = 84
+    is_target_free = True  # between rounds: the next one was not started
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -1,6 +1,7 @@
 """Getting a target ready for a run's rounds: launcher, client, and the per-target lock.
 
-`prepare_target` chooses the launcher and deploys the client; `target_lock` holds the lock
+`prepare_target` chooses the launcher and deploys the client; `refuse_foreign_run` refuses a
+run id whose rounds ran on the target from another state store; `target_lock` holds the lock
 around the rounds (`async with`). Each step has its own timeout and names itself when it runs
 out (exit 75); `patiently` retries a step while a target that was rebooting comes back.
 """
@@ -18,9 +19,10 @@ from patchpilot.connector.backoff import Backoff
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.targets.base import ClientArtifact, ClientSite, TargetOS
 from patchpilot.errors import (
+    ConfigurationError,
     LaunchError,
+    PatchpilotError,
     PhaseTimeout,
-    RoundFailedError,
     TargetLockedError,
     TransportError,
     TransportTimeout,
@@ -28,7 +30,7 @@ from patchpilot.errors import (
 from patchpilot.launchers import choose_launcher
 from patchpilot.transports.base import Transport
 
-__all__ = ["patiently", "prepare_target", "target_lock"]
+__all__ = ["patiently", "prepare_target", "refuse_foreign_run", "target_lock"]
 
 _T = TypeVar("_T")
 # A resumed run reconnecting to a target that may be rebooting; jittered widely, since a
@@ -64,18 +66,22 @@ async def target_lock(
     """Hold the per-target run lock for the body; release it once the body succeeded.
 
     The claim is retried like the preparation (until deadline) and bounded by timeout. A
-    body that fails keeps the lock on purpose: the same run id resumes under it, and no other
-    run may start on a target whose round did not end cleanly. A round the client ended with
-    an error of its own (RoundFailedError: e.g. dpkg's lock wait ran out) did end cleanly, so
-    the lock is freed and a later run may start. A release that cannot reach the target is
-    reported through on_release_error, not raised.
+    body that fails may have left something in flight (a client still running, a reboot
+    under way, a stream lost, a phase timed out): then the lock is kept on purpose, the same
+    run id resumes under it, and no other run may start on a target whose round did not end
+    cleanly. An error whose `is_target_free` says nothing of the run is left on the target (a
+    usage error, also the client's; a client that never started or that ended its round
+    itself with an error; a hook, health or window failure) frees the lock: otherwise every
+    later run on that target would end 74 until someone removed the lock by hand. A release
+    that cannot reach the target is reported through on_release_error, not raised.
     """
     claim = functools.partial(_claim, system, site, timeout=timeout / 3)
     await patiently(site.transport, deadline, lambda: step("prepare.lock", timeout, claim()))
     try:
         yield
-    except RoundFailedError:
-        await _release(system, site, on_release_error)
+    except PatchpilotError as exc:
+        if exc.is_target_free:
+            await _release(system, site, on_release_error)
         raise
     await _release(system, site, on_release_error)
 
@@ -83,7 +89,7 @@ async def target_lock(
 async def _release(system: TargetOS, site: ClientSite, on_error: Callable[[str], None]) -> None:
     try:
         await system.call_client(site, "unlock", "--run", site.run_id, timeout=120.0)
-    except TransportError as exc:
+    except (TransportError, LaunchError) as exc:  # LaunchError: a Windows call's task
         on_error(f"could not release the target's lock: {exc}")
 
 
@@ -139,3 +145,28 @@ async def prepare_target(
         "prepare.deploy", limit, system.deploy(transport, client, options.client_path, launcher)
     )
     return ClientSite(transport, launcher, path, run_id)
+
+
+async def refuse_foreign_run(system: TargetOS, site: ClientSite, *, is_known: bool) -> None:
+    """Refuse (ConfigurationError, exit 64) a run new to this store whose round 1 ran already.
+
+    The target keeps a round's files under its run id (`runs/<run>/round-1`), and a client
+    started there again continues that journal: a run id reused from another --state-dir (or
+    --state-url) would read the earlier run's records as its own, report its result, and
+    leave the new client waiting out its ack timeout (300 s). Moving those files aside would
+    not be honest either: the other store may still be running that run (the target's lock
+    does not tell, it is keyed by the same run id). So nothing is touched, the lock is not
+    claimed, and the message names the run and the remedy. is_known: the store has rounds of
+    this run (then it is a resume). A client always writes state.json before any change, so
+    a job spec written by a connector that died before launching is not mistaken for a run.
+    """
+    if is_known:
+        return
+    state = system.round_file(site.run_id, 1, "state.json")
+    if await system.read_text(site.transport, state) is None:
+        return
+    raise ConfigurationError(
+        f"run id {site.run_id} already ran on this target ({state}) but this state store "
+        "does not know it: it was started from another --state-dir/--state-url (and may still "
+        f"be running there). Resume or read it from that store, or give a new --run-id"
+    )

@@ -238,6 +238,8 @@ async def check_client(ctx: RoundContext, row: RoundRow) -> str | None:
         return None
     if exit_status == 3:
         raise TargetLockedError("the client found the target held by another run")
+    if exit_status == 2:  # refused before any change: nothing in flight, the lock is freed
+        raise RoundFailedError(f"the client refused the job spec in round {row.round}")
     reason = _CLIENT_EXITS.get(int(exit_status), f"exited with status {exit_status}")
     return f"the client {reason} in round {row.round} (see the journal)"
 

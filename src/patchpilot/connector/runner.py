@@ -33,7 +33,13 @@ from patchpilot.connector.exitcodes import Outcome, outcome_of_error
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.phase import RoundPhase
 from patchpilot.connector.plan_check import SCAN_EVENTS, security_left_out
-from patchpilot.connector.prepare import patiently, prepare_target, target_lock
+from patchpilot.connector.prepare import (
+    patiently,
+    prepare_target,
+    refuse_foreign_run,
+    step,
+    target_lock,
+)
 from patchpilot.connector.report import build_result
 from patchpilot.connector.result import RunResult
 from patchpilot.connector.rounds import RoundContext
@@ -146,6 +152,12 @@ async def _work(
             if frozen is not None and row.frozen_plan is None:
                 store.set_plan(row.run_id, frozen)
                 row = store.run(row.run_id) or row
+        is_known = bool(store.rounds(row.run_id))
+        await step(
+            "prepare.run_id",
+            options.launch_timeout,
+            refuse_foreign_run(system, site, is_known=is_known),
+        )
         ctx = RoundContext(
             transport=transport,
             launcher=site.launcher,
