@@ -147,17 +147,17 @@ async def _work(
             deadline,
             lambda: prepare_target(transport, system, client, options, row.run_id),
         )
-        if plan_later is not None:  # frozen elsewhere while this target was prepared
-            frozen = await plan_later()
-            if frozen is not None and row.frozen_plan is None:
-                store.set_plan(row.run_id, frozen)
-                row = store.run(row.run_id) or row
         is_known = bool(store.rounds(row.run_id))
         await step(
             "prepare.run_id",
             options.launch_timeout,
             refuse_foreign_run(system, site, is_known=is_known),
         )
+        if plan_later is not None:  # frozen elsewhere while this target was prepared
+            frozen = await plan_later()
+            if frozen is not None and row.frozen_plan is None:
+                store.set_plan(row.run_id, frozen)
+                row = store.run(row.run_id) or row
         ctx = RoundContext(
             transport=transport,
             launcher=site.launcher,
