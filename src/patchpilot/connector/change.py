@@ -19,11 +19,13 @@ from patchpilot.connector.hooks import (
     HOOK_ROUND,
     HookEnv,
     HookPoint,
+    has_hooks,
     record,
     run_point,
     withheld_rounds,
 )
-from patchpilot.connector.plan import RoundReport, final_updates
+from patchpilot.connector.plan import final_updates
+from patchpilot.connector.report import round_report
 from patchpilot.connector.rounds import RoundContext, run_rounds
 from patchpilot.connector.window import is_closed, is_past
 from patchpilot.errors import HookError, WindowClosed
@@ -41,12 +43,16 @@ class ChangeSteps:
     def env(self, point: HookPoint, round_no: int, *, is_reboot_pending: bool) -> HookEnv:
         """Return a hook's environment: the updates installed so far in this run."""
         store, run_id = self.ctx.store, self.ctx.run_id
-        reports = [
-            RoundReport.from_records(r.round, store.records(run_id, r.round))
-            for r in store.rounds(run_id)
-        ]
+        reports = [round_report(store, run_id, r.round) for r in store.rounds(run_id)]
         applied = tuple(r.id for r in final_updates(reports) if r.status == "installed")
         return HookEnv(run_id, self.ctx.target, point.value, round_no, applied, is_reboot_pending)
+
+    async def run_hooks(self, point: HookPoint, round_no: int, *, is_reboot_pending: bool) -> None:
+        """Run a point's hooks, if it has any: their environment reads every round's report,
+        which a run without hooks (most servers of a fleet) need not pay for."""
+        if has_hooks(self.ctx.options, point):
+            env = self.env(point, round_no, is_reboot_pending=is_reboot_pending)
+            await run_point(self.ctx, point, env)
 
     def before_round(self, round_no: int) -> None:
         """Raise WindowClosed when the window no longer lets a new round start."""
@@ -76,8 +82,7 @@ class ChangeSteps:
             self._withhold(round_no, why, by="deadline")
             return False
         try:
-            env = self.env(HookPoint.PRE_REBOOT, round_no, is_reboot_pending=True)
-            await run_point(self.ctx, HookPoint.PRE_REBOOT, env)
+            await self.run_hooks(HookPoint.PRE_REBOOT, round_no, is_reboot_pending=True)
         except HookError as exc:
             self.failure = exc
             self._withhold(round_no, str(exc), by="hook")
@@ -92,8 +97,7 @@ class ChangeSteps:
     async def after_reboot(self, round_no: int) -> None:
         """Prove the rebooted target healthy, then run the post-reboot hooks."""
         await check_health(self.ctx, round_no, reason=f"after the reboot of round {round_no}")
-        env = self.env(HookPoint.POST_REBOOT, round_no, is_reboot_pending=False)
-        await run_point(self.ctx, HookPoint.POST_REBOOT, env)
+        await self.run_hooks(HookPoint.POST_REBOOT, round_no, is_reboot_pending=False)
 
 
 async def run_change(ctx: RoundContext, frozen: dict[str, str] | None) -> None:
@@ -105,7 +109,7 @@ async def run_change(ctx: RoundContext, frozen: dict[str, str] | None) -> None:
     ctx.change = steps
     if not ctx.store.rounds(ctx.run_id):
         steps.before_round(1)
-    await run_point(ctx, HookPoint.PRE, steps.env(HookPoint.PRE, 1, is_reboot_pending=False))
+    await steps.run_hooks(HookPoint.PRE, 1, is_reboot_pending=False)
     try:
         await run_rounds(ctx, frozen)
     except WindowClosed:
@@ -121,10 +125,11 @@ async def run_change(ctx: RoundContext, frozen: dict[str, str] | None) -> None:
 
 
 async def _post(ctx: RoundContext, steps: ChangeSteps) -> None:
+    if not has_hooks(ctx.options, HookPoint.POST):
+        return
     rows = ctx.store.rounds(ctx.run_id)
     last = rows[-1].round if rows else HOOK_ROUND
     withheld = last in withheld_rounds(ctx.store.records(ctx.run_id, HOOK_ROUND))
-    reports = [RoundReport.from_records(last, ctx.store.records(ctx.run_id, last))]
-    pending = withheld or bool(reports[0].reboot_required and not reports[0].will_reboot)
-    env = steps.env(HookPoint.POST, last, is_reboot_pending=pending if rows else False)
-    await run_point(ctx, HookPoint.POST, env)
+    report = round_report(ctx.store, ctx.run_id, last)
+    pending = withheld or bool(report.reboot_required and not report.will_reboot)
+    await steps.run_hooks(HookPoint.POST, last, is_reboot_pending=pending if rows else False)

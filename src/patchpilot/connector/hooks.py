@@ -33,6 +33,7 @@ __all__ = [
     "HookEnv",
     "HookPoint",
     "HookRun",
+    "has_hooks",
     "hooks_of",
     "is_point_done",
     "record",
@@ -59,6 +60,11 @@ def hooks_of(options: Any, point: HookPoint) -> tuple[str | None, str | None]:
     """Return the (local, target) commands of a point in the run options."""
     name = point.value.replace("-", "_")
     return getattr(options, f"local_hook_{name}"), getattr(options, f"hook_{name}")
+
+
+def has_hooks(options: Any, point: HookPoint) -> bool:
+    """Say whether a point has any hook to run (its environment costs reads of the store)."""
+    return hooks_of(options, point) != (None, None)
 
 
 @dataclass(frozen=True)

@@ -362,8 +362,10 @@ async def verify(ctx: RoundContext, row: RoundRow, report: RoundReport) -> Round
     return replace(row, phase=RoundPhase.DONE, finished=utc_now())
 
 
-async def run_round(ctx: RoundContext, round_no: int, spec: dict[str, Any]) -> RoundRow:
-    """Run (or resume) one round; return its stored row once done."""
+async def run_round(
+    ctx: RoundContext, round_no: int, spec: dict[str, Any]
+) -> tuple[RoundRow, RoundReport]:
+    """Run (or resume) one round; return its stored row once done, and its report."""
     o, policy = ctx.options, ctx.reboot_policy()
     found = [r for r in ctx.store.rounds(ctx.run_id) if r.round == round_no]
     row = found[0] if found else RoundRow(ctx.run_id, round_no, RoundPhase.NEW)
@@ -380,7 +382,7 @@ async def run_round(ctx: RoundContext, round_no: int, spec: dict[str, Any]) -> R
         await ctx.change.after_reboot(round_no)
     report = round_report(ctx.store, ctx.run_id, round_no)
     ctx.store.save_results(ctx.run_id, report.results)
-    return await _step(ctx, row, "verify", 120, verify(ctx, row, report))
+    return await _step(ctx, row, "verify", 120, verify(ctx, row, report)), report
 
 
 async def run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[RoundReport]:
@@ -392,7 +394,7 @@ async def run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[R
     loops: set[str] = set()
     stored = {r.round: r for r in ctx.store.rounds(ctx.run_id)}
     for round_no in range(1, ctx.options.max_rounds + 1):
-        row = stored.get(round_no)
+        row, report = stored.get(round_no), None
         if row is None or row.phase is not RoundPhase.DONE:
             if ctx.change is not None and (row is None or row.phase is RoundPhase.NEW):
                 ctx.change.before_round(round_no)
@@ -401,8 +403,9 @@ async def run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[R
             if await settle(ctx):  # right before the launch; a new boot: scan it again
                 plan, found = await round_plan(ctx, round_no, frozen, reports)
             loops |= found
-            row = await run_round(ctx, round_no, job_spec(ctx, round_no, plan, tuple(loops)))
-        report = round_report(ctx.store, ctx.run_id, round_no)
+            spec = job_spec(ctx, round_no, plan, tuple(loops))
+            row, report = await run_round(ctx, round_no, spec)
+        report = report or round_report(ctx.store, ctx.run_id, round_no)
         if frozen is None:
             frozen = dict(report.plan)
             ctx.store.set_plan(ctx.run_id, frozen)

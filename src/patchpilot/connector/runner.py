@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -120,7 +122,8 @@ def _open_run(target: TargetSpec, options: RunOptions, store: Store) -> tuple[Ru
     store.create_run(row)
     if options.plan is not None:
         store.set_plan(run_id, options.plan)
-    return store.run(run_id) or row, False
+        row = replace(row, plan=json.dumps(options.plan))  # as stored: no read back
+    return row, False
 
 
 async def _work(
@@ -157,7 +160,7 @@ async def _work(
             frozen = await plan_later()
             if frozen is not None and row.frozen_plan is None:
                 store.set_plan(row.run_id, frozen)
-                row = store.run(row.run_id) or row
+                row = replace(row, plan=json.dumps(frozen))  # as stored: no read back
         ctx = RoundContext(
             transport=transport,
             launcher=site.launcher,
@@ -215,7 +218,8 @@ async def run_target(
     row, is_resumed = _open_run(target, options, store)
     if row.status not in ("running", Outcome.CANCELLED.value):
         return RunResult.from_dict(store.result(row.run_id) or {})
-    store.reopen_run(row.run_id)
+    if row.status != "running":  # a running row has no result to clear
+        store.reopen_run(row.run_id)
     options = RunOptions.model_validate_json(row.options)
     on_event = _logged(on_event, TargetLog(log, {"target": target.name, "run": row.run_id}))
     on_event(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -95,16 +96,17 @@ class FrameReader:
     def __init__(self, stream: Stream) -> None:
         self._stream = stream
         self._decoder = FrameDecoder()
-        self._ready: list[dict[str, Any]] = []
+        self._ready: deque[dict[str, Any]] = deque()
 
     async def next(self, timeout: float) -> dict[str, Any] | None:
         """Return the next message, None at end of stream; raise TimeoutError on silence."""
         while not self._ready:
-            data = await asyncio.wait_for(self._stream.read(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: no task per frame
+                data = await self._stream.read()
             if not data:
                 return None
             self._ready.extend(self._decoder.feed(data))
-        return self._ready.pop(0)
+        return self._ready.popleft()
 
 
 class JournalFollower:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import stat
 from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,25 @@ def test_result_round_trips_and_prints_on_one_line(tmp_path: Path) -> None:
     write_result(body, tmp_path / "out" / "result.json")
     assert json.loads((tmp_path / "out" / "result.json").read_text()) == body
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["result.json"]
+
+
+def test_result_document_is_the_dataclasses_as_plain_json() -> None:
+    """to_dict copies fields shallowly before its JSON round trip: the document is still
+    the deep, list-only copy dataclasses.asdict gave (nothing shared with the result)."""
+    result = replace(
+        RESULT,
+        updates=({"id": "lab-a", "cves": ("CVE-1",), "advisory": {"n": [1]}},),
+        hooks=({"event": "hook.done", "exit": 0},),
+        warnings=("w",),
+        phase="stream",
+    )
+    body = asdict(result)
+    body["outcome"] = "success"
+    body["reboots"] = {"count": 1, "boot_ids": ["b"], "items": [asdict(result.reboots[0])]}
+    assert result.to_dict() == {"schema_version": 1, **json.loads(json.dumps(body))}
+    document = result.to_dict()
+    document["updates"][0]["advisory"]["n"].append(2)
+    assert result.updates[0]["advisory"] == {"n": [1]}
 
 
 def test_secret_is_masked() -> None:
@@ -88,6 +108,36 @@ def test_store_runs_rounds_and_journal(open_store: Callable[[], Store]) -> None:
     assert [r["seq"] for r in again.records("r1")] == [1, 2]
     assert [r.run_id for r in again.runs()] == ["f1.b.1", "f1.b-2", "r1"]  # newest first
     assert again.run("r1").status == "success"  # type: ignore[union-attr]
+
+
+def test_store_keeps_every_field_of_runs_and_rounds(open_store: Callable[[], Store]) -> None:
+    store = open_store()
+    run = RunRow(
+        "r1",
+        "web1",
+        "install",
+        '{"a": 1}',
+        Secret("s" * 64),
+        "running",
+        3,
+        "t0",
+        "t9",
+        '{"p": "1"}',
+    )
+    store.create_run(run)
+    assert store.run("r1") == replace(run, secret=store.run("r1").secret)  # type: ignore[union-attr]
+    assert store.run("r1").secret.reveal() == "s" * 64  # type: ignore[union-attr]
+    rows = [
+        RoundRow("r1", 1, RoundPhase.REBOOTING, "at", "t#1", "b0", None, "t1", None, "t2", None),
+        RoundRow("r1", 2, RoundPhase.NEW),
+    ]
+    for row in rows:
+        store.save_round(row)
+    done = RoundRow("r1", 1, RoundPhase.DONE, "at", "t#1", "b0", "b1", "t1", "t5", "t2", "t3")
+    store.save_round(done)  # an upsert: every column but the key is replaced
+    assert store.rounds("r1") == [done, rows[1]]
+    assert all(isinstance(r.phase, RoundPhase) for r in store.rounds("r1"))
+    store.close()
 
 
 async def test_sqlite_flush_puts_every_commit_on_disk_and_waiters_share_one_fsync(

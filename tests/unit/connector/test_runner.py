@@ -102,6 +102,61 @@ async def test_full_cycle_reboot_then_second_round(store: Store, tmp_path: Path)
     assert job2["selection"]["plan"] == {"lab-a": "2", "lab-kernel": "6", "lab-stage2-x": "1"}
 
 
+@pytest.mark.parametrize("is_late", [False, True])
+async def test_a_plan_chosen_elsewhere_bounds_round_one_and_is_stored(
+    store: Store, tmp_path: Path, is_late: bool
+) -> None:
+    """The run's row is not read back after its plan is stored: what round 1's job spec and
+    the store hold must still be that plan (given up front, or by plan_later)."""
+    plan = {"lab-a": "2", "lab-kernel": "6"}
+    target = FakeTarget("r1", two_rounds(), scan=[{"id": "lab-stage2-x", "candidate_version": "1"}])
+
+    async def plan_later() -> dict[str, str]:
+        return plan
+
+    result = await run_target(
+        TARGET,
+        options(plan=None if is_late else plan),
+        store=store,
+        on_event=lambda event: None,
+        transport=target.transport,
+        client=FakeClient.make(tmp_path),
+        plan_later=plan_later if is_late else None,
+    )
+    assert result.outcome is Outcome.SUCCESS
+    job1 = json.loads(target.transport.files["/var/lib/patchpilot/runs/r1/round-1/job.json"][0])
+    assert job1["selection"]["plan"] == plan
+    assert store.run("r1").frozen_plan == plan  # type: ignore[union-attr]
+    assert store.run("r1").status == "success"  # type: ignore[union-attr]
+
+
+async def test_hooks_are_told_the_updates_applied_so_far(store: Store, tmp_path: Path) -> None:
+    """A point's environment is only built when it has hooks: when it has, it still says
+    what every round so far installed and whether a reboot is pending."""
+    seen = tmp_path / "seen"
+    line = (
+        "$PATCHPILOT_HOOK $PATCHPILOT_ROUND $PATCHPILOT_UPDATES_APPLIED $PATCHPILOT_REBOOT_PENDING"
+    )
+    hook = f'echo "{line}" >> {seen}'
+    target = FakeTarget("r1", two_rounds(), scan=[{"id": "lab-stage2-x", "candidate_version": "1"}])
+    result, _ = await run(
+        target,
+        store,
+        tmp_path,
+        local_hook_pre=hook,
+        local_hook_pre_reboot=hook,
+        local_hook_post_reboot=hook,
+        local_hook_post=hook,
+    )
+    assert result.outcome is Outcome.SUCCESS
+    assert seen.read_text().splitlines() == [
+        "pre 1  0",
+        "pre-reboot 1 lab-a lab-kernel 1",
+        "post-reboot 1 lab-a lab-kernel 0",
+        "post 2 lab-a lab-kernel lab-stage2-x 0",
+    ]
+
+
 async def test_wsus_codes_for_the_same_cycle(store: Store, tmp_path: Path) -> None:
     result, _ = await run(FakeTarget("r1", two_rounds()), store, tmp_path, exit_codes="wsus")
     assert result.exit_code in (110, 115)
