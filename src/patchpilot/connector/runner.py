@@ -117,12 +117,9 @@ def _open_run(target: TargetSpec, options: RunOptions, store: Store) -> tuple[Ru
         None,
         utc_now(),
         None,
-        None,
+        json.dumps(options.plan) if options.plan is not None else None,
     )
-    store.create_run(row)
-    if options.plan is not None:
-        store.set_plan(run_id, options.plan)
-        row = replace(row, plan=json.dumps(options.plan))  # as stored: no read back
+    store.create_run(row)  # the row as stored: not read back
     return row, False
 
 
