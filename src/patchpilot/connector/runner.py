@@ -139,7 +139,8 @@ async def _work(
     system = TARGETS[options.os].for_run(options, target)
     transport = transport or system.make_transport(target, options)
     client = client or _default_client(store.folder / "client")
-    is_mid_reboot = any(r.phase is RoundPhase.REBOOTING for r in store.rounds(row.run_id))
+    stored = store.rounds(row.run_id)  # only this run writes them: read once
+    is_mid_reboot = any(r.phase is RoundPhase.REBOOTING for r in stored)
     deadline = time.monotonic() + (options.reboot_timeout if is_mid_reboot else 0.0)
     try:
         site = await patiently(
@@ -147,11 +148,10 @@ async def _work(
             deadline,
             lambda: prepare_target(transport, system, client, options, row.run_id),
         )
-        is_known = bool(store.rounds(row.run_id))
         await step(
             "prepare.run_id",
             options.launch_timeout,
-            refuse_foreign_run(system, site, is_known=is_known),
+            refuse_foreign_run(system, site, is_known=bool(stored)),
         )
         if plan_later is not None:  # frozen elsewhere while this target was prepared
             frozen = await plan_later()
