@@ -59,11 +59,6 @@ def _parser() -> argparse.ArgumentParser:
     scan = commands.add_parser("scan", help="list applicable updates, change nothing")
     scan.add_argument("--json", action="store_true", help="print JSON")
     scan.add_argument("--backend", default="auto", choices=BACKENDS)
-    scan.add_argument(
-        "--cached",
-        action="store_true",
-        help="list from the package lists as they are, without refreshing them first",
-    )
     _output_option(scan)
     att = commands.add_parser("attach", help="relay or serve a round's log endpoint on stdio")
     att.add_argument("--run", required=True, type=_run_id)
@@ -164,11 +159,10 @@ def _is_root() -> bool:
     return geteuid is None or geteuid() == 0
 
 
-def _cmd_scan(as_json: bool, choice: str, cached: bool) -> int:
+def _cmd_scan(as_json: bool, choice: str) -> int:
     from patchpilot.client.backends import BACKEND_ENV, make_backend
 
-    refresh = _is_root() and not cached
-    backend = make_backend(os.environ.get(BACKEND_ENV) or choice, refresh=refresh)
+    backend = make_backend(os.environ.get(BACKEND_ENV) or choice, refresh=_is_root())
     _print_updates(backend.scan(lambda event, level, fields: None), as_json)
     return ClientExit.OK
 
@@ -230,7 +224,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return _cmd_run(args.job)
     if args.command == "scan":
-        return _cmd_scan(args.json, args.backend, args.cached)
+        return _cmd_scan(args.json, args.backend)
     if args.command == "attach":
         return _cmd_attach(args.run, args.round, args.listen)
     if args.command == "lock":

@@ -21,19 +21,10 @@ __all__ = ["later_plan", "prescan", "round_plan"]
 
 
 async def prescan(ctx: RoundContext) -> dict[str, str] | None:
-    """Return what the target offers now (id -> candidate), or None if the scan failed.
-
-    From the package lists as the last round left them (`scan --cached`): what a round's
-    installs or its reboot made applicable shows there, and the round launched next refreshes
-    the lists itself anyway. A refresh here doubled that work (an `apt-get update` more per
-    round), and on a busy fleet it outlasted the stability window it runs in (50 lab servers:
-    the window's share of the critical path 9.4 s instead of 5; docs/benchmarks.md).
-    """
+    """Return what the target offers now (id -> candidate), or None if the scan failed."""
     try:
         backend = ["--backend", ctx.options.backend] if ctx.options.backend != "auto" else []
-        scan = await ctx.os.call_client(
-            ctx.site, "scan", "--json", "--cached", *backend, timeout=600
-        )
+        scan = await ctx.os.call_client(ctx.site, "scan", "--json", *backend, timeout=600)
     except (TransportError, LaunchError):
         return None
     try:
