@@ -36,6 +36,10 @@ class RebootPolicy:
     stability_window: float = 5.0
     stability_timeout: float = 120.0
     polls: Backoff = _AWAY  # boot id reads while the target is away
+    # Each read while it is away is cut here: a login that reaches a target as it shuts down
+    # can hang (pam_systemd's call to a stopping logind waits out D-Bus' 25 s), while a
+    # fresh one after the reboot answers at once.
+    read_timeout: float = 15.0
     readiness_polls: Backoff = _READINESS  # over the link that already answers
 
 
@@ -69,7 +73,8 @@ async def wait_boot_id_change(
     deadline = clock.now() + policy.timeout
     delays, has_been_down = policy.polls.delays(), False
     while True:
-        last = await read_boot_id(probe, transport, deadline - clock.now())
+        wait = min(deadline - clock.now(), policy.read_timeout)
+        last = await read_boot_id(probe, transport, wait)
         if last is not None and not probe.same_boot(last, before):
             return last
         has_been_down = has_been_down or last is None

@@ -76,7 +76,7 @@ async def _read_eventually(
     delays = policy.polls.delays()
     while clock.now() < deadline:
         await clock.sleep(min(next(delays), max(deadline - clock.now(), 0.0)))
-        got = await read_boot_id(probe, transport, deadline - clock.now())
+        got = await read_boot_id(probe, transport, min(deadline - clock.now(), policy.read_timeout))
         if got is not None:
             return got
     raise RebootError(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
-from patchpilot.connector.reboot import Clock, RebootPolicy, await_reboot
+from patchpilot.connector.reboot import Clock, RebootPolicy, await_back, await_reboot
 from patchpilot.connector.targets.base import BootProbe, Readiness
 from patchpilot.errors import PhaseTimeout, RebootError, TransportError
 from patchpilot.transports.base import Transport
@@ -105,3 +107,21 @@ async def test_old_id_after_lapses_is_not_rebooted_and_within_the_timeout() -> N
     with pytest.raises(RebootError, match="did not answer at times: it has not rebooted"):
         await await_reboot(T, probe, "old", POLICY, clock=time.clock())
     assert time.t <= POLICY.timeout
+
+
+class HangingFirstRead(ScriptedProbe):
+    """The first read hangs (a login reaching a target that shuts down), then answers."""
+
+    async def boot_id(self, transport: Transport) -> str:
+        if not getattr(self, "hung", False):
+            self.hung = True
+            await asyncio.sleep(3600)
+        return await super().boot_id(transport)
+
+
+async def test_a_hanging_read_does_not_eat_the_reboot_timeout() -> None:
+    policy = replace(POLICY, read_timeout=0.05)
+    started = asyncio.get_running_loop().time()
+    after = await await_back(T, HangingFirstRead(["new"]), "old", policy, clock=Clock())
+    assert after[0] == "new"
+    assert asyncio.get_running_loop().time() - started < 5
