@@ -9,6 +9,9 @@ pp=.venv/bin/patchpilot
 lab=${PATCHPILOT_DEMO_DIR:-/var/lib/patchpilot/demo-lab}
 state="$lab/connector-state"
 "$pp" lab down --dir "$lab" >/dev/null 2>&1 || true
+# The lab's servers are new each time: an earlier demo's runs (the same --run-id) would
+# otherwise be answered from the store instead of patching them.
+rm -rf "$state"
 [ "${KEEP_LAB:-0}" = 1 ] || trap '"$pp" lab down --dir "$lab" >/dev/null 2>&1 || true' EXIT
 "$pp" lab up 2 --dir "$lab"
 
