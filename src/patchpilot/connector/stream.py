@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from patchpilot.connector.backoff import Backoff
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.targets.base import ClientSite, TargetOS
 from patchpilot.errors import (
@@ -142,7 +143,9 @@ class JournalFollower:
 
     async def follow(self) -> Record:
         """Return the final record; raise ClientFailedError if the client ended without one."""
-        delay, lost_since = self.tuning.first_backoff, time.monotonic()
+        t = self.tuning
+        delays = Backoff(first=t.first_backoff, factor=2.0, cap=t.max_backoff).delays()
+        lost_since = time.monotonic()
         while True:
             try:
                 final = await self._session()
@@ -158,8 +161,7 @@ class JournalFollower:
                 raise ClientFailedError(failure)
             if time.monotonic() - lost_since > self.tuning.reattach_timeout:
                 raise ConnectError(f"lost the client's stream for good: {reason}")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.tuning.max_backoff)
+            await asyncio.sleep(next(delays))
 
     async def _check_client(self) -> str | None:
         try:

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -148,11 +148,9 @@ class Lab:
             self.down()
             raise
 
-    @contextlib.contextmanager
-    def _folder_lock(self) -> Iterator[None]:
+    def _folder_lock(self) -> contextlib.AbstractContextManager[None]:
         """Hold this lab folder's lock: one `up` or `down` at a time per folder."""
-        with locked(self.directory / ".lock"):
-            yield
+        return locked(self.directory / ".lock")
 
     def _claim_network(self, base: Path, owner: int | None) -> None:
         with global_lock():

@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -98,11 +98,9 @@ def used_networks() -> list[IPv4Network]:
     return found
 
 
-@contextmanager
-def global_lock() -> Iterator[None]:
+def global_lock() -> AbstractContextManager[None]:
     """Hold the machine-wide lab lock (subnet choice, sysctls) while the block runs."""
-    with locked(GLOBAL_LOCK):
-        yield
+    return locked(GLOBAL_LOCK)
 
 
 def create_bridge(network: LabNetwork) -> None:
