@@ -1,13 +1,17 @@
 """CSV for spreadsheets: one row per server and update (a server without updates: one row).
 
-Cells from targets that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR
-first) get a leading apostrophe (OWASP's CSV-injection advice).
+Every text cell is quoted, so a locale whose separator is `;` (or a decimal comma) never
+splits one. A text cell that a spreadsheet could run as a formula gets a leading apostrophe
+(OWASP's CSV-injection advice): one that starts with `=`, `+`, `-`, `@`, tab, CR or LF, or
+their full-width forms (which East Asian input methods type and some spreadsheets take as
+the ASCII ones), also after leading spaces or quotes. Numbers stay numbers.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 
 from patchpilot.connector.reports.model import Report, ServerReport, UpdateRow
 
@@ -18,13 +22,15 @@ COLUMNS = (
     "duration_seconds", "reboot_pending", "error", "update", "update_status", "version",
     "installed_version", "round", "security", "origin", "message",
 )  # fmt: skip
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# a formula start, after whatever a spreadsheet may drop first (spaces of any kind, quotes)
+_FORMULA = re.compile("[\\s\"']*[=+\\-@\uff1d\uff0b\uff0d\uff20]|[\t\r\n]")
 
 
 def _safe(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    """Return a text cell a spreadsheet shows as text (numbers as they are)."""
+    if not isinstance(value, str):
+        return value
+    return "'" + value if _FORMULA.match(value) else value
 
 
 def _row(report: Report, server: ServerReport, update: UpdateRow | None) -> list[object]:
@@ -47,9 +53,10 @@ def _row(report: Report, server: ServerReport, update: UpdateRow | None) -> list
 
 
 def render_csv(report: Report) -> str:
-    """Return the report as CSV text (header row first, RFC 4180 quoting, CRLF lines)."""
+    """Return the report as CSV text (header row first, RFC 4180 quoting of every text cell,
+    CRLF lines)."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC)
     writer.writerow(COLUMNS)
     for server in report.servers:
         for update in server.updates or (None,):

@@ -6,6 +6,8 @@ import csv
 import io
 from collections import Counter
 
+import pytest
+
 from report_samples import DOCUMENT, FORMULA, fleet_report
 
 from patchpilot.connector.reports import render
@@ -34,3 +36,32 @@ def test_rows_per_server_and_update_match_the_json_counts() -> None:
 def test_spreadsheet_formulas_from_targets_are_defused() -> None:
     (row,) = [r for r in _rows() if r["update"] == "lab-formula"]
     assert row["message"] == "'" + FORMULA
+
+
+def _text(cells: list[object]) -> str:
+    from patchpilot.connector.reports.model import Report, ServerReport, UpdateRow
+
+    host, message = str(cells[0]), str(cells[1])
+    update = UpdateRow(id="u", status="failed", message=message)
+    report = Report("r1", "run", "install", -1, (ServerReport(host, "failed", exit_code=-1,
+                                                               updates=(update,)),))  # fmt: skip
+    return render(report, "csv")
+
+
+def test_every_cell_is_quoted_so_no_locale_splits_it() -> None:
+    """A spreadsheet opened in a `;`-separated locale splits an unquoted `a;b` into two cells."""
+    text = _text(["web;1", "plain"])
+    header, row = text.splitlines()[:2]
+    assert header.startswith('"run_id","host",')
+    assert row.startswith('"r1","web;1","failed",') and '"plain"' in row
+    assert '"-1"' not in row and ",-1," in row  # numbers stay numbers (exit code -1: WSUS)
+
+
+@pytest.mark.parametrize(
+    "formula",
+    ["=1+1", " =1+1", "\u3000=1+1", "\n=1+1", "\uff1d1+1", "\uff0b1", "\uff0d1", "\uff201",
+     "-2+3", "@SUM(A1)", "\t=1", "\r=1", '"=1+1'],
+)  # fmt: skip
+def test_formula_starts_of_every_locale_are_neutralised(formula: str) -> None:
+    (row,) = list(csv.DictReader(io.StringIO(_text(["web1", formula]))))
+    assert row["message"] == "'" + formula
