@@ -7,11 +7,11 @@ import io
 from collections import Counter
 
 import pytest
-
 from report_samples import DOCUMENT, FORMULA, fleet_report
 
 from patchpilot.connector.reports import render
 from patchpilot.connector.reports.csv import COLUMNS
+from patchpilot.connector.reports.model import Report, ServerReport, UpdateRow
 
 
 def _rows() -> list[dict[str, str]]:
@@ -38,10 +38,8 @@ def test_spreadsheet_formulas_from_targets_are_defused() -> None:
     assert row["message"] == "'" + FORMULA
 
 
-def _text(cells: list[object]) -> str:
-    from patchpilot.connector.reports.model import Report, ServerReport, UpdateRow
-
-    host, message = str(cells[0]), str(cells[1])
+def _text(cells: list[str]) -> str:
+    host, message = cells
     update = UpdateRow(id="u", status="failed", message=message)
     report = Report("r1", "run", "install", -1, (ServerReport(host, "failed", exit_code=-1,
                                                                updates=(update,)),))  # fmt: skip
