@@ -39,6 +39,7 @@ from patchpilot.airflow.settings import (
     verdict_of,
 )
 from patchpilot.airflow.trigger import PatchpilotTrigger
+from patchpilot.connector import check_plan
 from patchpilot.errors import PatchpilotError
 
 __all__ = ["PatchpilotOperator"]
@@ -100,8 +101,9 @@ class PatchpilotOperator(BaseOperator):
 
     def _options(self, context: Any) -> dict[str, Any]:
         values = dict(self.run_options)
-        if self.plan_task_id:  # a fleet's frozen plan, from its plan task
-            values["plan"] = context["ti"].xcom_pull(task_ids=self.plan_task_id, key="plan")
+        if self.plan_task_id:  # a fleet's frozen plan, from its plan task, checked as the CLI's
+            pushed = context["ti"].xcom_pull(task_ids=self.plan_task_id, key="plan")
+            values["plan"] = check_plan(pushed, f"task {self.plan_task_id}")
         for name in ("include", "exclude"):
             value = getattr(self, name)
             if value:

@@ -41,6 +41,7 @@ from patchpilot.connector.fleet import (
 )
 from patchpilot.connector.inventory import HostEntry, Inventory, load_inventory
 from patchpilot.connector.options import RunOptions, read_list_file
+from patchpilot.connector.plan_check import check_plan
 from patchpilot.connector.result import RunResult, write_result
 from patchpilot.connector.runner import cancel_stored_run, new_run_id, run_target
 from patchpilot.connector.secret import Secret
@@ -71,6 +72,7 @@ __all__ = [
     "WarningRaised",
     "cancel_stored_run",
     "check_fleet_run_id",
+    "check_plan",
     "exceeds_fail_threshold",
     "freeze_plan",
     "load_inventory",

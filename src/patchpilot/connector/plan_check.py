@@ -22,24 +22,35 @@ from patchpilot.protocol.parts import join_parts
 __all__ = ["MAX_PLAN_ENTRIES", "check_plan", "security_left_out"]
 
 # Debian package names and versions (epoch:upstream-revision, ~ and +), KB numbers, UpdateIDs
-_ENTRY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+~:_-]{0,199}$")
+# (matched whole: `$` would also accept a final newline)
+_ENTRY = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~:_-]{0,199}")
 MAX_PLAN_ENTRIES = 100_000
 SCAN_EVENTS = ("scan.done", "scan.done.part")
 
 
-def check_plan(plan: Mapping[str, Any], source: str) -> dict[str, str]:
-    """Return plan if every id and version is well-formed; raise ClientProtocolError if not."""
+def check_plan(plan: Any, source: str) -> dict[str, str]:
+    """Return plan if it maps well-formed ids to well-formed versions; raise
+    ClientProtocolError if not (plan may be anything: an XCom value, a stored document)."""
+    if not isinstance(plan, Mapping):
+        raise ClientProtocolError(
+            f"the plan from {source} is not a mapping of ids to versions "
+            f"({type(plan).__name__}): refusing to give it to any server"
+        )
     if len(plan) > MAX_PLAN_ENTRIES:
         raise ClientProtocolError(
             f"the plan from {source} has {len(plan):,} entries (at most {MAX_PLAN_ENTRIES:,})"
         )
     for update_id, version in plan.items():
-        if not (isinstance(version, str) and _ENTRY.match(update_id) and _ENTRY.match(version)):
+        if not (_is_entry(update_id) and _is_entry(version)):
             raise ClientProtocolError(
                 f"the plan from {source} is malformed at {str(update_id)[:80]!r} -> "
                 f"{str(version)[:80]!r}: refusing to give it to any server"
             )
     return dict(plan)
+
+
+def _is_entry(value: Any) -> bool:
+    return isinstance(value, str) and _ENTRY.fullmatch(value) is not None
 
 
 def security_left_out(records: Iterable[Mapping[str, Any]], plan: Mapping[str, str]) -> list[str]:

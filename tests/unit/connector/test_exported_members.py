@@ -30,6 +30,7 @@ EXPECTED = {
     "WarningRaised",
     "cancel_stored_run",
     "check_fleet_run_id",
+    "check_plan",
     "exceeds_fail_threshold",
     "freeze_plan",
     "load_inventory",

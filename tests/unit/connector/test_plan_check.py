@@ -26,9 +26,15 @@ from patchpilot.errors import ClientProtocolError
         {"lab-a": 2},
         {"x" * 300: "1"},
         {f"p{n}": "1" for n in range(100_001)},
+        {"openssl\n": "3.0"},  # `$` matched before a final newline (issue 21, finding 8)
+        {"openssl": "3.0\n"},
+        {7: "3.0"},
+        ["openssl", "3.0"],  # XCom gives whatever the plan task pushed
+        "openssl=3.0",
+        None,
     ],
 )
-def test_a_malformed_plan_is_refused(plan: dict[str, Any]) -> None:
+def test_a_malformed_plan_is_refused(plan: Any) -> None:
     with pytest.raises(ClientProtocolError, match="the plan from db1"):
         check_plan(plan, "db1")
 
