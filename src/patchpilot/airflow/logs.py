@@ -1,9 +1,15 @@
-"""The connector's events as task-log lines (the journal records the CLI prints, one a line)."""
+"""The connector's events as task-log lines (the journal records the CLI prints, one a line).
+
+Every line passes through `printable`, as the CLI's job output does: the target's text
+(records, warnings, phase details) must not forge a task-log line after a newline (`Marking
+task as SUCCESS`) nor reach a log viewer's terminal as an escape sequence.
+"""
 
 from __future__ import annotations
 
 import json
 
+from patchpilot.cli.printable import printable
 from patchpilot.connector import (
     Event,
     JournalRecord,
@@ -17,7 +23,12 @@ __all__ = ["event_line"]
 
 
 def event_line(event: Event) -> str | None:
-    """Return the log line for an event (None for none)."""
+    """Return the log line for an event (None for none), every control character escaped."""
+    line = _line(event)
+    return None if line is None else printable(line)
+
+
+def _line(event: Event) -> str | None:
     if isinstance(event, JournalRecord):
         record = event.record
         fields = json.dumps(record.get("fields") or {}, separators=(",", ":"), sort_keys=True)
