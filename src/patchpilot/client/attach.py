@@ -10,8 +10,6 @@ to one connection: on Windows the connector's session only relays the named pipe
 client, see docs/windows.md), so a SYSTEM task runs `attach --listen` when no client is live.
 """
 
-from __future__ import annotations
-
 import sys
 import threading
 from typing import Optional

@@ -11,8 +11,6 @@ Each command imports what it needs when it runs: the client starts several times
 cost the target ~70 ms of CPU each time, on every server of a fleet at once (issue 14).
 """
 
-from __future__ import annotations
-
 import argparse
 import contextlib
 import io
@@ -129,7 +127,7 @@ def _cmd_run(job_file: str) -> int:
         lock.release()
 
 
-def _run_round(spec: JobSpec, paths: RoundPaths, journal: Journal) -> int:
+def _run_round(spec: JobSpec, paths: "RoundPaths", journal: "Journal") -> int:
     from patchpilot.client.backends import BACKEND_ENV, make_backend
     from patchpilot.client.round import Round
 
@@ -143,7 +141,7 @@ def _run_round(spec: JobSpec, paths: RoundPaths, journal: Journal) -> int:
     return Round(spec, paths, journal, backend).run()
 
 
-def _print_updates(updates: Sequence[Update], as_json: bool) -> None:
+def _print_updates(updates: "Sequence[Update]", as_json: bool) -> None:
     if as_json:
         print(json.dumps([u.to_dict() for u in updates], indent=1))
         return

@@ -1,7 +1,5 @@
 """The client's exit statuses (docs/protocol.md): what the connector reads from the launcher."""
 
-from __future__ import annotations
-
 import enum
 
 __all__ = ["ClientExit"]

@@ -8,8 +8,6 @@ bounded (the last OUTPUT_LIMIT characters); the answer is one JSON object on std
 `{"exit": N, "output": "...", "seconds": S, "timed_out": bool}`.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import signal

@@ -5,12 +5,9 @@ why; the client then exits 2 (docs/protocol.md). Unknown keys are refused too, s
 field name never silently falls back to a default.
 """
 
-from __future__ import annotations
-
 import json
 import re
-from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
 from patchpilot.protocol import JOB_SPEC_VERSION, RUN_ID_RE
 from patchpilot.protocol.windows import CLASSIFICATIONS as WUA_CLASSIFICATIONS
@@ -53,8 +50,7 @@ class JobSpecError(ValueError):
     """The job spec is refused; the message names the field."""
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     include: Tuple[str, ...] = ()
     exclude: Tuple[str, ...] = ()
     classification: str = "all"
@@ -70,8 +66,7 @@ class Selection:
         return bool(self.severities or self.advisories or self.cves)
 
 
-@dataclass(frozen=True)
-class JobSpec:
+class JobSpec(NamedTuple):
     run_id: str
     round: int
     action: str

@@ -6,8 +6,6 @@ dropped (once, a `journal.truncated` warning says so), so the final result alway
 (log sessions) wait on the journal's condition for new records; appending never blocks on them.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import threading
@@ -88,7 +86,7 @@ class Journal:
             self._reload(path)
 
     @classmethod
-    def snapshot(cls, path: str) -> Journal:
+    def snapshot(cls, path: str) -> "Journal":
         """Return a finished, in-memory copy of the journal file at path (empty if none)."""
         journal = cls(None)
         try:

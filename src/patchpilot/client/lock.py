@@ -5,8 +5,6 @@ the target across rounds and reboots; the connector claims and frees it. The cli
 /run/patchpilot/client.lock, is an flock held while `run` works, freed by exit or reboot.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import sys

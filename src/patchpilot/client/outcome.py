@@ -1,7 +1,5 @@
 """What a round's results add up to: its status and whether it reboots. Pure functions."""
 
-from __future__ import annotations
-
 from typing import Sequence
 
 from patchpilot.client.backends.base import UpdateResult

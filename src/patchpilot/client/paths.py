@@ -5,10 +5,8 @@ On Windows both live under %ProgramData%\\patchpilot, which the connector's firs
 SYSTEM and Administrators only.
 """
 
-from __future__ import annotations
-
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["ROOT_ENV", "RoundPaths", "lock_path", "round_paths", "runtime_dir", "state_dir"]
 
@@ -39,8 +37,7 @@ def lock_path() -> str:
     return os.path.join(state_dir(), "target.lock")
 
 
-@dataclass(frozen=True)
-class RoundPaths:
+class RoundPaths(NamedTuple):
     folder: str
 
     @property

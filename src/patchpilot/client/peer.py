@@ -4,8 +4,6 @@ The reference the connector's asyncio implementation can be checked against; the
 tests and lab tests use it to authenticate, read, resume and acknowledge.
 """
 
-from __future__ import annotations
-
 import time
 from typing import Any, Dict, List, Optional
 

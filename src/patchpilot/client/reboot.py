@@ -13,8 +13,6 @@ On Windows: `shutdown.exe /r /t 0`, recorded as a planned restart for an operati
 hot fix (reason p:2:17), so the event log says why the server restarted.
 """
 
-from __future__ import annotations
-
 import os
 import shutil
 import subprocess

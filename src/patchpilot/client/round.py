@@ -5,8 +5,6 @@ the connector can watch live. After the final `round.result` record the round wa
 connector's ack (up to the job's ack_timeout), then reboots if the policy and the result say so.
 """
 
-from __future__ import annotations
-
 import subprocess
 import threading
 import time

@@ -4,11 +4,8 @@ Pure functions. The frozen plan maps an update id to the highest version allowed
 candidate exceeds it is the backend's comparison (Debian version order for apt).
 """
 
-from __future__ import annotations
-
 import fnmatch
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, NamedTuple, Sequence, Tuple
 
 from patchpilot.client.backends.base import Update
 from patchpilot.client.jobspec import Selection
@@ -18,8 +15,7 @@ __all__ = ["Plan", "select_updates"]
 Exceeds = Callable[[str, str], bool]
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     selected: Tuple[Update, ...]
     skipped: Tuple[Tuple[str, str], ...]  # (id, reason)
 

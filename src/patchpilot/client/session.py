@@ -7,8 +7,6 @@ session, so the run never waits for a reader; a reader that does not take a batc
 SEND_TIMEOUT is disconnected and can re-attach from its last seq.
 """
 
-from __future__ import annotations
-
 import contextlib
 import threading
 import time

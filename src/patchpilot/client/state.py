@@ -3,8 +3,6 @@
 The connector reads it when the log endpoint is gone (client exited, server rebooted).
 """
 
-from __future__ import annotations
-
 import json
 import os
 import tempfile

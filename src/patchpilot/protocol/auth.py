@@ -4,8 +4,6 @@ Both sides prove knowledge of the secret with HMAC-SHA256 over both nonces, the 
 round, with a different label per direction so a proof cannot be reflected back.
 """
 
-from __future__ import annotations
-
 import hashlib
 import hmac
 import secrets

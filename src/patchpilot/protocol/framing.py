@@ -5,8 +5,6 @@ refuses oversized or malformed frames with FrameError, so a peer can never make 
 side buffer without bound.
 """
 
-from __future__ import annotations
-
 import json
 import struct
 from typing import Any, Dict, List

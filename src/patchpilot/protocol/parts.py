@@ -9,8 +9,6 @@ scalar fields, what is left of the lists and `"parts": N` (N records in all). `j
 Pure functions, standard library only: the client writes parts, the connector joins them.
 """
 
-from __future__ import annotations
-
 import json
 from typing import Any, Dict, Iterable, Iterator, List, Mapping
 

@@ -6,7 +6,6 @@ and written back after every request, so a test can restart the machine between 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from typing import Any
@@ -21,10 +20,10 @@ def signed(value: int) -> int:
 
 
 def outcome(result: Outcome) -> dict[str, Any]:
-    doc = dataclasses.asdict(result)
-    doc["hresult"] = signed(result.hresult)
-    for item in doc["items"].values():
-        item["hresult"] = signed(item["hresult"])
+    doc: dict[str, Any] = dict(result._asdict(), hresult=signed(result.hresult))
+    doc["items"] = {
+        uid: dict(item._asdict(), hresult=signed(item.hresult)) for uid, item in result.items.items()
+    }
     return {"ok": True, **doc}
 
 
@@ -46,7 +45,7 @@ def main() -> None:
                 )
                 reply: dict[str, Any] = {
                     "ok": True,
-                    "updates": [dataclasses.asdict(u) for u in found],
+                    "updates": [dict(u._asdict()) for u in found],
                 }
             elif op == "accept_eula":
                 adapter.accept_eula(request["update_id"])

@@ -1,7 +1,5 @@
 """The update backends of the client, and the choice between them (`make_backend`)."""
 
-from __future__ import annotations
-
 import os
 import shutil
 import subprocess

@@ -7,8 +7,6 @@ apt's exit status; a package left untouched (apt aborted the batch, e.g. on a do
 dependency error) is retried alone, so one failing package fails alone.
 """
 
-from __future__ import annotations
-
 import os
 import time
 from typing import Dict, List, Optional, Sequence, Tuple

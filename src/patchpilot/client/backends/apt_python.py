@@ -6,8 +6,6 @@ per-package retries are the command-line backend's (AptBackend); only the three 
 (refresh, list, commit) go through python-apt.
 """
 
-from __future__ import annotations
-
 import importlib
 import os
 import sys

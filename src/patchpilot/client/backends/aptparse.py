@@ -3,11 +3,8 @@
 No I/O here; golden tests in tests/unit/client/golden/ pin each format.
 """
 
-from __future__ import annotations
-
 import re
-from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from patchpilot.client.backends.debversion import compare_versions
 
@@ -28,16 +25,14 @@ _INST_RE = re.compile(r"^Inst (\S+) \[([^\]]+)\] \((\S+) ([^)]*)\)")
 _DPKG_ERROR_RE = re.compile(r"^dpkg: error processing (?:package|archive) (\S+?)(?::\S+)? \(")
 
 
-@dataclass(frozen=True)
-class SimulatedUpgrade:
+class SimulatedUpgrade(NamedTuple):
     name: str
     installed: str
     candidate: str
     releases: str  # "Label:Version/Archive [arch], ..."
 
 
-@dataclass(frozen=True)
-class PackageStatus:
+class PackageStatus(NamedTuple):
     version: str
     status: str  # dpkg's db:Status-Abbrev, "ii " when installed and configured
 

@@ -7,8 +7,6 @@ journal records (packages and bytes done of total) at most one per `every` secon
 last one, so a long round reports how far it is without flooding the journal.
 """
 
-from __future__ import annotations
-
 import os
 import selectors
 import subprocess

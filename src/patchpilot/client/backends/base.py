@@ -5,11 +5,8 @@ applies a chosen set, reporting one result per update. Everything OS-specific st
 this line; the client's round logic above it is the same on every OS.
 """
 
-from __future__ import annotations
-
 import abc
-from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 __all__ = ["Backend", "RebootState", "SelectionUnsupported", "Update", "UpdateResult"]
 
@@ -17,8 +14,7 @@ __all__ = ["Backend", "RebootState", "SelectionUnsupported", "Update", "UpdateRe
 Emit = Callable[[str, str, Dict[str, object]], None]
 
 
-@dataclass(frozen=True)
-class Update:
+class Update(NamedTuple):
     """One applicable update (a package upgrade, or a Windows update)."""
 
     id: str  # package name, or "KB5031356"/UpdateID on Windows
@@ -57,8 +53,7 @@ class Update:
         }
 
 
-@dataclass(frozen=True)
-class UpdateResult:
+class UpdateResult(NamedTuple):
     """The outcome for one update: installed, failed, skipped, held, downloaded."""
 
     id: str
@@ -77,10 +72,9 @@ class UpdateResult:
         }
 
 
-@dataclass(frozen=True)
-class RebootState:
+class RebootState(NamedTuple):
     required: bool
-    reasons: List[str] = field(default_factory=list)
+    reasons: Sequence[str] = ()
 
 
 class SelectionUnsupported(RuntimeError):

@@ -1,7 +1,5 @@
 """Debian version ordering (deb-version(7)): epoch, upstream version, revision. Pure functions."""
 
-from __future__ import annotations
-
 from typing import List, Tuple
 
 __all__ = ["compare_versions"]

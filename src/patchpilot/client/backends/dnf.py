@@ -9,9 +9,6 @@ rpmbase.py for how results are settled. Reboot: `dnf needs-restarting -r` (exit 
 packages it lists changed since boot), plus advisories flagged reboot_suggested.
 """
 
-from __future__ import annotations
-
-from dataclasses import replace
 from typing import Dict, List, Sequence, Tuple
 
 from patchpilot.client.backends.base import RebootState, Update
@@ -74,7 +71,7 @@ class DnfBackend(RpmBackend):
             name, evr, _ = split_nevra(nevra)
             known = cached.get((name, evr))
             is_flagged = known is not None and known.id == info.id and known.reboot_suggested
-            flagged[nevra] = replace(info, reboot_suggested=True) if is_flagged else info
+            flagged[nevra] = info._replace(reboot_suggested=True) if is_flagged else info
         return flagged
 
     def _advisories(self) -> Dict[str, AdvisoryInfo]:

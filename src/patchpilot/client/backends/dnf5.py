@@ -8,8 +8,6 @@ reboot is needed). dnf5 is not packaged in Debian 12: this backend is tested aga
 scripted fake of that CLI (tests/unit/client/backends/fake_dnf5.py), not the real tool.
 """
 
-from __future__ import annotations
-
 import json
 from typing import Dict, List, Sequence
 

@@ -6,16 +6,13 @@ asked, so the wait is done here: probe the lock files until a deadline, naming t
 from /proc/locks.
 """
 
-from __future__ import annotations
-
 import errno
 import glob
 import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Set
+from typing import Dict, List, NamedTuple, Optional, Sequence, Set
 
 from patchpilot.client.backends.aptparse import (
     PackageStatus,
@@ -64,8 +61,7 @@ class LockTimeout(RuntimeError):
     """The dpkg/apt lock stayed held past the deadline."""
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     argv: Sequence[str]
     returncode: int
     output: str  # stdout and stderr, interleaved

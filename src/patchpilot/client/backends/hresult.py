@@ -5,8 +5,6 @@ Windows servers (from the WUA success and error code reference and the Win32 err
 anything else is shown as its hex value with the facility it belongs to.
 """
 
-from __future__ import annotations
-
 from typing import Dict, Optional, Tuple
 
 __all__ = [

@@ -7,8 +7,6 @@ installed: a %post failure is not fatal to the transaction); a package the tool 
 untouched (the transaction aborted, say on a dependency problem) is retried alone.
 """
 
-from __future__ import annotations
-
 import abc
 import time
 from typing import Dict, List, Optional, Sequence, Set, Tuple

@@ -5,11 +5,8 @@ one; the rest (dnf4's `updateinfo list/info`, its transaction messages) is parse
 locale's text, with golden cases in tests/unit.
 """
 
-from __future__ import annotations
-
 import re
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 __all__ = [
     "QUERY_FORMAT",
@@ -40,8 +37,7 @@ _RPM_SCRIPTLET_RE = re.compile(r"%(\w+)\((\S+)\) scriptlet failed[^\n]*")
 _SEVERITIES = ("Critical", "Important", "Moderate", "Low")
 
 
-@dataclass(frozen=True)
-class Available:
+class Available(NamedTuple):
     """One package version a repository offers (an upgrade candidate)."""
 
     name: str
@@ -56,8 +52,7 @@ class Available:
         return "%s-%s.%s" % (self.name, self.evr, self.arch)
 
 
-@dataclass(frozen=True)
-class AdvisoryInfo:
+class AdvisoryInfo(NamedTuple):
     """What updateinfo says about one advisory."""
 
     id: str

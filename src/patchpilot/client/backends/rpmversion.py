@@ -8,8 +8,6 @@ after a side without one: rpm 4.18's `rpm.vercmp` says 1.0 < 1.0-~) and compares
 parts in turn. Tested against the real rpm's `rpm.vercmp` in tests/unit.
 """
 
-from __future__ import annotations
-
 from typing import Optional, Tuple
 
 __all__ = ["compare_evr", "rpmvercmp", "split_evr"]

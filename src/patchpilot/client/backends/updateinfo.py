@@ -7,8 +7,6 @@ zstd-compressed file, which Python 3.9 cannot read, is skipped). This is where z
 advisory details come from, and dnf's `reboot_suggested` flags, which dnf's CLI does not print.
 """
 
-from __future__ import annotations
-
 import glob
 import gzip
 import os

@@ -10,12 +10,9 @@ An update's id is "KB<number>" when it has a KB article (the first one), else it
 its candidate version is the UpdateID, so a frozen plan pins exactly what was chosen.
 """
 
-from __future__ import annotations
-
 import datetime
 import fnmatch
-from dataclasses import dataclass, replace
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from patchpilot.client.backends.base import Backend, Emit, RebootState, Update, UpdateResult
 from patchpilot.client.backends.hresult import describe_hresult, format_hresult, result_code_name
@@ -45,9 +42,8 @@ class WuaBackendError(RuntimeError):
         self.hresult = hresult
 
 
-@dataclass(frozen=True)
-class WuaOptions:
-    """What to search for and where; built from the job's selection."""
+class WuaOptions(NamedTuple):
+    """What to search for and where; built (and checked) from the job's selection."""
 
     service: str = "default"
     classifications: Tuple[str, ...] = ()  # names from CLASSIFICATIONS; empty means all
@@ -57,17 +53,8 @@ class WuaOptions:
     include_optional: bool = False  # browse-only updates
     min_age_days: Optional[int] = None  # only updates released at least this many days ago
 
-    def __post_init__(self) -> None:
-        if self.service not in SERVICES:
-            raise ValueError(
-                "unknown update service %r (one of %s)" % (self.service, ", ".join(SERVICES))
-            )
-        unknown = [c for c in self.classifications if c not in CLASSIFICATIONS]
-        if unknown:
-            raise ValueError("unknown classification(s): %s" % ", ".join(unknown))
-
     @classmethod
-    def from_selection(cls, selection: Mapping[str, object]) -> WuaOptions:
+    def from_selection(cls, selection: Mapping[str, object]) -> "WuaOptions":
         """Read a job spec's selection: include/exclude KBs, classification, "windows" keys."""
         windows = selection.get("windows") or {}
         if not isinstance(windows, Mapping):
@@ -81,8 +68,15 @@ class WuaOptions:
             names = tuple(str(c) for c in classification)
         else:
             raise ValueError("classification must be 'all', 'security' or a list of names")
+        service = str(windows.get("service", "default"))
+        if service not in SERVICES:
+            known = ", ".join(SERVICES)
+            raise ValueError("unknown update service %r (one of %s)" % (service, known))
+        unknown = [c for c in names if c not in CLASSIFICATIONS]
+        if unknown:
+            raise ValueError("unknown classification(s): %s" % ", ".join(unknown))
         return cls(
-            service=str(windows.get("service", "default")),
+            service=service,
             classifications=names,
             include_kbs=_kb_list(selection.get("include") or []),
             exclude_kbs=_kb_list(selection.get("exclude") or []),
@@ -178,7 +172,7 @@ def is_too_new(released: str, min_age_days: Optional[int], today: datetime.date)
     if min_age_days is None:
         return False
     try:
-        day = datetime.date.fromisoformat(released)
+        day = datetime.datetime.strptime(released, "%Y-%m-%d").date()
     except ValueError:
         return True
     return (today - day).days < min_age_days
@@ -305,7 +299,7 @@ class WuaBackend(Backend):
             self._found[update.update_id] = update
             found_update = to_update(update, self._options.service, ids[update.update_id])
             if update.is_hidden:
-                found_update = replace(found_update, categories=(*found_update.categories, "held"))
+                found_update = found_update._replace(categories=(*found_update.categories, "held"))
             kept.append(found_update)
         return kept, skipped
 

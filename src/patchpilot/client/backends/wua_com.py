@@ -15,12 +15,9 @@ IDispatch calls: hand-written vtable code cannot be tested without Windows, whil
 COM binder is part of every supported Windows Server.
 """
 
-from __future__ import annotations
-
 import abc
 import re
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 __all__ = [
     "ComObjectAdapter",
@@ -49,8 +46,7 @@ class WuaError(Exception):
         self.hresult = hresult & 0xFFFFFFFF
 
 
-@dataclass(frozen=True)
-class WuaUpdate:
+class WuaUpdate(NamedTuple):
     """The facts of one IUpdate the backend needs, copied out of COM."""
 
     update_id: str
@@ -69,8 +65,7 @@ class WuaUpdate:
     released: str = ""  # LastDeploymentChangeTime as YYYY-MM-DD ("" when WUA gives none)
 
 
-@dataclass(frozen=True)
-class ItemOutcome:
+class ItemOutcome(NamedTuple):
     """IUpdateDownloadResult / IUpdateInstallationResult of one update."""
 
     result_code: int
@@ -78,14 +73,13 @@ class ItemOutcome:
     reboot_required: bool = False
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """IDownloadResult / IInstallationResult: the whole call and each update by UpdateID."""
 
     result_code: int
+    items: Dict[str, ItemOutcome]
     hresult: int = 0
     reboot_required: bool = False
-    items: Dict[str, ItemOutcome] = field(default_factory=dict)
 
 
 class WuaAdapter(abc.ABC):

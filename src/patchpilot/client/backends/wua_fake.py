@@ -15,8 +15,6 @@ be played, e.g. a servicing-stack update that must be installed and the machine 
 before the cumulative update is offered.
 """
 
-from __future__ import annotations
-
 import json
 import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
@@ -76,7 +74,7 @@ class FakeCollection:
 class FakeUpdate:
     """IUpdate over one scenario entry; reads live state from the machine."""
 
-    def __init__(self, machine: FakeWindows, spec: Dict[str, Any]) -> None:
+    def __init__(self, machine: "FakeWindows", spec: Dict[str, Any]) -> None:
         self._machine = machine
         self.spec = spec
         uid = str(spec["id"])

@@ -11,8 +11,6 @@ What this module sends and parses is tested against a stand-in child that answer
 WUA fake; the PowerShell text itself has not run against a real Windows Update Agent here.
 """
 
-from __future__ import annotations
-
 import base64
 import json
 import subprocess

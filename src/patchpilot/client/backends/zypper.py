@@ -9,8 +9,6 @@ manager itself and the rest must run again, which is done once; 102 (reboot need
 needs-rebooting` (exit 102), libzypp's /run/reboot-needed, and advisories' reboot flags.
 """
 
-from __future__ import annotations
-
 import os
 from typing import List, Sequence
 

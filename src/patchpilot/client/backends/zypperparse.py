@@ -6,8 +6,6 @@ reboot_suggested, which packages) come from the repository's own updateinfo.xml,
 dnf and zypper both read, parsed here with the standard library.
 """
 
-from __future__ import annotations
-
 import xml.etree.ElementTree as ET
 from typing import Dict, List, Tuple
 

@@ -4,8 +4,6 @@
 on Linux (unix.py), a named pipe on Windows (pipe.py).
 """
 
-from __future__ import annotations
-
 import os
 
 from patchpilot.client.endpoints.base import Endpoint, Stream

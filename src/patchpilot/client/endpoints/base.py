@@ -5,8 +5,6 @@ The session logic (session.py) only sees `Stream`: Unix sockets (unix.py), Windo
 thread to `recv` while another `send`s; both take a timeout so no peer can block the client.
 """
 
-from __future__ import annotations
-
 import abc
 from typing import Optional
 

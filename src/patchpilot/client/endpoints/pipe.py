@@ -10,8 +10,6 @@ has its own event and timeout, one thread may read while another writes, and `cl
 cancels whatever is pending.
 """
 
-from __future__ import annotations
-
 import ctypes
 import functools
 import threading

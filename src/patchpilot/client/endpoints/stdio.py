@@ -5,8 +5,6 @@ only, so `ThreadedFdStream` reads and writes in two worker threads and waits on 
 `stdio_stream` picks the one this OS needs.
 """
 
-from __future__ import annotations
-
 import os
 import queue
 import select

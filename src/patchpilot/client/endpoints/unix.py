@@ -4,8 +4,6 @@ Paths longer than sun_path allows (run ids near 64 characters) are bound and con
 /proc/self/fd of the folder, so the socket still lives at its documented path.
 """
 
-from __future__ import annotations
-
 import contextlib
 import os
 import select
