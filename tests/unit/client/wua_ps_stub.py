@@ -21,9 +21,8 @@ def signed(value: int) -> int:
 
 def outcome(result: Outcome) -> dict[str, Any]:
     doc: dict[str, Any] = dict(result._asdict(), hresult=signed(result.hresult))
-    doc["items"] = {
-        uid: dict(item._asdict(), hresult=signed(item.hresult)) for uid, item in result.items.items()
-    }
+    items = result.items.items()
+    doc["items"] = {uid: dict(i._asdict(), hresult=signed(i.hresult)) for uid, i in items}
     return {"ok": True, **doc}
 
 
