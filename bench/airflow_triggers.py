@@ -29,7 +29,7 @@ from pathlib import Path
 
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.secret import Secret
-from patchpilot.connector.store import RoundRow, RunRow, Store
+from patchpilot.connector.store import RoundRow, RunRow, Store, open_store
 from patchpilot.lab.postgres import PG_PASSWORD, PostgresServer
 
 KEY = "7a" * 32
@@ -69,7 +69,7 @@ async def _measure(
 
     known_hosts = state / "known_hosts"
     known_hosts.touch()
-    seeder = Store.open(state, url=url, password=Secret(PG_PASSWORD))
+    seeder = open_store(state, url=url, password=Secret(PG_PASSWORD))
     ids = _seed(seeder, count, str(known_hosts))
     seeder.close()
     attempts = 0

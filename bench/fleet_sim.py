@@ -44,7 +44,7 @@ from patchpilot.connector.fleet.rollout import FleetOptions
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.result import RunResult
 from patchpilot.connector.runner import run_target
-from patchpilot.connector.store import Store
+from patchpilot.connector.store import Store, open_store
 from patchpilot.connector.target import TargetSpec
 from patchpilot.errors import ConnectError
 from patchpilot.transports.base import Stream
@@ -229,7 +229,7 @@ def write_inventory(path: Path, size: int) -> None:
 async def simulate(size: int, latency: Latency, work: Path, window: float) -> dict[str, Any]:
     """Run one fleet job over size simulated targets; return its figures."""
     write_inventory(work / "inventory.yml", size)
-    store = Store.open(work / "state")
+    store = open_store(work / "state")
     options = RunOptions(stability_window=window, reboot_timeout=600)
     job = FleetJob(
         work / "inventory.yml", None, FleetOptions(concurrency=size), None, "sim", options

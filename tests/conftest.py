@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from patchpilot.connector import store as state_store
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import Store
 from patchpilot.lab.postgres import PG_PASSWORD, PostgresServer, postgres_missing
@@ -40,7 +41,7 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
         url = server.create_database(f"store_{next(_databases)}")
 
     def opener() -> Store:
-        store = Store.open(tmp_path / "state", url=url, password=Secret(PG_PASSWORD))
+        store = state_store.open_store(tmp_path / "state", url=url, password=Secret(PG_PASSWORD))
         opened.append(store)
         return store
 

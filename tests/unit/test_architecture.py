@@ -97,3 +97,132 @@ def test_the_command_line_starts_without_windows_remoting() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def _module_of(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+_MODULES = {_module_of(f): f for f in SRC.rglob("*.py")}
+
+
+def _edges(path: Path) -> set[str]:
+    """Return the product modules a file imports, type-only and lazy imports included: a
+    `from package import name` points at the submodule `name` when there is one, else at the
+    package."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.update(
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in _MODULES else node.module
+                for a in node.names
+            )
+    return {name for name in found if name in _MODULES} - {_module_of(path)}
+
+
+_GRAPH = {name: _edges(path) for name, path in _MODULES.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Return the strongly connected parts with more than one module (Tarjan), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            part = []
+            while True:
+                top = stack.pop()
+                part.append(top)
+                if top == node:
+                    break
+            if len(part) > 1:
+                found.append(sorted(part))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    """The check below can fail: a made-up loop through a type-only import is found."""
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycles(graph) == [["a", "b", "c"]]
+
+
+def test_no_import_cycle_anywhere_in_the_product() -> None:
+    """Every import counts, `if TYPE_CHECKING:` and function-level ones too (issue 28)."""
+    assert len(_GRAPH) > 100
+    (left,) = _cycles(_GRAPH)
+    assert set(_KNOWN) <= set(left)
+    assert _cycles({**_GRAPH, _KNOWN[0]: _GRAPH[_KNOWN[0]] - {_KNOWN[1]}}) == []
+
+
+# The floors, from DESIGN.md's table: a module imports its own room and rooms on lower floors
+# only. Outside the connector a room is a top-level package; inside it, a folder, or the
+# value types every floor shares (the connector's top-level modules).
+_FLOORS = {
+    "lab": 5, "cli": 5, "airflow": 5, "connector": 4, "launchers": 3, "transports": 2,
+    "windows_share": 2, "client": 1, "client_build": 1, "protocol": 0, "errors": 0,
+}  # fmt: skip
+_CONNECTOR_FLOORS = {
+    "__init__": 6, "fleet": 5, "run": 4, "reports": 3, "targets": 2, "store": 2,
+    "inventory": 1,
+}  # fmt: skip
+_RUN = {
+    "runner", "change", "rounds", "context", "prepare", "prescan", "health", "hooks",
+    "stream", "reboot", "stability", "report", "own_journal",
+}  # fmt: skip
+_VALUES = 1
+
+
+def _room(module: str) -> tuple[str, int, int]:
+    """Return a module's room and its floor (the package's, then the connector's)."""
+    parts = module.split(".")[1:] or ["errors"]
+    if parts[0] != "connector":
+        return parts[0], _FLOORS[parts[0]], 0
+    inner = parts[1] if len(parts) > 1 else "__init__"
+    inner = "run" if inner in _RUN else inner
+    return f"connector.{inner}", _FLOORS["connector"], _CONNECTOR_FLOORS.get(inner, _VALUES)
+
+
+def _upward(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    found = set()
+    for module, imported in graph.items():
+        room, *floor = _room(module)
+        for other in imported:
+            other_room, *other_floor = _room(other)
+            if other_room != room and other_floor > floor:
+                found.add((module, other))
+    return found
+
+
+# Left for issue 28's next step (families registering themselves): options.py still reads the
+# target families' rules and sub-options. Nothing may join this list.
+_KNOWN = ("patchpilot.connector.options", "patchpilot.connector.targets")
+
+
+def test_the_floor_check_finds_an_import_that_points_up() -> None:
+    graph = {"patchpilot.connector.store.base": {"patchpilot.connector.reports.model"}}
+    assert _upward(graph) == {
+        ("patchpilot.connector.store.base", "patchpilot.connector.reports.model")
+    }
+
+
+def test_no_import_points_up() -> None:
+    """No module imports one on a higher floor, type-only and lazy imports included."""
+    assert _upward(_GRAPH) == {_KNOWN}

@@ -28,7 +28,7 @@ from patchpilot.airflow.settings import (
     store_address,
     target_files,
 )
-from patchpilot.connector import Event, Secret, Store, run_target
+from patchpilot.connector import Event, Secret, Store, open_store, run_target
 
 __all__ = ["PatchpilotTrigger", "connection_fields"]
 
@@ -45,7 +45,7 @@ async def _shared_store(address: StoreAddress, state_dir: str | None) -> Store:
     opening = _stores.get(key)
     if opening is None or (opening.done() and (opening.cancelled() or opening.exception())):
         opening = asyncio.create_task(
-            asyncio.to_thread(Store.open, state_dir, url=address.url, password=address.password)
+            asyncio.to_thread(open_store, state_dir, url=address.url, password=address.password)
         )
         _stores[key] = opening
     return await asyncio.shield(opening)

@@ -21,7 +21,7 @@ from patchpilot.connector.reports import (
     render_metrics,
     write_text_atomic,
 )
-from patchpilot.connector.store import Store
+from patchpilot.connector.store import open_store
 from patchpilot.errors import ConfigurationError
 
 __all__ = ["MetricsFile", "ReportFile", "check_outputs", "write_file", "write_outputs"]
@@ -52,7 +52,7 @@ def write_outputs(
     """
     if fleet_document is None and report is None and metrics_file is None:
         return
-    store = Store.open(state_dir, url=state_url)
+    store = open_store(state_dir, url=state_url)
     try:
         if fleet_document is not None:
             store.save_fleet(run_id, utc_now(), fleet_document)

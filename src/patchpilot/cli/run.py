@@ -32,6 +32,7 @@ from patchpilot.connector.exitcodes import posix_status
 from patchpilot.connector.inventory import load_inventories
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.result import RunResult, write_result
+from patchpilot.connector.run_status import RunStatus
 from patchpilot.connector.runner import new_run_id, run_target
 from patchpilot.connector.store import Store
 from patchpilot.connector.target import TargetSpec, resolve_target
@@ -263,7 +264,7 @@ def cancel_run(store: Store, run_id: str, pid_file: Path) -> str:
     found = store.run(run_id)
     if found is None:
         raise ConfigurationError(f"no run {run_id!r} in {store.location}")
-    if found.status != "running":
+    if found.run_status is not RunStatus.RUNNING:
         return f"run {run_id} already finished: {found.status}"
     pid = live_pid(pid_file)  # None too when the pid now belongs to another process
     if pid is not None:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from patchpilot.connector.store import Store
+from patchpilot.connector.store import Store, open_store
 from patchpilot.connector.store.select import STATE_URL_ENV, has_password
 from patchpilot.errors import ConfigurationError
 
@@ -33,4 +33,4 @@ def open_cli_store(state_dir: Path | None, state_url: str | None) -> Store:
             "--state-url: keep the password out of the command line (PGPASSWORD, ~/.pgpass "
             f"or ${STATE_URL_ENV})"
         )
-    return Store.open(state_dir, url=state_url)
+    return open_store(state_dir, url=state_url)

@@ -43,9 +43,10 @@ from patchpilot.connector.inventory import HostEntry, Inventory, load_inventory
 from patchpilot.connector.options import RunOptions, read_list_file
 from patchpilot.connector.plan_check import check_plan
 from patchpilot.connector.result import RunResult, write_result
+from patchpilot.connector.run_status import RunStatus
 from patchpilot.connector.runner import cancel_stored_run, new_run_id, run_target
 from patchpilot.connector.secret import Secret
-from patchpilot.connector.store import Store
+from patchpilot.connector.store import Store, open_store
 from patchpilot.connector.target import TargetSpec, resolve_target
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "RunOptions",
     "RunResult",
     "RunStarted",
+    "RunStatus",
     "Secret",
     "ServerOutcome",
     "Store",
@@ -78,6 +80,7 @@ __all__ = [
     "load_inventory",
     "new_fleet_run_id",
     "new_run_id",
+    "open_store",
     "parse_serial",
     "plan_batches",
     "posix_status",

@@ -14,19 +14,19 @@ the `post` hooks still run: the server is consistent between rounds and should b
 
 from __future__ import annotations
 
+from patchpilot.connector.context import RoundContext
 from patchpilot.connector.health import check_health
 from patchpilot.connector.hooks import (
-    HOOK_ROUND,
     HookEnv,
     HookPoint,
     has_hooks,
     record,
     run_point,
-    withheld_rounds,
 )
+from patchpilot.connector.own_journal import HOOK_ROUND, withheld_rounds
 from patchpilot.connector.plan import final_updates
 from patchpilot.connector.report import round_report
-from patchpilot.connector.rounds import RoundContext, run_rounds
+from patchpilot.connector.rounds import run_rounds
 from patchpilot.connector.window import is_closed, is_past
 from patchpilot.errors import HookError, WindowClosed
 

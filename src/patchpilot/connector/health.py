@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
 
+from patchpilot.connector.context import RoundContext
 from patchpilot.connector.hooks import HookEnv, HookRun, record, run_target_hook
 from patchpilot.errors import HealthError
-
-if TYPE_CHECKING:
-    from patchpilot.connector.rounds import RoundContext
 
 __all__ = ["RETRY_SECONDS", "check_health", "has_health_checks"]
 

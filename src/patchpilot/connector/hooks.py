@@ -20,16 +20,14 @@ import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from patchpilot.connector.context import RoundContext
 from patchpilot.connector.events import JournalRecord, utc_now
+from patchpilot.connector.own_journal import HOOK_ROUND
 from patchpilot.errors import HookError, LaunchError, TransportError
 
-if TYPE_CHECKING:  # rounds.py imports this module's users
-    from patchpilot.connector.rounds import RoundContext
-
 __all__ = [
-    "HOOK_ROUND",
     "HookEnv",
     "HookPoint",
     "HookRun",
@@ -40,11 +38,9 @@ __all__ = [
     "run_local_hook",
     "run_point",
     "run_target_hook",
-    "withheld_rounds",
 ]
 
 OUTPUT_LIMIT = 4000  # characters of a hook's output kept (the client keeps as many)
-HOOK_ROUND = 0  # the store's journal keeps the connector's own records as round 0
 
 
 class HookPoint(enum.Enum):
@@ -232,13 +228,3 @@ async def run_point(ctx: RoundContext, point: HookPoint, env: HookEnv) -> None:
         if not run.is_ok:
             raise HookError(run.describe(), point=point.value)
     record(ctx, "hook.point_done", "info", {"point": point.value, "round": env.round})
-
-
-def withheld_rounds(records: list[dict[str, Any]]) -> dict[int, str]:
-    """Return the rounds whose reboot the connector withheld, and by what (hook, deadline)."""
-    found = {}
-    for entry in records:
-        fields = entry.get("fields")
-        if entry.get("event") == "reboot.withheld" and isinstance(fields, dict):
-            found[int(fields.get("round", 0))] = str(fields.get("by", "hook"))
-    return found

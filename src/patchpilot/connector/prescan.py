@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
+from patchpilot.connector.context import RoundContext
 from patchpilot.connector.plan import RoundReport, extend_plan, find_loops
 from patchpilot.errors import LaunchError, TransportError
-
-if TYPE_CHECKING:
-    from patchpilot.connector.rounds import RoundContext
 
 __all__ = ["later_plan", "prescan", "round_plan"]
 

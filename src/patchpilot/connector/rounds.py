@@ -10,28 +10,24 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any
 
 from patchpilot.connector.backoff import Backoff
+from patchpilot.connector.context import RoundContext
 from patchpilot.connector.events import (
-    EventSink,
     JournalRecord,
-    PhaseStarted,
-    WarningRaised,
     utc_now,
 )
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.phase import RoundPhase
 from patchpilot.connector.plan import RoundReport, should_continue
 from patchpilot.connector.prescan import round_plan
-from patchpilot.connector.reboot import Clock, RebootPolicy, await_back
+from patchpilot.connector.reboot import await_back
 from patchpilot.connector.report import round_report
-from patchpilot.connector.secret import Secret
 from patchpilot.connector.stability import PendingStability, confirm_stable
-from patchpilot.connector.store import RoundRow, Store
+from patchpilot.connector.store import RoundRow
 from patchpilot.connector.stream import FINAL_EVENT, AttachTarget, JournalFollower, StreamTuning
-from patchpilot.connector.targets.base import BootProbe, ClientSite, TargetOS
 from patchpilot.errors import (
     ConfigurationError,
     LaunchError,
@@ -40,11 +36,10 @@ from patchpilot.errors import (
     TargetLockedError,
     TransportError,
 )
-from patchpilot.launchers.base import Launcher, TaskHandle, TaskState
+from patchpilot.launchers.base import TaskHandle, TaskState
 from patchpilot.protocol import JOB_SPEC_VERSION
-from patchpilot.transports.base import Transport
 
-__all__ = ["RoundContext", "RoundSteps", "run_rounds"]
+__all__ = ["run_rounds"]
 
 _STARTING = Backoff(first=0.05, factor=1.5, cap=1.0)
 _CLIENT_EXITS = {
@@ -53,58 +48,6 @@ _CLIENT_EXITS = {
     4: "failed before a result",
     70: "hit an internal error",
 }
-
-
-class RoundSteps(Protocol):
-    """The operator's change process at the round loop's seams (connector/change.py)."""
-
-    def before_round(self, round_no: int) -> None: ...
-
-    async def before_reboot(self, round_no: int) -> bool: ...
-
-    async def after_reboot(self, round_no: int) -> None: ...
-
-
-@dataclass
-class RoundContext:
-    """Everything the steps of a round share; one per run."""
-
-    transport: Transport
-    launcher: Launcher
-    os: TargetOS
-    probe: BootProbe
-    store: Store
-    options: RunOptions
-    run_id: str
-    target: str
-    secret: Secret
-    client: str
-    emit: EventSink
-    clock: Clock = field(default_factory=Clock)
-    tuning: StreamTuning = field(default_factory=StreamTuning)
-    warnings: list[str] = field(default_factory=list)
-    pending: PendingStability | None = None  # a reboot whose stability is still to confirm
-    change: RoundSteps | None = None  # hooks, health, window (None: plain rounds)
-
-    @property
-    def site(self) -> ClientSite:
-        """How this run reaches its client (the OS's client calls and log take it)."""
-        return ClientSite(self.transport, self.launcher, self.client, self.run_id)
-
-    def warn(self, round_no: int, message: str) -> None:
-        self.warnings.append(message)
-        self.emit(WarningRaised(target=self.target, round=round_no, message=message))
-
-    def reboot_policy(self) -> RebootPolicy:
-        o = self.options
-        return RebootPolicy(
-            timeout=o.reboot_timeout,
-            readiness_timeout=o.readiness_timeout,
-            stability_window=o.stability_window,
-        )
-
-    def phase(self, round_no: int, phase: str, detail: str = "") -> None:
-        self.emit(PhaseStarted(target=self.target, round=round_no, phase=phase, detail=detail))
 
 
 def job_spec(

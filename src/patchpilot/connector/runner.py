@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from patchpilot.client_build import build_client
 from patchpilot.connector.change import run_change
+from patchpilot.connector.context import RoundContext
 from patchpilot.connector.events import (
     Event,
     JournalRecord,
@@ -44,7 +45,7 @@ from patchpilot.connector.prepare import (
 )
 from patchpilot.connector.report import build_result
 from patchpilot.connector.result import RunResult
-from patchpilot.connector.rounds import RoundContext
+from patchpilot.connector.run_status import RunStatus
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RunRow, Store
 from patchpilot.connector.target import TargetSpec
@@ -113,7 +114,7 @@ def _open_run(target: TargetSpec, options: RunOptions, store: Store) -> tuple[Ru
         options.mode,
         options.model_dump_json(),
         Secret.generate(),
-        "running",
+        RunStatus.RUNNING.value,
         None,
         utc_now(),
         None,
@@ -213,9 +214,9 @@ async def run_target(
     SSH/local transport and the client built from this source tree.
     """
     row, is_resumed = _open_run(target, options, store)
-    if row.status not in ("running", Outcome.CANCELLED.value):
+    if not row.is_resumable:
         return RunResult.from_dict(store.result(row.run_id) or {})
-    if row.status != "running":  # a running row has no result to clear
+    if row.run_status is not RunStatus.RUNNING:  # a running row has no result to clear
         store.reopen_run(row.run_id)
     options = RunOptions.model_validate_json(row.options)
     on_event = _logged(on_event, TargetLog(log, {"target": target.name, "run": row.run_id}))

@@ -21,7 +21,7 @@ import yaml
 from airflow_lab import Airflow, airflow_venv
 
 from patchpilot.connector.secret import Secret
-from patchpilot.connector.store import Store
+from patchpilot.connector.store import Store, open_store
 from patchpilot.lab.catalog import BASE_INSTALLED, FINAL_VERSIONS
 from patchpilot.lab.lab import Lab
 from patchpilot.lab.postgres import PG_PASSWORD, PostgresServer
@@ -77,7 +77,7 @@ def three(lab: Lab) -> Iterator[list[Server]]:
 
 def _patchpilot_store(postgres: PostgresServer, folder: Path) -> Store:
     url = postgres.url("patchpilot")
-    return Store.open(folder, url=url, password=Secret(PG_PASSWORD))
+    return open_store(folder, url=url, password=Secret(PG_PASSWORD))
 
 
 def _wait_for_reboot(postgres: PostgresServer, timeout: float = 300) -> str:

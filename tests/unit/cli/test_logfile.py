@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 
 from patchpilot.cli.logfile import setup_connector_log
-from patchpilot.connector.store import Store
+from patchpilot.connector.store import open_store
 
 
 def test_the_log_goes_to_connector_log_beside_the_store_once(tmp_path: Path) -> None:
-    store = Store.open(tmp_path)
+    store = open_store(tmp_path)
     logger = logging.getLogger("patchpilot")
     before = list(logger.handlers)
     try:

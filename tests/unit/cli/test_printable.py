@@ -22,7 +22,7 @@ from patchpilot.connector.events import JournalRecord, RunFinished, RunStarted, 
 from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.result import RunResult
 from patchpilot.connector.secret import Secret
-from patchpilot.connector.store import RunRow, Store
+from patchpilot.connector.store import RunRow, Store, open_store
 from patchpilot.errors import ClientFailedError
 
 HOSTILE = "ok\x1b]0;owned\x07\x1b[2J\rfake line\u2028next\u202eevil\x00\x7f\x9b\ud800\tend\n"
@@ -85,7 +85,7 @@ def test_job_output_is_clean() -> None:
 
 
 def test_status_is_clean(tmp_path: Path) -> None:
-    store = Store.open(tmp_path)
+    store = open_store(tmp_path)
     store.create_run(
         RunRow("r1", "web1", "install", "{}", Secret("s" * 64), "running", None, "t0", None, None)
     )
@@ -139,7 +139,7 @@ def test_an_error_line_is_clean(
 
 
 def test_connector_log_is_clean(tmp_path: Path) -> None:
-    store = Store.open(tmp_path)
+    store = open_store(tmp_path)
     setup_connector_log(store)
     logger = logging.getLogger("patchpilot.test")
     logger.warning("client said %s", HOSTILE)

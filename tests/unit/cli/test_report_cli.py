@@ -18,13 +18,13 @@ from patchpilot.cli.main import main
 from patchpilot.cli.outputs import write_outputs
 from patchpilot.connector.reports import gather, render
 from patchpilot.connector.secret import Secret
-from patchpilot.connector.store import RunRow, Store
+from patchpilot.connector.store import RunRow, open_store
 
 
 def _store(tmp_path: Path, *, with_fleet: bool = True) -> Path:
     """Store the sample fleet as `patchpilot fleet` leaves it."""
     state = tmp_path / "state"
-    store = Store.open(state)
+    store = open_store(state)
     for entry in DOCUMENT["servers"]:
         result = entry["result"]
         if result is None:
@@ -54,7 +54,7 @@ def _report(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 
 def test_fleet_report_from_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     state = _store(tmp_path)
-    report = gather(Store.open(state), "f1")
+    report = gather(open_store(state), "f1")
     assert [s.host for s in report.servers] == [s["host"] for s in DOCUMENT["servers"]]
     assert len(report.servers[0].rounds) == 2 and report.servers[0].updates[1].is_security
     assert json.loads(_report(capsys, "f1", "--state-dir", str(state), "--format", "json")) == (
@@ -69,9 +69,9 @@ def test_fleet_report_from_the_store(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_single_run_and_rebuilt_fleet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     state = _store(tmp_path, with_fleet=False)
-    single = gather(Store.open(state), "f1.web-1")
+    single = gather(open_store(state), "f1.web-1")
     assert single.kind == "run" and [s.host for s in single.servers] == ["web-1"]
-    rebuilt = gather(Store.open(state), "f1")  # no fleet document: from the servers' runs
+    rebuilt = gather(open_store(state), "f1")  # no fleet document: from the servers' runs
     assert rebuilt.kind == "fleet" and len(rebuilt.servers) == 2  # db-3 never had a run
     assert {s.status for s in rebuilt.servers} == {"succeeded", "failed"}
     junit = _report(capsys, "f1.web-1", "--state-dir", str(state), "--format", "junit")
@@ -96,7 +96,7 @@ def test_write_outputs_stores_the_fleet_and_writes_files(tmp_path: Path) -> None
     write_outputs(
         state, "f1", report=tmp_path / "out" / "f1.xml", metrics_file=prom, fleet_document=DOCUMENT
     )
-    assert Store.open(state).fleet("f1") == DOCUMENT
+    assert open_store(state).fleet("f1") == DOCUMENT
     assert (tmp_path / "out" / "f1.xml").read_text().startswith("<?xml")
     assert (
         'patchpilot_last_run_success{server="web-1",run_id="f1"} 1'
@@ -115,7 +115,7 @@ def test_an_unwritable_report_is_a_warning(
 
 def test_a_run_still_going_is_reported_as_running(tmp_path: Path) -> None:
     state = _store(tmp_path, with_fleet=False)
-    store = Store.open(state)
+    store = open_store(state)
     store.create_run(
         RunRow("f1.db-3", "db-3", "install", "{}", Secret("s" * 64), "running", None,
                "2026-11-30T02:00:09Z", None, None)

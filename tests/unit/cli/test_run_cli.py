@@ -16,7 +16,7 @@ from patchpilot.connector.events import JournalRecord, RunFinished, RunStarted, 
 from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.result import RunResult
 from patchpilot.connector.secret import Secret
-from patchpilot.connector.store import RunRow, Store
+from patchpilot.connector.store import RunRow, open_store
 from patchpilot.errors import ConfigurationError
 
 DEFAULTS = {
@@ -140,7 +140,7 @@ def test_json_lines() -> None:
 
 
 def test_status_and_cancel_of_a_dead_connector(tmp_path: Path) -> None:
-    store = Store.open(tmp_path)
+    store = open_store(tmp_path)
     store.create_run(
         RunRow("r1", "web1", "install", "{}", Secret("s" * 64), "running", None, "t0", None, None)
     )
@@ -153,7 +153,7 @@ def test_status_and_cancel_of_a_dead_connector(tmp_path: Path) -> None:
 def test_cancel_signals_a_live_connector(tmp_path: Path) -> None:
     import subprocess
 
-    store = Store.open(tmp_path)
+    store = open_store(tmp_path)
     store.create_run(
         RunRow("r2", "web1", "install", "{}", Secret("s" * 64), "running", None, "t0", None, None)
     )
@@ -168,7 +168,7 @@ def test_cancel_never_signals_a_recycled_pid(tmp_path: Path) -> None:
     """A SIGKILLed connector leaves its pid file; the pid may now be someone else's."""
     import subprocess
 
-    store = Store.open(tmp_path)
+    store = open_store(tmp_path)
     store.create_run(
         RunRow("r3", "web1", "install", "{}", Secret("s" * 64), "running", None, "t0", None, None)
     )

@@ -14,19 +14,19 @@ import pytest
 from patchpilot.cli.options import build_options
 from patchpilot.client.hooks import HookSpecError, parse_hook_spec, run_hook
 from patchpilot.connector.change import ChangeSteps
+from patchpilot.connector.context import RoundContext
 from patchpilot.connector.fleet.rollout import FleetOptions, ServerOutcome, run_fleet
 from patchpilot.connector.hooks import (
     HookEnv,
     HookPoint,
     run_local_hook,
     run_point,
-    withheld_rounds,
 )
 from patchpilot.connector.inventory import HostEntry
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.rounds import RoundContext
+from patchpilot.connector.own_journal import withheld_rounds
 from patchpilot.connector.secret import Secret
-from patchpilot.connector.store import RunRow, Store
+from patchpilot.connector.store import RunRow, open_store
 from patchpilot.connector.targets.linux import LinuxBootProbe, LinuxOS
 from patchpilot.connector.targets.windows.target import WindowsOS
 from patchpilot.connector.window import is_closed, parse_deadline, parse_duration
@@ -157,7 +157,7 @@ def _context(tmp_path: Path, answers: list[int], **options: object) -> tuple[Any
             return (0, json.dumps({"exit": answers.pop(0), "output": "o"}))
         return (0, "")
 
-    store = Store.open(tmp_path / "state")
+    store = open_store(tmp_path / "state")
     store.create_run(
         RunRow("r1", "t1", "install", "{}", Secret.generate(), "running", None, "t0", None, None)
     )

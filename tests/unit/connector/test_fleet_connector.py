@@ -25,7 +25,7 @@ from patchpilot.connector.inventory import Inventory, load_inventory
 from patchpilot.connector.options import RUN_ID_RE, RunOptions
 from patchpilot.connector.result import RunResult
 from patchpilot.connector.secret import Secret
-from patchpilot.connector.store import RunRow, Store
+from patchpilot.connector.store import RunRow, Store, open_store
 from patchpilot.connector.target import TargetSpec
 from patchpilot.errors import ClientProtocolError, ConfigurationError, PatchpilotError
 
@@ -174,7 +174,7 @@ class FakeRunTarget:
 
 async def test_every_server_gets_its_run_id_and_the_frozen_plan(tmp_path: Path) -> None:
     inventory = _inventory(tmp_path)
-    store = Store.open(tmp_path / "state")
+    store = open_store(tmp_path / "state")
     fake = FakeRunTarget()
     options = all_host_options(RunOptions(), inventory.hosts)
     plan = await freeze_plan(
@@ -206,7 +206,7 @@ async def test_a_failed_plan_scan_stops_the_fleet_with_its_code(tmp_path: Path) 
             inventory.host("d1"),
             RunOptions(),
             fleet_run_id="f1",
-            store=Store.open(tmp_path / "state"),
+            store=open_store(tmp_path / "state"),
             on_event=lambda e: None,
         )
     assert info.value.exit_code == 69
@@ -220,7 +220,7 @@ async def test_a_check_only_fleet_needs_no_plan(tmp_path: Path) -> None:
         inventory.host("d1"),
         RunOptions(check_only=True),
         fleet_run_id="f1",
-        store=Store.open(tmp_path / "state"),
+        store=open_store(tmp_path / "state"),
         on_event=lambda e: None,
     )
     assert plan is None and fake.calls == []
@@ -228,7 +228,7 @@ async def test_a_check_only_fleet_needs_no_plan(tmp_path: Path) -> None:
 
 async def test_servers_are_prepared_while_the_plan_is_frozen(tmp_path: Path) -> None:
     inventory = _inventory(tmp_path)
-    store = Store.open(tmp_path / "state")
+    store = open_store(tmp_path / "state")
     fake = FakeRunTarget()
     options = all_host_options(RunOptions(), inventory.hosts)
     plans: asyncio.Future[dict[str, FamilyPlan]] = asyncio.get_running_loop().create_future()
@@ -260,7 +260,7 @@ async def test_a_failed_plan_cancels_the_servers_being_prepared(tmp_path: Path) 
         options=all_host_options(RunOptions(), inventory.hosts),
         plan=None,
         fleet_run_id="f1",
-        store=Store.open(tmp_path / "state"),
+        store=open_store(tmp_path / "state"),
         on_event=lambda e: None,
         families_later=plans,
     )
@@ -275,7 +275,7 @@ async def test_a_failed_plan_cancels_the_servers_being_prepared(tmp_path: Path) 
 async def test_a_malformed_plan_from_the_plan_host_stops_the_fleet(tmp_path: Path) -> None:
     """Root on the plan host could make every server's job spec invalid (review item 6)."""
     inventory = _inventory(tmp_path)
-    store = Store.open(tmp_path / "state")
+    store = open_store(tmp_path / "state")
 
     options = all_host_options(RunOptions(), inventory.hosts)
     with pytest.raises(ClientProtocolError, match="the plan from d1 is malformed"):

@@ -12,7 +12,7 @@ from connector_fakes import FakeClient, FakeTarget, final, record
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.plan_check import check_plan, security_left_out
 from patchpilot.connector.runner import run_target
-from patchpilot.connector.store import Store
+from patchpilot.connector.store import open_store
 from patchpilot.connector.target import TargetSpec
 from patchpilot.errors import ClientProtocolError
 
@@ -66,7 +66,7 @@ async def test_a_server_warns_about_what_the_fleet_plan_left_out(tmp_path: Path)
     result = await run_target(
         TargetSpec("web1", "web1"),
         RunOptions(run_id="f1.web1", plan={"lab-a": "2"}, stability_window=0),
-        store=Store.open(tmp_path / "state"),
+        store=open_store(tmp_path / "state"),
         on_event=lambda e: None,
         transport=FakeTarget("f1.web1", rounds).transport,
         client=FakeClient.make(tmp_path),

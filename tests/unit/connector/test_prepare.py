@@ -16,7 +16,7 @@ from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.result import RunResult
 from patchpilot.connector.runner import run_target
-from patchpilot.connector.store import Store
+from patchpilot.connector.store import Store, open_store
 from patchpilot.connector.target import TargetSpec
 from patchpilot.transports.base import CommandResult
 
@@ -25,7 +25,7 @@ STATE = "/var/lib/patchpilot/runs/r1/round-1/state.json"
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(tmp_path / "state")
+    opened = open_store(tmp_path / "state")
     yield opened
     opened.close()
 

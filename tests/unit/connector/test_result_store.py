@@ -15,7 +15,7 @@ from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.phase import RoundPhase
 from patchpilot.connector.result import RebootRecord, RoundSummary, RunResult, write_result
 from patchpilot.connector.secret import Secret
-from patchpilot.connector.store import RoundRow, RunRow, Store
+from patchpilot.connector.store import RoundRow, RunRow, Store, open_store
 
 RESULT = RunResult(
     run_id="r1",
@@ -70,7 +70,7 @@ def test_secret_is_masked() -> None:
 
 
 def test_store_file_modes(tmp_path: Path) -> None:
-    Store.open(tmp_path / "state").close()
+    open_store(tmp_path / "state").close()
     assert stat.S_IMODE((tmp_path / "state" / "state.sqlite").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
 

@@ -17,7 +17,7 @@ from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.runner import run_target
 from patchpilot.connector.stability import PendingStability, confirm_stable
-from patchpilot.connector.store import Store
+from patchpilot.connector.store import Store, open_store
 from patchpilot.connector.target import TargetSpec
 from patchpilot.transports.fake import FakeTransport
 
@@ -27,7 +27,7 @@ T = FakeTransport(lambda argv, stdin: (0, ""))
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    return Store.open(tmp_path / "state")
+    return open_store(tmp_path / "state")
 
 
 def scan_twice() -> list[dict[str, Any]]:

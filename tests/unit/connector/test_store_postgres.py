@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from patchpilot.cli.main import app
 from patchpilot.connector.secret import Secret
-from patchpilot.connector.store import RunRow, Store
+from patchpilot.connector.store import RunRow, Store, open_store
 from patchpilot.connector.store.postgres import PostgresStore
 from patchpilot.connector.store.select import has_password
 from patchpilot.errors import ConfigurationError, StateError
@@ -30,7 +30,7 @@ def url(postgres: PostgresServer, request: pytest.FixtureRequest) -> str:
 
 
 def _open(url: str, folder: Path) -> Store:
-    return Store.open(folder, url=url, password=Secret(PG_PASSWORD))
+    return open_store(folder, url=url, password=Secret(PG_PASSWORD))
 
 
 def test_the_secret_rests_sealed_and_two_hosts_share_runs(
@@ -92,11 +92,11 @@ def test_a_dropped_connection_is_reopened(
 
 def test_unusable_stores_are_named_without_the_password(tmp_path: Path) -> None:
     with pytest.raises(StateError) as caught:
-        Store.open(tmp_path, url="postgresql://pp:hunter2@127.0.0.1:1/none")
+        open_store(tmp_path, url="postgresql://pp:hunter2@127.0.0.1:1/none")
     assert "postgresql://pp@127.0.0.1:1/none" in str(caught.value)
     assert "hunter2" not in str(caught.value)
     with pytest.raises(ConfigurationError, match="only postgresql"):
-        Store.open(tmp_path, url="mysql://x@h/db")
+        open_store(tmp_path, url="mysql://x@h/db")
     assert has_password("postgresql://u:p@h/db") and has_password("postgresql://u@h/db?password=p")
     assert not has_password("postgresql://u@h/db")
 

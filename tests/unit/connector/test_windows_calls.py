@@ -14,7 +14,7 @@ from windows_fakes import CLIENT, PYTHON, WindowsTarget, decoded
 
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.runner import run_target
-from patchpilot.connector.store import Store
+from patchpilot.connector.store import open_store
 from patchpilot.connector.target import TargetSpec
 from patchpilot.connector.targets.base import ClientSite
 from patchpilot.connector.targets.windows import WindowsOS
@@ -163,7 +163,7 @@ async def test_a_target_held_by_another_run_is_refused_before_any_round(tmp_path
     result = await run_target(
         TargetSpec("srv9", "srv9"),
         RunOptions(run_id="w9", os="windows", python="C:\\py\\py.exe"),
-        store=Store.open(tmp_path / "state"),
+        store=open_store(tmp_path / "state"),
         on_event=lambda event: None,
         transport=target.transport,
         client=client,

@@ -21,7 +21,7 @@ from patchpilot.connector.events import Event, JournalRecord
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.result import RunResult
 from patchpilot.connector.runner import run_target
-from patchpilot.connector.store import Store
+from patchpilot.connector.store import open_store
 from patchpilot.connector.target import TargetSpec
 from patchpilot.lab.samba import SAMBA_PASSWORD, SAMBA_USER, SambaServer, samba_missing
 from patchpilot.transports.ssh import SSHSettings
@@ -71,7 +71,7 @@ async def patch(
     run = run_target(
         TargetSpec("srv1", "127.0.0.1"),
         RunOptions(**{**base, **options}),  # type: ignore[arg-type]
-        store=Store.open(tmp / "state"),
+        store=open_store(tmp / "state"),
         on_event=events.append,
         transport=WindowsSSHTransport(settings),
         client=build_client(tmp / "build"),

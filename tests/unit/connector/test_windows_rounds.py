@@ -15,14 +15,15 @@ from typing import Any
 from connector_fakes import FakeClient, final, record
 from windows_fakes import CLIENT, PYTHON, WindowsTarget
 
+from patchpilot.connector.context import RoundContext
 from patchpilot.connector.events import Event, utc_now
 from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.report import build_result
-from patchpilot.connector.rounds import RoundContext, launch, run_rounds
+from patchpilot.connector.rounds import launch, run_rounds
 from patchpilot.connector.runner import make_transport, run_target
 from patchpilot.connector.secret import Secret
-from patchpilot.connector.store import RoundRow, RunRow, Store
+from patchpilot.connector.store import RoundRow, RunRow, open_store
 from patchpilot.connector.target import TargetSpec
 from patchpilot.connector.targets.windows import WindowsOS
 from patchpilot.connector.targets.windows.layout import pushed_path
@@ -55,7 +56,7 @@ LATER = [{"id": "KB5031361", "candidate_version": "5a1b-2"}]
 
 
 async def test_windows_rounds_reboot_verified_by_boot_time(tmp_path: Path) -> None:
-    store = Store.open(tmp_path / "state")
+    store = open_store(tmp_path / "state")
     options = RunOptions(run_id="w1", stability_window=0, exit_codes="wsus", os="windows")
     secret = Secret.generate()
     row = RunRow("w1", "srv1", options.mode, options.model_dump_json(), secret, "running",
@@ -110,7 +111,7 @@ async def test_run_target_on_windows_by_options_alone(tmp_path: Path) -> None:
     result = await run_target(
         TargetSpec("srv2", "srv2"),
         options,
-        store=Store.open(tmp_path / "state"),
+        store=open_store(tmp_path / "state"),
         on_event=lambda event: None,
         transport=target.transport,
         client=client,
@@ -139,7 +140,7 @@ async def test_a_launch_the_connector_died_in_finds_its_task_again(tmp_path: Pat
         transport=target.transport,
         launcher=SchtasksLauncher(),
         probe=WindowsOS().probe(),
-        store=Store.open(tmp_path / "state"),
+        store=open_store(tmp_path / "state"),
         options=RunOptions(run_id="w4", os="windows"),
         run_id="w4",
         target="srv4",

@@ -16,6 +16,7 @@ from patchpilot.client.journal import Journal
 from patchpilot.client.peer import LogPeer
 from patchpilot.client.session import Session, SessionConfig
 from patchpilot.connector.plan import RoundReport
+from patchpilot.connector.store import open_store
 from patchpilot.protocol import MAX_FRAME, encode_frame
 from patchpilot.protocol.parts import MAX_RECORD_BYTES, join_parts, split_fields
 
@@ -98,11 +99,11 @@ def test_a_report_reads_a_split_scan_whole(tmp_path: Any) -> None:
     """The HTML/JUnit/CSV reports take titles and security flags from scan.done: its parts too."""
     from patchpilot.connector.reports.gather import gather
     from patchpilot.connector.secret import Secret
-    from patchpilot.connector.store import RoundRow, RunRow, Store
+    from patchpilot.connector.store import RoundRow, RunRow
 
     journal = Journal(None, max_bytes=64 * 1024 * 1024)
     big_round(journal)
-    store = Store.open(tmp_path)
+    store = open_store(tmp_path)
     store.create_run(
         RunRow("r1", "web1", "install", "{}", Secret("s" * 64), "running", None, "t0", None, None)
     )

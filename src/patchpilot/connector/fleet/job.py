@@ -355,7 +355,7 @@ async def run_fleet_job(
     async def probe(host: HostEntry) -> str:
         """Read host's group; patiently when its server run is unfinished (it may be rebooting)."""
         row = store.run(server_run_id(job.run_id, host.name))
-        is_mid_run = row is not None and row.status in ("running", Outcome.CANCELLED.value)
+        is_mid_run = row is not None and row.is_resumable
         patience = options[host.name].reboot_timeout if is_mid_run else 0.0
 
         async def once(entry: HostEntry) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from patchpilot.connector.inventory import HostEntry
+from patchpilot.connector.run_status import RunStatus
 from patchpilot.connector.window import is_closed
 from patchpilot.errors import Cancelled, ConfigurationError, PatchpilotError
 
@@ -31,7 +32,6 @@ __all__ = [
     "Order",
     "RunOne",
     "ServerOutcome",
-    "ServerStatus",
     "exceeds_fail_threshold",
     "order_hosts",
     "parse_serial",
@@ -48,20 +48,16 @@ EXIT_WINDOW_CLOSED = 84
 """Native exit code when the maintenance window left servers not started (WSUS: -1)."""
 
 
+# Where a fleet's server can end: the fleet document's totals count each.
+_ENDS = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.NOT_STARTED)
+
+
 class Order(enum.Enum):
     """In which order servers are started (Ansible's play `order`)."""
 
     INVENTORY = "inventory"
     SORTED = "sorted"
     SHUFFLE = "shuffle"
-
-
-class ServerStatus(enum.Enum):
-    """Where one server of the fleet ended."""
-
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    NOT_STARTED = "not-started"
 
 
 @dataclass(frozen=True)
@@ -78,8 +74,8 @@ class ServerOutcome:
     result: Mapping[str, object] = field(default_factory=dict, hash=False)
 
     @property
-    def status(self) -> ServerStatus:
-        return ServerStatus.FAILED if self.is_failure else ServerStatus.SUCCEEDED
+    def status(self) -> RunStatus:
+        return RunStatus.FAILED if self.is_failure else RunStatus.SUCCEEDED
 
 
 RunOne = Callable[[HostEntry], Awaitable[ServerOutcome]]
@@ -129,13 +125,13 @@ class FleetResult:
     is_window_closed: bool = False  # the window ended the rollout: servers were not started
     window_code: int = EXIT_WINDOW_CLOSED
 
-    def status(self, index: int) -> ServerStatus:
+    def status(self, index: int) -> RunStatus:
         outcome = self.outcomes[index]
-        return ServerStatus.NOT_STARTED if outcome is None else outcome.status
+        return RunStatus.NOT_STARTED if outcome is None else outcome.status
 
     @property
     def totals(self) -> dict[str, int]:
-        counts = {s.value: 0 for s in ServerStatus}
+        counts = {s.value: 0 for s in _ENDS}
         for index in range(len(self.hosts)):
             counts[self.status(index).value] += 1
         return {"servers": len(self.hosts), **counts}

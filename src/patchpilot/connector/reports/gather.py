@@ -25,8 +25,7 @@ def gather(store: Store, run_id: str) -> Report:
     run = store.run(run_id)
     if run is not None:
         result = store.result(run_id) or _unfinished(run)
-        status = "running" if run.status == "running" else _status(result)
-        entry = {"host": run.target, "status": status, "exit_code": run.exit_code}
+        entry = {"host": run.target, "status": run.run_status, "exit_code": run.exit_code}
         document = {"exit_code": run.exit_code, "servers": [{**entry, "result": result}]}
         return _fleet(store, run_id, document, kind="run")
     servers = store.run_ids_under(f"{run_id}.")
@@ -40,11 +39,6 @@ def _unfinished(run: RunRow) -> dict[str, Any]:
     return {"run_id": run.run_id, "target": run.target, "mode": run.mode, "started": run.started}
 
 
-def _status(result: dict[str, Any]) -> str:
-    ok = ("success", "success-reboot-pending", "updates-available")
-    return "succeeded" if result.get("outcome") in ok else "failed"
-
-
 def _rebuilt(store: Store, run_id: str, run_ids: list[str]) -> dict[str, Any]:
     """Return a fleet document from the servers' stored runs (no totals: not all are known)."""
     servers = []
@@ -56,7 +50,7 @@ def _rebuilt(store: Store, run_id: str, run_ids: list[str]) -> dict[str, Any]:
         servers.append(
             {
                 "host": row.target,
-                "status": "running" if row.status == "running" else _status(result),
+                "status": row.run_status,
                 "exit_code": row.exit_code,
                 "result": result,
             }

@@ -19,6 +19,7 @@ import markupsafe
 
 from patchpilot.connector.reports.model import Report, ServerReport, parse_time
 from patchpilot.connector.reports.timeline import layout
+from patchpilot.connector.run_status import RunStatus
 
 __all__ = ["render_html"]
 
@@ -120,12 +121,16 @@ def _cards(report: Report) -> list[dict[str, Any]]:
     wall = report.wall_seconds
     cards = [
         {"label": "Servers", "value": len(report.servers), "tone": ""},
-        {"label": "Succeeded", "value": status["succeeded"], "tone": "ok"},
-        {"label": "Failed", "value": status["failed"], "tone": "bad" if status["failed"] else ""},
-        {"label": "Not started", "value": status["not-started"], "tone": "idle"},
+        {"label": "Succeeded", "value": status[RunStatus.SUCCEEDED], "tone": "ok"},
+        {
+            "label": "Failed",
+            "value": status[RunStatus.FAILED],
+            "tone": "bad" if status[RunStatus.FAILED] else "",
+        },
+        {"label": "Not started", "value": status[RunStatus.NOT_STARTED], "tone": "idle"},
     ]
-    if status.get("running"):
-        cards.append({"label": "Still running", "value": status["running"], "tone": "idle"})
+    if status.get(RunStatus.RUNNING):
+        cards.append({"label": "Still running", "value": status[RunStatus.RUNNING], "tone": "idle"})
     if report.is_compliance:
         missing = [u for s in report.servers for u in s.updates if u.status == "available"]
         cards += [

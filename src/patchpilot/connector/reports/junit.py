@@ -11,12 +11,13 @@ import re
 import xml.etree.ElementTree as ET
 
 from patchpilot.connector.reports.model import Report, ServerReport
+from patchpilot.connector.run_status import RunStatus
 
 __all__ = ["render_junit"]
 
 _SKIPPED = {
-    "not-started": "not started: the rollout stopped early",
-    "running": "still running when the report was made",
+    RunStatus.NOT_STARTED: "not started: the rollout stopped early",
+    RunStatus.RUNNING: "still running when the report was made",
 }
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -40,7 +41,7 @@ def _case(suite: ET.Element, report: Report, server: ServerReport) -> None:
     if server.status in _SKIPPED:
         # Jenkins' schema gives <skipped> no attributes: the reason is its text.
         ET.SubElement(case, "skipped").text = _SKIPPED[server.status]
-    elif server.status == "failed":
+    elif server.status is RunStatus.FAILED:
         message = f"{server.outcome or 'failed'} (exit code {server.exit_code})"
         if server.error:
             message += f": {server.error}"
@@ -65,9 +66,9 @@ def render_junit(report: Report) -> str:
     status = report.by_status
     attributes = {
         "tests": str(len(report.servers)),
-        "failures": str(status["failed"]),
+        "failures": str(status[RunStatus.FAILED]),
         "errors": "0",
-        "skipped": str(status["not-started"] + status.get("running", 0)),
+        "skipped": str(status[RunStatus.NOT_STARTED] + status.get(RunStatus.RUNNING, 0)),
         "time": _seconds(report.wall_seconds),
     }
     name = _text(f"patchpilot {report.kind} {report.run_id} ({report.mode or 'unknown'})")

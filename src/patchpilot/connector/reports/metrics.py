@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from patchpilot.connector.reports.model import Report, ServerReport, parse_time
+from patchpilot.connector.run_status import RunStatus
 
 __all__ = ["render_metrics"]
 
@@ -34,14 +35,14 @@ def _samples(report: Report, server: ServerReport) -> Iterable[tuple[str, str, f
     ended = parse_time(server.finished)
     if ended is not None:
         yield "patchpilot_last_run_timestamp_seconds", labels, ended.timestamp()
-    yield "patchpilot_last_run_success", labels, float(server.status == "succeeded")
+    yield "patchpilot_last_run_success", labels, float(server.status is RunStatus.SUCCEEDED)
     if server.exit_code is not None:
         yield "patchpilot_last_run_exit_code", labels, float(server.exit_code)
     outcome = server.outcome or server.status
     yield "patchpilot_last_run_outcome", f'{labels},outcome="{_label(outcome)}"', 1.0
     if server.duration is not None:
         yield "patchpilot_last_run_duration_seconds", labels, server.duration
-    if server.status != "not-started":
+    if server.status is not RunStatus.NOT_STARTED:
         yield "patchpilot_updates_installed", labels, float(server.count("installed"))
         yield "patchpilot_updates_pending", labels, float(len(server.missing))
         yield "patchpilot_reboot_pending", labels, float(server.is_reboot_pending)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from patchpilot.connector.run_status import RunStatus
 from patchpilot.connector.store import RoundRow
 
 __all__ = ["Report", "ServerInput", "ServerReport", "UpdateRow", "build_report", "parse_time"]
@@ -54,7 +55,7 @@ class ServerReport:
     """One server of the report: outcome, timing, rounds, reboots, updates, problems."""
 
     host: str
-    status: str  # succeeded, failed, not-started, running (a report made meanwhile)
+    status: RunStatus  # RUNNING: the report was made meanwhile
     run_id: str = ""
     outcome: str = ""
     exit_code: int | None = None
@@ -107,8 +108,8 @@ class Report:
         return self.mode == CHECK_ONLY
 
     @property
-    def by_status(self) -> dict[str, int]:
-        counts = {"succeeded": 0, "failed": 0, "not-started": 0}
+    def by_status(self) -> dict[RunStatus, int]:
+        counts = {RunStatus.SUCCEEDED: 0, RunStatus.FAILED: 0, RunStatus.NOT_STARTED: 0}
         for server in self.servers:
             counts[server.status] = counts.get(server.status, 0) + 1
         return counts
@@ -186,7 +187,7 @@ def _server(item: ServerInput) -> ServerReport:
     last = _last_round_result(item.records)
     return ServerReport(
         host=str(entry.get("host", "?")),
-        status=str(entry.get("status", "failed")),
+        status=RunStatus(str(entry.get("status", RunStatus.FAILED))),
         run_id=str(result.get("run_id", "")),
         outcome=str(result.get("outcome", "")),
         exit_code=int(code) if isinstance(code, int) else None,

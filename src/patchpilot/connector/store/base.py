@@ -18,8 +18,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.phase import RoundPhase
 from patchpilot.connector.plan import UpdateResult
+from patchpilot.connector.run_status import RunStatus
 from patchpilot.connector.secret import Secret
 
 __all__ = ["SCHEMA", "RoundRow", "RunRow", "Store", "default_state_dir"]
@@ -58,7 +60,7 @@ class RunRow:
     mode: str
     options: str  # RunOptions as JSON
     secret: Secret
-    status: str  # "running" until finished, then the outcome
+    status: str  # RunStatus.RUNNING until finished, then the outcome's value
     exit_code: int | None
     started: str
     finished: str | None
@@ -67,6 +69,18 @@ class RunRow:
     @property
     def frozen_plan(self) -> dict[str, str] | None:
         return json.loads(self.plan) if self.plan else None
+
+    @property
+    def run_status(self) -> RunStatus:
+        """Where the run stands, its outcome folded in once it ended."""
+        if self.status == RunStatus.RUNNING:
+            return RunStatus.RUNNING
+        return RunStatus.of(self.status)
+
+    @property
+    def is_resumable(self) -> bool:
+        """Tell whether the same run id resumes this run: it is unfinished, or cancelled."""
+        return self.status in (RunStatus.RUNNING, Outcome.CANCELLED.value)
 
 
 @dataclass(frozen=True)
@@ -90,7 +104,7 @@ class RoundRow:
 
 
 class Store(ABC):
-    """The state store; open one with Store.open(state_dir) or Store.open(url=...).
+    """The state store; open one with open_store(state_dir) or open_store(url=...) (select.py).
 
     `folder` is this host's state folder (0700) whatever the backend: the connector's log,
     the pid files of running connectors and the built client live there. `location` names the
@@ -99,21 +113,6 @@ class Store(ABC):
 
     folder: Path
     location: str
-
-    @staticmethod
-    def open(
-        state_dir: str | Path | None = None,
-        *,
-        url: str | None = None,
-        password: Secret | None = None,
-    ) -> Store:
-        """Open the SQLite store in state_dir, or the PostgreSQL one at url (`postgresql://`).
-
-        Raise StateError if unusable, ConfigurationError for a URL of another kind.
-        """
-        from patchpilot.connector.store.select import open_store
-
-        return open_store(state_dir, url=url, password=password)
 
     # What a backend provides: run a query, run a change (committed at once), close.
     @abstractmethod
@@ -182,9 +181,9 @@ class Store(ABC):
     def reopen_run(self, run_id: str) -> None:
         """Mark a cancelled run as running again (it is being resumed)."""
         self._change(
-            "UPDATE runs SET status = 'running', exit_code = NULL, finished = NULL, "
+            "UPDATE runs SET status = ?, exit_code = NULL, finished = NULL, "
             "result = NULL WHERE run_id = ?",
-            [(run_id,)],
+            [(RunStatus.RUNNING.value, run_id)],
         )
 
     def result(self, run_id: str) -> dict[str, Any] | None:

@@ -42,7 +42,7 @@ def safe_location(url: str) -> str:
 
 
 class PostgresStore(Store):
-    """The store in a PostgreSQL database; open with Store.open(url=..., state_dir=...)."""
+    """The store in a PostgreSQL database; open with open_store(url=..., state_dir=...)."""
 
     def __init__(self, url: str, folder: Path, *, password: Secret | None = None) -> None:
         self.folder = folder

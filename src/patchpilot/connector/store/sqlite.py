@@ -37,7 +37,7 @@ def open_state_dir(state_dir: str | Path | None) -> Path:
 
 
 class SQLiteStore(Store):
-    """The store in one SQLite file; open with Store.open(state_dir)."""
+    """The store in one SQLite file; open with open_store(state_dir)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
