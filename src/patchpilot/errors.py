@@ -17,6 +17,10 @@
     ├── ClientFailedError                the client could not complete a round (exit 77)
     │   └── RoundFailedError             ...and said why (its final record, or it refused the
     │                                    job spec): the target is free
+    ├── RoundInterrupted                 a round ended without its final record: the target
+    │   │                                rebooted unasked or the client died (recovered by
+    │   │                                the round loop: connector/interruption.py)
+    │   └── TooManyInterruptions         ...more than --max-interruptions times (exit 78)
     ├── HookError                        an operator hook failed: `pre` (exit 81, nothing
     │                                    changed), a later one (exit 82)
     ├── HealthError                      --ready-command / --require-service failed (exit 83)
@@ -48,8 +52,10 @@ __all__ = [
     "PhaseTimeout",
     "RebootError",
     "RoundFailedError",
+    "RoundInterrupted",
     "StateError",
     "TargetLockedError",
+    "TooManyInterruptions",
     "TransportError",
     "TransportTimeout",
     "WindowClosed",
@@ -144,6 +150,25 @@ class RoundFailedError(ClientFailedError):
     Nothing is in flight and no reboot follows, so the run frees the target's lock."""
 
     is_target_free = True
+
+
+class RoundInterrupted(PatchpilotError):
+    """A round ended without its final record: the target rebooted unasked (reset, power
+    cut) or the client's process ended (kill -9, OOM). The round loop recovers it; only
+    when it cannot (the limit) does a run end with it."""
+
+    exit_code = 78
+
+    def __init__(self, message: str, *, is_rebooted: bool) -> None:
+        super().__init__(message)
+        self.is_rebooted = is_rebooted
+
+
+class TooManyInterruptions(RoundInterrupted):
+    """The rounds were interrupted more than --max-interruptions times: the run stops."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, is_rebooted=False)
 
 
 class HookError(PatchpilotError):

@@ -13,7 +13,7 @@ from patchpilot.protocol import JOB_SPEC_VERSION, RUN_ID_RE
 from patchpilot.protocol.windows import CLASSIFICATIONS as WUA_CLASSIFICATIONS
 from patchpilot.protocol.windows import SERVICES as WUA_SERVICES
 
-__all__ = ["JobSpec", "JobSpecError", "Selection", "parse_job_spec"]
+__all__ = ["JobSpec", "JobSpecError", "Recovery", "Selection", "parse_job_spec"]
 
 ACTIONS = ("scan", "download", "install")
 REBOOTS = ("never", "if-required", "always")
@@ -32,6 +32,7 @@ _TOP_KEYS = {
     "secret",
     "backend",
     "windows",
+    "recovery",
 }
 _WINDOWS_KEYS = {"service", "drivers", "optional", "classifications", "min_age"}
 _SELECTION_KEYS = {
@@ -66,6 +67,14 @@ class Selection(NamedTuple):
         return bool(self.severities or self.advisories or self.cves)
 
 
+class Recovery(NamedTuple):
+    """This round runs again a round that was interrupted (target reset, client killed):
+    which round, and the updates it had planned, id -> version."""
+
+    round: int
+    planned: Mapping[str, str]
+
+
 class JobSpec(NamedTuple):
     run_id: str
     round: int
@@ -77,6 +86,7 @@ class JobSpec(NamedTuple):
     secret: str
     backend: str = "auto"
     windows: Optional[Mapping[str, object]] = None  # WUA search options (see _windows)
+    recovery: Optional[Recovery] = None
 
     def __repr__(self) -> str:  # never show the secret
         return "JobSpec(run_id=%r, round=%d, action=%r)" % (self.run_id, self.round, self.action)
@@ -115,7 +125,23 @@ def parse_job_spec(text: str) -> JobSpec:
         secret=secret,
         backend=_choice(doc, "backend", BACKENDS, "auto"),
         windows=_windows(doc.get("windows")),
+        recovery=_recovery(doc.get("recovery")),
     )
+
+
+def _recovery(raw: Any) -> Optional[Recovery]:
+    """Check the interrupted round this one runs again: {"round": N, "planned": {id: ver}}."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise JobSpecError("recovery must be null or an object")
+    _refuse_unknown(raw, {"round", "planned"}, "recovery.")
+    planned = raw.get("planned", {})
+    if not isinstance(planned, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in planned.items()
+    ):
+        raise JobSpecError("recovery.planned must be an object of id -> version string")
+    return Recovery(_integer(raw, "round", 1, 99), dict(planned))
 
 
 def _windows(raw: Any) -> Optional[Mapping[str, object]]:

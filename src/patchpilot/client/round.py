@@ -16,6 +16,7 @@ from patchpilot.client.backends.base import Backend, SelectionUnsupported, Updat
 from patchpilot.client.backends.dpkg import LockTimeout
 from patchpilot.client.endpoints import Endpoint, open_endpoint
 from patchpilot.client.exits import ClientExit
+from patchpilot.client.heartbeat import Heartbeat
 from patchpilot.client.jobspec import JobSpec
 from patchpilot.client.journal import Journal
 from patchpilot.client.outcome import round_status, will_reboot
@@ -110,11 +111,15 @@ class Round:
             config,
         )
         server.start()
+        heartbeat = Heartbeat(self._journal, lambda: self._state.phase)
+        heartbeat.start()
         try:
             result = self._work()
+            heartbeat.stop()
             self._conclude(result)
             return int(result["exit_status"])
         finally:
+            heartbeat.stop()
             self._journal.finish()
             server.stop()
 
@@ -160,7 +165,7 @@ class Round:
         self._journal.append("scan.done", updates=[u.to_dict() for u in updates])
         plan = select_updates(updates, spec.selection, self._backend.exceeds_plan)
         self._journal.record("plan.selected", "info", plan.to_fields())
-        results = self._apply(list(plan.selected))
+        results = self._installed_before(plan.selected) + self._apply(list(plan.selected))
         reboot = self._backend.reboot_state()
         status = round_status(spec.action, len(plan.selected), results)
         return {
@@ -175,6 +180,29 @@ class Round:
             "will_reboot": will_reboot(spec.action, spec.reboot, status, reboot.required),
             "exit_status": int(ClientExit.OK),
         }
+
+    def _installed_before(self, selected: Tuple[Update, ...]) -> List[UpdateResult]:
+        """Return what the interrupted round this one runs again installed before the cut:
+        its planned updates now at their planned version and not offered any more."""
+        recovery = self._spec.recovery
+        if recovery is None or self._spec.action != "install":
+            return []
+        chosen = {u.id for u in selected}
+        pending = sorted(i for i in recovery.planned if i not in chosen)
+        found = self._backend.installed_versions(pending) if pending else {}
+        results = [
+            UpdateResult(
+                i,
+                "installed",
+                recovery.planned[i],
+                "installed before round %d was interrupted" % recovery.round,
+            )
+            for i in pending
+            if found.get(i) == recovery.planned[i]
+        ]
+        for result in results:
+            self._journal.append("update.result", "info", **result.to_dict())
+        return results
 
     def _services(self, results: List[UpdateResult]) -> Dict[str, Any]:
         """Return the services still running replaced files (listed, never restarted)."""

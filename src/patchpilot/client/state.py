@@ -78,6 +78,10 @@ class StateFile:
         self._state.update(extra)
         self._write()
 
+    @property
+    def phase(self) -> str:
+        return str(self._state["phase"])
+
     def _write(self) -> None:
         self._state["updated"] = format_ts(time.time())
         data = json.dumps(self._state, indent=1, sort_keys=True).encode("utf-8")

@@ -53,6 +53,8 @@ class RoundContext:
     warnings: list[str] = field(default_factory=list)
     pending: PendingStability | None = None  # a reboot whose stability is still to confirm
     change: RoundSteps | None = None  # hooks, health, window (None: plain rounds)
+    say_every: float = 50.0  # seconds between "still waiting" lines in the job's output
+    progress: dict[int, str] = field(default_factory=dict)  # round -> the last record heard
 
     @property
     def site(self) -> ClientSite:

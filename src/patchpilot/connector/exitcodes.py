@@ -18,6 +18,8 @@ shell's 124-127 (timeout/not executable/not found) or 128+N (killed by signal N)
    75  timeout: a named phase (or --timeout) ran out of time
    76  the local state store is unusable
    77  the client could not complete a round (job refused, backend error)
+   78  rounds were interrupted (target reset, client killed) more than --max-interruptions
+       times; each was recovered up to then (docs/reliability.md)
    80  cancelled (SIGTERM/SIGINT)
    81  the `pre` hook failed: the run stopped before any change
    82  a later hook (`pre-reboot`, `post-reboot`, `post`) failed; applied updates are reported
@@ -70,6 +72,7 @@ class Outcome(enum.Enum):
     TIMEOUT = "timeout"
     STATE = "state-error"
     CLIENT_FAILED = "client-failed"
+    INTERRUPTED = "interrupted"
     CANCELLED = "cancelled"
     PRE_HOOK_FAILED = "pre-hook-failed"
     HOOK_FAILED = "hook-failed"
@@ -93,6 +96,7 @@ NATIVE: dict[Outcome, int] = {
     Outcome.TIMEOUT: 75,
     Outcome.STATE: 76,
     Outcome.CLIENT_FAILED: 77,
+    Outcome.INTERRUPTED: 78,
     Outcome.CANCELLED: 80,
     Outcome.PRE_HOOK_FAILED: 81,
     Outcome.HOOK_FAILED: 82,

@@ -103,6 +103,14 @@ class RunOptions(BaseModel):
         description="Rounds at most (a reboot starts a new one).",
         json_schema_extra=_meta(REBOOT),
     )
+    max_interruptions: int = Field(
+        default=2,
+        ge=0,
+        le=20,
+        description="Interrupted rounds (target reset, client killed) recovered at most; "
+        "one more ends the run with exit 78.",
+        json_schema_extra=_meta(REBOOT),
+    )
     readiness_timeout: float = Field(
         default=300,
         gt=0,

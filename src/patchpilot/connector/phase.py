@@ -13,7 +13,7 @@ __all__ = ["RoundPhase"]
 
 class RoundPhase(enum.StrEnum):
     """One round's progress: new → launching → launched → streamed (→ rebooting → streamed)
-    → done. The values are what the store holds."""
+    → done, or launched → interrupted. The values are what the store holds."""
 
     # Nothing done yet: the round is not stored (a fresh RoundRow only).
     NEW = "new"
@@ -28,8 +28,16 @@ class RoundPhase(enum.StrEnum):
     REBOOTING = "rebooting"
     # Verified, and the scheduler's task cleared: the round's results count.
     DONE = "done"
+    # Ended without its final record (target reset, client killed): the next round runs it
+    # again with the same plan (connector/interruption.py).
+    INTERRUPTED = "interrupted"
 
     @property
     def has_result(self) -> bool:
         """Tell whether the round's final record has been received."""
-        return self not in (RoundPhase.NEW, RoundPhase.LAUNCHING, RoundPhase.LAUNCHED)
+        return self not in (
+            RoundPhase.NEW,
+            RoundPhase.LAUNCHING,
+            RoundPhase.LAUNCHED,
+            RoundPhase.INTERRUPTED,
+        )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from patchpilot.connector.events import utc_now
 from patchpilot.connector.exitcodes import Outcome, Tally, native_code, wsus_code
+from patchpilot.connector.interruption import interruptions
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.own_journal import HOOK_ROUND, withheld_rounds
+from patchpilot.connector.phase import RoundPhase
 from patchpilot.connector.plan import REPORT_EVENTS, RoundReport, final_updates, outcome_of
 from patchpilot.connector.result import RebootRecord, RoundSummary, RunResult
 from patchpilot.connector.store import RoundRow, RunRow, Store
@@ -113,11 +116,13 @@ def build_result(
     phase: str | None,
 ) -> RunResult:
     """Return the run's result from what the store holds; failure overrides the outcome."""
-    rows = [r for r in store.rounds(run.run_id) if r.phase.has_result]
-    reports = [round_report(store, run.run_id, r.round) for r in rows]
-    last = reports[-1] if reports else None
+    rows = [r for r in store.rounds(run.run_id) if r.phase.has_result or _is_interrupted(r)]
+    reports = [_report(store, run.run_id, r) for r in rows]
+    finished = [(row, report) for row, report in zip(rows, reports, strict=True)]
+    finished = [(row, report) for row, report in finished if not _is_interrupted(row)]
+    last = finished[-1][1] if finished else None
     own = store.records(run.run_id, HOOK_ROUND)  # the connector's records: hooks, health
-    is_withheld = bool(last and rows[-1].round in withheld_rounds(own))
+    is_withheld = bool(last and finished[-1][0].round in withheld_rounds(own))
     is_pending = bool(
         options.action == "install"
         and last
@@ -154,7 +159,20 @@ def build_result(
         errors=(error,) if error else (),
         phase=phase,
         hooks=tuple(_hook_lines(own)),
+        interruptions=tuple(i.to_dict() for i in interruptions(own)),
     )
+
+
+def _is_interrupted(row: RoundRow) -> bool:
+    return row.phase is RoundPhase.INTERRUPTED
+
+
+def _report(store: Store, run_id: str, row: RoundRow) -> RoundReport:
+    """Return a round's report; an interrupted round's results come with the next round."""
+    report = round_report(store, run_id, row.round)
+    if _is_interrupted(row):
+        return replace(report, status="interrupted", results=())
+    return report
 
 
 def _hook_lines(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -67,6 +67,8 @@ class RunResult:
     errors: tuple[str, ...] = ()
     phase: str | None = None
     hooks: tuple[dict[str, Any], ...] = ()  # each hook and health check that ran, in order
+    # each interrupted round: round, cause, at, rebooted, done_before (docs/reliability.md)
+    interruptions: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result document (schema SCHEMA_VERSION)."""
@@ -89,7 +91,7 @@ class RunResult:
         fields["rounds"] = tuple(RoundSummary(**r) for r in body.get("rounds", ()))
         items = (body.get("reboots") or {}).get("items", ())
         fields["reboots"] = tuple(RebootRecord(**r) for r in items)
-        for key in ("updates", "warnings", "errors", "hooks"):
+        for key in ("updates", "warnings", "errors", "hooks", "interruptions"):
             fields[key] = tuple(body.get(key, ()))
         return cls(**fields)
 

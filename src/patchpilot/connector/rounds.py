@@ -8,8 +8,10 @@ the step it was in and never launches a round twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -19,7 +21,16 @@ from patchpilot.connector.events import (
     JournalRecord,
     utc_now,
 )
+from patchpilot.connector.interruption import (
+    Interruption,
+    cleanup_tasks,
+    detect,
+    interruptions,
+    recover,
+)
+from patchpilot.connector.interruption import record as record_interruption
 from patchpilot.connector.options import RunOptions
+from patchpilot.connector.own_journal import HOOK_ROUND
 from patchpilot.connector.phase import RoundPhase
 from patchpilot.connector.plan import RoundReport, should_continue
 from patchpilot.connector.prescan import round_plan
@@ -33,7 +44,9 @@ from patchpilot.errors import (
     LaunchError,
     PhaseTimeout,
     RoundFailedError,
+    RoundInterrupted,
     TargetLockedError,
+    TooManyInterruptions,
     TransportError,
 )
 from patchpilot.launchers.base import TaskHandle, TaskState
@@ -42,6 +55,8 @@ from patchpilot.protocol import JOB_SPEC_VERSION
 __all__ = ["run_rounds"]
 
 _STARTING = Backoff(first=0.05, factor=1.5, cap=1.0)
+# the client's phases once its final record is written (state.json): the stream delivers it
+_RESULT_WRITTEN = ("waiting-ack", "rebooting")
 _CLIENT_EXITS = {
     2: "refused the job spec",
     3: "found the target held by another run",
@@ -87,12 +102,46 @@ async def _step(
 ) -> RoundRow:
     ctx.phase(row.round, name)
     try:
-        async with asyncio.timeout(seconds):
+        async with asyncio.timeout(seconds), _saying_wait(ctx, row.round, name, seconds):
             row = await work
     except TimeoutError as exc:
         raise PhaseTimeout(name, seconds) from exc
     ctx.store.save_round(row)
     return row
+
+
+_WAITS = {
+    "launch": "the client to start",
+    "stream": "the client's final record",
+    "await_reboot": "the target to come back from its reboot",
+    "verify": "the scheduler's task to be cleared",
+}
+
+
+@contextlib.asynccontextmanager
+async def _saying_wait(
+    ctx: RoundContext, round_no: int, name: str, seconds: float
+) -> AsyncIterator[None]:
+    """Say in the job's output, every ctx.say_every seconds, what the step waits for: a
+    scheduler watching a quiet job cannot tell a long install from a hang."""
+
+    async def say() -> None:
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(ctx.say_every)
+            waited = time.monotonic() - started
+            ctx.phase(
+                round_no,
+                f"{name}.waiting",
+                f"waiting for {_WAITS.get(name, name)}: {waited:.0f} s of {seconds:g} s"
+                f"{ctx.progress.get(round_no, '')}",
+            )
+
+    task = asyncio.create_task(say())
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 async def read_state(ctx: RoundContext, round_no: int) -> dict[str, Any] | None:
@@ -166,9 +215,12 @@ def _round_task(ctx: RoundContext, row: RoundRow) -> TaskHandle | None:
 
 
 async def check_client(ctx: RoundContext, row: RoundRow) -> str | None:
-    """Return why the round's client ended without a final record, or None if it may still."""
+    """Return why the round's client ended without a final record, or None if it may still;
+    raise RoundInterrupted when the target rebooted unasked or the client's task is gone."""
     state = await read_state(ctx, row.round)
     if state is not None and state.get("phase") not in ("failed", "done"):
+        if state.get("phase") not in _RESULT_WRITTEN:
+            await detect(ctx, row, _round_task(ctx, row))
         return None
     exit_status = state.get("exit_status") if state else None
     task = _round_task(ctx, row)
@@ -202,6 +254,12 @@ async def stream(ctx: RoundContext, row: RoundRow) -> RoundRow:
     def on_record(record: Mapping[str, Any]) -> None:
         if ctx.store.add_record(ctx.run_id, row.round, record):
             ctx.emit(JournalRecord(target=ctx.target, round=row.round, record=record))
+        fields = record.get("fields") or {}
+        phase = fields.get("phase") if record.get("event") == "round.heartbeat" else None
+        ctx.progress[row.round] = (
+            f"; the client's last record: {record.get('event')} (seq {record.get('seq')}"
+            f"{', phase ' + str(phase) if phase else ''})"
+        )
 
     follower = JournalFollower(
         ctx.transport,
@@ -308,7 +366,8 @@ async def verify(ctx: RoundContext, row: RoundRow, report: RoundReport) -> Round
 async def run_round(
     ctx: RoundContext, round_no: int, spec: dict[str, Any]
 ) -> tuple[RoundRow, RoundReport]:
-    """Run (or resume) one round; return its stored row once done, and its report."""
+    """Run (or resume) one round; return its stored row once done (or interrupted), and its
+    report."""
     o, policy = ctx.options, ctx.reboot_policy()
     found = [r for r in ctx.store.rounds(ctx.run_id) if r.round == round_no]
     row = found[0] if found else RoundRow(ctx.run_id, round_no, RoundPhase.NEW)
@@ -317,7 +376,12 @@ async def run_round(
             ctx, row, "launch", o.launch_timeout + o.start_delay, launch(ctx, row, spec)
         )
     if row.phase is RoundPhase.LAUNCHED:
-        row = await _step(ctx, row, "stream", o.round_timeout, stream(ctx, row))
+        try:
+            row = await _step(ctx, row, "stream", o.round_timeout, stream(ctx, row))
+        except RoundInterrupted as exc:
+            plan = round_report(ctx.store, ctx.run_id, round_no).plan
+            row = record_interruption(ctx, row, exc, plan)
+            return row, _interrupted_report(ctx, round_no)
     if row.phase is RoundPhase.REBOOTING:
         total = policy.timeout + policy.readiness_timeout + policy.stability_timeout + 60
         row = await _step(ctx, row, "await_reboot", total, reboot_step(ctx, row))
@@ -325,29 +389,90 @@ async def run_round(
         await ctx.change.after_reboot(round_no)
     report = round_report(ctx.store, ctx.run_id, round_no)
     ctx.store.save_results(ctx.run_id, report.results)
-    return await _step(ctx, row, "verify", 120, verify(ctx, row, report)), report
+    row = await _step(ctx, row, "verify", 120, verify(ctx, row, report))
+    await cleanup_tasks(ctx, ctx.store.rounds(ctx.run_id))
+    return row, report
+
+
+def _interrupted_report(ctx: RoundContext, round_no: int) -> RoundReport:
+    """Return an interrupted round's report: its plan, no results (they come with the round
+    that runs it again)."""
+    return replace(round_report(ctx.store, ctx.run_id, round_no), status="interrupted", results=())
+
+
+class _Recovery:
+    """The interruptions of one run: how many, and what the next round runs again."""
+
+    def __init__(self, ctx: RoundContext) -> None:
+        self.ctx = ctx
+        self.seen = interruptions(ctx.store.records(ctx.run_id, HOOK_ROUND))
+        self.count = 0
+        self.planned: dict[str, str] = {}  # what interrupted rounds planned, id -> version
+        self.last: int | None = None  # the interrupted round the next one runs again
+
+    def of(self, round_no: int) -> Interruption | None:
+        return next((i for i in reversed(self.seen) if i.round == round_no), None)
+
+    async def after(self, row: RoundRow, *, is_next_new: bool) -> None:
+        """Count an interrupted round; past the limit raise, else recover before the next."""
+        self.seen = interruptions(self.ctx.store.records(self.ctx.run_id, HOOK_ROUND))
+        found = self.of(row.round)
+        self.count += 1
+        self.last = row.round
+        if found is not None:
+            self.planned.update(found.planned)
+        limit = self.ctx.options.max_interruptions
+        if self.count > limit:
+            raise TooManyInterruptions(
+                f"round {row.round} was the run's interruption number {self.count}, more than "
+                f"--max-interruptions {limit}: {found.cause if found else 'interrupted'}"
+            )
+        if found is not None and is_next_new:
+            await recover(self.ctx, row, found)
+
+    def spec_part(self) -> dict[str, Any]:
+        """Return the job spec's `recovery` for the round after an interrupted one."""
+        if self.last is None:
+            return {}
+        return {"recovery": {"round": self.last, "planned": dict(self.planned)}}
 
 
 async def run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[RoundReport]:
     """Run rounds until no reboot brought new work, up to --max-rounds; return their reports.
 
-    Round 1's plan (or the caller's, `frozen`) is stored and bounds every later round.
+    Round 1's plan (or the caller's, `frozen`) is stored and bounds every later round. An
+    interrupted round is run again by the next round number with the same plan (up to
+    --max-interruptions times; it does not count against --max-rounds).
     """
     reports: list[RoundReport] = []
     loops: set[str] = set()
     stored = {r.round: r for r in ctx.store.rounds(ctx.run_id)}
-    for round_no in range(1, ctx.options.max_rounds + 1):
+    recovery = _Recovery(ctx)
+    round_no = 0
+    while round_no - recovery.count < ctx.options.max_rounds:
+        round_no += 1
         row, report = stored.get(round_no), None
-        if row is None or row.phase is not RoundPhase.DONE:
+        if row is None or row.phase not in (RoundPhase.DONE, RoundPhase.INTERRUPTED):
             if ctx.change is not None and (row is None or row.phase is RoundPhase.NEW):
                 ctx.change.before_round(round_no)
             _resume_pending(ctx, stored.get(round_no - 1), row)
-            plan, found = await round_plan(ctx, round_no, frozen, reports)
-            if await settle(ctx):  # right before the launch; a new boot: scan it again
+            if recovery.last == round_no - 1:  # the same frozen plan, no new scan
+                plan, found = frozen, set[str]()
+            else:
+                plan, found = await round_plan(ctx, round_no, frozen, reports)
+            if await settle(ctx) and recovery.last != round_no - 1:  # a new boot: scan again
                 plan, found = await round_plan(ctx, round_no, frozen, reports)
             loops |= found
-            spec = job_spec(ctx, round_no, plan, tuple(loops))
+            spec = {**job_spec(ctx, round_no, plan, tuple(loops)), **recovery.spec_part()}
             row, report = await run_round(ctx, round_no, spec)
+        if row.phase is RoundPhase.INTERRUPTED:
+            report = report or _interrupted_report(ctx, round_no)
+            if frozen is None and report.plan:
+                frozen = dict(report.plan)
+                ctx.store.set_plan(ctx.run_id, frozen)
+            after = stored.get(round_no + 1)
+            await recovery.after(row, is_next_new=after is None or after.phase is RoundPhase.NEW)
+            continue
         if report is None:  # a round done in an earlier connector process
             report = round_report(ctx.store, ctx.run_id, round_no)
         if frozen is None:
@@ -360,7 +485,7 @@ async def run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[R
             break
     else:
         ctx.warn(
-            ctx.options.max_rounds,
+            round_no,
             f"stopped after --max-rounds "
             f"{ctx.options.max_rounds}: updates may remain after the last reboot",
         )

@@ -211,6 +211,10 @@ class AptBackend(Backend):
     def reboot_state(self) -> RebootState:
         return reboot_state()
 
+    def installed_versions(self, ids: List[str]) -> Dict[str, str]:
+        statuses = dpkg_statuses(ids)
+        return {name: s.version for name, s in statuses.items() if s.is_configured}
+
     def exceeds_plan(self, candidate: str, planned: str) -> bool:
         return compare_versions(candidate, planned) > 0
 

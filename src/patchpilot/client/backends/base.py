@@ -106,6 +106,11 @@ class Backend(abc.ABC):
         """Return the services that still use replaced files (default: not known)."""
         return []
 
+    def installed_versions(self, ids: List[str]) -> Dict[str, str]:
+        """Return id -> installed version of the named updates that are fully installed
+        (a recovery round's proof of what an interrupted round installed; default: none)."""
+        return {}
+
     def exceeds_plan(self, candidate: str, planned: str) -> bool:
         """Say whether candidate is newer than the frozen plan's version (default: differs)."""
         return candidate != planned

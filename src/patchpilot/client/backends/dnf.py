@@ -50,6 +50,11 @@ class DnfBackend(RpmBackend):
     def _refresh(self) -> Command:
         return self._dnf("-q", "makecache", "--refresh")
 
+    def repair_argv(self, older: List[str]) -> List[str]:
+        # dnf(8): "remove --duplicates" removes older versions of duplicate packages, what
+        # its docs prescribe after an interrupted transaction.
+        return ["dnf", "-y", "remove", "--duplicates"]
+
     def _list_updates(self) -> List[Update]:
         done = self._dnf(
             "-q", "repoquery", "--upgrades", "--latest-limit=1", "--qf", QUERY_FORMAT, cached=True

@@ -14,7 +14,7 @@ from typing import Dict, List, Sequence
 from patchpilot.client.backends.base import RebootState, Update
 from patchpilot.client.backends.dnf import DnfBackend, pinned_specs
 from patchpilot.client.backends.dpkg import Command, run_command
-from patchpilot.client.backends.rpmbase import installed_versions, make_update
+from patchpilot.client.backends.rpmbase import RpmBackend, installed_versions, make_update
 from patchpilot.client.backends.rpmparse import (
     AdvisoryInfo,
     Available,
@@ -85,6 +85,9 @@ class Dnf5Backend(DnfBackend):
     pid_locks = ()
 
     services_args = ("needs-restarting", "--services")
+
+    def repair_argv(self, older: List[str]) -> List[str]:
+        return RpmBackend.repair_argv(self, older)  # dnf5 has no remove --duplicates
 
     def _dnf(self, *args: str, cached: bool = False) -> Command:
         argv = [self.command, *(["-C"] if cached else []), "-y", *args]

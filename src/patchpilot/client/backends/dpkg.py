@@ -201,23 +201,39 @@ def _needs_repair() -> List[str]:
 
 
 def repair_dpkg(emit: Emit) -> None:
-    """Run `dpkg --configure -a` when dpkg was interrupted or left packages unconfigured."""
+    """Finish what an interrupted dpkg left: `dpkg --configure -a`, then `apt-get -f install`
+    when dpkg still reports broken packages (a reset mid-unpack leaves a half-installed one,
+    which only a new unpack settles)."""
     reasons = _needs_repair()
     if not reasons:
         return
-    argv = ["dpkg", "--configure", "-a", *DPKG_OPTIONS]
-    done = run_command(argv)
-    level = "info" if done.returncode == 0 else "warning"
-    emit(
-        "dpkg.repair",
-        level,
-        {
-            "reasons": reasons,
-            "command": " ".join(argv),
-            "exit_status": done.returncode,
-            "output": done.output[-2000:],
-        },
-    )
+    steps = [
+        ["dpkg", "--configure", "-a", *DPKG_OPTIONS],
+        ["apt-get", "-f", "install", "-y", "-q", *_apt_dpkg_options()],
+    ]
+    for argv in steps:
+        done = run_command(argv)
+        level = "info" if done.returncode == 0 else "warning"
+        emit(
+            "dpkg.repair",
+            level,
+            {
+                "reasons": reasons,
+                "command": " ".join(argv),
+                "exit_status": done.returncode,
+                "output": done.output[-2000:],
+            },
+        )
+        reasons = _needs_repair()
+        if not reasons:
+            return
+
+
+def _apt_dpkg_options() -> List[str]:
+    options = []  # type: List[str]
+    for option in DPKG_OPTIONS:
+        options += ["-o", "Dpkg::Options::=" + option]
+    return options
 
 
 def held_packages() -> Set[str]:

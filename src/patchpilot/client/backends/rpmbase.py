@@ -8,6 +8,7 @@ untouched (the transaction aborted, say on a dependency problem) is retried alon
 """
 
 import abc
+import functools
 import time
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
@@ -22,9 +23,11 @@ from patchpilot.client.backends.rpmparse import (
 )
 from patchpilot.client.backends.rpmversion import compare_evr
 
-__all__ = ["RPM_LOCKS", "RpmBackend", "installed_versions", "make_update"]
+__all__ = ["RPM_LOCKS", "RpmBackend", "installed_versions", "make_update", "older_duplicates"]
 
 # rpm's transaction lock (fcntl) where Fedora/RHEL and Debian's rpm keep their database.
+INSTALL_ONLY = ("kernel", "gpg-pubkey", "installonlypkg")
+_DUPLICATE_FORMAT = "%{NAME}.%{ARCH} %{EPOCHNUM}:%{VERSION}-%{RELEASE} %{NVRA}\\n"
 RPM_LOCKS = ("/var/lib/rpm/.rpm.lock", "/usr/lib/sysimage/rpm/.rpm.lock")
 
 
@@ -34,6 +37,27 @@ def installed_versions(names: Sequence[str]) -> Dict[str, str]:
         return {}
     done = run_command(["rpm", "-q", "--qf", RPM_QUERY_FORMAT, *names])
     return parse_installed(done.output)
+
+
+def older_duplicates() -> List[str]:
+    """Return the NEVRAs of older versions of packages rpm holds twice (install-only
+    packages such as kernels excepted: several of them is their normal state)."""
+    done = run_command(["rpm", "-qa", "--qf", _DUPLICATE_FORMAT])
+    by_name = {}  # type: Dict[str, List[Tuple[str, str]]]
+    for line in done.output.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and not parts[0].startswith(INSTALL_ONLY):
+            by_name.setdefault(parts[0], []).append((parts[1], parts[2]))
+    older = []  # type: List[str]
+    for versions in by_name.values():
+        if len(versions) > 1:
+            ranked = sorted(versions, key=functools.cmp_to_key(_compare_first))
+            older += [nevra for _, nevra in ranked[:-1]]
+    return sorted(older)
+
+
+def _compare_first(left: Tuple[str, str], right: Tuple[str, str]) -> int:
+    return compare_evr(left[0], right[0])
 
 
 def make_update(
@@ -75,6 +99,33 @@ class RpmBackend(Backend):
 
     def prepare(self, emit: Emit) -> None:
         self._wait_for_locks(emit)
+        self._repair(emit)
+
+    def _repair(self, emit: Emit) -> None:
+        """Settle a transaction a reset or a kill cut short: rpm then holds two versions of a
+        package (the new one installed, the old one not yet erased)."""
+        older = older_duplicates()
+        if not older:
+            return
+        done = run_command(self.repair_argv(older))
+        emit(
+            "%s.repair" % self.name,
+            "info" if done.returncode == 0 else "warning",
+            {
+                "duplicates": older,
+                "command": " ".join(self.repair_argv(older)),
+                "exit_status": done.returncode,
+                "output": done.output[-2000:],
+            },
+        )
+
+    def repair_argv(self, older: List[str]) -> List[str]:
+        """Return the command that drops the older duplicates from rpm's database (what
+        package-cleanup --cleandupes does; dnf has its own: DnfBackend)."""
+        return ["rpm", "-e", "--justdb", "--nodeps", "--noscripts", "--notriggers", *older]
+
+    def installed_versions(self, ids: List[str]) -> Dict[str, str]:
+        return installed_versions(ids)
 
     def scan(self, emit: Emit) -> List[Update]:
         self._wait_for_locks(emit)

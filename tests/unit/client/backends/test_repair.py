@@ -1,0 +1,93 @@
+"""Repairing what an interrupted transaction left: dpkg (configure, then apt-get -f install)
+and rpm (older duplicates), with the package tools' answers scripted at run_command."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from patchpilot.client.backends import dpkg, rpmbase
+from patchpilot.client.backends.dnf import DnfBackend
+from patchpilot.client.backends.dpkg import Command
+from patchpilot.client.backends.zypper import ZypperBackend
+
+HALF = "The following packages are only half installed: lab-bulk-0007"
+
+
+def _dpkg_tools(broken_after: int, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """dpkg --audit reports a problem until `broken_after` repair commands ran."""
+    ran: list[list[str]] = []
+
+    def run(argv: Sequence[str], timeout: float | None = None) -> Command:
+        if list(argv[:2]) == ["dpkg", "--audit"]:
+            repairs = sum(1 for a in ran if a[0] != "dpkg" or a[1] != "--audit")
+            return Command(tuple(argv), 0, HALF if repairs < broken_after else "")
+        ran.append(list(argv))
+        return Command(tuple(argv), 0, "done")
+
+    monkeypatch.setattr(dpkg, "run_command", run)
+    monkeypatch.setattr(dpkg.os.path, "isdir", lambda path: False)
+    return ran
+
+
+def test_dpkg_configure_alone_when_it_settles_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    ran = _dpkg_tools(1, monkeypatch)
+    seen: list[dict[str, Any]] = []
+    dpkg.repair_dpkg(lambda event, level, fields: seen.append(fields))
+    assert [a[:3] for a in ran] == [["dpkg", "--configure", "-a"]]
+    assert HALF in seen[0]["reasons"][0]
+
+
+def test_apt_get_f_install_when_dpkg_still_reports_broken(monkeypatch: pytest.MonkeyPatch) -> None:
+    ran = _dpkg_tools(2, monkeypatch)
+    seen: list[dict[str, Any]] = []
+    dpkg.repair_dpkg(lambda event, level, fields: seen.append(fields))
+    assert [a[:3] for a in ran] == [["dpkg", "--configure", "-a"], ["apt-get", "-f", "install"]]
+    assert len(seen) == 2
+
+
+def test_nothing_runs_on_a_clean_dpkg(monkeypatch: pytest.MonkeyPatch) -> None:
+    ran = _dpkg_tools(0, monkeypatch)
+    dpkg.repair_dpkg(lambda event, level, fields: None)
+    assert ran == []
+
+
+RPM_QA = """lab-a.noarch 0:1.0-1 lab-a-1.0-1.noarch
+lab-a.noarch 0:2.0-1 lab-a-2.0-1.noarch
+lab-b.noarch 0:2.0-1 lab-b-2.0-1.noarch
+kernel-core.x86_64 0:6.1-1 kernel-core-6.1-1.x86_64
+kernel-core.x86_64 0:6.2-1 kernel-core-6.2-1.x86_64
+lab-c.noarch 1:1.0-1 lab-c-1.0-1.noarch
+lab-c.noarch 0:9.0-1 lab-c-9.0-1.noarch
+"""
+
+
+def _rpm(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    ran: list[list[str]] = []
+
+    def run(argv: Sequence[str], timeout: float | None = None) -> Command:
+        ran.append(list(argv))
+        return Command(tuple(argv), 0, RPM_QA if argv[:2] == ["rpm", "-qa"] else "")
+
+    monkeypatch.setattr(rpmbase, "run_command", run)
+    return ran
+
+
+def test_older_duplicates_by_epoch_version_release_kernels_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _rpm(monkeypatch)
+    assert rpmbase.older_duplicates() == ["lab-a-1.0-1.noarch", "lab-c-9.0-1.noarch"]
+
+
+def test_dnf_removes_duplicates_its_own_way_zypper_through_rpm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ran = _rpm(monkeypatch)
+    seen: list[str] = []
+    DnfBackend(lock_timeout=1)._repair(lambda event, level, fields: seen.append(event))
+    assert ran[-1] == ["dnf", "-y", "remove", "--duplicates"] and seen == ["dnf.repair"]
+    ZypperBackend(lock_timeout=1)._repair(lambda event, level, fields: seen.append(event))
+    assert ran[-1][:3] == ["rpm", "-e", "--justdb"] and "lab-a-1.0-1.noarch" in ran[-1]
