@@ -167,5 +167,8 @@ def recap(rows: Sequence[RecapRow]) -> Group:
         line = Text(f"{printable(row.host):<{width}} : ")
         line.append(f"{outcome:<{outcome_width}}", style=_OUTCOME_STYLES.get(outcome, "bold red"))
         line.append(f"  installed={installed:<3} failed={failed:<3} reboots={reboots} {took:>5}")
+        cuts = len(row.result.get("interruptions") or ())
+        if cuts:  # rounds recovered after a reset or a killed client (docs/reliability.md)
+            line.append(f"  interrupted={cuts}", style="yellow")
         lines.append(line)
     return Group(*lines)

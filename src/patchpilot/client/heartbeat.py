@@ -7,7 +7,7 @@ the records also tell a reader which phase the client is in and for how long.
 
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 from patchpilot.client.journal import Journal
 
@@ -17,10 +17,14 @@ HEARTBEAT_SECONDS = 15.0
 
 
 class Heartbeat(object):
-    """Journal `round.heartbeat` (phase, seconds in it) every interval until stopped."""
+    """Journal `round.heartbeat` (phase, seconds in it) every interval until stopped;
+    phase() returns the phase and when it began (time.monotonic)."""
 
     def __init__(
-        self, journal: Journal, phase: Callable[[], str], interval: float = HEARTBEAT_SECONDS
+        self,
+        journal: Journal,
+        phase: Callable[[], Tuple[str, float]],
+        interval: float = HEARTBEAT_SECONDS,
     ) -> None:
         self._journal = journal
         self._phase = phase
@@ -39,11 +43,8 @@ class Heartbeat(object):
             self._thread.join(5.0)
 
     def _beat(self) -> None:
-        phase, since = self._phase(), time.monotonic()
         while not self._stop.wait(self._interval):
-            now = self._phase()
-            if now != phase:
-                phase, since = now, time.monotonic()
+            phase, since = self._phase()
             self._journal.append(
                 "round.heartbeat", phase=phase, seconds=int(time.monotonic() - since)
             )

@@ -111,7 +111,7 @@ class Round:
             config,
         )
         server.start()
-        heartbeat = Heartbeat(self._journal, lambda: self._state.phase)
+        heartbeat = Heartbeat(self._journal, lambda: (self._state.phase, self._state.since))
         heartbeat.start()
         try:
             result = self._work()

@@ -69,11 +69,14 @@ class StateFile:
             "result": None,
             "exit_status": None,
         }
+        self._since = time.monotonic()
         self._write()
 
     def set(self, phase: str, **extra: Any) -> None:
         if phase not in PHASES:
             raise ValueError("unknown phase %r" % phase)
+        if phase != self._state["phase"]:
+            self._since = time.monotonic()
         self._state["phase"] = phase
         self._state.update(extra)
         self._write()
@@ -81,6 +84,11 @@ class StateFile:
     @property
     def phase(self) -> str:
         return str(self._state["phase"])
+
+    @property
+    def since(self) -> float:
+        """Return when (time.monotonic) the phase began."""
+        return self._since
 
     def _write(self) -> None:
         self._state["updated"] = format_ts(time.time())

@@ -74,6 +74,8 @@ class RunResult:
         """Return the result document (schema SCHEMA_VERSION)."""
         body = _shallow(self)  # not asdict: its deep copy was most of a 0.7 ms call
         body["outcome"] = self.outcome.value
+        if not self.interruptions:  # the documents of runs never interrupted stay as they were
+            del body["interruptions"]
         body["rounds"] = [_shallow(r) for r in self.rounds]
         body["reboots"] = {
             "count": len(self.reboots),

@@ -92,6 +92,13 @@ def test_recap_fits_80_columns() -> None:
     assert max(len(line) for line in lines) <= 80
 
 
+def test_recap_counts_interrupted_rounds() -> None:
+    out = io.StringIO()
+    body = {**result_for("web1", "r1").to_dict(), "interruptions": [{"round": 1}]}
+    Console(file=out, force_terminal=False, width=80).print(recap([RecapRow("web1", "", body)]))
+    assert out.getvalue().splitlines()[1].endswith("26 s  interrupted=1")
+
+
 def test_job_output_keeps_one_progress_line_per_10_s_per_server() -> None:
     throttle = ProgressThrottle()
     kept = [s for s in range(0, 40, 4) if throttle.allows(_progress(s, s))]

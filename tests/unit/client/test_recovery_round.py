@@ -73,11 +73,11 @@ def test_a_round_without_recovery_reports_only_its_own_installs(folder: RoundPat
 
 def test_the_heartbeat_journals_the_phase_and_its_seconds(tmp_path: Path) -> None:
     journal = Journal(str(tmp_path / "journal"))
-    phase = ["installing"]
+    phase = [("installing", time.monotonic() - 20)]
     beat = Heartbeat(journal, lambda: phase[0], interval=0.05)
     beat.start()
     time.sleep(0.3)
-    phase[0] = "waiting-ack"
+    phase[0] = ("waiting-ack", time.monotonic())
     time.sleep(0.2)
     beat.stop()
     count = len(journal.records())
@@ -85,7 +85,8 @@ def test_the_heartbeat_journals_the_phase_and_its_seconds(tmp_path: Path) -> Non
     beats = [r["fields"] for r in journal.records() if r["event"] == "round.heartbeat"]
     assert len(journal.records()) == count  # stopped
     assert beats[0]["phase"] == "installing" and beats[-1]["phase"] == "waiting-ack"
-    assert max(b["seconds"] for b in beats if b["phase"] == "installing") >= 0
+    assert min(b["seconds"] for b in beats if b["phase"] == "installing") >= 20
+    assert max(b["seconds"] for b in beats if b["phase"] == "waiting-ack") < 5
 
 
 def _spec(**extra: object) -> str:

@@ -147,9 +147,7 @@ async def test_more_interruptions_than_allowed_end_the_run_with_78(
     assert "--max-interruptions 1" in result.errors[0]
 
 
-async def test_interruptions_do_not_count_against_max_rounds(
-    store: Store, tmp_path: Path
-) -> None:
+async def test_interruptions_do_not_count_against_max_rounds(store: Store, tmp_path: Path) -> None:
     target = CutTarget("r1", rounds(3), cut={1: "kill", 2: "kill"})
     result, _ = await run(target, store, tmp_path, max_rounds=1)
     assert result.exit_code == 0 and target.launched == [1, 2, 3]
