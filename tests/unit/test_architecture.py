@@ -185,7 +185,7 @@ _CONNECTOR_FLOORS = {
 }  # fmt: skip
 _RUN = {
     "runner", "change", "rounds", "context", "prepare", "prescan", "health", "hooks",
-    "stream", "reboot", "stability", "report", "own_journal",
+    "stream", "reboot", "stability", "report", "own_journal", "interruption",
 }  # fmt: skip
 _VALUES = 1
 

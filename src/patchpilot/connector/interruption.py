@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from patchpilot.connector.context import RoundContext
 from patchpilot.connector.events import JournalRecord, utc_now
 from patchpilot.connector.own_journal import HOOK_ROUND
 from patchpilot.connector.phase import RoundPhase
@@ -28,9 +29,6 @@ from patchpilot.connector.stability import PendingStability
 from patchpilot.connector.store import RoundRow
 from patchpilot.errors import RoundInterrupted, TransportError
 from patchpilot.launchers.base import TaskHandle, TaskState
-
-if TYPE_CHECKING:
-    from patchpilot.connector.context import RoundContext
 
 __all__ = ["INTERRUPTED_EVENT", "Interruption", "detect", "interruptions", "record", "recover"]
 
