@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install what patchpilot, its lab and its tests need on Debian 12, into .venv (idempotent).
+# Install what patchpilot, its lab and its tests need on Debian 12, into .venv (idempotent):
+# Python packages from the lock, requirements/dev.lock (docs/development.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root (sudo)" >&2; exit 1; }
@@ -36,7 +37,10 @@ pip_quiet() {
   { "$@" 2>&1 1>&3 3>&- | { grep -v -- "$ignored_location" || true; } >&2; } 3>&1
 }
 pip_quiet .venv/bin/pip install -q --upgrade pip >/dev/null
-pip_quiet .venv/bin/pip install -q -e '.[dev,postgres]'
+# The exact, hashed set (the lock; scripts/lock.sh makes it from pyproject.toml's ranges), then
+# patchpilot itself over it, editable and without resolving again.
+pip_quiet .venv/bin/pip install -q --require-hashes -r requirements/dev.lock
+pip_quiet .venv/bin/pip install -q --no-deps -e .
 # Airflow (the provider's real tests) lives in its own cached venv.
 ./scripts/airflow-venv.sh >/dev/null
 ./scripts/ansible-venv.sh >/dev/null
