@@ -175,10 +175,15 @@ class EventRenderer:
 
     def summary(self, result: RunResult) -> list[str]:
         """Return the end-of-run summary lines (one per update, capped)."""
-        lines = [
-            printable(f"{u['id']}: {u['status']} {u.get('version', '')}".rstrip())
-            for u in result.updates[:200]
-        ]
+        lines = [printable(_update_line(u)) for u in result.updates[:200]]
         if len(result.updates) > 200:
             lines.append(f"… and {len(result.updates) - 200} more in the result file")
         return lines
+
+
+def _update_line(update: Mapping[str, Any]) -> str:
+    """Return one update's summary line; a held or skipped one says why (lock, --min-age)."""
+    line = f"{update['id']}: {update['status']} {update.get('version') or ''}".rstrip()
+    if update["status"] in ("held", "skipped") and update.get("message"):
+        line += f" ({update['message']})"
+    return line

@@ -156,6 +156,13 @@ def _counts(body: Mapping[str, Any]) -> tuple[int, int, int, str]:
     )
 
 
+def _not_planned(body: Mapping[str, Any]) -> str:
+    """Return `  held=N skipped=N` for updates left out on purpose (locks, --min-age), or ""."""
+    counts = body.get("counts") or {}
+    parts = [f"{k}={counts[k]}" for k in ("held", "skipped") if int(counts.get(k) or 0)]
+    return "  " + " ".join(parts) if parts else ""
+
+
 def recap(rows: Sequence[RecapRow]) -> Group:
     """Return the end-of-run recap: per server outcome, installed, failed, reboots, duration."""
     width = max([6, *(len(r.host) for r in rows)])
@@ -170,5 +177,6 @@ def recap(rows: Sequence[RecapRow]) -> Group:
         cuts = len(row.result.get("interruptions") or ())
         if cuts:  # rounds recovered after a reset or a killed client (docs/reliability.md)
             line.append(f"  interrupted={cuts}", style="yellow")
+        line.append(_not_planned(row.result))
         lines.append(line)
     return Group(*lines)

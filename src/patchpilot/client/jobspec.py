@@ -43,7 +43,10 @@ _SELECTION_KEYS = {
     "severities",
     "advisories",
     "cves",
+    "min_age",
+    "min_age_undated",
 }
+UNDATED = ("include", "exclude")
 SEVERITIES = ("critical", "important", "moderate", "low")
 
 
@@ -60,6 +63,10 @@ class Selection(NamedTuple):
     severities: Tuple[str, ...] = ()  # lowercase, from SEVERITIES
     advisories: Tuple[str, ...] = ()
     cves: Tuple[str, ...] = ()
+    # By release date (dnf, zypper: the advisory's issued date): days, and what an update no
+    # advisory dates does ("include" or "exclude").
+    min_age: Optional[int] = None
+    min_age_undated: str = "exclude"
 
     @property
     def by_advisory(self) -> bool:
@@ -157,11 +164,7 @@ def _windows(raw: Any) -> Optional[Mapping[str, object]]:
     for flag in ("drivers", "optional"):
         if not isinstance(raw.get(flag, False), bool):
             raise JobSpecError("windows.%s must be true or false" % flag)
-    min_age = raw.get("min_age")
-    if min_age is not None and (
-        not isinstance(min_age, int) or isinstance(min_age, bool) or not 0 <= min_age <= 3650
-    ):
-        raise JobSpecError("windows.min_age must be null or a number of days from 0 to 3650")
+    _days(raw, "min_age", "windows.")
     names = raw.get("classifications", [])
     if not isinstance(names, list) or any(
         not isinstance(n, str) or n not in WUA_CLASSIFICATIONS for n in names
@@ -189,7 +192,18 @@ def _selection(raw: Any) -> Selection:
         severities=_severities(raw),
         advisories=_patterns(raw, "advisories"),
         cves=_patterns(raw, "cves"),
+        min_age=_days(raw, "min_age", "selection."),
+        min_age_undated=_choice(raw, "min_age_undated", UNDATED, "exclude", "selection."),
     )
+
+
+def _days(raw: Dict[str, Any], key: str, prefix: str) -> Optional[int]:
+    value = raw.get(key)
+    if value is not None and (
+        not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 3650
+    ):
+        raise JobSpecError("%s%s must be null or a number of days from 0 to 3650" % (prefix, key))
+    return value
 
 
 def _severities(raw: Dict[str, Any]) -> Tuple[str, ...]:

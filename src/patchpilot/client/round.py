@@ -158,12 +158,18 @@ class Round:
                 "%s has no advisory metadata: --severity, --advisory and --cve need dnf, "
                 "zypper or WUA" % self._backend.name
             )
+        if spec.selection.min_age is not None and not self._backend.has_release_dates:
+            raise SelectionUnsupported(
+                "%s has no release dates: apt's metadata does not say when a package version "
+                "was published, so --min-age needs dnf, zypper or WUA" % self._backend.name
+            )
         self._state.set("preparing")
         self._backend.prepare(self._emit)
         self._state.set("scanning")
         updates = self._backend.scan(self._emit)
         self._journal.append("scan.done", updates=[u.to_dict() for u in updates])
-        plan = select_updates(updates, spec.selection, self._backend.exceeds_plan)
+        backend = self._backend
+        plan = select_updates(updates, spec.selection, backend.exceeds_plan, backend.hold_note)
         self._journal.record("plan.selected", "info", plan.to_fields())
         results = self._installed_before(plan.selected) + self._apply(list(plan.selected))
         reboot = self._backend.reboot_state()
@@ -173,7 +179,7 @@ class Round:
             "action": spec.action,
             "plan": plan.frozen(),
             "updates": [u.to_dict() for u in plan.selected],
-            "results": [r.to_dict() for r in results],
+            "results": [r.to_dict() for r in (*results, *plan.reported)],
             "reboot_required": reboot.required,
             "reboot_reasons": list(reboot.reasons),
             **self._services(results),

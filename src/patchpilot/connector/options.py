@@ -35,6 +35,10 @@ __all__ = [
 
 _LISTS = ("include", "exclude")
 SEVERITIES = ("critical", "important", "moderate", "low")
+NO_APT_DATES = (
+    "apt's metadata has no publication date for a package version (AWS Patch Manager "
+    "documents the same limit), so --min-age cannot apply to apt; it needs dnf, zypper or WUA"
+)
 _ENTRY_RE = re.compile(r"^[A-Za-z0-9.+_:*?\[\]!-]{1,200}$")
 
 # Help groups, in the order `--help` shows them.
@@ -310,7 +314,14 @@ class RunOptions(BaseModel):
         default=None,
         ge=0,
         le=3650,
-        description="Only updates released at least N days ago (Windows; not apt).",
+        description="Only updates released at least N days ago (dnf, zypper: the advisory's "
+        "issued date; Windows: WUA's; apt has no date: exit 64).",
+        json_schema_extra=_meta(SELECTION),
+    )
+    min_age_undated: Literal["include", "exclude"] = Field(
+        default="exclude",
+        description="With --min-age on dnf/zypper: an update no advisory dates (its age "
+        "unknown) is left out (exclude) or installed (include).",
         json_schema_extra=_meta(SELECTION),
     )
 
@@ -355,11 +366,7 @@ class RunOptions(BaseModel):
             raise ValueError("--check-only and --download-only exclude each other")
         family = TARGETS[self.os]
         if self.min_age is not None and not family.knows_release_dates:
-            raise ValueError(
-                f"--os {self.os}: apt does not say when an update was released (and "
-                "dnf/zypper advisory dates are not read yet), so --min-age cannot apply; "
-                "WUA (Windows) has them"
-            )
+            raise ValueError(f"--os {self.os} does not know release dates: --min-age cannot apply")
         if self.transport is not None and self.transport not in family.transports:
             raise ValueError(f"--transport {self.transport} is not a transport of --os {self.os}")
         if self.launcher not in family.launchers:
@@ -371,6 +378,8 @@ class RunOptions(BaseModel):
                 "apt has no advisory metadata: "
                 "--severity, --advisory and --cve need dnf, zypper or WUA"
             )
+        if self.backend in ("apt-python", "apt-cli") and self.min_age is not None:
+            raise ValueError(NO_APT_DATES)
         return self
 
     @field_validator("severity", mode="before")
@@ -382,6 +391,12 @@ class RunOptions(BaseModel):
         if unknown:
             raise ValueError(f"unknown severity {unknown[0]!r} (one of {', '.join(SEVERITIES)})")
         return names
+
+    def age_selection(self) -> dict[str, object]:
+        """Return the job spec's selection by release age (dnf, zypper), or nothing."""
+        if self.min_age is None:
+            return {}
+        return {"min_age": self.min_age, "min_age_undated": self.min_age_undated}
 
     def advisory_selection(self) -> dict[str, list[str]]:
         """Return the job spec's selection by advisory (empty keys left out)."""

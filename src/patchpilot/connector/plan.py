@@ -63,7 +63,7 @@ class RoundReport:
     plan: Mapping[str, str] = field(default_factory=dict)
     reboot_required: bool = False
     will_reboot: bool = False
-    # id -> {"advisory", "severity", "cves"}: what updateinfo said (dnf, zypper; issue 12)
+    # id -> {"advisory", "severity", "cves", "issued"}: what updateinfo said (dnf, zypper)
     advisories: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
@@ -104,9 +104,10 @@ class RoundReport:
 
 
 def _advisories(updates: Iterable[Any]) -> dict[str, dict[str, Any]]:
-    """Return id -> advisory, severity and CVEs of the scanned updates that name one."""
+    """Return id -> advisory, severity, CVEs and issued date of the scanned updates that name
+    one (issued: "" from clients before --min-age on dnf/zypper)."""
     return {
-        str(u.get("id")): {k: u.get(k) for k in ("advisory", "severity", "cves")}
+        str(u.get("id")): {k: u.get(k) for k in ("advisory", "severity", "cves", "issued")}
         for u in updates
         if isinstance(u, Mapping) and u.get("advisory")
     }

@@ -19,6 +19,7 @@ from patchpilot.connector.store import RoundRow, RunRow, Store
 __all__ = ["build_result", "round_report"]
 
 _COUNTED = ("installed", "failed", "skipped", "held", "downloaded", "available")
+_NOT_PLANNED = ("held", "skipped")  # results of updates a plan never lists: locked, too young
 
 
 def _reboots(rows: list[RoundRow]) -> tuple[RebootRecord, ...]:
@@ -67,7 +68,7 @@ def _updates(action: str, reports: list[RoundReport]) -> list[dict[str, Any]]:
         if not reports:
             return []
         last = reports[-1]
-        return [
+        available = [
             {
                 "id": i,
                 "status": "available",
@@ -76,6 +77,12 @@ def _updates(action: str, reports: list[RoundReport]) -> list[dict[str, Any]]:
             }
             for i in last.selected
         ]
+        reported = [
+            {"id": r.id, "status": r.status, "version": r.version, "message": r.message}
+            for r in last.results
+            if r.status in _NOT_PLANNED
+        ]
+        return sorted(available + reported, key=lambda u: str(u["id"]))
     advisories = {k: v for report in reports for k, v in report.advisories.items()}
     return [
         {

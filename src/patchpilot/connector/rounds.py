@@ -81,6 +81,7 @@ def job_spec(
             "classification": "security" if o.security_only else "all",
             "plan": dict(plan) if plan is not None else None,
             **o.advisory_selection(),
+            **ctx.os.selection_extra(o),
         },
         "reboot": o.reboot if o.action == "install" else "never",
         "ack_timeout": _ack_timeout(o),

@@ -20,6 +20,7 @@ from patchpilot.lab.rpms import RpmSpec
 __all__ = [
     "ADVISORIES",
     "REBOOT_PACKAGES",
+    "RECENT_ISSUED",
     "RPM_BASE_INSTALLED",
     "RPM_CATALOG",
     "RPM_FINAL_VERSIONS",
@@ -129,8 +130,12 @@ class Advisory:
     cves: tuple[str, ...] = ()
     reboot_suggested: bool = False
     repo: str = "lab"
+    # updateinfo's <issued date>: "YYYY-MM-DD HH:MM:SS" (Fedora, RHEL) or seconds since the
+    # epoch (SUSE); --min-age counts from it.
+    issued: str = "2026-01-15 00:00:00"
 
 
+RECENT_ISSUED = 1795132800  # 2026-11-20 00:00:00 UTC: LAB-2026:0001; the others: 2026-01-15
 ADVISORIES: tuple[Advisory, ...] = (
     Advisory(
         "LAB-2026:0001",
@@ -139,6 +144,7 @@ ADVISORIES: tuple[Advisory, ...] = (
         "lab-security fix",
         ("lab-security",),
         ("CVE-2026-1001",),
+        issued=str(RECENT_ISSUED),  # 2026-11-20 00:00:00 UTC, as SUSE writes it
     ),
     Advisory(
         "LAB-2026:0002",

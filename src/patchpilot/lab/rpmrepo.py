@@ -19,8 +19,6 @@ from patchpilot.lab.tools import locked, run
 
 __all__ = ["RpmRepository", "repo_files", "updateinfo_xml"]
 
-_ISSUED = "2026-01-15 00:00:00"
-
 
 def updateinfo_xml(advisories: Sequence[Advisory], specs: Sequence[RpmSpec]) -> str:
     """Return updateinfo.xml for advisories, each naming the newest spec of its packages."""
@@ -52,7 +50,7 @@ def _update_xml(advisory: Advisory, newest: dict[str, RpmSpec]) -> str:
         'version="1">\n'
         f"    <id>{advisory.id}</id>\n    <title>{advisory.title}</title>\n"
         f"    <severity>{advisory.severity}</severity>\n"
-        f'    <issued date="{_ISSUED}"/>\n    <updated date="{_ISSUED}"/>\n'
+        f'    <issued date="{advisory.issued}"/>\n    <updated date="{advisory.issued}"/>\n'
         f"    <description>{advisory.title}</description>\n"
         + ("    <reboot_suggested>True</reboot_suggested>\n" if advisory.reboot_suggested else "")
         + f"    <references>\n{refs}    </references>\n"

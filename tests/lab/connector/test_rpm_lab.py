@@ -7,6 +7,7 @@ updateinfo.xml). What that verifies and what it cannot: docs/rpm.md.
 
 from __future__ import annotations
 
+import datetime
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import pytest
 from connector_lab import PATCHPILOT, assert_whole_journal, records, run
 
 from patchpilot.lab.lab import Lab
-from patchpilot.lab.rpmcatalog import RPM_FINAL_VERSIONS
+from patchpilot.lab.rpmcatalog import RECENT_ISSUED, RPM_FINAL_VERSIONS
 from patchpilot.lab.server import Server
 
 pytestmark = pytest.mark.lab
@@ -177,3 +178,105 @@ def test_download_only_installs_nothing(lab: Lab, rpm_server: Server, tmp_path: 
         "lab-base-c": "downloaded",
     }
     assert _installed(lab, rpm_server) == before
+
+
+# Issue 25: --min-age from updateinfo's issued dates, and locked packages reported held.
+# LAB-2026:0001 (lab-security) was issued on RECENT_ISSUED (seconds since the epoch, as SUSE
+# writes it), the other advisories on 2026-01-15; lab-epoch and lab-servicing have none.
+UNDATED = {"lab-epoch", "lab-servicing"}
+
+
+def _young_enough_to_hold_back_lab_security() -> tuple[int, datetime.date]:
+    """Return a --min-age that holds lab-security back (and no other advisory), and the day
+    lab-security becomes eligible under it."""
+    issued = datetime.datetime.fromtimestamp(RECENT_ISSUED, datetime.UTC).date()
+    min_age = (datetime.datetime.now(datetime.UTC).date() - issued).days + 1
+    return min_age, issued + datetime.timedelta(days=min_age)
+
+
+@pytest.mark.parametrize("rpm_server", FLAVORS, indirect=True)
+def test_min_age_holds_back_young_and_undated_updates(
+    lab: Lab, rpm_server: Server, tmp_path: Path
+) -> None:
+    min_age, eligible = _young_enough_to_hold_back_lab_security()
+    before = _installed(lab, rpm_server)
+    done = run(
+        lab, rpm_server, tmp_path, "--min-age", str(min_age), "--reboot", "never",
+        "--max-rounds", "1",
+    )  # fmt: skip
+    assert done.exit_status == 10, done.stderr  # lab-kernel: a reboot is pending
+    by_id = {u["id"]: u for u in done.result["updates"]}
+    assert done.installed == {
+        k: ROUND_ONE[k] for k in ROUND_ONE if k not in {*UNDATED, "lab-security"}
+    }
+    young = by_id["lab-security"]
+    assert young["status"] == "skipped", young
+    assert f"younger than --min-age {min_age}; eligible from {eligible}" in young["message"]
+    for name in UNDATED:
+        assert by_id[name]["status"] == "skipped"
+        assert "age is unknown (--min-age-undated exclude)" in by_id[name]["message"]
+    assert done.result["counts"]["skipped"] == 3
+    after = _installed(lab, rpm_server)
+    assert {after[k] for k in (*UNDATED, "lab-security")} == {
+        before[k] for k in (*UNDATED, "lab-security")
+    }
+    assert by_id["lab-kernel"]["issued"] == "2026-01-15 00:00:00"
+
+
+def test_min_age_undated_include_keeps_updates_no_advisory_dates(
+    lab: Lab, shared_rpm_server: Server, tmp_path: Path
+) -> None:
+    min_age, _ = _young_enough_to_hold_back_lab_security()
+    args = ("--check-only", "--min-age", str(min_age), "--min-age-undated", "include")
+    done = run(lab, shared_rpm_server, tmp_path, *args)
+    assert done.exit_status == 20, done.stderr
+    statuses = {u["id"]: u["status"] for u in done.result["updates"]}
+    assert statuses.pop("lab-security") == "skipped"
+    assert statuses == dict.fromkeys(ROUND_ONE.keys() - {"lab-security"}, "available")
+
+
+LOCK_COMMANDS = {
+    "dnf": ["dnf", "-q", "versionlock", "add", "lab-base-c"],
+    "zypper": ["zypper", "-n", "addlock", "lab-base-c"],
+}
+
+
+@pytest.mark.parametrize("rpm_server", FLAVORS, indirect=True)
+def test_locked_packages_are_held(lab: Lab, rpm_server: Server, tmp_path: Path) -> None:
+    """dnf versionlock and zypper locks: the package is `held` (never pending in a plan, never
+    installed), like apt's holds."""
+    lab.ssh(rpm_server.name, LOCK_COMMANDS[str(rpm_server.flavor)])
+    check = run(lab, rpm_server, tmp_path, "--check-only", "--run-id", "check")
+    assert check.exit_status == 20, check.stderr
+    statuses = {u["id"]: u["status"] for u in check.result["updates"]}
+    assert statuses.pop("lab-base-c") == "held", check.result["updates"]
+    assert set(statuses.values()) == {"available"}
+    plan = next(r for r in records(tmp_path, "check") if r["event"] == "plan.selected")["fields"]
+    assert "lab-base-c" not in plan["selected"] and plan["held"] == ["lab-base-c"]
+    done = run(lab, rpm_server, tmp_path, "--reboot", "never", "--max-rounds", "1")
+    assert done.exit_status == 10, done.stderr
+    held = next(u for u in done.result["updates"] if u["id"] == "lab-base-c")
+    assert held["status"] == "held" and "lock" in held["message"]
+    assert done.result["counts"]["held"] == 1 and done.result["counts"]["failed"] == 0
+    assert "lab-base-c is held back on the target" in done.result["warnings"]
+    assert _installed(lab, rpm_server)["lab-base-c"] == "1.0-1"
+    assert done.installed == {k: v for k, v in ROUND_ONE.items() if k != "lab-base-c"}
+
+
+def test_a_reused_run_id_and_a_failed_run_leave_the_rpm_server_free(
+    lab: Lab, shared_rpm_server: Server, tmp_path: Path
+) -> None:
+    """Issue 25, items 3 and 4 on dnf and zypper: a run id that ran from another state store
+    is refused at once (64) and a run that stopped before any change frees the lock."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    done = run(lab, shared_rpm_server, first, "--run-id", "reused", "--check-only")
+    assert done.exit_status == 20, done.stderr
+    again = run(lab, shared_rpm_server, second, "--run-id", "reused", "--check-only")
+    assert again.exit_status == 64 and again.seconds < 30, (again.seconds, again.stderr)
+    assert "reused" in again.result["errors"][0] and "--run-id" in again.result["errors"][0]
+    hooked = run(lab, shared_rpm_server, second, "--run-id", "hooked", "--hook-pre", "exit 3")
+    assert hooked.exit_status == 81, hooked.stderr
+    lock = ["test", "-e", "/var/lib/patchpilot/target.lock"]
+    assert lab.ssh(shared_rpm_server.name, lock, check=False).returncode != 0
+    after = run(lab, shared_rpm_server, second, "--run-id", "after", "--check-only")
+    assert after.exit_status == 20, after.stderr  # not 74

@@ -25,8 +25,6 @@ _SAMPLES: dict[str, Any] = {
     "deadline": "2030-01-01T06:00:00+00:00",
     "cutoff": "30m",
 }
-# Options that only apply beside another one (the OS whose package manager knows release dates).
-_CONTEXT: dict[str, dict[str, str]] = {"min_age": {"os": "windows"}}
 
 
 def _value(options: RunOptions, name: str) -> Any:
@@ -87,8 +85,7 @@ def test_every_option_is_reachable_from_the_cli(name: str) -> None:
         seen.append(options)
 
     app.command()(with_run_options(command))
-    context = [part for k, v in _CONTEXT.get(name, {}).items() for part in (flag_of(k), v)]
-    result = CliRunner().invoke(app, [*_argv(name, value), *context])
+    result = CliRunner().invoke(app, _argv(name, value))
     assert result.exit_code == 0, result.output
     assert _value(seen[0], name) == value
     assert option_meta(info).get("group"), f"{name} has no help group"
@@ -99,8 +96,7 @@ def test_every_option_is_reachable_from_the_cli(name: str) -> None:
 def test_every_per_host_option_is_reachable_from_an_inventory_variable(name: str) -> None:
     value = _sample(name, flat_fields()[name])
     raw = ",".join(value) if isinstance(value, tuple) else value  # INI spells lists a,b
-    context = {f"patchpilot_{k}": v for k, v in _CONTEXT.get(name, {}).items()}
-    host = HostEntry("h1", "10.0.0.1", vars={f"patchpilot_{name}": raw, **context})
+    host = HostEntry("h1", "10.0.0.1", vars={f"patchpilot_{name}": raw})
     if name == "transport":  # a property of the target (ssh, local, psrp), as Ansible has it
         assert target_of(host).transport == value
         return

@@ -155,3 +155,15 @@ def test_verbose_prints_every_record_as_the_job_output_does() -> None:
     text = _ANSI.sub("", out.getvalue())
     expected = (Path(__file__).with_name("golden") / "run.text.out").read_text().splitlines()
     assert [line for line in text.splitlines() if line.startswith("2026-")] == expected[:23]
+
+
+def test_recap_counts_held_and_too_young_updates() -> None:
+    """Issue 25: locked packages (held) and updates left out by --min-age (skipped) show in
+    the recap's line; a server with neither keeps the plain line."""
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, width=80)
+    body = result_for("web1", "r1").to_dict()
+    body = {**body, "counts": {**body["counts"], "held": 1, "skipped": 2}}
+    console.print(recap([RecapRow("web1", "partial", body)]))
+    line = out.getvalue().splitlines()[1]
+    assert line == "web1   : partial  installed=2   failed=1   reboots=1  26 s  held=1 skipped=2"

@@ -183,3 +183,51 @@ def test_a_reboot_that_took_a_second_command_is_journaled(folder: RoundPaths) ->
     assert retried == {"command": "shutdown -r now", "failures": [lost]}
     assert [r["event"] for r in records][-2:] == ["reboot.retried", "reboot.failed"]
     assert status == [0]
+
+
+class HoldingBackend(ScriptedBackend):
+    """lab-base-c is locked on the target (dnf versionlock, zypper lock, apt-mark hold)."""
+
+    hold_note = "held back: a lock"
+
+    def scan(self, emit: Emit) -> list[Update]:
+        held = Update("lab-base-c", "C", "1.0-1", "1.1-1", categories=("package", "held"))
+        return [*super().scan(emit), held]
+
+
+def _final(folder: RoundPaths) -> dict[str, object]:
+    return next(
+        r for r in Journal.snapshot(folder.journal).records() if r["event"] == "round.result"
+    )["fields"]
+
+
+@pytest.mark.parametrize("action", ["scan", "install"])
+def test_a_held_update_is_a_result_and_never_in_the_plan(folder: RoundPaths, action: str) -> None:
+    installed: list[str] = []
+
+    class Recording(HoldingBackend):
+        def install(self, updates: list[Update], emit: Emit) -> list[UpdateResult]:
+            installed.extend(u.id for u in updates)
+            return super().install(updates, emit)
+
+    round_ = make_round(folder, Recording(), [], action=action, ack_timeout=0)
+    thread, status = run_in_thread(round_)
+    thread.join(10.0)
+    final = _final(folder)
+    assert final["plan"] == {"lab-base-a": "2.0-1", "lab-fail": "2.0-1", "lab-base-c": "1.1-1"}
+    assert "lab-base-c" not in [u["id"] for u in final["updates"]]  # type: ignore[attr-defined]
+    assert {"id": "lab-base-c", "status": "held", "version": None}.items() <= next(
+        r
+        for r in final["results"]
+        if r["id"] == "lab-base-c"  # type: ignore[attr-defined]
+    ).items()
+    assert "lab-base-c" not in installed and status == [0]
+
+
+def test_min_age_on_a_backend_without_release_dates_is_a_usage_error(folder: RoundPaths) -> None:
+    round_ = make_round(folder, ScriptedBackend(), [], selection={"min_age": 7}, ack_timeout=0)
+    thread, status = run_in_thread(round_)
+    thread.join(10.0)
+    final = _final(folder)
+    assert final["status"] == "error" and status == [4]
+    assert str(final["message"]).startswith("SelectionUnsupported: scripted has no release dates")

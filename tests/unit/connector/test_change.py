@@ -72,11 +72,26 @@ def build_options_of(**values: object) -> RunOptions:
 
 
 def test_min_age_is_a_usage_error_on_apt_and_a_wua_search_option() -> None:
-    with pytest.raises(ConfigurationError, match="apt does not say when an update was released"):
-        build_options_of(min_age=7)
+    for backend in ("apt-python", "apt-cli"):
+        with pytest.raises(ConfigurationError, match="apt's metadata has no publication date"):
+            build_options_of(min_age=7, backend=backend)
     windows = build_options_of(min_age=7, os="windows")
     assert WindowsOS().job_spec_extra(windows)["windows"]["min_age"] == 7  # type: ignore[index]
     assert "min_age" not in WindowsOS().job_spec_extra(RunOptions(os="windows"))["windows"]  # type: ignore[operator]
+    assert WindowsOS().selection_extra(windows) == {}  # WUA keeps its own (windows.min_age)
+
+
+def test_min_age_reaches_a_linux_client_in_the_selection() -> None:
+    """Issue 25: dnf and zypper compare updateinfo's issued dates; with --backend auto the
+    client refuses it on apt (64), since only the target knows its package manager."""
+    linux = LinuxOS()
+    assert linux.selection_extra(build_options_of(min_age=7)) == {
+        "min_age": 7,
+        "min_age_undated": "exclude",
+    }
+    include = build_options_of(min_age=0, min_age_undated="include", backend="zypper")
+    assert linux.selection_extra(include) == {"min_age": 0, "min_age_undated": "include"}
+    assert linux.selection_extra(build_options_of()) == {}
 
 
 def test_cli_hooks_become_options() -> None:

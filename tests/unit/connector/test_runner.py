@@ -370,3 +370,32 @@ async def test_a_round_flooding_its_journal_fails_alone_and_bounds_the_store(
     assert result.outcome is Outcome.CLIENT_PROTOCOL and result.exit_code == 72
     assert "journal passed 67,108,864 bytes (at record 68)" in result.errors[0]
     assert store.journal_size("r1", 1)[1] <= 64 * 1024 * 1024  # on either backend
+
+
+@pytest.mark.parametrize("check_only", [True, False])
+async def test_held_and_too_young_updates_are_reported_not_pending(
+    store: Store, tmp_path: Path, check_only: bool
+) -> None:
+    """Issue 25: a locked package (held) and one too young for --min-age (skipped, saying
+    from when) are in the result, in check-only runs too, and never count as available."""
+    young = "issued 2026-12-05, 2 day(s) ago: younger than --min-age 7; eligible from 2026-12-12"
+    results = [
+        {"id": "lab-base-c", "status": "held", "version": None, "message": "held back: a lock"},
+        {"id": "lab-young", "status": "skipped", "version": "2.0-1", "message": young},
+    ]
+    rounds = {1: [record(1, "plan.selected", selected=["lab-a"], plan={"lab-a": "2.0-1"})]}
+    rounds[1].append(
+        final(
+            2,
+            results=results if check_only else [{"id": "lab-a", "status": "installed"}, *results],
+            updates=[{"id": "lab-a", "candidate_version": "2.0-1"}],
+        )
+    )
+    result, _ = await run(FakeTarget("r1", rounds), store, tmp_path, check_only=check_only)
+    by_id = {u["id"]: u for u in result.updates}
+    assert by_id["lab-base-c"]["status"] == "held"
+    assert by_id["lab-young"]["status"] == "skipped" and by_id["lab-young"]["message"] == young
+    assert by_id["lab-a"]["status"] == ("available" if check_only else "installed")
+    assert result.counts["held"] == 1 and result.counts["skipped"] == 1
+    assert result.counts["available"] == (1 if check_only else 0)
+    assert "lab-base-c is held back on the target" in result.warnings

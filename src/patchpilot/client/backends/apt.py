@@ -68,6 +68,7 @@ class AptBackend(Backend):
     """apt through apt-get/dpkg-query; AptPythonBackend overrides the three apt calls."""
 
     name = "apt-cli"
+    hold_note = "held back: apt-mark hold"
 
     def __init__(self, lock_timeout: float = 600.0, refresh: bool = True) -> None:
         self._lock_timeout = lock_timeout

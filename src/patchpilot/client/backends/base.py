@@ -6,7 +6,7 @@ this line; the client's round logic above it is the same on every OS.
 """
 
 import abc
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Collection, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 __all__ = ["Backend", "RebootState", "SelectionUnsupported", "Update", "UpdateResult"]
 
@@ -30,6 +30,14 @@ class Update(NamedTuple):
     advisory: str = ""
     severity: str = ""
     cves: Tuple[str, ...] = ()
+    issued: str = ""  # the advisory's issued date, "YYYY-MM-DD HH:MM:SS" UTC (--min-age)
+
+    def held_if(self, locked: Collection[str]) -> "Update":
+        """Return this update marked "held" when its name is locked on the target (dnf
+        versionlock, a zypper lock): reported, never installed."""
+        if self.id not in locked:
+            return self
+        return self._replace(categories=(*self.categories, "held"))
 
     def to_dict(self) -> Dict[str, object]:
         advisory: Dict[str, object] = {}
@@ -38,6 +46,7 @@ class Update(NamedTuple):
                 "advisory": self.advisory,
                 "severity": self.severity,
                 "cves": list(self.cves),
+                "issued": self.issued,
             }
         return {
             "id": self.id,
@@ -78,12 +87,15 @@ class RebootState(NamedTuple):
 
 
 class SelectionUnsupported(RuntimeError):
-    """The job selects by advisory (severity, id, CVE) and this backend has no such metadata."""
+    """The job selects by metadata this backend has not: advisories (severity, id, CVE) or
+    release dates (--min-age)."""
 
 
 class Backend(abc.ABC):
     name = "base"
     has_advisories = False  # updateinfo (severity, advisory id, CVEs) on each Update
+    has_release_dates = False  # Update.issued where an advisory dates it (--min-age)
+    hold_note = "held back on the target"  # why an update marked "held" is not installed
 
     @abc.abstractmethod
     def prepare(self, emit: Emit) -> None:

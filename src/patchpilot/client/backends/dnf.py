@@ -9,15 +9,17 @@ rpmbase.py for how results are settled. Reboot: `dnf needs-restarting -r` (exit 
 packages it lists changed since boot), plus advisories flagged reboot_suggested.
 """
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Set, Tuple
 
 from patchpilot.client.backends.base import RebootState, Update
 from patchpilot.client.backends.dpkg import Command, run_command
 from patchpilot.client.backends.rpmbase import RpmBackend, installed_versions, make_update
+from patchpilot.client.backends.rpmlocks import dnf_has_locks
 from patchpilot.client.backends.rpmparse import (
     QUERY_FORMAT,
     AdvisoryInfo,
     parse_available,
+    parse_check_update_names,
     parse_needs_restarting,
     parse_updateinfo_info,
     parse_updateinfo_list,
@@ -39,6 +41,7 @@ def pinned_specs(updates: Sequence[Update]) -> List[str]:
 
 class DnfBackend(RpmBackend):
     name = "dnf"
+    hold_note = "held back: dnf versionlock"
     cache_root = "/var/cache/dnf"  # <repo>-<hash>/repodata/ as downloaded
     pid_locks: Tuple[str, ...] = DNF_PID_LOCKS
     command = "dnf"
@@ -65,19 +68,41 @@ class DnfBackend(RpmBackend):
         if not candidates:
             return []
         installed = installed_versions(sorted({c.name for c in candidates}))
-        advisories = self.with_reboot_flags(self._advisories())
-        return [make_update(c, installed.get(c.name), advisories.get(c.nevra)) for c in candidates]
+        advisories = self.with_cached_details(self._advisories())
+        locked = self._versionlocked({c.name for c in candidates})
+        return [
+            make_update(c, installed.get(c.name), advisories.get(c.nevra)).held_if(locked)
+            for c in candidates
+        ]
 
-    def with_reboot_flags(self, advisories: Dict[str, AdvisoryInfo]) -> Dict[str, AdvisoryInfo]:
-        """Add updateinfo's reboot_suggested (which dnf's CLI does not print) from dnf's cache."""
+    def _versionlocked(self, names: Set[str]) -> Set[str]:
+        """Return the names versionlock keeps at their version.
+
+        repoquery ignores the plugin's locks (it does not resolve); check-update applies them,
+        so a candidate it leaves out is locked. Asked only when the lock list names something.
+        """
+        if not dnf_has_locks():
+            return set()
+        done = self._dnf("-q", "check-update", cached=True)
+        if done.returncode not in (0, 100):  # cannot tell: install decides, as without locks
+            return set()
+        return names - parse_check_update_names(done.output)
+
+    def with_cached_details(self, advisories: Dict[str, AdvisoryInfo]) -> Dict[str, AdvisoryInfo]:
+        """Add what dnf's CLI does not print, from the updateinfo in dnf's cache: the
+        reboot_suggested flag and the issued date (--min-age)."""
         cached = read_updateinfo(self.cache_root)
-        flagged = {}
+        detailed = {}
         for nevra, info in advisories.items():
             name, evr, _ = split_nevra(nevra)
             known = cached.get((name, evr))
-            is_flagged = known is not None and known.id == info.id and known.reboot_suggested
-            flagged[nevra] = info._replace(reboot_suggested=True) if is_flagged else info
-        return flagged
+            if known is not None and known.id == info.id:
+                info = info._replace(
+                    reboot_suggested=info.reboot_suggested or known.reboot_suggested,
+                    issued=info.issued or known.issued,
+                )
+            detailed[nevra] = info
+        return detailed
 
     def _advisories(self) -> Dict[str, AdvisoryInfo]:
         """Return NEVRA -> the advisory that ships it (the most severe when several do)."""

@@ -105,7 +105,7 @@ class Dnf5Backend(DnfBackend):
             "-q", "advisory", "list", "--json", "--updates", "--with-cve", cached=True
         )
         advisories = parse_advisory_json(listed.output) if listed.returncode == 0 else {}
-        advisories = self.with_reboot_flags(advisories)
+        advisories = self.with_cached_details(advisories)
         return [make_update(c, installed.get(c.name), advisories.get(c.nevra)) for c in candidates]
 
     def _transaction(self, updates: Sequence[Update], download_only: bool) -> Command:

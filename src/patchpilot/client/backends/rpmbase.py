@@ -79,6 +79,7 @@ def make_update(
         advisory=advisory.id if advisory else "",
         severity=advisory.severity if advisory else "",
         cves=advisory.cves if advisory else (),
+        issued=advisory.issued if advisory else "",
     )
 
 
@@ -87,6 +88,7 @@ class RpmBackend(Backend):
 
     pid_locks: Tuple[str, ...] = ()
     has_advisories = True
+    has_release_dates = True
 
     def __init__(self, lock_timeout: float = 600.0, refresh: bool = True) -> None:
         self._lock_timeout = lock_timeout

@@ -6,7 +6,7 @@ locale's text, with golden cases in tests/unit.
 """
 
 import re
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Set, Tuple
 
 __all__ = [
     "QUERY_FORMAT",
@@ -15,6 +15,7 @@ __all__ = [
     "Available",
     "evr_of",
     "parse_available",
+    "parse_check_update_names",
     "parse_installed",
     "parse_needs_restarting",
     "parse_scriptlet_errors",
@@ -60,6 +61,7 @@ class AdvisoryInfo(NamedTuple):
     severity: str = ""
     cves: Tuple[str, ...] = ()
     reboot_suggested: bool = False
+    issued: str = ""  # "YYYY-MM-DD HH:MM:SS" (UTC) from updateinfo, "" when not known
 
 
 def evr_of(epoch: str, version: str, release: str) -> str:
@@ -95,6 +97,19 @@ def parse_available(text: str) -> List[Available]:
             )
         )
     return found
+
+
+def parse_check_update_names(text: str) -> Set[str]:
+    """Parse `dnf check-update`: the names of the packages it lists as upgrades (`name.arch
+    evr repo` lines; its "Obsoleting Packages" section is not upgrades)."""
+    names = set()
+    for line in text.splitlines():
+        if line.startswith("Obsoleting"):
+            break
+        words = line.split()
+        if len(words) == 3 and "." in words[0]:
+            names.add(words[0].rsplit(".", 1)[0])
+    return names
 
 
 def parse_installed(text: str) -> Dict[str, str]:

@@ -228,6 +228,7 @@ class WuaBackend(Backend):
     """Backend over the Windows Update Agent, through one adapter."""
 
     name = "wua"
+    hold_note = "hidden on the target (Windows Update)"
     has_advisories = True  # MsrcSeverity, CveIDs, KB numbers
 
     def __init__(self, adapter: WuaAdapter, options: WuaOptions) -> None:
@@ -306,10 +307,7 @@ class WuaBackend(Backend):
     def _held(self, updates: List[Update]) -> Tuple[List[Update], List[UpdateResult]]:
         """Split off the updates hidden on the target: they are held, never fetched."""
         hidden = [u for u in updates if self._found[u.candidate_version].is_hidden]
-        held = [
-            UpdateResult(u.id, "held", None, "hidden on the target (Windows Update)")
-            for u in hidden
-        ]
+        held = [UpdateResult(u.id, "held", None, self.hold_note) for u in hidden]
         return [u for u in updates if u not in hidden], held
 
     def _fetch(self, updates: List[Update], emit: Emit) -> Tuple[List[Update], List[UpdateResult]]:

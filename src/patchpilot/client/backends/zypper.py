@@ -10,11 +10,18 @@ needs-rebooting` (exit 102), libzypp's /run/reboot-needed, and advisories' reboo
 """
 
 import os
-from typing import List, Sequence
+from typing import List, Sequence, Set, Tuple
 
 from patchpilot.client.backends.base import RebootState, Update
 from patchpilot.client.backends.dpkg import Command, run_command
 from patchpilot.client.backends.rpmbase import RpmBackend, make_update
+from patchpilot.client.backends.rpmlocks import (
+    ZYPP_LOCKS,
+    is_locked,
+    parse_zypp_locks,
+    read_text,
+)
+from patchpilot.client.backends.rpmparse import Available
 from patchpilot.client.backends.updateinfo import read_updateinfo
 from patchpilot.client.backends.zypperparse import parse_list_updates, parse_messages
 
@@ -30,6 +37,7 @@ _OK = (0, EXIT_REBOOT_NEEDED, EXIT_RESTART_NEEDED, EXIT_SCRIPT_FAILED)
 
 class ZypperBackend(RpmBackend):
     name = "zypper"
+    hold_note = "held back: zypper lock (zypper addlock)"
     pid_locks = ("/run/zypp.pid", "/var/run/zypp.pid")
 
     def _zypper(self, *args: str) -> Command:
@@ -39,14 +47,27 @@ class ZypperBackend(RpmBackend):
         return self._zypper("refresh")
 
     def _list_updates(self) -> List[Update]:
-        done = self._zypper("--no-refresh", "list-updates")
+        found = self._candidates()
+        patterns = parse_zypp_locks(read_text(ZYPP_LOCKS) or "")
+        locked: Set[str] = set()
+        if patterns:  # zypper leaves locked packages out; --all lists them too
+            listed = {candidate.name for candidate, _ in found}
+            every = self._candidates("--all")
+            extra = [(c, old) for c, old in every if c.name not in listed]
+            found += [(c, old) for c, old in extra if is_locked(c.name, patterns)]
+            locked = {c.name for c, _ in extra}
+        advisories = read_updateinfo(RAW_CACHE)
+        updates = [
+            make_update(candidate, old or None, advisories.get((candidate.name, candidate.evr)))
+            for candidate, old in found
+        ]
+        return [u.held_if(locked) for u in updates]
+
+    def _candidates(self, *options: str) -> List[Tuple[Available, str]]:
+        done = self._zypper("--no-refresh", "list-updates", *options)
         if done.returncode != 0:
             raise RuntimeError("zypper list-updates failed: %s" % _said(done))
-        advisories = read_updateinfo(RAW_CACHE)
-        return [
-            make_update(candidate, old or None, advisories.get((candidate.name, candidate.evr)))
-            for candidate, old in parse_list_updates(done.output)
-        ]
+        return parse_list_updates(done.output)
 
     def _transaction(self, updates: Sequence[Update], download_only: bool) -> Command:
         pinned = ["%s=%s" % (u.id, u.candidate_version) for u in updates]

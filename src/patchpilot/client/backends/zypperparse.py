@@ -9,6 +9,7 @@ dnf and zypper both read, parsed here with the standard library.
 import xml.etree.ElementTree as ET
 from typing import Dict, List, Tuple
 
+from patchpilot.client.age import normalize_issued
 from patchpilot.client.backends.rpmparse import AdvisoryInfo, Available, evr_of
 
 __all__ = ["parse_list_updates", "parse_messages", "parse_updateinfo_xml"]
@@ -78,12 +79,14 @@ def parse_updateinfo_xml(text: str) -> Dict[Tuple[str, str], AdvisoryInfo]:
         reboot = update.find("reboot_suggested") is not None or any(
             p.find("reboot_suggested") is not None for p in packages
         )
+        issued = update.find("issued")
         info = AdvisoryInfo(
             ident,
             update.get("type", "unknown"),
             _SEVERITIES.get(severity.lower(), ""),
             cves,
             reboot,
+            normalize_issued(issued.get("date", "")) if issued is not None else "",
         )
         for package in packages:
             evr = evr_of(

@@ -107,6 +107,10 @@ class TargetOS(abc.ABC):
         """Return what this OS adds to the client's job spec (docs/protocol.md)."""
         return {}
 
+    def selection_extra(self, options: RunOptions) -> Mapping[str, object]:
+        """Return what this OS adds to the job spec's selection (default: nothing)."""
+        return {}
+
     async def package_family(self, target: TargetSpec, options: RunOptions) -> str:
         """Return the group whose servers share a frozen plan (a fleet's plan per family).
 

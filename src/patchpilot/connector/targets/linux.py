@@ -164,6 +164,7 @@ class LinuxOS(TargetOS):
     ssh or `local`."""
 
     name = "linux"
+    knows_release_dates = True  # dnf, zypper: updateinfo's issued date (apt: the client says 64)
     launchers = ("auto", "systemd-run", "at")
     transports = ("ssh",)
 
@@ -202,6 +203,10 @@ class LinuxOS(TargetOS):
     def job_spec_extra(self, options: RunOptions) -> Mapping[str, object]:
         """The client's backend when one is forced (apt-python, apt-cli, dnf, dnf5, zypper)."""
         return {"backend": options.backend} if options.backend != "auto" else {}
+
+    def selection_extra(self, options: RunOptions) -> Mapping[str, object]:
+        """--min-age in the job's selection: the client compares updateinfo's issued dates."""
+        return options.age_selection()
 
     def round_file(self, run_id: str, round_no: int, name: str) -> str:
         return posixpath.join(round_dir(run_id, round_no), name)
