@@ -1,4 +1,5 @@
 """patchpilot: apply operating-system updates to remote servers as one step of a workflow."""
 
-__version__ = "0.1.0"
+from patchpilot.protocol.versions import RELEASE as __version__
+
 __all__ = ["__version__"]

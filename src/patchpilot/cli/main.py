@@ -11,6 +11,7 @@ other exception is a bug: its traceback goes to a log file and the exit status i
 
 from __future__ import annotations
 
+import platform
 import sys
 import tempfile
 import traceback
@@ -27,10 +28,35 @@ from patchpilot.cli import run as run_cmd
 from patchpilot.cli.printable import printable
 from patchpilot.connector.exitcodes import Outcome, native_code, posix_status
 from patchpilot.errors import ConfigurationError, PatchpilotError
+from patchpilot.protocol import JOB_SPEC_VERSION, PROTOCOL_VERSION, RELEASE
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False)
+
+
+def _show_version(asked: bool) -> None:
+    if asked:
+        print(
+            f"patchpilot {RELEASE} (client protocol {PROTOCOL_VERSION}, job spec "
+            f"{JOB_SPEC_VERSION}; Python {platform.python_version()})"
+        )
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_show_version,
+        help="Print patchpilot's version and the protocol it speaks with its client, and exit.",
+    ),
+) -> None:
+    """Apply OS updates to remote servers as one step of a scheduled workflow."""
+
+
 run_cmd.register(app)
 fleet_cmd.register(app)
 report_cmd.register(app)

@@ -5,6 +5,6 @@ build`) and must run on a bare server's python3 with `-I -S`. See docs/protocol.
 command line, job spec, journal and log endpoint; docs/interpreters.md for the floor.
 """
 
-CLIENT_VERSION = "0.1.0"
+from patchpilot.protocol.versions import RELEASE as CLIENT_VERSION
 
 __all__ = ["CLIENT_VERSION"]

@@ -16,6 +16,7 @@ from patchpilot.client.endpoints.base import Endpoint, Stream
 from patchpilot.client.journal import Journal
 from patchpilot.protocol import (
     PROTOCOL_VERSION,
+    RELEASE,
     FrameDecoder,
     FrameError,
     client_proof,
@@ -133,6 +134,7 @@ class Session:
             {
                 "t": "hello",
                 "v": PROTOCOL_VERSION,
+                "rel": RELEASE,
                 "run": config.run_id,
                 "round": config.round_no,
                 "nonce": nonce,
@@ -146,7 +148,12 @@ class Session:
             raise ProtocolError("protocol", "expected auth, got %r" % message.get("t"))
         if message.get("v") != PROTOCOL_VERSION:
             raise ProtocolError(
-                "version", "protocol version %r is not %d" % (message.get("v"), PROTOCOL_VERSION)
+                "version",
+                "incompatible versions: this client (patchpilot %s) speaks protocol %d, the "
+                "connector (patchpilot %s) protocol %r; run a connector and client of releases "
+                "that share a protocol version"
+                % (RELEASE, PROTOCOL_VERSION, message.get("rel", "of an unknown release"),
+                   message.get("v")),
             )
         peer_nonce = message.get("nonce")
         if not isinstance(peer_nonce, str) or not 16 <= len(peer_nonce) <= 128:

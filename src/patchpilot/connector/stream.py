@@ -32,6 +32,7 @@ from patchpilot.errors import (
 from patchpilot.launchers.base import Launcher, TaskHandle
 from patchpilot.protocol import (
     PROTOCOL_VERSION,
+    RELEASE,
     FrameDecoder,
     FrameError,
     client_proof,
@@ -191,7 +192,9 @@ class JournalFollower:
             raise ClientProtocolError(f"endpoint serves {hello.get('run')}/{hello.get('round')}")
         s_nonce, c_nonce = str(hello.get("nonce", "")), new_nonce()
         proof = connector_proof(t.secret.reveal(), t.run_id, t.round, s_nonce, c_nonce)
-        auth = {"t": "auth", "v": PROTOCOL_VERSION, "nonce": c_nonce, "proof": proof}
+        auth = {
+            "t": "auth", "v": PROTOCOL_VERSION, "rel": RELEASE, "nonce": c_nonce, "proof": proof
+        }
         await stream.write(encode_frame(auth))
         welcome = _expect(await reader.next(timeout), "welcome")
         expected = client_proof(t.secret.reveal(), t.run_id, t.round, s_nonce, c_nonce)
@@ -273,7 +276,13 @@ def _expect(message: dict[str, Any] | None, kind: str) -> dict[str, Any]:
     if message["t"] != kind:
         raise ClientProtocolError(f"expected '{kind}' from the client, got '{message['t']}'")
     if kind == "hello" and message.get("v") != PROTOCOL_VERSION:
-        raise ClientProtocolError(f"client speaks protocol {message.get('v')}, not 1")
+        client = message.get("rel", "of an unknown release")
+        raise ClientProtocolError(
+            f"incompatible versions: the client on the target (patchpilot {client}) speaks "
+            f"protocol {message.get('v')!r}, this connector (patchpilot {RELEASE}) protocol "
+            f"{PROTOCOL_VERSION}; finish the run with the release that started it, or cancel it "
+            "and start it again with this one"
+        )
     return message
 
 

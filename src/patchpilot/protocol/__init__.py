@@ -9,9 +9,8 @@ import re
 
 from patchpilot.protocol.auth import client_proof, connector_proof, new_nonce, proofs_match
 from patchpilot.protocol.framing import MAX_FRAME, FrameDecoder, FrameError, encode_frame
+from patchpilot.protocol.versions import JOB_SPEC_VERSION, PROTOCOL_VERSION, RELEASE
 
-PROTOCOL_VERSION = 1
-JOB_SPEC_VERSION = 1
 # A run id as both sides accept it: safe in file names, unit and task names, pipe names.
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -19,6 +18,7 @@ __all__ = [
     "JOB_SPEC_VERSION",
     "MAX_FRAME",
     "PROTOCOL_VERSION",
+    "RELEASE",
     "RUN_ID_RE",
     "FrameDecoder",
     "FrameError",

@@ -23,6 +23,7 @@ from patchpilot.client.peer import LogPeer, PeerError
 from patchpilot.client_build import build_client
 from patchpilot.lab.lab import Lab
 from patchpilot.lab.server import Server
+from patchpilot.protocol import RELEASE
 
 pytestmark = pytest.mark.lab
 
@@ -172,7 +173,7 @@ def target(lab: Lab, lab_server: Server, pyz: Path) -> Iterator[Target]:
 
 
 def test_scan_both_backends_without_site_packages(target: Target) -> None:
-    assert target.client("version").strip() == "0.1.0"
+    assert target.client("version").strip() == RELEASE
     listed = {}
     for backend in ("apt-cli", "apt-python"):
         updates = json.loads(target.client("scan --json", backend=backend))

@@ -16,7 +16,7 @@ from patchpilot.client.endpoints.unix import SocketStream
 from patchpilot.client.journal import Journal
 from patchpilot.client.peer import LogPeer, PeerError
 from patchpilot.client.session import Session, SessionConfig
-from patchpilot.protocol import encode_frame
+from patchpilot.protocol import PROTOCOL_VERSION, RELEASE, encode_frame
 
 SECRET = "5e" * 32
 
@@ -142,6 +142,25 @@ def _error_after(served: Served, payload: bytes) -> dict:
 def test_garbage_is_refused(journal: Journal, payload: bytes, code: str) -> None:
     message = _error_after(Served(journal), payload)
     assert message["t"] == "error" and message["code"] == code
+
+
+def test_a_connector_of_another_protocol_version_is_refused_with_both_releases(
+    journal: Journal,
+) -> None:
+    served = Served(journal)
+    hello = served.peer.receive(5.0)
+    assert hello is not None and (hello["v"], hello["rel"]) == (PROTOCOL_VERSION, RELEASE)
+    auth = {"t": "auth", "v": 2, "rel": "9.0.0", "nonce": "a" * 32, "proof": "x"}
+    served.raw.sendall(encode_frame(auth))
+    message = served.peer.receive(5.0)
+    assert message == {
+        "t": "error",
+        "code": "version",
+        "msg": f"incompatible versions: this client (patchpilot {RELEASE}) speaks protocol 1, "
+        "the connector (patchpilot 9.0.0) protocol 2; run a connector and client of releases "
+        "that share a protocol version",
+    }
+    assert served.ended()
 
 
 def test_silence_is_refused(journal: Journal) -> None:

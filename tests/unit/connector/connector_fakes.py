@@ -93,6 +93,7 @@ class FakeEndpoint:
     reads: list[int] = field(default_factory=list)
     on_ack: Callable[[int], None] | None = None
     welcome_proof: str | None = None  # sent instead of the right proof (an impostor's)
+    hello_extra: dict[str, Any] = field(default_factory=dict)  # e.g. another release's version
 
     async def serve(self, stream: PipeStream) -> None:
         inbox = _Inbox(stream)
@@ -100,6 +101,7 @@ class FakeEndpoint:
         await stream.write(
             encode_frame(
                 {"t": "hello", "v": 1, "run": self.run_id, "round": self.round_no, "nonce": s_nonce}
+                | self.hello_extra
             )
         )
         auth = await inbox.next()

@@ -13,6 +13,7 @@ from patchpilot.connector.stream import AttachTarget, JournalFollower, StreamTun
 from patchpilot.connector.targets.linux import LinuxOS
 from patchpilot.errors import ClientFailedError, ClientProtocolError, OutputLimitError
 from patchpilot.launchers.systemd_run import SystemdRunLauncher
+from patchpilot.protocol import RELEASE
 from patchpilot.transports.fake import FakeTransport
 
 RECORDS = [
@@ -88,6 +89,17 @@ async def test_a_non_ascii_proof_is_a_protocol_error_not_a_crash() -> None:
     endpoint = FakeEndpoint("r1", 1, RECORDS, welcome_proof="\u00e9" * 64)
     with pytest.raises(ClientProtocolError, match="prove"):
         await follower(endpoint, []).follow()
+
+
+async def test_a_client_of_another_protocol_version_is_refused_with_both_releases() -> None:
+    endpoint = FakeEndpoint("r1", 1, RECORDS, hello_extra={"v": 2, "rel": "9.0.0"})
+    with pytest.raises(ClientProtocolError) as refused:
+        await follower(endpoint, []).follow()
+    assert str(refused.value).startswith(
+        f"incompatible versions: the client on the target (patchpilot 9.0.0) speaks protocol 2, "
+        f"this connector (patchpilot {RELEASE}) protocol 1;"
+    )
+    assert endpoint.reads == []  # refused before reading a record
 
 
 async def test_wrong_secret_is_refused_by_the_client() -> None:
