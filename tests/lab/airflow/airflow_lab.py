@@ -20,6 +20,7 @@ from typing import Any
 
 from patchpilot.lab.postgres import PG_PASSWORD, PostgresServer
 from patchpilot.lab.vm import free_port
+from patchpilot.protocol import RELEASE
 
 ROOT = Path(__file__).resolve().parents[3]
 _SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -43,11 +44,9 @@ def patchpilot_path(folder: Path) -> str:
     carries the provider's entry point, which Airflow finds through importlib.metadata.
     """
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    dist = folder / f"patchpilot-{project['version']}.dist-info"
+    dist = folder / f"patchpilot-{RELEASE}.dist-info"
     dist.mkdir(parents=True, exist_ok=True)
-    (dist / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: patchpilot\nVersion: {project['version']}\n"
-    )
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: patchpilot\nVersion: {RELEASE}\n")
     points = project["entry-points"]["apache_airflow_provider"]
     (dist / "entry_points.txt").write_text(
         "[apache_airflow_provider]\n" + "".join(f"{k} = {v}\n" for k, v in points.items())
