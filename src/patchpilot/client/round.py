@@ -171,9 +171,12 @@ class Round:
         backend = self._backend
         plan = select_updates(updates, spec.selection, backend.exceeds_plan, backend.hold_note)
         self._journal.record("plan.selected", "info", plan.to_fields())
-        results = self._installed_before(plan.selected) + self._apply(list(plan.selected))
+        earlier = self._installed_before(plan.selected)
+        results = earlier + self._apply(list(plan.selected))
         reboot = self._backend.reboot_state()
-        status = round_status(spec.action, len(plan.selected), results)
+        # what the cut round installed counts as this round's work: a round that only found
+        # it is no "nothing" round, so a reboot it needs is followed by another round
+        status = round_status(spec.action, len(plan.selected) + len(earlier), results)
         return {
             "status": status,
             "action": spec.action,

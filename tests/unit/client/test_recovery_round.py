@@ -62,6 +62,29 @@ def test_a_recovery_round_reports_what_the_cut_round_installed_without_installin
     assert backend.installed == ["lab-fail"] and status == [0]
 
 
+class EverythingBeforeBackend(AfterCutBackend):
+    def scan(self, emit: object) -> list[Update]:  # type: ignore[override]
+        return []
+
+
+def test_a_recovery_round_that_only_found_earlier_installs_is_a_success_not_nothing(
+    folder: RoundPaths,
+) -> None:
+    """Found by the fault campaign (seed 1): a client killed after its installs; the round
+    run again found nothing left and said `nothing`, so the loop stopped after the reboot it
+    needed and the update that reboot brings (lab-stage2-x) was never installed."""
+    planned = {"lab-base-a": "2.0-1"}
+    round_ = make_round(folder, EverythingBeforeBackend(), [], round=2, ack_timeout=0,
+                        selection={"plan": planned},
+                        recovery={"round": 1, "planned": planned})  # fmt: skip
+    thread, _ = run_in_thread(round_)
+    thread.join(10.0)
+    records = Journal.snapshot(folder.journal).records()
+    final = next(r for r in records if r["event"] == "round.result")["fields"]
+    assert final["status"] == "success"
+    assert [r["id"] for r in final["results"]] == ["lab-base-a"]
+
+
 def test_a_round_without_recovery_reports_only_its_own_installs(folder: RoundPaths) -> None:
     backend = AfterCutBackend()
     thread, _ = run_in_thread(make_round(folder, backend, [], ack_timeout=0))
