@@ -3,7 +3,8 @@
 `lab`: one running lab per test session (started in a temporary folder with no servers;
 torn down at the end, even on failure). `lab_server`: a fresh server for one test, removed
 after it; tests that change a server use their own. Tests marked `lab` are skipped, not
-failed, when not running as root or when the lab's tools are missing.
+failed, when not running as root or when the lab's tools are missing. `patchpilot_dist`: the
+sdist and wheel built once per session from the checkout under test.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from pathlib import Path
 import pytest
 
 from patchpilot.lab.lab import Lab
+from patchpilot.lab.package import Dist, build_dist
 from patchpilot.lab.server import Server
 from patchpilot.lab.tools import CONTAINER_TOOLS, VM_TOOLS
 from patchpilot.lab.vmimage import ensure_vm_image
 
-__all__ = ["lab", "lab_server"]
+__all__ = ["lab", "lab_server", "patchpilot_dist"]
 
 
 def _skip_reason(tools: tuple[str, ...] = CONTAINER_TOOLS) -> str | None:
@@ -81,3 +83,15 @@ def lab_server(lab: Lab) -> Iterator[Server]:
         yield server
     finally:
         lab.remove_server(server.name)
+
+
+@pytest.fixture(scope="session")
+def patchpilot_dist(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Dist:
+    """Return patchpilot's sdist and wheel, built once per session from the tested checkout."""
+    checkout = request.config.rootpath
+    if not (checkout / "pyproject.toml").is_file():
+        pytest.skip(f"{checkout} is not a patchpilot checkout")
+    return build_dist(checkout, tmp_path_factory.mktemp("dist"))
+
