@@ -42,10 +42,10 @@ from patchpilot.connector.events import Event
 from patchpilot.connector.fleet.job import FleetJob, run_fleet_job
 from patchpilot.connector.fleet.rollout import FleetOptions
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.result import RunResult
-from patchpilot.connector.runner import run_target
+from patchpilot.connector.run.runner import run_target
+from patchpilot.connector.run_result import RunResult
 from patchpilot.connector.store import Store, open_store
-from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.target_spec import TargetSpec
 from patchpilot.errors import ConnectError
 from patchpilot.transports.base import Stream
 from patchpilot.transports.fake import FakeTransport

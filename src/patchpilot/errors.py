@@ -19,7 +19,7 @@
     │                                    job spec): the target is free
     ├── RoundInterrupted                 a round ended without its final record: the target
     │   │                                rebooted unasked or the client died (recovered by
-    │   │                                the round loop: connector/interruption.py)
+    │   │                                the round loop: connector/run/interruption.py)
     │   └── TooManyInterruptions         ...more than --max-interruptions times (exit 78)
     ├── HookError                        an operator hook failed: `pre` (exit 81, nothing
     │                                    changed), a later one (exit 82)
@@ -30,7 +30,7 @@
 Only the CLI turns these into a message and an exit code (see connector/exitcodes.py for the
 native table, which these codes follow). `is_target_free` says whether a run failing with the
 error leaves nothing of its own in flight on the target (no client running, no reboot coming),
-so that the run frees the target's lock (connector/prepare.py `target_lock`): usage errors,
+so that the run frees the target's lock (connector/run/prepare.py `target_lock`): usage errors,
 a client that never started or that ended its round itself, hooks, health, the window.
 """
 

@@ -85,7 +85,8 @@ def test_the_connector_top_holds_no_per_os_or_fleet_files() -> None:
     top = {p.name for p in SRC.joinpath("connector").glob("*.py")}
     assert not {n for n in top if n.startswith(("windows_", "inventory", "fleet"))}
     assert "targetos.py" not in top and "deploy.py" not in top and "probes.py" not in top
-    for room in ("targets/linux.py", "targets/windows", "fleet", "inventory"):
+    assert not {"runner.py", "rounds.py", "stream.py", "report.py", "result.py", "target.py"} & top
+    for room in ("targets/linux.py", "targets/windows", "fleet", "inventory", "run", "store"):
         assert SRC.joinpath("connector", room).exists(), room
 
 
@@ -183,10 +184,6 @@ _CONNECTOR_FLOORS = {
     "__init__": 6, "fleet": 5, "run": 4, "reports": 3, "targets": 2, "store": 2,
     "inventory": 1,
 }  # fmt: skip
-_RUN = {
-    "runner", "change", "rounds", "context", "prepare", "prescan", "health", "hooks",
-    "stream", "reboot", "stability", "report", "own_journal", "interruption",
-}  # fmt: skip
 _VALUES = 1
 
 
@@ -196,7 +193,6 @@ def _room(module: str) -> tuple[str, int, int]:
     if parts[0] != "connector":
         return parts[0], _FLOORS[parts[0]], 0
     inner = parts[1] if len(parts) > 1 else "__init__"
-    inner = "run" if inner in _RUN else inner
     return f"connector.{inner}", _FLOORS["connector"], _CONNECTOR_FLOORS.get(inner, _VALUES)
 
 
@@ -226,3 +222,26 @@ def test_the_floor_check_finds_an_import_that_points_up() -> None:
 def test_no_import_points_up() -> None:
     """No module imports one on a higher floor, type-only and lazy imports included."""
     assert _upward(_GRAPH) == {_KNOWN}
+
+
+_TOOL_NAMES = {frozenset({"apt", "at"}), frozenset({"dnf", "dnf5"})}  # the tools' own names
+
+
+def _one_letter_apart(a: str, b: str) -> bool:
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long = sorted((a, b), key=len)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def test_no_two_module_names_differ_by_one_letter() -> None:
+    """`report.py` beside `reports/` sent readers to the wrong room (issue 28)."""
+    names = {
+        p.stem
+        for p in SRC.rglob("*")
+        if (p.is_dir() or p.suffix == ".py") and not p.name.startswith("_")
+    }
+    close = {frozenset({a, b}) for a in names for b in names if a < b and _one_letter_apart(a, b)}
+    assert close - _TOOL_NAMES == set()

@@ -45,7 +45,7 @@ from patchpilot.connector.fleet import (
 )
 from patchpilot.connector.inventory import HostEntry
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.result import write_result
+from patchpilot.connector.run_result import write_result
 from patchpilot.connector.store import default_state_dir
 from patchpilot.errors import Cancelled
 

@@ -21,7 +21,7 @@ from patchpilot.cli.render import event_line
 from patchpilot.cli.terminal import RecapRow, TerminalView, recap
 from patchpilot.connector.events import Event
 from patchpilot.connector.fleet import FleetResult
-from patchpilot.connector.result import RunResult, write_result
+from patchpilot.connector.run_result import RunResult, write_result
 from patchpilot.connector.store import default_state_dir
 
 __all__ = ["Human", "JsonFlag", "VerboseFlag"]

@@ -1,9 +1,9 @@
 """The `patchpilot` command line: the one place that turns errors into messages and exit codes.
 
-Sub-commands live in sibling modules (`run`, `client`, `fleet`, `report`) and are registered here;
-commands shipped beside the product (the lab's `patchpilot lab`) register themselves through
-the `patchpilot.commands` entry point group, so the product never imports them. Nothing below
-`cli/` prints or parses arguments. A PatchpilotError becomes one line on
+Sub-commands live in sibling modules (`run`, `client`, `fleet`, `report_command`) and are
+registered here; commands shipped beside the product (the lab's `patchpilot lab`) register
+themselves through the `patchpilot.commands` entry point group, so the product never imports
+them. Nothing below `cli/` prints or parses arguments. A PatchpilotError becomes one line on
 stderr and its exit code; a usage error exits 64 (EX_USAGE, the native table's code); any
 other exception is a bug: its traceback goes to a log file and the exit status is 70. Under
 `--exit-codes wsus` every such failure exits -1 (255), as the WSUS connector did.
@@ -23,7 +23,7 @@ from typer._click import exceptions as click_errors  # typer 0.29 vendors its ow
 
 from patchpilot.cli import client as client_cmd
 from patchpilot.cli import fleet as fleet_cmd
-from patchpilot.cli import report as report_cmd
+from patchpilot.cli import report_command
 from patchpilot.cli import run as run_cmd
 from patchpilot.cli.printable import printable
 from patchpilot.connector.exitcodes import Outcome, native_code, posix_status
@@ -59,7 +59,7 @@ def _root(
 
 run_cmd.register(app)
 fleet_cmd.register(app)
-report_cmd.register(app)
+report_command.register(app)
 app.add_typer(client_cmd.app, name="client", help="Build and inspect the target-side client.")
 for _plugin in entry_points(group="patchpilot.commands"):
     _plugin.load()(app)

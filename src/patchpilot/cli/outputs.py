@@ -1,7 +1,7 @@
 """CLI: the `--report` and `--metrics-file` outputs that `run` and `fleet` write at the end.
 
 A report is read back from the state store, so the same files can be made any time later
-with `patchpilot report` (cli/report.py).
+with `patchpilot report` (cli/report_command.py).
 """
 
 from __future__ import annotations

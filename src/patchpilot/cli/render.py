@@ -23,7 +23,7 @@ from patchpilot.connector.events import (
     RunStarted,
     WarningRaised,
 )
-from patchpilot.connector.result import RunResult
+from patchpilot.connector.run_result import RunResult
 
 __all__ = ["EventRenderer", "event_json", "event_line", "format_fields", "format_line"]
 

@@ -31,11 +31,11 @@ from patchpilot.connector.events import EventSink
 from patchpilot.connector.exitcodes import posix_status
 from patchpilot.connector.inventory import load_inventories
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.result import RunResult, write_result
+from patchpilot.connector.run.runner import new_run_id, run_target
+from patchpilot.connector.run_result import RunResult, write_result
 from patchpilot.connector.run_status import RunStatus
-from patchpilot.connector.runner import new_run_id, run_target
 from patchpilot.connector.store import Store
-from patchpilot.connector.target import TargetSpec, resolve_target
+from patchpilot.connector.target_spec import TargetSpec, resolve_target
 from patchpilot.errors import Cancelled, ConfigurationError, StateError
 
 __all__ = ["register"]
@@ -259,7 +259,7 @@ def status_lines(store: Store, run_id: str | None) -> list[str]:
 
 def cancel_run(store: Store, run_id: str, pid_file: Path) -> str:
     """Signal the run's connector if it is alive; else record the run as cancelled."""
-    from patchpilot.connector.runner import cancel_stored_run
+    from patchpilot.connector.run.runner import cancel_stored_run
 
     found = store.run(run_id)
     if found is None:

@@ -1,7 +1,7 @@
 """The round's heartbeat: a journal record every few seconds while a long step runs.
 
 A connector that hears nothing for a few heartbeats stops trusting the silence and asks the
-target's scheduler and boot id whether the client still lives (connector/interruption.py);
+target's scheduler and boot id whether the client still lives (connector/run/interruption.py);
 the records also tell a reader which phase the client is in and for how long.
 """
 

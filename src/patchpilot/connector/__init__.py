@@ -1,9 +1,10 @@
 """The connector: one target's round loop, reboot verification, a fleet, state store, reports.
 
 It runs where the scheduler runs, reaches targets through `transports/`, starts the client
-through `launchers/`, follows its journal (`stream.py`) and keeps every run in SQLite
-(`store.py`). What differs per OS lives in `targets/`, the rollout over many servers in
-`fleet/`, Ansible inventories in `inventory/`.
+through `launchers/`, follows its journal (`run/stream.py`) and keeps every run in its state
+store (`store/`). One target's run lives in `run/`, what differs per OS in `targets/`, the
+rollout over many servers in `fleet/`, Ansible inventories in `inventory/`, reports in
+`reports/`; the modules at this level are the small value types they all share.
 
 The names below are its public surface: everything an integration (the CLI, the Airflow
 provider, a script) needs to patch one server or a fleet and read the results. A test pins
@@ -42,12 +43,12 @@ from patchpilot.connector.fleet import (
 from patchpilot.connector.inventory import HostEntry, Inventory, load_inventory
 from patchpilot.connector.options import RunOptions, read_list_file
 from patchpilot.connector.plan_check import check_plan
-from patchpilot.connector.result import RunResult, write_result
+from patchpilot.connector.run.runner import cancel_stored_run, new_run_id, run_target
+from patchpilot.connector.run_result import RunResult, write_result
 from patchpilot.connector.run_status import RunStatus
-from patchpilot.connector.runner import cancel_stored_run, new_run_id, run_target
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import Store, open_store
-from patchpilot.connector.target import TargetSpec, resolve_target
+from patchpilot.connector.target_spec import TargetSpec, resolve_target
 
 __all__ = [
     "Event",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from patchpilot.connector.result import RunResult
+from patchpilot.connector.run_result import RunResult
 
 __all__ = [
     "Event",

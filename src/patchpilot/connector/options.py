@@ -18,8 +18,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
+from patchpilot.connector.maintenance_window import parse_deadline, parse_duration
 from patchpilot.connector.targets import TARGETS, WindowsOptions
-from patchpilot.connector.window import parse_deadline, parse_duration
 from patchpilot.errors import ConfigurationError
 from patchpilot.protocol import RUN_ID_RE
 
@@ -236,7 +236,7 @@ class RunOptions(BaseModel):
         description="Only updates whose advisory fixes one of these CVEs (dnf, zypper, Windows).",
         json_schema_extra=_meta(SELECTION),
     )
-    # --- the operator's change process (connector/change.py; README "Hooks, health checks")
+    # --- the operator's change process (connector/run/change.py; README "Hooks, health checks")
     hook_pre: str | None = Field(
         default=None,
         description="On the target, as root, before anything changes; non-zero stops (81).",

@@ -29,7 +29,7 @@ class RoundPhase(enum.StrEnum):
     # Verified, and the scheduler's task cleared: the round's results count.
     DONE = "done"
     # Ended without its final record (target reset, client killed): the next round runs it
-    # again with the same plan (connector/interruption.py).
+    # again with the same plan (connector/run/interruption.py).
     INTERRUPTED = "interrupted"
 
     @property

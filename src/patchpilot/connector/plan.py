@@ -1,6 +1,6 @@
 """Pure round logic: what a round reported, the frozen plan, loop detection, when to go on.
 
-No I/O here; rounds.py feeds in the records it streamed and acts on the answers.
+No I/O here; run/round_loop.py feeds in the records it streamed and acts on the answers.
 """
 
 from __future__ import annotations

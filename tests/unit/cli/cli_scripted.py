@@ -20,9 +20,9 @@ from patchpilot.connector.events import (
 )
 from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.result import RebootRecord, RoundSummary, RunResult
+from patchpilot.connector.run_result import RebootRecord, RoundSummary, RunResult
 from patchpilot.connector.store import Store
-from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.target_spec import TargetSpec
 
 __all__ = ["events_for", "result_for", "scripted_run_target"]
 

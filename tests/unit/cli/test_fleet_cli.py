@@ -27,7 +27,7 @@ from patchpilot.connector.fleet.job import prepare_fleet as prepare
 from patchpilot.connector.fleet.job import select_hosts
 from patchpilot.connector.inventory import load_inventory
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.result import RebootRecord, RunResult
+from patchpilot.connector.run_result import RebootRecord, RunResult
 from patchpilot.errors import Cancelled, ConfigurationError
 
 INI = "[web]\nw2\nw1 patchpilot_reboot=never\n[db]\nd1\n"

@@ -20,7 +20,7 @@ from patchpilot.cli.run import status_lines
 from patchpilot.cli.terminal import RecapRow, TerminalView, recap
 from patchpilot.connector.events import JournalRecord, RunFinished, RunStarted, WarningRaised
 from patchpilot.connector.exitcodes import Outcome
-from patchpilot.connector.result import RunResult
+from patchpilot.connector.run_result import RunResult
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RunRow, Store, open_store
 from patchpilot.errors import ClientFailedError

@@ -14,7 +14,7 @@ from patchpilot.cli.render import EventRenderer, format_line
 from patchpilot.cli.run import cancel_run, status_lines
 from patchpilot.connector.events import JournalRecord, RunFinished, RunStarted, WarningRaised
 from patchpilot.connector.exitcodes import Outcome
-from patchpilot.connector.result import RunResult
+from patchpilot.connector.run_result import RunResult
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RunRow, open_store
 from patchpilot.errors import ConfigurationError
@@ -187,7 +187,7 @@ def test_cancel_never_signals_a_recycled_pid(tmp_path: Path) -> None:
 
 
 def test_the_result_file_is_private(tmp_path: Path) -> None:
-    from patchpilot.connector.result import write_result
+    from patchpilot.connector.run_result import write_result
 
     write_result({"a": 1}, tmp_path / "r.json")
     assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o600

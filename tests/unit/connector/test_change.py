@@ -13,23 +13,23 @@ import pytest
 
 from patchpilot.cli.options import build_options
 from patchpilot.client.hooks import HookSpecError, parse_hook_spec, run_hook
-from patchpilot.connector.change import ChangeSteps
-from patchpilot.connector.context import RoundContext
 from patchpilot.connector.fleet.rollout import FleetOptions, ServerOutcome, run_fleet
-from patchpilot.connector.hooks import (
+from patchpilot.connector.inventory import HostEntry
+from patchpilot.connector.maintenance_window import is_closed, parse_deadline, parse_duration
+from patchpilot.connector.options import RunOptions
+from patchpilot.connector.run.change import ChangeSteps
+from patchpilot.connector.run.context import RoundContext
+from patchpilot.connector.run.hooks import (
     HookEnv,
     HookPoint,
     run_local_hook,
     run_point,
 )
-from patchpilot.connector.inventory import HostEntry
-from patchpilot.connector.options import RunOptions
-from patchpilot.connector.own_journal import withheld_rounds
+from patchpilot.connector.run.own_journal import withheld_rounds
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RunRow, open_store
 from patchpilot.connector.targets.linux import LinuxBootProbe, LinuxOS
-from patchpilot.connector.targets.windows.target import WindowsOS
-from patchpilot.connector.window import is_closed, parse_deadline, parse_duration
+from patchpilot.connector.targets.windows.family import WindowsOS
 from patchpilot.errors import ConfigurationError
 from patchpilot.launchers.systemd_run import SystemdRunLauncher
 from patchpilot.transports.fake import FakeTransport, Reply

@@ -23,10 +23,10 @@ from patchpilot.connector.fleet.job import (
 )
 from patchpilot.connector.inventory import Inventory, load_inventory
 from patchpilot.connector.options import RUN_ID_RE, RunOptions
-from patchpilot.connector.result import RunResult
+from patchpilot.connector.run_result import RunResult
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RunRow, Store, open_store
-from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.target_spec import TargetSpec
 from patchpilot.errors import ClientProtocolError, ConfigurationError, PatchpilotError
 
 INVENTORY = """\

@@ -14,11 +14,11 @@ from connector_fakes import FakeClient, FakeTarget, final, record
 
 from patchpilot.connector.events import Event, PhaseStarted
 from patchpilot.connector.exitcodes import Outcome
-from patchpilot.connector.interruption import interruptions
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.runner import run_target
+from patchpilot.connector.run.interruption import interruptions
+from patchpilot.connector.run.runner import run_target
 from patchpilot.connector.store import Store
-from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.target_spec import TargetSpec
 from patchpilot.transports.base import CommandResult
 
 TARGET = TargetSpec("web1", "web1")

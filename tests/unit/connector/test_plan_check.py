@@ -11,9 +11,9 @@ from connector_fakes import FakeClient, FakeTarget, final, record
 
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.plan_check import check_plan, security_left_out
-from patchpilot.connector.runner import run_target
+from patchpilot.connector.run.runner import run_target
 from patchpilot.connector.store import open_store
-from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.target_spec import TargetSpec
 from patchpilot.errors import ClientProtocolError
 
 

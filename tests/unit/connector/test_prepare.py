@@ -1,5 +1,5 @@
 """The target's run lock around a run's rounds, and the refusal of a run id the target knows
-from another state store (connector/prepare.py), against a scripted target."""
+from another state store (connector/run/prepare.py), against a scripted target."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from test_runner import down_after_round_one, two_rounds
 
 from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.result import RunResult
-from patchpilot.connector.runner import run_target
+from patchpilot.connector.run.runner import run_target
+from patchpilot.connector.run_result import RunResult
 from patchpilot.connector.store import Store, open_store
-from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.target_spec import TargetSpec
 from patchpilot.transports.base import CommandResult
 
 STATE = "/var/lib/patchpilot/runs/r1/round-1/state.json"

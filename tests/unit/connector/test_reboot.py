@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from patchpilot.connector.reboot import Clock, RebootPolicy, await_back, await_reboot
+from patchpilot.connector.run.reboot import Clock, RebootPolicy, await_back, await_reboot
 from patchpilot.connector.targets.base import BootProbe, Readiness
 from patchpilot.errors import PhaseTimeout, RebootError, TransportError
 from patchpilot.transports.base import Transport

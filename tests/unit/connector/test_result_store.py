@@ -13,7 +13,7 @@ import pytest
 
 from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.phase import RoundPhase
-from patchpilot.connector.result import RebootRecord, RoundSummary, RunResult, write_result
+from patchpilot.connector.run_result import RebootRecord, RoundSummary, RunResult, write_result
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RoundRow, RunRow, Store, open_store
 

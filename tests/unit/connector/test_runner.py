@@ -16,10 +16,10 @@ from patchpilot.cli.run import status_lines
 from patchpilot.connector.events import Event, JournalRecord
 from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.runner import run_target
+from patchpilot.connector.run.runner import run_target
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RoundRow, RunRow, Store
-from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.target_spec import TargetSpec
 from patchpilot.errors import ConnectError, TransportTimeout
 from patchpilot.transports.fake import FakeTransport
 

@@ -15,10 +15,10 @@ from test_runner import two_rounds
 from patchpilot.connector.events import Event, PhaseStarted
 from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.runner import run_target
-from patchpilot.connector.stability import PendingStability, confirm_stable
+from patchpilot.connector.run.runner import run_target
+from patchpilot.connector.run.stability import PendingStability, confirm_stable
 from patchpilot.connector.store import Store, open_store
-from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.target_spec import TargetSpec
 from patchpilot.transports.fake import FakeTransport
 
 BOOT_ID = ("cat", "/proc/sys/kernel/random/boot_id")

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from connector_fakes import SECRET, FakeEndpoint, final, record
 
+from patchpilot.connector.run.stream import AttachTarget, JournalFollower, StreamTuning
 from patchpilot.connector.secret import Secret
-from patchpilot.connector.stream import AttachTarget, JournalFollower, StreamTuning
 from patchpilot.connector.targets.linux import LinuxOS
 from patchpilot.errors import ClientFailedError, ClientProtocolError, OutputLimitError
 from patchpilot.launchers.systemd_run import SystemdRunLauncher

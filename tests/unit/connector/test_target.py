@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from patchpilot.connector.inventory import load_inventory
-from patchpilot.connector.target import (
+from patchpilot.connector.target_spec import (
     TargetSpec,
     known_hosts_of,
     parse_target,

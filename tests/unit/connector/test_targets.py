@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.target_spec import TargetSpec
 from patchpilot.connector.targets import TARGETS, LinuxOS, TargetOS, WindowsOS
 from patchpilot.connector.targets.linux import LinuxBootProbe
+from patchpilot.connector.targets.windows.family import make_windows_transport
 from patchpilot.connector.targets.windows.probe import WindowsBootProbe
-from patchpilot.connector.targets.windows.target import make_windows_transport
 from patchpilot.errors import ConfigurationError, LaunchError
 from patchpilot.launchers.schtasks import SchtasksLauncher
 from patchpilot.transports.base import CommandResult

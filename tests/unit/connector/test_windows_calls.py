@@ -13,9 +13,9 @@ from connector_fakes import FakeClient, final, record
 from windows_fakes import CLIENT, PYTHON, WindowsTarget, decoded
 
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.runner import run_target
+from patchpilot.connector.run.runner import run_target
 from patchpilot.connector.store import open_store
-from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.target_spec import TargetSpec
 from patchpilot.connector.targets.base import ClientSite
 from patchpilot.connector.targets.windows import WindowsOS
 from patchpilot.connector.targets.windows.calls import (

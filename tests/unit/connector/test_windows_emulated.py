@@ -19,10 +19,10 @@ from windows_emulator import EmulatedWindows
 from patchpilot.client_build import build_client
 from patchpilot.connector.events import Event, JournalRecord
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.result import RunResult
-from patchpilot.connector.runner import run_target
+from patchpilot.connector.run.runner import run_target
+from patchpilot.connector.run_result import RunResult
 from patchpilot.connector.store import open_store
-from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.target_spec import TargetSpec
 from patchpilot.lab.samba import SAMBA_PASSWORD, SAMBA_USER, SambaServer, samba_missing
 from patchpilot.transports.ssh import SSHSettings
 from patchpilot.transports.winssh import WindowsSSHTransport

@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from patchpilot.connector.reboot import Clock, RebootPolicy, await_reboot
+from patchpilot.connector.run.reboot import Clock, RebootPolicy, await_reboot
 from patchpilot.connector.targets.base import Readiness
 from patchpilot.connector.targets.windows.probe import (
     WindowsBootProbe,

@@ -15,16 +15,16 @@ from typing import Any
 from connector_fakes import FakeClient, final, record
 from windows_fakes import CLIENT, PYTHON, WindowsTarget
 
-from patchpilot.connector.context import RoundContext
 from patchpilot.connector.events import Event, utc_now
 from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.report import build_result
-from patchpilot.connector.rounds import launch, run_rounds
-from patchpilot.connector.runner import make_transport, run_target
+from patchpilot.connector.run.context import RoundContext
+from patchpilot.connector.run.round_loop import launch, run_rounds
+from patchpilot.connector.run.runner import make_transport, run_target
+from patchpilot.connector.run.summary import build_result
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RoundRow, RunRow, open_store
-from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.target_spec import TargetSpec
 from patchpilot.connector.targets.windows import WindowsOS
 from patchpilot.connector.targets.windows.layout import pushed_path
 from patchpilot.launchers.schtasks import SchtasksLauncher

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from patchpilot.connector.backoff import Backoff
 from patchpilot.connector.inventory import HostEntry
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.target_spec import TargetSpec
 from patchpilot.connector.targets import TARGETS
 from patchpilot.connector.targets.linux import UNKNOWN_FAMILY
 

@@ -51,10 +51,10 @@ from patchpilot.connector.options import (
     option_meta,
 )
 from patchpilot.connector.plan_check import check_plan
-from patchpilot.connector.result import RunResult
-from patchpilot.connector.runner import run_target
+from patchpilot.connector.run.runner import run_target
+from patchpilot.connector.run_result import RunResult
 from patchpilot.connector.store import Store
-from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.target_spec import TargetSpec
 from patchpilot.errors import ConfigurationError, PatchpilotError
 
 __all__ = [

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from patchpilot.connector.inventory import HostEntry
+from patchpilot.connector.maintenance_window import is_closed
 from patchpilot.connector.run_status import RunStatus
-from patchpilot.connector.window import is_closed
 from patchpilot.errors import Cancelled, ConfigurationError, PatchpilotError
 
 __all__ = [
@@ -92,7 +92,7 @@ class FleetOptions:
     order: Order = Order.INVENTORY
     seed: int | None = None
     failure_code: int = EXIT_FLEET_FAILED
-    deadline: datetime | None = None  # the maintenance window (connector/window.py)
+    deadline: datetime | None = None  # the maintenance window (connector/maintenance_window.py)
     cutoff: float = 0.0
     window_code: int = EXIT_WINDOW_CLOSED
 

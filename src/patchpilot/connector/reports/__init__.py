@@ -17,7 +17,7 @@ from patchpilot.connector.reports.html import render_html
 from patchpilot.connector.reports.junit import render_junit
 from patchpilot.connector.reports.metrics import render_metrics
 from patchpilot.connector.reports.model import Report, build_report
-from patchpilot.connector.result import write_text_atomic
+from patchpilot.connector.run_result import write_text_atomic
 from patchpilot.errors import ConfigurationError
 
 __all__ = [

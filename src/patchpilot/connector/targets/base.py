@@ -20,7 +20,7 @@ from patchpilot.transports.base import CommandResult, Stream, Transport
 
 if TYPE_CHECKING:
     from patchpilot.connector.options import RunOptions
-    from patchpilot.connector.target import TargetSpec
+    from patchpilot.connector.target_spec import TargetSpec
 
 __all__ = ["ISOLATED", "BootProbe", "ClientArtifact", "ClientSite", "Readiness", "TargetOS"]
 

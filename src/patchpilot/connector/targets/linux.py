@@ -34,7 +34,7 @@ from patchpilot.transports.ssh import SSHSettings, SSHTransport
 
 if TYPE_CHECKING:
     from patchpilot.connector.options import RunOptions
-    from patchpilot.connector.target import TargetSpec
+    from patchpilot.connector.target_spec import TargetSpec
 
 __all__ = ["LinuxBootProbe", "LinuxOS", "pushed_path"]
 

@@ -16,29 +16,29 @@ from dataclasses import replace
 from typing import Any
 
 from patchpilot.connector.backoff import Backoff
-from patchpilot.connector.context import RoundContext
 from patchpilot.connector.events import (
     JournalRecord,
     utc_now,
 )
-from patchpilot.connector.interruption import (
+from patchpilot.connector.options import RunOptions
+from patchpilot.connector.phase import RoundPhase
+from patchpilot.connector.plan import RoundReport, should_continue
+from patchpilot.connector.run.context import RoundContext
+from patchpilot.connector.run.interruption import (
     Interruption,
     cleanup_tasks,
     detect,
     interruptions,
     recover,
 )
-from patchpilot.connector.interruption import record as record_interruption
-from patchpilot.connector.options import RunOptions
-from patchpilot.connector.own_journal import HOOK_ROUND
-from patchpilot.connector.phase import RoundPhase
-from patchpilot.connector.plan import RoundReport, should_continue
-from patchpilot.connector.prescan import round_plan
-from patchpilot.connector.reboot import await_back
-from patchpilot.connector.report import round_report
-from patchpilot.connector.stability import PendingStability, confirm_stable
+from patchpilot.connector.run.interruption import record as record_interruption
+from patchpilot.connector.run.own_journal import HOOK_ROUND
+from patchpilot.connector.run.prescan import round_plan
+from patchpilot.connector.run.reboot import await_back
+from patchpilot.connector.run.stability import PendingStability, confirm_stable
+from patchpilot.connector.run.stream import FINAL_EVENT, AttachTarget, JournalFollower, StreamTuning
+from patchpilot.connector.run.summary import round_report
 from patchpilot.connector.store import RoundRow
-from patchpilot.connector.stream import FINAL_EVENT, AttachTarget, JournalFollower, StreamTuning
 from patchpilot.errors import (
     ConfigurationError,
     LaunchError,

@@ -14,20 +14,20 @@ the `post` hooks still run: the server is consistent between rounds and should b
 
 from __future__ import annotations
 
-from patchpilot.connector.context import RoundContext
-from patchpilot.connector.health import check_health
-from patchpilot.connector.hooks import (
+from patchpilot.connector.maintenance_window import is_closed, is_past
+from patchpilot.connector.plan import final_updates
+from patchpilot.connector.run.context import RoundContext
+from patchpilot.connector.run.health import check_health
+from patchpilot.connector.run.hooks import (
     HookEnv,
     HookPoint,
     has_hooks,
     record,
     run_point,
 )
-from patchpilot.connector.own_journal import HOOK_ROUND, withheld_rounds
-from patchpilot.connector.plan import final_updates
-from patchpilot.connector.report import round_report
-from patchpilot.connector.rounds import run_rounds
-from patchpilot.connector.window import is_closed, is_past
+from patchpilot.connector.run.own_journal import HOOK_ROUND, withheld_rounds
+from patchpilot.connector.run.round_loop import run_rounds
+from patchpilot.connector.run.summary import round_report
 from patchpilot.errors import HookError, WindowClosed
 
 __all__ = ["ChangeSteps", "run_change"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from patchpilot.connector.context import RoundContext
 from patchpilot.connector.plan import RoundReport, extend_plan, find_loops
+from patchpilot.connector.run.context import RoundContext
 from patchpilot.errors import LaunchError, TransportError
 
 __all__ = ["later_plan", "prescan", "round_plan"]

@@ -32,7 +32,7 @@ from patchpilot.transports.winssh import WindowsSSHTransport
 
 if TYPE_CHECKING:
     from patchpilot.connector.options import RunOptions
-    from patchpilot.connector.target import TargetSpec
+    from patchpilot.connector.target_spec import TargetSpec
     from patchpilot.transports.psrp import PSRPSettings
 
 __all__ = ["WindowsOS", "make_windows_transport"]

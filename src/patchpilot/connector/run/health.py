@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from patchpilot.connector.context import RoundContext
-from patchpilot.connector.hooks import HookEnv, HookRun, record, run_target_hook
+from patchpilot.connector.run.context import RoundContext
+from patchpilot.connector.run.hooks import HookEnv, HookRun, record, run_target_hook
 from patchpilot.errors import HealthError
 
 __all__ = ["RETRY_SECONDS", "check_health", "has_health_checks"]

@@ -20,12 +20,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from patchpilot.connector.context import RoundContext
 from patchpilot.connector.events import JournalRecord, utc_now
-from patchpilot.connector.own_journal import HOOK_ROUND
 from patchpilot.connector.phase import RoundPhase
-from patchpilot.connector.reboot import await_back, read_boot_id
-from patchpilot.connector.stability import PendingStability
+from patchpilot.connector.run.context import RoundContext
+from patchpilot.connector.run.own_journal import HOOK_ROUND
+from patchpilot.connector.run.reboot import await_back, read_boot_id
+from patchpilot.connector.run.stability import PendingStability
 from patchpilot.connector.store import RoundRow
 from patchpilot.errors import RoundInterrupted, TransportError
 from patchpilot.launchers.base import TaskHandle, TaskState

@@ -8,12 +8,12 @@ from typing import Any
 
 from patchpilot.connector.events import utc_now
 from patchpilot.connector.exitcodes import Outcome, Tally, native_code, wsus_code
-from patchpilot.connector.interruption import interruptions
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.own_journal import HOOK_ROUND, withheld_rounds
 from patchpilot.connector.phase import RoundPhase
 from patchpilot.connector.plan import REPORT_EVENTS, RoundReport, final_updates, outcome_of
-from patchpilot.connector.result import RebootRecord, RoundSummary, RunResult
+from patchpilot.connector.run.interruption import interruptions
+from patchpilot.connector.run.own_journal import HOOK_ROUND, withheld_rounds
+from patchpilot.connector.run_result import RebootRecord, RoundSummary, RunResult
 from patchpilot.connector.store import RoundRow, RunRow, Store
 
 __all__ = ["build_result", "round_report"]

@@ -1,6 +1,6 @@
 """What the steps of one run share: `RoundContext`, and the change process's seams.
 
-It sits below every step that takes it (rounds.py, prescan.py, hooks.py, health.py,
+It sits below every step that takes it (round_loop.py, prescan.py, hooks.py, health.py,
 change.py, runner.py), so no step imports the round loop to name its argument.
 """
 
@@ -11,11 +11,11 @@ from typing import Protocol
 
 from patchpilot.connector.events import EventSink, PhaseStarted, WarningRaised
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.reboot import Clock, RebootPolicy
+from patchpilot.connector.run.reboot import Clock, RebootPolicy
+from patchpilot.connector.run.stability import PendingStability
+from patchpilot.connector.run.stream import StreamTuning
 from patchpilot.connector.secret import Secret
-from patchpilot.connector.stability import PendingStability
 from patchpilot.connector.store import Store
-from patchpilot.connector.stream import StreamTuning
 from patchpilot.connector.targets.base import BootProbe, ClientSite, TargetOS
 from patchpilot.launchers.base import Launcher
 from patchpilot.transports.base import Transport
@@ -24,7 +24,7 @@ __all__ = ["RoundContext", "RoundSteps"]
 
 
 class RoundSteps(Protocol):
-    """The operator's change process at the round loop's seams (connector/change.py)."""
+    """The operator's change process at the round loop's seams (connector/run/change.py)."""
 
     def before_round(self, round_no: int) -> None: ...
 

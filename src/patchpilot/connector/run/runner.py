@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from patchpilot.client_build import build_client
-from patchpilot.connector.change import run_change
-from patchpilot.connector.context import RoundContext
 from patchpilot.connector.events import (
     Event,
     JournalRecord,
@@ -36,19 +34,21 @@ from patchpilot.connector.exitcodes import Outcome, outcome_of_error
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.phase import RoundPhase
 from patchpilot.connector.plan_check import SCAN_EVENTS, security_left_out
-from patchpilot.connector.prepare import (
+from patchpilot.connector.run.change import run_change
+from patchpilot.connector.run.context import RoundContext
+from patchpilot.connector.run.prepare import (
     patiently,
     prepare_target,
     refuse_foreign_run,
     step,
     target_lock,
 )
-from patchpilot.connector.report import build_result
-from patchpilot.connector.result import RunResult
+from patchpilot.connector.run.summary import build_result
+from patchpilot.connector.run_result import RunResult
 from patchpilot.connector.run_status import RunStatus
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RunRow, Store
-from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.target_spec import TargetSpec
 from patchpilot.connector.targets import TARGETS
 from patchpilot.connector.targets.base import ClientArtifact
 from patchpilot.errors import (

@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from patchpilot.connector.context import RoundContext
 from patchpilot.connector.events import JournalRecord, utc_now
-from patchpilot.connector.own_journal import HOOK_ROUND
+from patchpilot.connector.run.context import RoundContext
+from patchpilot.connector.run.own_journal import HOOK_ROUND
 from patchpilot.errors import HookError, LaunchError, TransportError
 
 __all__ = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from patchpilot.connector.reboot import (
+from patchpilot.connector.run.reboot import (
     Clock,
     RebootPolicy,
     read_boot_id,
