@@ -1,7 +1,9 @@
 """A real Airflow 3 deployment for tests: the metadata database in the test PostgreSQL, and
-api-server, scheduler (LocalExecutor), dag-processor and triggerer as real processes from the
-cached venv that scripts/airflow-venv.sh makes. Everything listens on 127.0.0.1 only; every
-process runs in its own session and is stopped (its whole group) at the end.
+api-server, scheduler (LocalExecutor), dag-processor and triggerer as real processes, from an
+Airflow environment with patchpilot installed as an operator would (`provider_venv`). The unit
+tests that only parse DAGs use the cached venv of scripts/airflow-venv.sh and the checkout on
+PYTHONPATH (`patchpilot_path`). Everything listens on 127.0.0.1 only; every process runs in
+its own session and is stopped (its whole group) at the end.
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ import os
 import secrets
 import signal
 import subprocess
+import sys
 import time
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from patchpilot.lab.package import clean_env, pip_install, site_packages
 from patchpilot.lab.postgres import PG_PASSWORD, PostgresServer
 from patchpilot.lab.vm import free_port
 from patchpilot.protocol import RELEASE
 
 ROOT = Path(__file__).resolve().parents[3]
+REQUIREMENTS = ROOT / "tests" / "airflow" / "requirements.txt"
 _SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
@@ -54,6 +59,44 @@ def patchpilot_path(folder: Path) -> str:
     return f"{ROOT / 'src'}{os.pathsep}{folder}"
 
 
+def provider_venv(wheel: Path, folder: Path) -> Path:
+    """Return an Airflow environment in folder with the patchpilot wheel installed into it.
+
+    Airflow alone first (`apache-airflow[postgres]` at the version, and with the set,
+    pinned in tests/airflow/requirements.txt); then, as an operator adds a provider to an
+    Airflow image: `pip install 'patchpilot[airflow]'` constrained to that environment's own
+    `pip freeze`, resolved by pip (no --no-deps, nothing on PYTHONPATH). Every package
+    Airflow brought stays at its version; what patchpilot adds is resolved from its ranges.
+    """
+    (airflow,) = [
+        line.strip() for line in REQUIREMENTS.read_text().splitlines()
+        if line.startswith("apache-airflow==")
+    ]  # fmt: skip
+    venv, uv = folder / "airflow-venv", Path(sys.executable).parent / "uv"
+    python = str(venv / "bin" / "python")
+    for argv in (
+        [str(uv), "venv", "--quiet", "--seed", "--python", "/usr/bin/python3", str(venv)],
+        [str(uv), "pip", "install", "--quiet", "--python", python,
+         airflow.replace("==", "[postgres]=="), "--constraint", str(REQUIREMENTS)],
+    ):  # fmt: skip
+        subprocess.run(argv, env=clean_env(), capture_output=True, check=True, timeout=900)
+    frozen = subprocess.run(
+        [python, "-m", "pip", "freeze"], env=clean_env(), capture_output=True, text=True,
+        check=True, timeout=120,
+    ).stdout  # fmt: skip
+    assert "patchpilot" not in frozen and "asyncssh" not in frozen  # Airflow's own set only
+    constraints = folder / "airflow-constraints.txt"
+    constraints.write_text(frozen)
+    pip_install(venv, "--constraint", str(constraints), f"{wheel}[airflow]")
+    after = subprocess.run(
+        [python, "-m", "pip", "freeze"], env=clean_env(), capture_output=True, text=True,
+        check=True, timeout=120,
+    ).stdout  # fmt: skip
+    assert set(frozen.splitlines()) <= set(after.splitlines())  # nothing of Airflow's moved
+    assert (site_packages(venv) / "patchpilot" / "airflow" / "operator.py").is_file()
+    return venv
+
+
 class Airflow:
     """One Airflow deployment in home, its DAGs in home/dags, its metadata in PostgreSQL."""
 
@@ -71,7 +114,7 @@ class Airflow:
         port = free_port()
         db = postgres.url("airflow").replace("postgresql://postgres@", "")
         self.env = {
-            **os.environ,
+            **clean_env(),
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
@@ -97,7 +140,6 @@ class Airflow:
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-            "PYTHONPATH": patchpilot_path(home / "python"),
             **env,
         }
 

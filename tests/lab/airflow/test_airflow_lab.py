@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 import yaml
-from airflow_lab import Airflow, airflow_venv
+from airflow_lab import Airflow, provider_venv
 
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import Store, open_store
 from patchpilot.lab.catalog import BASE_INSTALLED, FINAL_VERSIONS
 from patchpilot.lab.lab import Lab
+from patchpilot.lab.package import Dist
 from patchpilot.lab.postgres import PG_PASSWORD, PostgresServer
 from patchpilot.lab.server import Server
 
@@ -36,10 +37,15 @@ FLEET = "pp_fleet"
 
 @pytest.fixture(scope="module")
 def airflow(
-    lab: Lab, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+    lab: Lab,
+    postgres: PostgresServer,
+    patchpilot_dist: Dist,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Airflow]:
-    """A running Airflow whose connections reach the lab (key and known_hosts from the lab)."""
+    """A running Airflow whose connections reach the lab (key and known_hosts from the lab),
+    patchpilot installed into it from the wheel (airflow_lab.provider_venv)."""
     home = tmp_path_factory.mktemp("airflow")
+    venv = provider_venv(patchpilot_dist.wheel, tmp_path_factory.mktemp("airflow-env"))
     postgres.psql('CREATE DATABASE "patchpilot"')
     ssh = {
         "conn_type": "ssh",
@@ -49,7 +55,7 @@ def airflow(
     store = {"conn_type": "postgres", "host": "127.0.0.1", "port": postgres.port,
              "login": "postgres", "password": PG_PASSWORD, "schema": "patchpilot"}  # fmt: skip
     deployment = Airflow(
-        airflow_venv(),
+        venv,
         home,
         postgres,
         {
