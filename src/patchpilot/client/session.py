@@ -152,8 +152,12 @@ class Session:
                 "incompatible versions: this client (patchpilot %s) speaks protocol %d, the "
                 "connector (patchpilot %s) protocol %r; run a connector and client of releases "
                 "that share a protocol version"
-                % (RELEASE, PROTOCOL_VERSION, message.get("rel", "of an unknown release"),
-                   message.get("v")),
+                % (
+                    RELEASE,
+                    PROTOCOL_VERSION,
+                    message.get("rel", "of an unknown release"),
+                    message.get("v"),
+                ),
             )
         peer_nonce = message.get("nonce")
         if not isinstance(peer_nonce, str) or not 16 <= len(peer_nonce) <= 128:

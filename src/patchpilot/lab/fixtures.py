@@ -94,4 +94,3 @@ def patchpilot_dist(
     if not (checkout / "pyproject.toml").is_file():
         pytest.skip(f"{checkout} is not a patchpilot checkout")
     return build_dist(checkout, tmp_path_factory.mktemp("dist"))
-

@@ -6,12 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "connector" / "reports"))
 from report_samples import BAD_ROUNDS, DOCUMENT, WEB_RECORDS, WEB_ROUNDS
 
 from patchpilot.cli.main import main

@@ -193,7 +193,11 @@ class JournalFollower:
         s_nonce, c_nonce = str(hello.get("nonce", "")), new_nonce()
         proof = connector_proof(t.secret.reveal(), t.run_id, t.round, s_nonce, c_nonce)
         auth = {
-            "t": "auth", "v": PROTOCOL_VERSION, "rel": RELEASE, "nonce": c_nonce, "proof": proof
+            "t": "auth",
+            "v": PROTOCOL_VERSION,
+            "rel": RELEASE,
+            "nonce": c_nonce,
+            "proof": proof,
         }
         await stream.write(encode_frame(auth))
         welcome = _expect(await reader.next(timeout), "welcome")

@@ -28,10 +28,7 @@ from patchpilot.transports.ssh import SSHSettings
 from patchpilot.transports.winssh import WindowsSSHTransport
 
 SCENARIO = (
-    Path(__file__).parent.parent
-    / "client"
-    / "wua_scenarios"
-    / "servicing_stack_then_cumulative.json"
+    Path(__file__).parents[3] / "client" / "wua_scenarios" / "servicing_stack_then_cumulative.json"
 )
 PYTHON = "C:\\Python312\\python.exe"
 ALL_ROUNDS = ["lock", "run", "scan", "run", "scan", "run", "unlock"]

@@ -26,7 +26,7 @@ from patchpilot.connector.inventory import HostEntry, load_inventories, load_inv
 from patchpilot.errors import ConfigurationError
 
 CASES = Path(__file__).parent / "ansible_cases"
-ROOT = Path(__file__).parents[3]
+ROOT = Path(__file__).parents[4]
 PATTERNS = (
     "all",
     "web",

@@ -46,7 +46,7 @@ from patchpilot.transports.powershell import DATA_ROOT, split_literals
 
 __all__ = ["EmulatedWindows"]
 
-STUB = Path(__file__).parent.parent / "client" / "wua_ps_stub.py"
+STUB = Path(__file__).parents[3] / "client" / "wua_ps_stub.py"
 PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
 SHIMS = {
     "powershell.exe": "exec {python} {stub} {scenario} {state}\n",
