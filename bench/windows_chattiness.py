@@ -4,8 +4,9 @@ On Windows every command the connector sends starts a `powershell.exe` (a few te
 second each on a server, plus a WinRM or SSH round trip), so the number of commands, not
 the CPU of either side, is what a run's overhead on Windows is made of. This runs the
 servicing-stack-then-cumulative scenario (3 rounds, 2 restarts) end to end against the
-emulated Windows server of the tests (tests/unit/connector/targets/windows/windows_emulator.py: real SSH,
-the real client, the WUA fake) and prints, per run, the commands by script kind and the
+emulated Windows server of the tests
+(tests/unit/connector/targets/windows/windows_emulator.py: real SSH, the real client, the WUA
+fake) and prints, per run, the commands by script kind and the
 wall time. The emulator answers in microseconds, so the wall time here is the connector's
 and client's own; on a real server add (commands x PowerShell start-up).
 
