@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Install everything, then run the whole test suite (lint, types, unit and lab tests).
+# Install everything, then run the whole test suite (lint, types, the docs site's strict build,
+# unit and lab tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install.sh
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy
+site=$(mktemp -d)
+./scripts/docs.sh "$site"   # the docs site, --strict
+rm -rf "$site"
 exec .venv/bin/pytest -p no:cacheprovider -q "$@"

@@ -12,11 +12,14 @@ import inspect
 from collections.abc import Callable
 from typing import Any, get_args
 
-from typer._click import Context, HelpFormatter, Parameter  # typer 0.29 vendors its own click
+# typer vendors its own click (typer._click)
+from typer._click import Command, Context, HelpFormatter, Parameter
 from typer.core import TyperCommand
 from typer.models import OptionInfo
 
-__all__ = ["FLEET_EXAMPLES", "PANELS", "RUN_EXAMPLES", "GroupedCommand", "with_panels"]
+__all__ = [
+    "FLEET_EXAMPLES", "PANELS", "RUN_EXAMPLES", "GroupedCommand", "sections", "with_panels",
+]  # fmt: skip
 
 # The run options' groups come from RunOptions (connector/options.py); these are the groups
 # of the options that only the commands have, and the order the help lists the groups in.
@@ -95,16 +98,22 @@ class GroupedCommand(TyperCommand):
         self.rich_markup_mode = None  # click's formatter: wraps, never cuts an option name
 
     def format_options(self, ctx: Context, formatter: HelpFormatter) -> None:
-        sections: dict[str, list[tuple[str, str]]] = {}
-        for param in self.get_params(ctx):
-            record = param.get_help_record(ctx)
-            if record is not None:
-                sections.setdefault(_section(param), []).append(record)
-        known = ["Arguments", *_ORDER]
-        for name in [*known, *(s for s in sections if s not in known)]:
-            if sections.get(name):
-                with formatter.section(name):
-                    formatter.write_dl(sections[name])
+        for name, records in sections(self, ctx):
+            with formatter.section(name):
+                formatter.write_dl(records)
+
+
+def sections(command: Command, ctx: Context) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Return command's (option, help) records, section per group, in the order of --help
+    (the docs site's CLI reference lists them the same way, cli/reference.py)."""
+    grouped: dict[str, list[tuple[str, str]]] = {}
+    for param in command.get_params(ctx):
+        record = param.get_help_record(ctx)
+        if record is not None:
+            grouped.setdefault(_section(param), []).append(record)
+    known = ["Arguments", *_ORDER]
+    return [(name, grouped[name]) for name in [*known, *(s for s in grouped if s not in known)]
+            if grouped.get(name)]  # fmt: skip
 
 
 def _section(param: Parameter) -> str:
