@@ -10,7 +10,7 @@ is always the result JSON.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from patchpilot.cli.printable import printable
@@ -176,6 +176,7 @@ class EventRenderer:
     def summary(self, result: RunResult) -> list[str]:
         """Return the end-of-run summary lines (one per update, capped)."""
         lines = [printable(_update_line(u)) for u in result.updates[:200]]
+        lines += [printable(line) for line in _change_lines(result.changes, result.updates)]
         if len(result.updates) > 200:
             lines.append(f"… and {len(result.updates) - 200} more in the result file")
         return lines
@@ -183,7 +184,25 @@ class EventRenderer:
 
 def _update_line(update: Mapping[str, Any]) -> str:
     """Return one update's summary line; a held or skipped one says why (lock, --min-age)."""
-    line = f"{update['id']}: {update['status']} {update.get('version') or ''}".rstrip()
+    version = str(update.get("version") or "")
+    if update.get("from_version"):
+        version = f"{update['from_version']} -> {version}"
+    line = f"{update['id']}: {update['status']} {version}".rstrip()
     if update["status"] in ("held", "skipped") and update.get("message"):
         line += f" ({update['message']})"
     return line
+
+
+def _change_lines(changes: Mapping[str, Any], updates: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Return the change record's lines beside the updates: dependencies, removals."""
+    planned = {u["id"] for u in updates}
+    lines = [
+        f"{e['id']}: upgraded as a dependency {e['from']} -> {e['to']}"
+        for e in changes.get("upgraded", ())
+        if e["id"] not in planned
+    ]
+    lines += [
+        f"{e['id']}: installed as a dependency {e['version']}" for e in changes.get("installed", ())
+    ]
+    lines += [f"{e['id']}: removed (was {e['version']})" for e in changes.get("removed", ())]
+    return lines

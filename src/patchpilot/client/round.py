@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from patchpilot.client import CLIENT_VERSION
 from patchpilot.client.backends.base import Backend, SelectionUnsupported, Update, UpdateResult
 from patchpilot.client.backends.dpkg import LockTimeout
+from patchpilot.client.inventory_diff import change_record
 from patchpilot.client.endpoints import Endpoint, open_endpoint
 from patchpilot.client.exits import ClientExit
 from patchpilot.client.heartbeat import Heartbeat
@@ -171,8 +172,11 @@ class Round:
         backend = self._backend
         plan = select_updates(updates, spec.selection, backend.exceeds_plan, backend.hold_note)
         self._journal.record("plan.selected", "info", plan.to_fields())
+        is_change = spec.action == "install" and bool(plan.selected)
+        before = backend.inventory() if is_change else None
         earlier = self._installed_before(plan.selected)
         results = earlier + self._apply(list(plan.selected))
+        changes = change_record(before, backend.inventory() if before is not None else None)
         reboot = self._backend.reboot_state()
         # what the cut round installed counts as this round's work: a round that only found
         # it is no "nothing" round, so a reboot it needs is followed by another round
@@ -183,6 +187,7 @@ class Round:
             "plan": plan.frozen(),
             "updates": [u.to_dict() for u in plan.selected],
             "results": [r.to_dict() for r in (*results, *plan.reported)],
+            **({"changes": changes} if changes is not None else {}),
             "reboot_required": reboot.required,
             "reboot_reasons": list(reboot.reasons),
             **self._services(results),

@@ -65,6 +65,8 @@ class RoundReport:
     will_reboot: bool = False
     # id -> {"advisory", "severity", "cves", "issued"}: what updateinfo said (dnf, zypper)
     advisories: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # what the round changed in the package database (client/inventory_diff.py); {} when not said
+    changes: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_records(cls, round_no: int, records: Iterable[Mapping[str, Any]]) -> RoundReport:
@@ -97,10 +99,15 @@ class RoundReport:
             bool(final.get("reboot_required")),
             bool(final.get("will_reboot")),
             _advisories(final.get("updates") or ()),
+            _mapping(final.get("changes")),
         )
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _advisories(updates: Iterable[Any]) -> dict[str, dict[str, Any]]:

@@ -69,6 +69,8 @@ class RunResult:
     hooks: tuple[dict[str, Any], ...] = ()  # each hook and health check that ran, in order
     # each interrupted round: round, cause, at, rebooted, done_before (docs/reliability.md)
     interruptions: tuple[dict[str, Any], ...] = ()
+    # what the rounds changed in the package database: upgraded (from, to), installed, removed
+    changes: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result document (schema SCHEMA_VERSION)."""
@@ -76,6 +78,8 @@ class RunResult:
         body["outcome"] = self.outcome.value
         if not self.interruptions:  # the documents of runs never interrupted stay as they were
             del body["interruptions"]
+        if not self.changes:  # no install round said what it changed (check-only, Windows)
+            del body["changes"]
         body["rounds"] = [_shallow(r) for r in self.rounds]
         body["reboots"] = {
             "count": len(self.reboots),

@@ -26,6 +26,7 @@ class PackageSpec:
     version: str
     suite: str = "bookworm"
     depends: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()  # installing this version removes those packages
     description: str = "patchpilot lab package"
     files: tuple[tuple[str, str], ...] = ()
     conffiles: tuple[str, ...] = ()
@@ -49,6 +50,8 @@ def control_text(spec: PackageSpec) -> str:
     ]
     if spec.depends:
         fields.append(("Depends", ", ".join(spec.depends)))
+    if spec.conflicts:
+        fields.append(("Conflicts", ", ".join(spec.conflicts)))
     fields.append(("Description", spec.description))
     return "".join(f"{key}: {value}\n" for key, value in fields)
 

@@ -6,12 +6,15 @@ reboot; locally under the test's folder) and the tests read those files back.
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
 from connector_lab import records, run
 
 from patchpilot.lab.catalog import FINAL_VERSIONS, SLOW_SECONDS_FILE
+from patchpilot.lab.debs import PackageSpec
 from patchpilot.lab.lab import Lab
 from patchpilot.lab.server import Server
 
@@ -199,3 +202,50 @@ def test_failing_post_hook_fails_the_run_and_reports_the_updates(
     assert done.result["status"] == "hook-failed" and done.result["phase"] == "hook.post"
     assert "target post hook exited 4: re-enable failed" in done.result["errors"][0]
     assert done.installed == BASE  # applied, and reported as applied
+
+
+def test_change_record_names_versions_new_dependencies_and_removals(
+    lab: Lab, lab_server: Server, tmp_path: Path
+) -> None:
+    """Issue 24 (5): the result, the reports and the job output say what the round changed in
+    dpkg's database: lab-chg-app 1.0 -> 2.0, lab-chg-new installed as its new dependency,
+    lab-chg-old removed by its Conflicts (names of their own: the session's other servers never
+    see them)."""
+    lab.repo.publish(PackageSpec("lab-chg-old", "1.0"))
+    lab.repo.publish(PackageSpec("lab-chg-new", "1.0"))
+    lab.repo.publish(PackageSpec("lab-chg-app", "1.0"))
+    lab.ssh(lab_server.name, ["apt-get", "update", "-q"])
+    lab.ssh(lab_server.name, ["apt-get", "install", "-y", "-q", "lab-chg-app", "lab-chg-old"])
+    lab.repo.publish(
+        PackageSpec("lab-chg-app", "2.0", depends=("lab-chg-new",), conflicts=("lab-chg-old",))
+    )
+    csv_report = tmp_path / "report.csv"
+    done = run(
+        lab, lab_server, tmp_path, "--include", "lab-chg-app", "--reboot", "never",
+        "--report", str(csv_report),
+    )  # fmt: skip
+    assert done.exit_status == 0, done.stderr + done.stdout[-2000:]
+    (app,) = done.result["updates"]
+    assert (app["id"], app["status"], app["from_version"], app["version"]) == (
+        "lab-chg-app", "installed", "1.0", "2.0",
+    )  # fmt: skip
+    changes = done.result["changes"]
+    assert changes["upgraded"] == [{"id": "lab-chg-app", "from": "1.0", "to": "2.0", "round": 1}]
+    assert changes["installed"] == [{"id": "lab-chg-new", "version": "1.0", "round": 1}]
+    assert changes["removed"] == [{"id": "lab-chg-old", "version": "1.0", "round": 1}]
+    query = ["dpkg-query", "-W", "-f", "${Package}\\t${db:Status-Abbrev}${Version}\\n", "lab-chg-*"]
+    shown = lab.ssh(lab_server.name, query).stdout.splitlines()
+    states = dict(line.split("\t") for line in shown)
+    assert states["lab-chg-app"] == "ii 2.0" and states["lab-chg-new"] == "ii 1.0", states
+    assert not states.get("lab-chg-old", "").startswith("ii"), states  # removed
+    lines = done.stdout.splitlines()
+    assert "lab-chg-app: installed 1.0 -> 2.0" in lines
+    assert "lab-chg-new: installed as a dependency 1.0" in lines
+    assert "lab-chg-old: removed (was 1.0)" in lines
+    rows = list(csv.DictReader(io.StringIO(csv_report.read_text())))
+    by_update = {r["update"]: r for r in rows}
+    assert (by_update["lab-chg-app"]["installed_version"], by_update["lab-chg-app"]["version"]) == (
+        "1.0", "2.0",
+    )  # fmt: skip
+    assert by_update["lab-chg-new"]["update_status"] == "dependency"
+    assert by_update["lab-chg-old"]["update_status"] == "removed"

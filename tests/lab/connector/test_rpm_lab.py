@@ -121,6 +121,11 @@ def test_advisory_installs_exactly_its_packages(
     assert done.installed == {"lab-kernel": "2.0-1"}
     after = _installed(lab, rpm_server)
     assert {k: v for k, v in after.items() if before.get(k) != v} == {"lab-kernel": "2.0-1"}
+    # issue 24 (5): the change record, read from the rpm database before and after
+    changes = done.result["changes"]
+    assert changes["upgraded"] == [{"id": "lab-kernel", "from": "1.0-1", "to": "2.0-1", "round": 1}]
+    assert changes["installed"] == [] and changes["removed"] == []
+    assert done.result["updates"][0]["from_version"] == "1.0-1"
 
 
 @pytest.mark.parametrize("rpm_server", FLAVORS, indirect=True)

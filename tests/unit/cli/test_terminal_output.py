@@ -19,6 +19,7 @@ from patchpilot.cli.human import Human
 from patchpilot.cli.main import main
 from patchpilot.cli.milestones import Milestones
 from patchpilot.cli.progress import ProgressThrottle
+from patchpilot.cli.render import EventRenderer
 from patchpilot.cli.terminal import RecapRow, TerminalView, recap
 from patchpilot.connector.events import JournalRecord, RunStarted
 from patchpilot.connector.fleet.job import select_hosts
@@ -167,3 +168,29 @@ def test_recap_counts_held_and_too_young_updates() -> None:
     console.print(recap([RecapRow("web1", "partial", body)]))
     line = out.getvalue().splitlines()[1]
     assert line == "web1   : partial  installed=2   failed=1   reboots=1  26 s  held=1 skipped=2"
+
+
+def test_job_output_and_recap_show_the_change_record() -> None:
+    """Issue 24 (5): from -> to for each update, dependencies installed or upgraded beside
+    them and packages removed, in the job output's summary; counts in the recap."""
+    changes = {
+        "upgraded": [
+            {"id": "lab-a", "from": "1.0", "to": "2.0", "round": 1},
+            {"id": "libdep", "from": "0.1", "to": "0.2", "round": 1},
+        ],
+        "installed": [{"id": "lab-new", "version": "1.0", "round": 1}],
+        "removed": [{"id": "lab-old", "version": "0.9", "round": 1}],
+    }
+    update = {"id": "lab-a", "status": "installed", "version": "2.0", "from_version": "1.0"}
+    result = replace(result_for("web1", "r1"), updates=(update,), changes=changes)
+    assert EventRenderer(io.StringIO()).summary(result) == [
+        "lab-a: installed 1.0 -> 2.0",
+        "libdep: upgraded as a dependency 0.1 -> 0.2",
+        "lab-new: installed as a dependency 1.0",
+        "lab-old: removed (was 0.9)",
+    ]
+    out = io.StringIO()
+    Console(file=out, force_terminal=False, width=100).print(
+        recap([RecapRow("web1", "success", result.to_dict())])
+    )
+    assert out.getvalue().splitlines()[1].endswith("  deps=1 removed=1")

@@ -231,3 +231,35 @@ def test_min_age_on_a_backend_without_release_dates_is_a_usage_error(folder: Rou
     final = _final(folder)
     assert final["status"] == "error" and status == [4]
     assert str(final["message"]).startswith("SelectionUnsupported: scripted has no release dates")
+
+
+def test_an_install_round_says_what_it_changed_in_the_package_database(
+    folder: RoundPaths,
+) -> None:
+    """Issue 24 (5): the inventory before and after the install gives the change record."""
+    inventories = [
+        {"lab-base-a": "1.0-1", "lab-fail": "1.0-1", "lab-old": "1"},
+        {"lab-base-a": "2.0-1", "lab-fail": "2.0-1", "lab-new": "3"},
+    ]
+
+    class Counting(ScriptedBackend):
+        def inventory(self) -> dict[str, str] | None:
+            return inventories.pop(0)
+
+    thread, _ = run_in_thread(make_round(folder, Counting(), [], ack_timeout=0))
+    thread.join(10.0)
+    assert _final(folder)["changes"] == {
+        "upgraded": [
+            {"id": "lab-base-a", "from": "1.0-1", "to": "2.0-1"},
+            {"id": "lab-fail", "from": "1.0-1", "to": "2.0-1"},
+        ],
+        "installed": [{"id": "lab-new", "version": "3"}],
+        "removed": [{"id": "lab-old", "version": "1"}],
+    }
+    assert inventories == []
+
+
+def test_a_scan_or_a_backend_without_inventory_gives_no_change_record(folder: RoundPaths) -> None:
+    thread, _ = run_in_thread(make_round(folder, ScriptedBackend(), [], ack_timeout=0))
+    thread.join(10.0)
+    assert "changes" not in _final(folder)

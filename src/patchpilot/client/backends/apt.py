@@ -25,6 +25,7 @@ from patchpilot.client.backends.debversion import compare_versions
 from patchpilot.client.backends.dpkg import (
     APT_ENV,
     DPKG_OPTIONS,
+    dpkg_inventory,
     dpkg_statuses,
     held_packages,
     reboot_state,
@@ -211,6 +212,9 @@ class AptBackend(Backend):
 
     def reboot_state(self) -> RebootState:
         return reboot_state()
+
+    def inventory(self) -> Optional[Dict[str, str]]:
+        return dpkg_inventory()
 
     def installed_versions(self, ids: List[str]) -> Dict[str, str]:
         statuses = dpkg_statuses(ids)

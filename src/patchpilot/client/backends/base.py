@@ -114,6 +114,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def reboot_state(self) -> RebootState: ...
 
+    def inventory(self) -> Optional[Dict[str, str]]:
+        """Return every installed package, name -> version, for the round's change record
+        (default: not known)."""
+        return None
+
     def stale_services(self) -> List[str]:
         """Return the services that still use replaced files (default: not known)."""
         return []

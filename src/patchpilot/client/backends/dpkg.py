@@ -30,6 +30,7 @@ __all__ = [
     "DPKG_OPTIONS",
     "Command",
     "LockTimeout",
+    "dpkg_inventory",
     "dpkg_statuses",
     "held_packages",
     "reboot_state",
@@ -53,6 +54,7 @@ LOCK_FILES = (
     "/var/lib/apt/lists/lock",
     "/var/cache/apt/archives/lock",
 )
+_PRESENT = ("i", "U", "F", "W", "t", "H")  # db:Status-Abbrev's second letter: on disk, any state
 _STATUS_FORMAT = "${Package}\\t${Version}\\t${db:Status-Abbrev}\\n"
 _REPORT_EVERY = 30.0
 
@@ -239,6 +241,13 @@ def _apt_dpkg_options() -> List[str]:
 def held_packages() -> Set[str]:
     """Return the packages on hold (`apt-mark showhold`)."""
     return set(run_command(["apt-mark", "showhold"]).output.split())
+
+
+def dpkg_inventory() -> Dict[str, str]:
+    """Return name -> version of every package dpkg has installed (unpacked or configured)."""
+    done = run_command(["dpkg-query", "-W", "-f", _STATUS_FORMAT])
+    statuses = parse_dpkg_status(done.output)
+    return {name: s.version for name, s in statuses.items() if s.status[1:2] in _PRESENT}
 
 
 def dpkg_statuses(names: Sequence[str]) -> Dict[str, PackageStatus]:

@@ -204,6 +204,10 @@ class RpmBackend(Backend):
     def exceeds_plan(self, candidate: str, planned: str) -> bool:
         return compare_evr(candidate, planned) > 0
 
+    def inventory(self) -> Optional[Dict[str, str]]:
+        done = run_command(["rpm", "-qa", "--qf", RPM_QUERY_FORMAT])
+        return parse_installed(done.output) if done.returncode == 0 else None
+
     def reboot_reasons(self) -> List[str]:
         """Return the reasons from updateinfo: advisories installed with reboot_suggested."""
         return [

@@ -197,7 +197,10 @@ def _server(item: ServerInput) -> ServerReport:
         phase=str(result.get("phase") or ""),
         rounds=tuple(item.rounds),
         reboots=tuple(r for r in reboots if isinstance(r, Mapping)),
-        updates=_updates(result.get("updates") or (), item.records),
+        updates=(
+            *_updates(result.get("updates") or (), item.records),
+            *_dependencies(result.get("updates") or (), result.get("changes") or {}),
+        ),
         warnings=tuple(str(w) for w in result.get("warnings") or ()),
         errors=tuple(errors),
         journal=_journal(item.records),
@@ -237,7 +240,9 @@ def _updates(
                 id=str(update.get("id", "?")),
                 status=str(update.get("status", "?")),
                 version=str(update.get("version") or scan.get("candidate_version") or ""),
-                installed_version=str(scan.get("installed_version") or ""),
+                installed_version=str(
+                    update.get("from_version") or scan.get("installed_version") or ""
+                ),
                 round=int(update.get("round") or 0),
                 message=str(update.get("message") or ""),
                 title=str(scan.get("title") or ""),
@@ -248,6 +253,38 @@ def _updates(
             )
         )
     return tuple(rows)
+
+
+def _dependencies(
+    updates: Iterable[Mapping[str, Any]], changes: Mapping[str, Any]
+) -> tuple[UpdateRow, ...]:
+    """Return the rows of what the rounds changed beside the planned updates (the result's
+    change record): packages upgraded or newly installed as dependencies, packages removed."""
+    planned = {str(u.get("id")) for u in updates}
+    upgraded = [e for e in changes.get("upgraded") or () if str(e.get("id")) not in planned]
+    kinds = (
+        (upgraded, "dependency", "to", "from", "upgraded as a dependency"),
+        (
+            changes.get("installed") or (),
+            "dependency",
+            "version",
+            "",
+            "newly installed as a dependency",
+        ),
+        (changes.get("removed") or (), "removed", "", "version", "removed by the round"),
+    )
+    return tuple(
+        UpdateRow(
+            id=str(e["id"]),
+            status=status,
+            version=str(e.get(to_key, "")),
+            installed_version=str(e.get(from_key, "")),
+            round=int(e.get("round") or 0),
+            message=message,
+        )
+        for entries, status, to_key, from_key, message in kinds
+        for e in entries
+    )
 
 
 def _journal(records: Sequence[Mapping[str, Any]]) -> tuple[JournalLine, ...]:

@@ -11,6 +11,7 @@ from patchpilot.connector.exitcodes import Outcome, Tally, native_code, wsus_cod
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.phase import RoundPhase
 from patchpilot.connector.plan import REPORT_EVENTS, RoundReport, final_updates, outcome_of
+from patchpilot.connector.run.change_record import merge_changes
 from patchpilot.connector.run.interruption import interruptions
 from patchpilot.connector.run.own_journal import HOOK_ROUND, withheld_rounds
 from patchpilot.connector.run_result import RebootRecord, RoundSummary, RunResult
@@ -63,7 +64,15 @@ def _summaries(rows: list[RoundRow], reports: list[RoundReport]) -> tuple[RoundS
     )
 
 
-def _updates(action: str, reports: list[RoundReport]) -> list[dict[str, Any]]:
+def _changes(reports: list[RoundReport]) -> dict[str, Any]:
+    """Return the run's change record, or {} when no round gave one."""
+    said = [(r.round, r.changes) for r in reports if r.changes]
+    return merge_changes(said) if said else {}
+
+
+def _updates(
+    action: str, reports: list[RoundReport], changes: dict[str, Any]
+) -> list[dict[str, Any]]:
     if action == "scan":
         if not reports:
             return []
@@ -84,11 +93,13 @@ def _updates(action: str, reports: list[RoundReport]) -> list[dict[str, Any]]:
         ]
         return sorted(available + reported, key=lambda u: str(u["id"]))
     advisories = {k: v for report in reports for k, v in report.advisories.items()}
+    before = {e["id"]: e["from"] for e in changes.get("upgraded", ())}
     return [
         {
             "id": r.id,
             "status": r.status,
             "version": r.version,
+            **({"from_version": before[r.id]} if r.id in before else {}),
             "round": r.round,
             "message": r.message,
             "code": r.code,
@@ -137,7 +148,8 @@ def build_result(
         and (not last.will_reboot or is_withheld)
     )
     outcome = failure or outcome_of(options.action, reports, is_reboot_pending=is_pending)
-    updates = _updates(options.action, reports)
+    changes = _changes(reports)
+    updates = _updates(options.action, reports, changes)
     pending = []
     if is_pending:
         why = "it was withheld" if is_withheld else "--reboot never"
@@ -166,6 +178,7 @@ def build_result(
         errors=(error,) if error else (),
         phase=phase,
         hooks=tuple(_hook_lines(own)),
+        changes=changes,
         interruptions=tuple(i.to_dict() for i in interruptions(own)),
     )
 

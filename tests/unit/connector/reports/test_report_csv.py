@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 from collections import Counter
 
 import pytest
-from report_samples import DOCUMENT, FORMULA, fleet_report
+from report_samples import DOCUMENT, FORMULA, WEB_RECORDS, WEB_ROUNDS, fleet_report
 
 from patchpilot.connector.reports import render
 from patchpilot.connector.reports.csv import COLUMNS
-from patchpilot.connector.reports.model import Report, ServerReport, UpdateRow
+from patchpilot.connector.reports.model import (
+    Report,
+    ServerInput,
+    ServerReport,
+    UpdateRow,
+    build_report,
+)
 
 
 def _rows() -> list[dict[str, str]]:
@@ -63,3 +70,37 @@ def test_every_cell_is_quoted_so_no_locale_splits_it() -> None:
 def test_formula_starts_of_every_locale_are_neutralised(formula: str) -> None:
     (row,) = list(csv.DictReader(io.StringIO(_text(["web1", formula]))))
     assert row["message"] == "'" + formula
+
+
+def test_the_change_record_adds_dependency_and_removal_rows() -> None:
+    """Issue 24 (5): each update's from-version, and a row per dependency upgraded or newly
+    installed and per package removed."""
+    document = copy.deepcopy(DOCUMENT)
+    web = document["servers"][0]["result"]
+    web["updates"][0]["from_version"] = "1.0"
+    web["changes"] = {
+        "upgraded": [
+            {"id": "lab-base-a", "from": "1.0", "to": "2.0", "round": 1},
+            {"id": "libdep", "from": "0.1", "to": "0.2", "round": 1},
+        ],
+        "installed": [{"id": "lab-new", "version": "1.0", "round": 2}],
+        "removed": [{"id": "lab-old", "version": "0.9", "round": 1}],
+    }
+    servers = [ServerInput(document["servers"][0], WEB_ROUNDS, WEB_RECORDS)]
+    text = render(build_report("f1", "fleet", document, servers), "csv")
+    rows = {r["update"]: r for r in csv.DictReader(io.StringIO(text))}
+    assert (rows["lab-base-a"]["installed_version"], rows["lab-base-a"]["version"]) == (
+        "1.0",
+        "2.0",
+    )
+    assert {k: rows["libdep"][k] for k in ("update_status", "installed_version", "version")} == {
+        "update_status": "dependency",
+        "installed_version": "0.1",
+        "version": "0.2",
+    }
+    assert (rows["lab-new"]["update_status"], rows["lab-new"]["round"]) == ("dependency", "2")
+    assert rows["lab-new"]["message"] == "newly installed as a dependency"
+    assert (rows["lab-old"]["update_status"], rows["lab-old"]["installed_version"]) == (
+        "removed",
+        "0.9",
+    )

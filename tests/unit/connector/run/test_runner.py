@@ -399,3 +399,24 @@ async def test_held_and_too_young_updates_are_reported_not_pending(
     assert result.counts["held"] == 1 and result.counts["skipped"] == 1
     assert result.counts["available"] == (1 if check_only else 0)
     assert "lab-base-c is held back on the target" in result.warnings
+
+
+async def test_the_result_carries_the_rounds_change_record(store: Store, tmp_path: Path) -> None:
+    """Issue 24 (5): each update's from-version, and the dependencies installed or removed."""
+    changes = {
+        "upgraded": [
+            {"id": "lab-a", "from": "1.0", "to": "2.0"},
+            {"id": "libdep", "from": "0.1", "to": "0.2"},
+        ],
+        "installed": [{"id": "lab-new", "version": "1.0"}],
+        "removed": [{"id": "lab-old", "version": "0.9"}],
+    }
+    done = final(1, results=[{"id": "lab-a", "status": "installed", "version": "2.0"}])
+    done["fields"]["changes"] = changes
+    result, _ = await run(FakeTarget("r1", {1: [done]}), store, tmp_path)
+    (update,) = result.updates
+    assert (update["from_version"], update["version"]) == ("1.0", "2.0")
+    document = result.to_dict()
+    assert document["changes"]["installed"] == [{"id": "lab-new", "version": "1.0", "round": 1}]
+    assert document["changes"]["removed"] == [{"id": "lab-old", "version": "0.9", "round": 1}]
+    assert [e["id"] for e in document["changes"]["upgraded"]] == ["lab-a", "libdep"]
