@@ -14,10 +14,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from patchpilot.client import CLIENT_VERSION
 from patchpilot.client.backends.base import Backend, SelectionUnsupported, Update, UpdateResult
 from patchpilot.client.backends.dpkg import LockTimeout
-from patchpilot.client.inventory_diff import change_record
 from patchpilot.client.endpoints import Endpoint, open_endpoint
 from patchpilot.client.exits import ClientExit
 from patchpilot.client.heartbeat import Heartbeat
+from patchpilot.client.inventory_diff import change_record
 from patchpilot.client.jobspec import JobSpec
 from patchpilot.client.journal import Journal
 from patchpilot.client.outcome import round_status, will_reboot
