@@ -41,6 +41,7 @@ from patchpilot.protocol import (
     new_nonce,
     proofs_match,
 )
+from patchpilot.protocol.parts import MAX_PARTS, PART_SUFFIX
 from patchpilot.transports.base import Stream, Transport
 
 __all__ = [
@@ -139,6 +140,7 @@ class JournalFollower:
         self.before_ack = before_ack  # e.g. the store's flush: the final record is kept first
         self.attaches = 0
         self.records, self.bytes = stored
+        self.parts: dict[str, int] = {}  # parts received of each split record still to come
         self.decide_reboot = decide_reboot
         self.may_reboot: bool | None = None  # decided once, before the final record's ack
 
@@ -254,7 +256,9 @@ class JournalFollower:
         return is_final
 
     def _count(self, record: Record) -> None:
-        """Count a new record against the round's bounds; raise OutputLimitError past them."""
+        """Count a new record against the round's bounds; raise OutputLimitError past them,
+        ClientProtocolError for a record in more than MAX_PARTS parts."""
+        self._count_part(str(record.get("event", "")), record["seq"])
         self.records += 1
         self.bytes += len(json.dumps(record))
         t = self.tuning
@@ -269,6 +273,17 @@ class JournalFollower:
             f"{record['seq']}): refused, a broken or hostile target; the client may still be "
             "working on the server"
         )
+
+    def _count_part(self, event: str, seq: int) -> None:
+        if not event.endswith(PART_SUFFIX):
+            self.parts.pop(event + PART_SUFFIX, None)
+            return
+        self.parts[event] = count = self.parts.get(event, 0) + 1
+        if count > MAX_PARTS:
+            raise ClientProtocolError(
+                f"round {self.target.round}: a {event[: -len(PART_SUFFIX)]!r} record in more "
+                f"than {MAX_PARTS:,} parts (at record {seq}): a broken or hostile client"
+            )
 
 
 def _expect(message: dict[str, Any] | None, kind: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from patchpilot.connector.targets.linux import LinuxOS
 from patchpilot.errors import ClientFailedError, ClientProtocolError, OutputLimitError
 from patchpilot.launchers.systemd_run import SystemdRunLauncher
 from patchpilot.protocol import RELEASE
+from patchpilot.protocol.parts import MAX_PARTS
 from patchpilot.transports.fake import FakeTransport
 
 RECORDS = [
@@ -132,3 +133,21 @@ async def test_a_flooding_journal_fails_the_round(
     with pytest.raises(OutputLimitError, match=words.replace("(", r"\(").replace(")", r"\)")):
         await f.follow()
     assert len(seen) < 5
+
+
+async def test_a_record_in_too_many_parts_fails_the_round() -> None:
+    """Joining stays bounded either way (protocol/parts.py); past MAX_PARTS the round is a
+    protocol error at once, instead of storing 200,000 parts (issue 21, finding 4)."""
+    flood = [record(seq, "scan.done.part", updates=[seq]) for seq in range(1, MAX_PARTS + 9)]
+    endpoint, seen = FakeEndpoint("r1", 1, flood), []
+    with pytest.raises(ClientProtocolError, match=f"more than {MAX_PARTS:,} parts"):
+        await follower(endpoint, seen, failure="the client exited").follow()
+    assert len(seen) == MAX_PARTS
+
+
+async def test_parts_of_records_that_arrived_do_not_count_again() -> None:
+    rounds = [record(seq, "scan.done.part" if seq % 10 else "scan.done", updates=[seq])
+              for seq in range(1, 3 * MAX_PARTS)]  # fmt: skip
+    endpoint, seen = FakeEndpoint("r1", 1, [*rounds, final(3 * MAX_PARTS, results=[])]), []
+    final_record = await follower(endpoint, seen).follow()
+    assert final_record["seq"] == 3 * MAX_PARTS
