@@ -192,10 +192,10 @@ def register(app: typer.Typer) -> None:
         person = flags if flags.is_for_person(log_format) else None
         result = asyncio.run(show_fleet_job(job, output, console, person=person))
         document = {"run_id": fleet_run_id, **result.to_dict()}
+        if result_file is not None:  # first: nothing after the run may cost it its result
+            write_result(document, result_file)
         write_outputs(state_dir, fleet_run_id, report=report, metrics_file=metrics_file,
                       fleet_document=document, state_url=state_url)  # fmt: skip
-        if result_file is not None:
-            write_result(document, result_file)
         line = json.dumps(document, separators=(",", ":"))
         if person is not None:
             state = default_state_dir() if state_dir is None else state_dir

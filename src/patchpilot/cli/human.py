@@ -21,7 +21,7 @@ from patchpilot.cli.render import event_line
 from patchpilot.cli.terminal import RecapRow, TerminalView, recap
 from patchpilot.connector.events import Event
 from patchpilot.connector.fleet import FleetResult
-from patchpilot.connector.run_result import RunResult, write_result
+from patchpilot.connector.run_result import RunResult
 from patchpilot.connector.store import default_state_dir
 
 __all__ = ["Human", "JsonFlag", "VerboseFlag"]
@@ -70,15 +70,12 @@ class Human:
         return TerminalView(console or self.console(), hosts, verbose_line=line)
 
     def finish_run(self, result: RunResult, files: Mapping[str, Path | None], state: Path) -> None:
-        """Write the result file; print the recap, where the results are, and JSON if asked.
+        """Print the recap, where the results are, and JSON if asked.
 
         files: what was written, by label (`result file`, `report`, `metrics`); state: the
         state store's folder.
         """
         document = result.to_dict()
-        result_file = files.get("result file")
-        if result_file is not None:
-            write_result(document, result_file)
         row = RecapRow(result.target, result.status, document)
         self._finish([row], files, [result.run_id], state)
         if self.json_output:

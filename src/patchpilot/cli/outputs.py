@@ -1,20 +1,25 @@
 """CLI: the `--report` and `--metrics-file` outputs that `run` and `fleet` write at the end.
 
 A report is read back from the state store, so the same files can be made any time later
-with `patchpilot report` (cli/report_command.py).
+with `patchpilot report` (cli/report_command.py). They come after the result file and never cost
+the run its result: a report that cannot be made (a target's data a renderer chokes on, a
+folder that cannot be written) is a warning on stderr, its traceback in connector.log.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from patchpilot.cli.printable import printable
 from patchpilot.connector.events import utc_now
 from patchpilot.connector.reports import (
+    Report,
     format_of,
     gather,
     render,
@@ -47,31 +52,59 @@ def write_outputs(
 ) -> None:
     """Store a fleet's document (so `report` finds it later) and write the asked-for files.
 
-    A file that cannot be written is a warning on stderr: the servers are patched either way,
-    so the run keeps its exit code and its result line.
+    Call it after the result file is written. A file that cannot be made or written is a
+    warning on stderr: the servers are patched either way, so the run keeps its exit code
+    and its result line.
     """
-    if fleet_document is None and report is None and metrics_file is None:
+    makers: dict[Path, Callable[[Report], str]] = {}
+    if report is not None:
+        fmt = format_of(report)
+        makers[report] = lambda gathered: render(gathered, fmt)
+    if metrics_file is not None:
+        makers[metrics_file] = render_metrics
+    if fleet_document is None and not makers:
         return
+    try:
+        gathered = _gather(state_dir, state_url, run_id, fleet_document, is_wanted=bool(makers))
+    except Exception as exc:  # the run's result is out already: warn only
+        for label in [f"the report {p.name}" for p in makers] or ["the fleet's document"]:
+            _warn(label, exc)
+        return
+    for path, make in makers.items():
+        try:
+            text = make(gathered) if gathered is not None else ""
+        except Exception as exc:  # as above
+            _warn(f"the report {path.name}", exc)
+            continue
+        try:
+            write_file(text, path)
+        except ConfigurationError as exc:
+            print(f"patchpilot: warning: {exc}", file=sys.stderr)
+
+
+def _gather(
+    state_dir: Path | None,
+    state_url: str | None,
+    run_id: str,
+    fleet_document: Mapping[str, Any] | None,
+    *,
+    is_wanted: bool,
+) -> Report | None:
+    """Store the fleet's document; return the run's report if one is wanted."""
     store = open_store(state_dir, url=state_url)
     try:
         if fleet_document is not None:
             store.save_fleet(run_id, utc_now(), fleet_document)
-        if report is None and metrics_file is None:
-            return
-        gathered = gather(store, run_id)
+        return gather(store, run_id) if is_wanted else None
     finally:
         store.close()
-    if report is not None:
-        _write_or_warn(render(gathered, format_of(report)), report)
-    if metrics_file is not None:
-        _write_or_warn(render_metrics(gathered), metrics_file)
 
 
-def _write_or_warn(text: str, path: Path) -> None:
-    try:
-        write_file(text, path)
-    except ConfigurationError as exc:
-        print(f"patchpilot: warning: {exc}", file=sys.stderr)
+def _warn(label: str, exc: Exception) -> None:
+    """Say what could not be made or stored; keep the traceback in connector.log."""
+    logging.getLogger("patchpilot").error("%s could not be made", label, exc_info=exc)
+    reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+    print(f"patchpilot: warning: {label} could not be made: {printable(reason)}", file=sys.stderr)
 
 
 def check_outputs(report: Path | None) -> None:

@@ -60,10 +60,7 @@ def _pid_file(store: Store, run_id: str) -> Path:
     return store.folder / "runs" / f"{run_id}.pid"
 
 
-def _print_result(result: RunResult, renderer: EventRenderer, result_file: Path | None) -> None:
-    document = result.to_dict()
-    if result_file is not None:
-        write_result(document, result_file)
+def _print_result(result: RunResult, renderer: EventRenderer) -> None:
     if renderer.log_format == "text":
         for line in renderer.summary(result):
             print(line)
@@ -107,6 +104,8 @@ def run_command(
     finally:
         pid_file.unlink(missing_ok=True)
         store.close()
+    if result_file is not None:  # first: nothing after the run may cost it its result
+        write_result(result.to_dict(), result_file)
     write_outputs(
         state_dir, result.run_id, report=report, metrics_file=metrics_file, state_url=state_url
     )
@@ -114,7 +113,7 @@ def run_command(
         files = {"result file": result_file, "report": report, "metrics": metrics_file}
         human.finish_run(result, files, store.folder)
     else:
-        _print_result(result, renderer, result_file)
+        _print_result(result, renderer)
     return posix_status(result.exit_code)
 
 

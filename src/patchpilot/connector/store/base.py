@@ -214,8 +214,8 @@ class Store(ABC):
         return sorted(str(r[0]) for r in rows)
 
     def save_round(self, row: RoundRow) -> None:
-        values = _shallow(row)
-        values[2] = row.phase.value
+        values = [_column(v) if isinstance(v, str) else v for v in _shallow(row)]  # task ids,
+        values[2] = row.phase.value  # boot ids: a target's output
         self._change(_SAVE_ROUND, [values])
 
     def rounds(self, run_id: str) -> list[RoundRow]:
@@ -287,7 +287,10 @@ class Store(ABC):
             "INSERT INTO updates VALUES (?,?,?,?,?,?,?) ON CONFLICT (run_id, round, update_id) "
             "DO UPDATE SET status = excluded.status, version = excluded.version, "
             "message = excluded.message, code = excluded.code",
-            [(run_id, r.round, r.id, r.status, r.version, r.message, r.code) for r in results],
+            [
+                (run_id, r.round, *map(_column, (r.id, r.status, r.version, r.message, r.code)))
+                for r in results
+            ],
         )
 
     def _run_row(self, found: tuple[Any, ...]) -> RunRow:
@@ -323,8 +326,9 @@ def _shallow(row: RunRow | RoundRow) -> list[Any]:
 
 
 def _column(value: Any) -> str | None:
-    """Return a record's value as text a database takes: any JSON from the target, surrogates
-    too."""
+    """Return a target's value as text every backend takes: lone surrogates (SQLite's encoder
+    raises) and NUL (PostgreSQL refuses it) become U+FFFD/`?`. The record itself is kept whole
+    as ASCII JSON."""
     if value is None:
         return None
-    return str(value).encode("utf-8", "replace").decode("utf-8")
+    return str(value).encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")

@@ -13,6 +13,7 @@ import pytest
 
 from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.phase import RoundPhase
+from patchpilot.connector.plan import UpdateResult
 from patchpilot.connector.run_result import RebootRecord, RoundSummary, RunResult, write_result
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RoundRow, RunRow, Store, open_store
@@ -161,3 +162,24 @@ async def test_sqlite_flush_puts_every_commit_on_disk_and_waiters_share_one_fsyn
     store.save_round(RoundRow("r1", 6, RoundPhase.NEW))
     await store.flush()
     assert len(synced) == 2
+
+
+HOSTILE = "lab\ud800-\x00nul-\u202e\x1b[31m"  # a lone surrogate, NUL, a bidi override, ESC
+
+
+def test_target_text_never_makes_a_store_raise(open_store: Callable[[], Store]) -> None:
+    """save_results raised on a lone surrogate (SQLite's UTF-8 encoder) and PostgreSQL refuses
+    NUL in text (issue 21, finding 3); the update's own text stays in the stored record."""
+    store = open_store()
+    store.create_run(
+        RunRow("r1", "web1", "install", "{}", Secret("s" * 64), "running", None, "t0", None, None)
+    )
+    result = UpdateResult(HOSTILE, HOSTILE, HOSTILE, HOSTILE, HOSTILE, 1)
+    store.save_results("r1", (result,))
+    assert store.add_record("r1", 1, {"seq": 1, "event": HOSTILE, "level": HOSTILE,
+                                      "ts": HOSTILE, "fields": {HOSTILE: HOSTILE}})  # fmt: skip
+    assert store.records("r1")[0]["fields"] == {HOSTILE: HOSTILE}
+    store.finish_run("r1", {**RESULT.to_dict(), "errors": [HOSTILE]})
+    assert store.result("r1")["errors"] == [HOSTILE]  # type: ignore[index]
+    store.save_fleet("f1", "t1", {"servers": [HOSTILE]})
+    assert store.fleet("f1") == {"servers": [HOSTILE]}
