@@ -176,36 +176,62 @@ def build_report(
     )
 
 
+def _text(value: Any, default: str = "") -> str:
+    """Return a target's value as text every encoder takes (a lone surrogate as `\\ud800`)."""
+    text = default if value is None else value if isinstance(value, str) else str(value)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _status(value: Any) -> RunStatus:
+    try:
+        return RunStatus(value)
+    except ValueError:
+        return RunStatus.FAILED
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _items(value: Any) -> tuple[Any, ...]:
+    """Return a list's items; anything else a target put there (a number, a text) is none."""
+    return tuple(value) if isinstance(value, list | tuple) else ()
+
+
 def _server(item: ServerInput) -> ServerReport:
-    entry = item.entry
-    result: Mapping[str, Any] = entry.get("result") or {}
+    entry = _mapping(item.entry)
+    result = _mapping(entry.get("result"))
     code = entry.get("exit_code")
-    errors = [str(e) for e in result.get("errors") or ()]
+    errors = [_text(e) for e in _items(result.get("errors"))]
     if result.get("error"):  # the fleet's record of a server that raised before any result
-        errors.append(str(result["error"]))
-    reboots = (result.get("reboots") or {}).get("items") or ()
+        errors.append(_text(result["error"]))
+    reboots = _items(_mapping(result.get("reboots")).get("items"))
     last = _last_round_result(item.records)
     return ServerReport(
-        host=str(entry.get("host", "?")),
-        status=RunStatus(str(entry.get("status", RunStatus.FAILED))),
-        run_id=str(result.get("run_id", "")),
-        outcome=str(result.get("outcome", "")),
-        exit_code=int(code) if isinstance(code, int) else None,
-        mode=str(result.get("mode", "")),
-        started=str(result.get("started", "")),
-        finished=str(result.get("finished", "")),
-        phase=str(result.get("phase") or ""),
+        host=_text(entry.get("host"), "?"),
+        status=_status(entry.get("status")),
+        run_id=_text(result.get("run_id")),
+        outcome=_text(result.get("outcome")),
+        exit_code=code if isinstance(code, int) else None,
+        mode=_text(result.get("mode")),
+        started=_text(result.get("started")),
+        finished=_text(result.get("finished")),
+        phase=_text(result.get("phase")),
         rounds=tuple(item.rounds),
         reboots=tuple(r for r in reboots if isinstance(r, Mapping)),
         updates=(
-            *_updates(result.get("updates") or (), item.records),
-            *_dependencies(result.get("updates") or (), result.get("changes") or {}),
+            *_updates(_items(result.get("updates")), item.records),
+            *_dependencies(_items(result.get("updates")), _mapping(result.get("changes"))),
         ),
-        warnings=tuple(str(w) for w in result.get("warnings") or ()),
+        warnings=tuple(_text(w) for w in _items(result.get("warnings"))),
         errors=tuple(errors),
         journal=_journal(item.records),
         is_reboot_pending=result.get("outcome") == "success-reboot-pending"
-        or (bool(last.get("reboot_required")) and not last.get("will_reboot")),
+        or (last.get("reboot_required") is True and last.get("will_reboot") is not True),
     )
 
 
@@ -213,7 +239,7 @@ def _last_round_result(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any
     found: Mapping[str, Any] = {}
     for record in records:
         if record.get("event") == "round.result":
-            found = record.get("fields") or {}
+            found = _mapping(record.get("fields"))
     return found
 
 
@@ -222,88 +248,80 @@ def _scanned(records: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any
     seen: dict[str, Mapping[str, Any]] = {}
     for record in records:
         if record.get("event") in ("scan.done", "round.result"):
-            for update in (record.get("fields") or {}).get("updates") or ():
+            for update in _items(_mapping(record.get("fields")).get("updates")):
                 if isinstance(update, Mapping) and update.get("id") is not None:
-                    seen[str(update["id"])] = update
+                    seen[_text(update["id"])] = update
     return seen
 
 
-def _updates(
-    updates: Iterable[Mapping[str, Any]], records: Sequence[Mapping[str, Any]]
-) -> tuple[UpdateRow, ...]:
+def _updates(updates: Iterable[Any], records: Sequence[Mapping[str, Any]]) -> tuple[UpdateRow, ...]:
     scanned = _scanned(records)
     rows = []
-    for update in updates:
-        scan = scanned.get(str(update.get("id")), {})
+    for update in (u for u in updates if isinstance(u, Mapping)):
+        scan = scanned.get(_text(update.get("id")), {})
         rows.append(
             UpdateRow(
-                id=str(update.get("id", "?")),
-                status=str(update.get("status", "?")),
-                version=str(update.get("version") or scan.get("candidate_version") or ""),
-                installed_version=str(
-                    update.get("from_version") or scan.get("installed_version") or ""
+                id=_text(update.get("id"), "?"),
+                status=_text(update.get("status"), "?"),
+                version=_text(update.get("version") or scan.get("candidate_version")),
+                installed_version=_text(
+                    update.get("from_version") or scan.get("installed_version")
                 ),
-                round=int(update.get("round") or 0),
-                message=str(update.get("message") or ""),
-                title=str(scan.get("title") or ""),
-                origin=str(scan.get("origin") or ""),
-                is_security=bool(scan.get("is_security")),
-                categories=tuple(str(c) for c in scan.get("categories") or ()),
-                severity=str(scan.get("severity") or ""),
+                round=_int(update.get("round")),
+                message=_text(update.get("message")),
+                title=_text(scan.get("title")),
+                origin=_text(scan.get("origin")),
+                is_security=scan.get("is_security") is True,
+                categories=tuple(_text(c) for c in _items(scan.get("categories"))),
+                severity=_text(scan.get("severity")),
             )
         )
     return tuple(rows)
 
 
-def _dependencies(
-    updates: Iterable[Mapping[str, Any]], changes: Mapping[str, Any]
-) -> tuple[UpdateRow, ...]:
+def _dependencies(updates: Iterable[Any], changes: Mapping[str, Any]) -> tuple[UpdateRow, ...]:
     """Return the rows of what the rounds changed beside the planned updates (the result's
     change record): packages upgraded or newly installed as dependencies, packages removed."""
-    planned = {str(u.get("id")) for u in updates}
-    upgraded = [e for e in changes.get("upgraded") or () if str(e.get("id")) not in planned]
+    planned = {_text(u.get("id")) for u in updates if isinstance(u, Mapping)}
+    entries = {k: [e for e in _items(changes.get(k)) if isinstance(e, Mapping)]
+               for k in ("upgraded", "installed", "removed")}  # fmt: skip
+    upgraded = [e for e in entries["upgraded"] if _text(e.get("id")) not in planned]
     kinds = (
         (upgraded, "dependency", "to", "from", "upgraded as a dependency"),
-        (
-            changes.get("installed") or (),
-            "dependency",
-            "version",
-            "",
-            "newly installed as a dependency",
-        ),
-        (changes.get("removed") or (), "removed", "", "version", "removed by the round"),
+        (entries["installed"], "dependency", "version", "", "newly installed as a dependency"),
+        (entries["removed"], "removed", "", "version", "removed by the round"),
     )
     return tuple(
         UpdateRow(
-            id=str(e["id"]),
+            id=_text(e.get("id"), "?"),
             status=status,
-            version=str(e.get(to_key, "")),
-            installed_version=str(e.get(from_key, "")),
-            round=int(e.get("round") or 0),
+            version=_text(e.get(to_key)),
+            installed_version=_text(e.get(from_key)),
+            round=_int(e.get("round")),
             message=message,
         )
-        for entries, status, to_key, from_key, message in kinds
-        for e in entries
+        for found, status, to_key, from_key, message in kinds
+        for e in found
     )
 
 
 def _journal(records: Sequence[Mapping[str, Any]]) -> tuple[JournalLine, ...]:
     lines = []
     for record in records:
-        level = str(record.get("level", ""))
+        level = _text(record.get("level"))
         if level not in _NOTABLE_LEVELS:
             continue
-        fields = record.get("fields") or {}
+        fields = _mapping(record.get("fields"))
         text = " ".join(
             f"{k}={v}" for k, v in fields.items() if k not in ("updates", "results", "plan")
         )
         lines.append(
             JournalLine(
-                str(record.get("ts", "")),
+                _text(record.get("ts")),
                 level,
-                int(record.get("round") or 0),
-                str(record.get("event", "")),
-                text,
+                _int(record.get("round")),
+                _text(record.get("event")),
+                _text(text),
             )
         )
     return tuple(lines)
