@@ -36,7 +36,9 @@ from patchpilot.connector.fleet import (
     FleetOptions,
     FleetResult,
     Order,
+    PreparedFleet,
     check_fleet_run_id,
+    list_groups,
     new_fleet_run_id,
     order_hosts,
     parse_serial,
@@ -109,6 +111,12 @@ def host_list(hosts: list[HostEntry], rollout: FleetOptions) -> list[str]:
     return [f"  hosts ({len(ordered)}):", *(f"    {h.name}" for h in ordered)]
 
 
+def group_list(prepared: PreparedFleet) -> list[str]:
+    """Return the plan groups section `--list-hosts` prints after Ansible's host list."""
+    lines = asyncio.run(list_groups(prepared))
+    return [f"  plan groups ({len(lines)}):", *(f"    {line}" for line in lines)]
+
+
 def register(app: typer.Typer) -> None:
     """Add `fleet` to app, with every option of `run` plus the rollout options."""
 
@@ -131,7 +139,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
         inventory_command: run_cmd.InventoryCommand = None,
         list_hosts: Annotated[
-            bool, typer.Option(help="Print the selected servers in rollout order; touch nothing.")
+            bool,
+            typer.Option(
+                help="Print the selected servers in rollout order, then their plan groups "
+                "(read from each server); change nothing."
+            ),
         ] = False,
         limit: Annotated[
             str | None,
@@ -184,7 +196,8 @@ def register(app: typer.Typer) -> None:
         commands = tuple(inventory_command or ())
         job = FleetJob(sources, limit, rollout, plan_from, fleet_run_id, options, commands)
         if list_hosts:
-            print("\n".join(host_list(prepare_fleet(job).hosts, rollout)))
+            prepared = prepare_fleet(job)
+            print("\n".join([*host_list(prepared.hosts, rollout), *group_list(prepared)]))
             raise typer.Exit(0)
         output = FleetOutput(state_dir, result_file, log_format, state_url)
         console = Console(highlight=False, soft_wrap=True)

@@ -58,6 +58,8 @@ class FleetView:
             self._line("fleet", f"failure threshold exceeded ({event.detail}): no new servers")
         elif event.kind == "window":
             self._line("fleet", f"{event.detail} (--deadline minus --cutoff): no new servers")
+        elif event.kind == "group":
+            self._line("fleet", f"group {event.detail}")
 
     def on_server(self, event: Event) -> None:
         """Show one server's event as a line prefixed by the server."""

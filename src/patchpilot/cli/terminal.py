@@ -79,6 +79,8 @@ class TerminalView:
             self._line("fleet", "error", f"failure threshold exceeded ({event.detail})")
         elif event.kind == "window":
             self._line("fleet", "warning", f"{event.detail}: no new servers")
+        elif event.kind == "group":
+            self._line("fleet", "info", f"group {event.detail}")
         elif event.host is not None:
             self.rows[event.host].state = "running" if event.kind == "start" else event.detail
         self._refresh()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from patchpilot.lab.catalog import BASE_INSTALLED
 from patchpilot.lab.debs import build_deb, control_text
+from patchpilot.lab.releases import DEFAULT_RELEASE, debian_release
 from patchpilot.lab.tools import locked, run
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "SUDO_USER",
     "base_key",
     "cached_build",
+    "config_files",
     "customize",
     "debootstrap",
     "ensure_base",
@@ -35,7 +37,7 @@ __all__ = [
 ]
 
 RECIPE_VERSION = 2
-SUITE = "bookworm"
+SUITE = DEFAULT_RELEASE  # the VM image's release (vmimage.py)
 DEFAULT_CACHE = Path("/var/cache/patchpilot")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = (
@@ -110,30 +112,45 @@ def mirror_url(sources_list: Path = Path("/etc/apt/sources.list")) -> str:
     return DEFAULT_MIRROR
 
 
-def base_key(mirror: str) -> str:
-    """Return the cache key of the base image built from mirror."""
+def config_files(release: str = DEFAULT_RELEASE) -> dict[str, str]:
+    """Return the lab's configuration files as release's own tools read them."""
+    files = {**CONFIG_FILES, **dict(debian_release(release).config)}
+    if not debian_release(release).has_kbd_interactive:
+        sshd = "etc/ssh/sshd_config.d/lab.conf"
+        files[sshd] = files[sshd].replace("KbdInteractiveAuthentication no\n", "")
+    return files
+
+
+def base_key(mirror: str, release: str = DEFAULT_RELEASE) -> str:
+    """Return the cache key of release's base image built from mirror."""
     recipe = {
         "version": RECIPE_VERSION,
-        "suite": SUITE,
+        "suite": release,
         "mirror": mirror,
         "packages": BASE_PACKAGES,
         "users": LAB_USERS,
         "masked": MASKED_UNITS,
-        "config": CONFIG_FILES,
+        "config": config_files(release),
         "catalog": [(control_text(spec), spec.files, spec.postinst) for spec in BASE_INSTALLED],
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def ensure_base(cache: Path = DEFAULT_CACHE, *, rebuild: bool = False) -> Path:
-    """Return the cached base root filesystem, building it first when needed (~1 min)."""
+def ensure_base(
+    cache: Path = DEFAULT_CACHE, *, rebuild: bool = False, release: str = DEFAULT_RELEASE
+) -> Path:
+    """Return release's cached base root filesystem, building it first when needed (~1 min).
+
+    bookworm's keeps its name (`lab-base-<key>`); another release's is `lab-<codename>-<key>`.
+    """
     mirror = mirror_url()
 
     def build(rootfs: Path) -> None:
-        debootstrap(rootfs, mirror, BASE_PACKAGES)
-        customize(rootfs)
+        debootstrap(rootfs, mirror, BASE_PACKAGES, suite=release)
+        customize(rootfs, release=release)
 
-    return cached_build(cache, f"lab-base-{base_key(mirror)}", build, rebuild=rebuild)
+    prefix = "lab-base" if release == DEFAULT_RELEASE else f"lab-{debian_release(release).codename}"
+    return cached_build(cache, f"{prefix}-{base_key(mirror, release)}", build, rebuild=rebuild)
 
 
 def cached_build(
@@ -159,20 +176,22 @@ def cached_build(
     return target
 
 
-def debootstrap(target: Path, mirror: str, packages: Sequence[str]) -> None:
-    """Install a minimal Debian with packages into target (a new folder)."""
+def debootstrap(
+    target: Path, mirror: str, packages: Sequence[str], *, suite: str = DEFAULT_RELEASE
+) -> None:
+    """Install a minimal Debian release (suite) with packages into target (a new folder)."""
     argv = ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}"]
-    run([*argv, SUITE, target, mirror], timeout=900)
+    run([*argv, suite, target, mirror], timeout=900)
 
 
-def customize(rootfs: Path, *, with_debs: bool = True) -> None:
+def customize(rootfs: Path, *, with_debs: bool = True, release: str = DEFAULT_RELEASE) -> None:
     """Make a debootstrapped tree a lab image: no host keys, lab config, catalog installed.
 
     RPM images (`rpmbase.py`) leave the .deb catalog out: their packages are RPMs.
     """
     for key in rootfs.glob("etc/ssh/ssh_host_*"):
         key.unlink()
-    for relative, content in CONFIG_FILES.items():
+    for relative, content in config_files(release).items():
         path = rootfs / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from patchpilot.lab import Lab
+from patchpilot.lab.releases import DEFAULT_RELEASE
 
 __all__ = ["app", "register"]
 
@@ -41,10 +42,17 @@ def up(
         str,
         typer.Option(help="apt, rpm (= dnf), dnf, zypper, or mixed (apt, dnf, zypper in turn)."),
     ] = "apt",
+    release: Annotated[
+        str,
+        typer.Option(
+            help="The apt servers' Debian: bullseye (11), bookworm (12) or trixie (13); "
+            "a release's image is built on first use."
+        ),
+    ] = DEFAULT_RELEASE,
 ) -> None:
     """Start a lab of SERVERS servers (building the base image on first use)."""
     lab = Lab(directory)
-    lab.up(servers, vms=vm, rebuild_base=rebuild_base, flavor=flavor)
+    lab.up(servers, vms=vm, rebuild_base=rebuild_base, flavor=flavor, release=release)
     _print_servers(lab)
     typer.echo(f"\nssh -F {lab.ssh_config_path} lab-1")
     typer.echo(f"inventory: {lab.inventory_path}\nrepository: {lab.repo.url}")
@@ -107,7 +115,7 @@ def start(host: HostArgument, directory: DirOption = DEFAULT_DIR) -> None:
 
 
 def _print_servers(lab: Lab) -> None:
-    rows = [["NAME", "ADDRESS", "PORT", "KIND", "FLAVOR", "STATE", "BOOT ID"]]
+    rows = [["NAME", "ADDRESS", "PORT", "KIND", "FLAVOR", "RELEASE", "STATE", "BOOT ID"]]
     for item in lab.status():
         state = f"{item['state']} (cut)" if item["cut"] else str(item["state"])
         rows.append(
@@ -117,6 +125,7 @@ def _print_servers(lab: Lab) -> None:
                 str(item["ssh_port"]),
                 str(item["kind"]),
                 str(item.get("flavor", "apt")),
+                str(item.get("release", DEFAULT_RELEASE)),
                 state,
                 str(item["boot_id"] or "-"),
             ]

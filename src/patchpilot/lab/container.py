@@ -23,6 +23,7 @@ from patchpilot.lab.network import (
     delete_veth,
     set_link,
 )
+from patchpilot.lab.releases import DEFAULT_RELEASE, debian_release
 from patchpilot.lab.repo import Repository
 from patchpilot.lab.rpmrepo import repo_files
 from patchpilot.lab.server import Server
@@ -45,9 +46,11 @@ class ContainerServer(Machine):
         netns: Path,
         base: Path,
         flavor: str = "apt",
+        release: str = DEFAULT_RELEASE,
     ) -> None:
         super().__init__(f"lab-{number}", root)
         self.flavor = flavor  # apt, dnf, zypper: which package tool the image has
+        self.debian = debian_release(release)  # which Debian the image is
         self.number = number
         self.network = network
         self.netns = netns
@@ -55,7 +58,8 @@ class ContainerServer(Machine):
 
     @property
     def server(self) -> Server:
-        return Server(self.name, self.network.address(self.number), flavor=self.flavor)
+        address = self.network.address(self.number)
+        return Server(self.name, address, flavor=self.flavor, release=self.debian.codename)
 
     @property
     def upper(self) -> Path:
@@ -128,6 +132,7 @@ class ContainerServer(Machine):
             "--resolv-conf=off",
             "--timezone=off",
             "--tmpfs=/tmp:mode=1777",
+            *self.debian.init_args,  # after the options: PID 1's own command line
         ]
 
     def _is_reboot(self, status: int) -> bool:

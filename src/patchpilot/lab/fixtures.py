@@ -1,10 +1,12 @@
 """pytest fixtures for the lab (a pytest plugin, registered as an entry point).
 
 `lab`: one running lab per test session (started in a temporary folder with no servers;
-torn down at the end, even on failure). `lab_server`: a fresh server for one test, removed
-after it; tests that change a server use their own. Tests marked `lab` are skipped, not
-failed, when not running as root or when the lab's tools are missing. `patchpilot_dist`: the
-sdist and wheel built once per session from the checkout under test.
+torn down at the end, even on failure; when the session has `vm` or `releases` tests, the VM
+image or the other Debian releases' images are built in the background meanwhile).
+`lab_server`: a fresh server for one test, removed after it; tests that change a server use
+their own. Tests marked `lab` are skipped, not failed, when not running as root or when the
+lab's tools are missing. `patchpilot_dist`: the sdist and wheel built once per session from
+the checkout under test.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import contextlib
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from patchpilot.lab.base import ensure_base
 from patchpilot.lab.lab import Lab
 from patchpilot.lab.package import Dist, build_dist
+from patchpilot.lab.releases import DEFAULT_RELEASE, RELEASES
 from patchpilot.lab.server import Server
 from patchpilot.lab.tools import CONTAINER_TOOLS, VM_TOOLS
 from patchpilot.lab.vmimage import ensure_vm_image
@@ -54,25 +58,34 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     the_lab = Lab(Path(tmp_path_factory.mktemp("lab")))
     try:
         the_lab.up(0, owner=os.getpid())
-        if _wants_vm(request.session) and _skip_reason(VM_TOOLS) is None:
-            _prebuild_vm_image(the_lab)
+        if _wants(request.session, "vm") and _skip_reason(VM_TOOLS) is None:
+            _prebuild("lab-vm-image", lambda: ensure_vm_image(the_lab.cache))
+        if _wants(request.session, "releases"):
+            _prebuild("lab-release-images", lambda: _build_releases(the_lab.cache))
         yield the_lab
     finally:
         the_lab.down()
 
 
-def _wants_vm(session: pytest.Session) -> bool:
-    return any(item.get_closest_marker("vm") for item in session.items)
+def _wants(session: pytest.Session, marker: str) -> bool:
+    return any(item.get_closest_marker(marker) for item in session.items)
 
 
-def _prebuild_vm_image(the_lab: Lab) -> None:
-    """Build the VM image in the background while other tests run (add_vm waits for it)."""
+def _build_releases(cache: Path) -> None:
+    """Build the other Debian releases' images, one after the other (2-3 min each)."""
+    for release in RELEASES:
+        if release != DEFAULT_RELEASE:
+            ensure_base(cache, release=release)
 
-    def build() -> None:
-        with contextlib.suppress(Exception):  # add_vm builds it again and reports the error
-            ensure_vm_image(the_lab.cache)
 
-    threading.Thread(target=build, name="lab-vm-image", daemon=True).start()
+def _prebuild(name: str, build: Callable[[], object]) -> None:
+    """Build an image in the background while other tests run (its users wait on its lock)."""
+
+    def run() -> None:
+        with contextlib.suppress(Exception):  # its first user builds it again, reporting why
+            build()
+
+    threading.Thread(target=run, name=name, daemon=True).start()
 
 
 @pytest.fixture

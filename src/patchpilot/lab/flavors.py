@@ -1,8 +1,11 @@
-"""Which kind of server the lab starts: apt (the default), dnf, zypper, or a mix.
+"""Which kind of server the lab starts: apt (the default), dnf, zypper, or a mix; and on which
+Debian release (`releases.py`: bookworm by default, bullseye or trixie for apt servers).
 
 `rpm` is dnf's alias (the RPM family's most common tool); `mixed` cycles apt, dnf, zypper.
 An RPM flavor needs its image (`rpmbase.py`) and the lab's RPM repositories published
 (`rpmrepo.py`, on first use: ~6 s), then asks the supervisor for servers on that image.
+An apt server of another release than bookworm runs on that release's base image (`base.py`,
+built on first use).
 """
 
 from __future__ import annotations
@@ -10,14 +13,23 @@ from __future__ import annotations
 from itertools import cycle, islice
 from pathlib import Path
 
+from patchpilot.lab.base import ensure_base
 from patchpilot.lab.errors import LabError
+from patchpilot.lab.releases import DEFAULT_RELEASE, debian_release
 from patchpilot.lab.rpmbase import RPM_FLAVORS, ensure_flavor_base
 from patchpilot.lab.rpmcatalog import RPM_CATALOG, RPM_OPT_IN_INITIAL
 from patchpilot.lab.rpmrepo import RpmRepository
 from patchpilot.lab.rpms import rpm_filename
 from patchpilot.lab.tools import RPM_TOOLS, require_tools
 
-__all__ = ["FLAVORS", "ensure_rpm_repo", "flavor_base", "flavor_sequence", "opt_in_rpm_url"]
+__all__ = [
+    "FLAVORS",
+    "check_release",
+    "ensure_rpm_repo",
+    "flavor_base",
+    "flavor_sequence",
+    "opt_in_rpm_url",
+]
 
 FLAVORS = ("apt", "dnf", "zypper", "rpm", "mixed")
 
@@ -31,10 +43,18 @@ def flavor_sequence(flavor: str, count: int) -> list[str]:
     return [("dnf" if flavor == "rpm" else flavor)] * count
 
 
-def flavor_base(flavor: str, cache: Path) -> Path | None:
-    """Return the image of an RPM flavor (built on first use), None for apt (the lab's base)."""
+def check_release(flavor: str, release: str) -> None:
+    """Refuse an unknown release, or another release than bookworm for RPM servers."""
+    debian_release(release)
+    if release != DEFAULT_RELEASE and flavor != "apt":
+        raise LabError(f"--release {release} is for apt servers; {flavor} servers run bookworm")
+
+
+def flavor_base(flavor: str, cache: Path, release: str = DEFAULT_RELEASE) -> Path | None:
+    """Return the image of a flavor and release (built on first use); None for the lab's
+    own base (apt on bookworm)."""
     if flavor == "apt":
-        return None
+        return None if release == DEFAULT_RELEASE else ensure_base(cache, release=release)
     require_tools(RPM_TOOLS)
     return ensure_flavor_base(flavor, cache)
 

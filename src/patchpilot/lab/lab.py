@@ -26,7 +26,13 @@ from patchpilot.lab.base import DEFAULT_CACHE, ensure_base
 from patchpilot.lab.catalog import CATALOG, CONFFILE_PATH, OPT_IN_INITIAL
 from patchpilot.lab.controls import send_request
 from patchpilot.lab.errors import LabError
-from patchpilot.lab.flavors import ensure_rpm_repo, flavor_base, flavor_sequence, opt_in_rpm_url
+from patchpilot.lab.flavors import (
+    check_release,
+    ensure_rpm_repo,
+    flavor_base,
+    flavor_sequence,
+    opt_in_rpm_url,
+)
 from patchpilot.lab.layout import LabLayout
 from patchpilot.lab.limits import release_limits
 from patchpilot.lab.network import (
@@ -38,6 +44,7 @@ from patchpilot.lab.network import (
     preferred_index,
     used_networks,
 )
+from patchpilot.lab.releases import DEFAULT_RELEASE
 from patchpilot.lab.repo import Repository
 from patchpilot.lab.server import Server
 from patchpilot.lab.tools import (
@@ -116,14 +123,17 @@ class Lab:
         rebuild_base: bool = False,
         owner: int | None = None,
         flavor: str = "apt",
+        release: str = DEFAULT_RELEASE,
     ) -> list[Server]:
         """Start the lab with that many servers (and VMs); refuse when it already runs.
 
         With owner (a process id), the lab shuts itself down when that process ends, even if
         it is killed: the pytest fixture ties the session's lab to pytest this way.
-        flavor: apt, dnf (alias rpm), zypper, or mixed (see `flavors.py`).
+        flavor: apt, dnf (alias rpm), zypper, or mixed (see `flavors.py`); release: the
+        servers' Debian (bullseye, bookworm, trixie; see `releases.py`).
         """
         flavor_sequence(flavor, servers)  # refuse an unknown flavor before anything starts
+        check_release(flavor, release)
         require_root()
         require_tools()
         with self._folder_lock():
@@ -142,7 +152,7 @@ class Lab:
                 self.clean_stale()
                 raise
         try:
-            started = self.add_servers(servers, flavor=flavor) if servers else []
+            started = self.add_servers(servers, flavor=flavor, release=release) if servers else []
             return started + [self.add_vm() for _ in range(vms)]
         except BaseException:
             self.down()
@@ -232,27 +242,34 @@ class Lab:
                 return server
         raise LabError(f"no server {name!r} in this lab")
 
-    def add_servers(self, count: int, *, flavor: str = "apt") -> list[Server]:
+    def add_servers(
+        self, count: int, *, flavor: str = "apt", release: str = DEFAULT_RELEASE
+    ) -> list[Server]:
         """Start count more fresh servers (booted in parallel) and return them once SSH answers.
 
         flavor: apt, dnf (alias rpm), zypper or mixed; an RPM flavor's image is built on first
-        use (a few minutes) and the RPM repositories published.
+        use (a few minutes) and the RPM repositories published. release: an apt server's
+        Debian (bullseye, bookworm, trixie); another than bookworm's image is built on first
+        use (1-3 min).
         """
         started: list[Server] = []
         flavors = flavor_sequence(flavor, count)
+        check_release(flavor, release)
         for kind in dict.fromkeys(flavors):
-            base = flavor_base(kind, self.cache)
-            if base is not None:
+            base = flavor_base(kind, self.cache, release)
+            if base is not None and kind != "apt":
                 ensure_rpm_repo(self.layout.repo)
-            fields = {"base": str(base), "flavor": kind} if base is not None else {}
+            fields: dict[str, str] = {"flavor": kind, "release": release}
+            if base is not None:
+                fields["base"] = str(base)
             number = flavors.count(kind)
             reply = self._request("add", count=number, timeout=60 + 2 * number, **fields)
             started += [_server(item) for item in reply["servers"]]
         return started
 
-    def add_server(self, *, flavor: str = "apt") -> Server:
+    def add_server(self, *, flavor: str = "apt", release: str = DEFAULT_RELEASE) -> Server:
         """Start one more fresh server (its own new overlay) and return it once SSH answers."""
-        return self.add_servers(1, flavor=flavor)[0]
+        return self.add_servers(1, flavor=flavor, release=release)[0]
 
     def add_vm(self) -> Server:
         """Start a qemu VM and return it once SSH answers.
@@ -350,7 +367,10 @@ class Lab:
 
 def _server(item: dict[str, Any]) -> Server:
     flavor = str(item.get("flavor", "apt"))
-    return Server(item["name"], item["address"], int(item["ssh_port"]), item["kind"], flavor)
+    release = str(item.get("release", DEFAULT_RELEASE))
+    return Server(
+        item["name"], item["address"], int(item["ssh_port"]), item["kind"], flavor, release
+    )
 
 
 def _kill_pid_file(pid_file: Path, directory: Path) -> None:

@@ -3,7 +3,10 @@
 Layout (what apt expects of a flat Debian archive with suites):
 `pool/<suite>/<file>.deb`, `dists/<suite>/main/binary-amd64/Packages` and
 `dists/<suite>/Release`. Each suite has its own Origin/Label; `bookworm-security` is
-labelled like Debian's security archive so "security only" selection can be tested.
+labelled like Debian's security archive so "security only" selection can be tested. Every
+server reads `bookworm` and `bookworm-security` whatever its release; `lab-<codename>` suites
+(`lab-bullseye`, ...) are read only by servers a test points at them, for versions that
+exist on one Debian release only.
 Publishing rebuilds the suite's indexes under a file lock, so tests may publish new
 versions while servers run. The HTTP server (run by the lab's supervisor) serves the folder.
 """
@@ -21,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from patchpilot.lab.debs import PackageSpec, build_deb
+from patchpilot.lab.releases import RELEASES
 from patchpilot.lab.tools import locked, run
 
 __all__ = [
@@ -45,6 +49,7 @@ SUITES: dict[str, SuiteInfo] = {
     "bookworm": SuiteInfo("patchpilot-lab", "patchpilot-lab"),
     "bookworm-security": SuiteInfo("Debian", "Debian-Security"),
     "bookworm-stage2": SuiteInfo("patchpilot-lab", "patchpilot-lab-stage2"),
+    **{f"lab-{name}": SuiteInfo("patchpilot-lab", f"patchpilot-lab-{name}") for name in RELEASES},
 }
 INDEX = "main/binary-amd64/Packages"
 

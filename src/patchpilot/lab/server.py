@@ -13,11 +13,12 @@ __all__ = ["Server"]
 
 @dataclass(frozen=True)
 class Server:
-    """A lab server: its name (lab-1, lab-vm-1), where SSH answers, its kind and flavor
-    (apt, dnf, zypper: its package tool)."""
+    """A lab server: its name (lab-1, lab-vm-1), where SSH answers, its kind, flavor
+    (apt, dnf, zypper: its package tool) and Debian release (bullseye, bookworm, trixie)."""
 
     name: str
     address: str
     ssh_port: int = 22
     kind: str = "container"
     flavor: str = "apt"
+    release: str = "bookworm"

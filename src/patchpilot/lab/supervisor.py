@@ -26,6 +26,7 @@ from patchpilot.lab.layout import LabLayout
 from patchpilot.lab.limits import acquire_limits, release_limits
 from patchpilot.lab.machine import Machine
 from patchpilot.lab.network import LabNetwork, delete_bridge
+from patchpilot.lab.releases import DEFAULT_RELEASE
 from patchpilot.lab.repo import Repository, serve_repository
 from patchpilot.lab.tools import run
 from patchpilot.lab.vm import MAX_VMS, VirtualMachine
@@ -123,8 +124,10 @@ class Supervisor:
         if op == "add":
             base = request.get("base")
             flavor = str(request.get("flavor", "apt"))
+            release = str(request.get("release", DEFAULT_RELEASE))
             count = int(request.get("count", 1))
-            return {"servers": await self._add(count, Path(base) if base else None, flavor)}
+            image = Path(base) if base else None
+            return {"servers": await self._add(count, image, flavor, release)}
         if op == "add_vm":
             return {"servers": await self._add_vm(Path(str(request["image"])))}
         if op == "shutdown":
@@ -164,7 +167,11 @@ class Supervisor:
             raise LabError(f"no server {name!r} in this lab") from None
 
     async def _add(
-        self, count: int, base: Path | None = None, flavor: str = "apt"
+        self,
+        count: int,
+        base: Path | None = None,
+        flavor: str = "apt",
+        release: str = DEFAULT_RELEASE,
     ) -> list[dict[str, Any]]:
         machines: list[Machine] = []
         for _ in range(count):
@@ -172,7 +179,9 @@ class Supervisor:
             name = f"lab-{number}"
             root, netns = self.layout.servers / name, self.layout.netns / name
             machines.append(
-                ContainerServer(number, self.network, root, netns, base or self.base, flavor)
+                ContainerServer(
+                    number, self.network, root, netns, base or self.base, flavor, release
+                )
             )
         return await self._boot_new(machines, BOOT_TIMEOUT)
 
@@ -222,6 +231,7 @@ def _describe(runner: Machine) -> dict[str, Any]:
         "ssh_port": server.ssh_port,
         "kind": server.kind,
         "flavor": server.flavor,
+        "release": server.release,
         "state": runner.state.value,
         "boot_id": runner.boot_id,
         "cut": runner.is_cut,

@@ -18,6 +18,8 @@ from patchpilot.cli import run as run_cmd
 from patchpilot.cli.main import main
 from patchpilot.connector.events import Event, JournalRecord
 from patchpilot.connector.fleet import job as fleet_job
+from patchpilot.connector.options import RunOptions
+from patchpilot.connector.target import TargetSpec
 
 GOLDEN = Path(__file__).with_name("golden")
 INVENTORY = "[web]\nweb1\nweb2\n[db]\ndb1\n"
@@ -56,6 +58,11 @@ def _argv(command: str, tmp_path: Path) -> list[str]:
     return ["fleet", str(inventory), "--check-only", "--concurrency", "1"]
 
 
+async def _debian_12(target: TargetSpec, options: RunOptions) -> str:
+    """The fleet's group probe, as a Debian 12 server answers it."""
+    return "deb/debian-12"
+
+
 @pytest.mark.parametrize("command", ["run", "fleet"])
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_job_output_is_unchanged(
@@ -68,6 +75,7 @@ def test_job_output_is_unchanged(
     """The golden files were captured before the terminal view and progress existed."""
     module = run_cmd if command == "run" else fleet_job
     monkeypatch.setattr(module, "run_target", scripted_run_target())
+    monkeypatch.setattr(fleet_job, "probe_family", _debian_12)
     monkeypatch.delenv("COLUMNS", raising=False)
     argv = [*_argv(command, tmp_path), "--run-id", "r1" if command == "run" else "f1",
             "--state-dir", str(tmp_path / "s"), "--log-format", log_format]  # fmt: skip

@@ -44,6 +44,11 @@ def test_dpkg_errors_golden(case: Path) -> None:
         ("lab:1.0/stable, lab-sec:1.0/stable-security [all]", True),
         ("Debian-Security:12/stable [all]", True),
         ("Debian:12.15/oldstable [amd64]", False),
+        ("Debian-Security:bookworm-security [all]", True),  # no Version in its Release file
+        ("lab-sec:stable-security [all]", True),
+        ("patchpilot-lab:bookworm [all]", False),
+        ("trixie-security [all]", True),  # neither Label nor Version
+        ("Debian:13.8/stable [amd64]", False),
     ],
 )
 def test_security_release(releases: str, expected: bool) -> None:

@@ -52,12 +52,17 @@ def parse_simulation(output: str) -> List[SimulatedUpgrade]:
 
 
 def is_security_release(releases: str) -> bool:
-    """Say whether a simulation's release list names Debian-Security or a *-security suite."""
+    """Say whether a simulation's release list names Debian-Security or a *-security suite.
+
+    apt prints each source as `Label:Version/Archive`, leaving out the parts its Release file
+    lacks: `Label:Archive` without a Version (the lab's suites, many third-party ones; apt 2.2
+    to 3.0 alike), only `Archive` without a Label.
+    """
     for entry in releases.split(","):
         words = entry.strip().split(" ")[0]
-        label, _, rest = words.partition(":")
-        archive = rest.rpartition("/")[2] if "/" in rest else ""
-        if label == "Debian-Security" or archive.endswith("-security"):
+        label, colon, rest = words.partition(":")
+        archive = (rest if colon else label).rpartition("/")[2]
+        if (colon and label == "Debian-Security") or archive.endswith("-security"):
             return True
     return False
 

@@ -6,8 +6,9 @@ server is asked what it is (one short SSH command: its package tool and /etc/os-
 the servers are grouped by `family/ID-VERSION_ID` (`rpm/rhel-9`, `deb/debian-12`), and each
 group's plan is frozen on its own plan host: the first `--plan-from` host in that group, else
 its first selected server. Every server then follows its group's plan, and its result in the
-fleet result says which (`plan_group`, `plan_from`). `job.py` supplies the probe and the
-freezing (a check-only run), so this module knows nothing of how a run is done.
+fleet result says which (`plan_group`, `plan_from`). A check-only fleet freezes nothing but
+still reads the groups, and `--list-hosts` shows them (`group_lines`). `job.py` supplies the
+probe and the freezing (a check-only run), so this module knows nothing of how a run is done.
 """
 
 from __future__ import annotations
@@ -24,7 +25,17 @@ from patchpilot.connector.target_spec import TargetSpec
 from patchpilot.connector.targets import TARGETS
 from patchpilot.connector.targets.linux import UNKNOWN_FAMILY
 
-__all__ = ["FamilyPlan", "Probe", "family_plans", "probe_family", "probe_patiently"]
+__all__ = [
+    "FamilyPlan",
+    "Probe",
+    "family_plans",
+    "follow",
+    "group_lines",
+    "plan_sources",
+    "probe_family",
+    "probe_groups",
+    "probe_patiently",
+]
 
 UNKNOWN = UNKNOWN_FAMILY
 _PROBES_AT_ONCE = 20
@@ -66,7 +77,7 @@ async def probe_patiently(
         await asyncio.sleep(delay)
 
 
-async def _groups(hosts: Sequence[HostEntry], probe: Probe) -> dict[str, str]:
+async def probe_groups(hosts: Sequence[HostEntry], probe: Probe) -> dict[str, str]:
     """Return host name -> group, probing a bounded number of hosts at once."""
     gate = asyncio.Semaphore(_PROBES_AT_ONCE)
 
@@ -91,20 +102,61 @@ async def family_plans(
 
     The first plan host's group keeps the fleet's plan run (`<fleet>-plan`); other groups
     freeze theirs in `<fleet>-<n>-plan`. Servers whose group cannot be read follow the first
-    plan host's. A check-only fleet has no plan and probes nothing.
+    plan host's. A check-only fleet freezes no plan: each server gets only its group.
     """
     if is_check_only:
-        return {host.name: FamilyPlan("", "", None) for host in hosts}
-    groups = await _groups(list(dict.fromkeys([*plan_hosts, *hosts])), probe)
-    first = plan_hosts[0]
-    ordered = list(dict.fromkeys([groups[first.name], *(groups[h.name] for h in hosts)]))
+        read = await probe_groups(hosts, probe)
+        return {host.name: FamilyPlan(read[host.name], "", None) for host in hosts}
+    groups = await probe_groups(list(dict.fromkeys([*plan_hosts, *hosts])), probe)
     plans: dict[str, FamilyPlan] = {}
-    for number, group in enumerate(ordered):
-        if group == UNKNOWN and group != groups[first.name]:
-            continue
-        source = next((h for h in plan_hosts if groups[h.name] == group), None)
-        source = source or next(h for h in hosts if groups[h.name] == group)
+    for number, (group, source) in enumerate(plan_sources(hosts, plan_hosts, groups).items()):
         run_id = fleet_run_id if number == 0 else f"{fleet_run_id}-{number}"
         plans[group] = FamilyPlan(group, source.name, await freeze(source, run_id))
-    fallback = plans[groups[first.name]]
+    return follow(hosts, plan_hosts, groups, plans)
+
+
+def plan_sources(
+    hosts: Sequence[HostEntry], plan_hosts: Sequence[HostEntry], groups: Mapping[str, str]
+) -> dict[str, HostEntry]:
+    """Return group -> the host its plan is frozen on, the first plan host's group first.
+
+    A group's source is its first plan host, else its first server; servers whose group is
+    unknown get no plan of their own (they follow the first plan host's).
+    """
+    first = groups[plan_hosts[0].name]
+    sources: dict[str, HostEntry] = {}
+    for group in dict.fromkeys([first, *(groups[h.name] for h in hosts)]):
+        if group == UNKNOWN and group != first:
+            continue
+        source = next((h for h in plan_hosts if groups[h.name] == group), None)
+        sources[group] = source or next(h for h in hosts if groups[h.name] == group)
+    return sources
+
+
+def follow(
+    hosts: Sequence[HostEntry],
+    plan_hosts: Sequence[HostEntry],
+    groups: Mapping[str, str],
+    plans: Mapping[str, FamilyPlan],
+) -> dict[str, FamilyPlan]:
+    """Return host name -> its group's plan (the first plan host's when it has none)."""
+    fallback = plans[groups[plan_hosts[0].name]]
     return {host.name: plans.get(groups[host.name], fallback) for host in hosts}
+
+
+def group_lines(plans: Mapping[str, FamilyPlan]) -> list[str]:
+    """Return one line per group: `deb/debian-11 (plan from lab-1): lab-1, lab-4`.
+
+    plans maps each host to the plan it follows. The fleet shows these lines before its
+    servers install and `--list-hosts` after the hosts, so an operator sees which servers
+    share a plan; a check-only fleet's groups have no plan (`deb/debian-11: lab-1, lab-4`).
+    """
+    members: dict[tuple[str, str], list[str]] = {}
+    for host, plan in plans.items():
+        members.setdefault((plan.group, plan.plan_from), []).append(host)
+    return [
+        f"{group} (plan from {source}): {', '.join(names)}"
+        if source
+        else f"{group}: {', '.join(names)}"
+        for (group, source), names in members.items()
+    ]

@@ -30,7 +30,11 @@ from patchpilot.connector.fleet.families import (
     FamilyPlan,
     Probe,
     family_plans,
+    follow,
+    group_lines,
+    plan_sources,
     probe_family,
+    probe_groups,
     probe_patiently,
 )
 from patchpilot.connector.fleet.rollout import (
@@ -64,6 +68,7 @@ __all__ = [
     "check_fleet_run_id",
     "freeze_plan",
     "host_options",
+    "list_groups",
     "new_fleet_run_id",
     "outcome_of",
     "per_host_options",
@@ -229,7 +234,8 @@ def run_one_with(
 
     With families_later (the plans, still being frozen), each server connects and deploys
     meanwhile and waits for its plan before its lock; plans that cannot be frozen cancel
-    the server's run: nothing was done on it.
+    the server's run: nothing was done on it. A check-only server waits for no plan: its
+    group (read meanwhile) only labels its result.
     """
 
     async def all_plans() -> Mapping[str, FamilyPlan]:
@@ -252,6 +258,9 @@ def run_one_with(
         target = target_of(host)
         if is_known or families_later is None:
             result = await run_target(target, host_run, store=store, on_event=on_event)
+        elif host_run.check_only:
+            result = await run_target(target, host_run, store=store, on_event=on_event)
+            family = (await all_plans())[host.name]
         else:
 
             async def plan_later() -> dict[str, str] | None:
@@ -264,7 +273,9 @@ def run_one_with(
             family = families_later.result()[host.name] if families_later.done() else None
         document = result.to_dict()
         if family is not None and family.group:
-            document = {**document, "plan_group": family.group, "plan_from": family.plan_from}
+            document = {**document, "plan_group": family.group}
+        if family is not None and family.plan_from:
+            document = {**document, "plan_from": family.plan_from}
         return outcome_of(host.name, document)
 
     return run_one
@@ -326,6 +337,21 @@ def prepare_fleet(job: FleetJob) -> PreparedFleet:
     plan_options = host_options(job.options, plan_hosts[0])
     options = all_host_options(job.options, list(dict.fromkeys([*plan_hosts, *hosts])))
     return PreparedFleet(hosts, options, plan_hosts[0], plan_options, plan_hosts)
+
+
+async def list_groups(prepared: PreparedFleet, *, prober: Probe | None = None) -> list[str]:
+    """Return the plan groups `--list-hosts` shows: each server's family and release, read
+    from the server (one short read-only command each), and where its plan would be frozen.
+    """
+
+    async def probe(host: HostEntry) -> str:
+        return await probe_family(target_of(host), prepared.options[host.name])
+
+    hosts, plan_hosts = prepared.hosts, prepared.plan_hosts
+    groups = await probe_groups(list(dict.fromkeys([*plan_hosts, *hosts])), prober or probe)
+    sources = plan_sources(hosts, plan_hosts, groups)
+    plans = {group: FamilyPlan(group, source.name, None) for group, source in sources.items()}
+    return group_lines(follow(hosts, plan_hosts, groups, plans))
 
 
 async def run_fleet_job(
@@ -392,9 +418,11 @@ async def run_fleet_job(
         run_fleet(prepared.hosts, run_one, job.rollout, on_event=on_fleet)
     )
     try:
-        await families  # meanwhile the servers connect and deploy; no lock before the plan
+        plans = await families  # meanwhile the servers connect and deploy; no lock before it
     except BaseException:
         rollout.cancel()
         await asyncio.gather(rollout, return_exceptions=True)
         raise
+    for line in group_lines(plans):
+        on_fleet(FleetEvent("group", detail=line))
     return await rollout

@@ -106,7 +106,8 @@ class FleetOptions:
 @dataclass(frozen=True)
 class FleetEvent:
     """A step of the rollout: `batch` (hosts starting), `start`, `end`, `stop` (threshold),
-    `window` (the maintenance window ended: no new server starts)."""
+    `window` (the maintenance window ended: no new server starts), `group` (a plan group
+    and its servers, once the groups are known: families.py)."""
 
     kind: str
     host: str | None = None

@@ -7,8 +7,16 @@ from pathlib import Path
 import pytest
 
 from patchpilot.connector.backoff import Backoff
-from patchpilot.connector.fleet.families import UNKNOWN, family_plans, probe_patiently
+from patchpilot.connector.fleet import FleetJob, FleetOptions, list_groups, prepare_fleet
+from patchpilot.connector.fleet.families import (
+    UNKNOWN,
+    FamilyPlan,
+    family_plans,
+    group_lines,
+    probe_patiently,
+)
 from patchpilot.connector.inventory import HostEntry, load_inventory
+from patchpilot.connector.options import RunOptions
 from patchpilot.connector.targets.linux import parse_family
 
 
@@ -98,3 +106,53 @@ async def test_a_resumed_fleet_waits_for_a_rebooting_server_to_read_its_group() 
     answers[:] = [UNKNOWN, "deb/debian-12"]
     # a new fleet: no patience
     assert await probe_patiently(probe, host, 0.0, polls=Backoff(first=0.01)) == UNKNOWN
+
+
+async def test_a_check_only_fleet_reads_the_groups_and_freezes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "inv.yml").write_text(INVENTORY)
+    inventory = load_inventory(tmp_path / "inv.yml")
+
+    async def probe(host: HostEntry) -> str:
+        return GROUPS[host.name]
+
+    async def freeze(host: HostEntry, run_id: str) -> dict[str, str]:
+        raise AssertionError("a check-only fleet freezes no plan")
+
+    plans = await family_plans(
+        inventory.hosts, [inventory.host("deb1")], fleet_run_id="f", is_check_only=True,
+        probe=probe, freeze=freeze,
+    )  # fmt: skip
+    assert {name: plan.group for name, plan in plans.items()} == GROUPS
+    assert group_lines(plans) == [
+        "deb/debian-12: deb1, deb2",
+        "rpm/rhel-9: rpm1, rpm2",
+        "unknown: lost",
+    ]
+
+
+def test_group_lines_name_each_groups_plan_host() -> None:
+    d11, d12 = FamilyPlan("deb/debian-11", "a", None), FamilyPlan("deb/debian-12", "b", None)
+    plans = {"a": d11, "b": d12, "c": d11}
+    assert group_lines(plans) == [
+        "deb/debian-11 (plan from a): a, c",
+        "deb/debian-12 (plan from b): b",
+    ]
+
+
+async def test_list_groups_reads_every_server_and_says_where_each_plan_comes_from(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "inv.yml").write_text(INVENTORY)
+    job = FleetJob(tmp_path / "inv.yml", None, FleetOptions(), "rpm2", "f", RunOptions())
+    probed: list[str] = []
+
+    async def probe(host: HostEntry) -> str:
+        probed.append(host.name)
+        return GROUPS[host.name]
+
+    lines = await list_groups(prepare_fleet(job), prober=probe)
+    assert sorted(probed) == sorted(GROUPS)
+    assert lines == [
+        "deb/debian-12 (plan from deb1): deb1, deb2",
+        "rpm/rhel-9 (plan from rpm2): rpm1, rpm2, lost",  # unknown: the first plan host's
+    ]

@@ -202,6 +202,7 @@ def test_fleet_list_hosts_cli(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "  hosts (3):\n    d1\n    w2\n    w1\n"
+    groups = "  plan groups (1):\n    unknown (plan from d1): d1, w2, w1\n"  # none answers
+    assert done.stdout == "  hosts (3):\n    d1\n    w2\n    w1\n" + groups
     assert not (tmp_path / "state").exists()  # touched nothing
     assert json.dumps(done.stdout)  # plain text, no result document
