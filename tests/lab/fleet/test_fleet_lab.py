@@ -304,7 +304,16 @@ def test_ansible_json_and_script_inventories_select_what_the_yaml_does(
         # a run id of its own each time: the servers keep each run's journal
         argv = [*source, "--check-only", "--limit", "db:web:!broken", "--run-id", f"s{number}"]
         listed_hosts = subprocess.run(
-            [PATCHPILOT, "fleet", *argv, "--list-hosts"], capture_output=True, text=True
+            [
+                PATCHPILOT,
+                "fleet",
+                *argv,
+                "--list-hosts",
+                "--known-hosts",
+                str(lab.known_hosts_path),
+            ],
+            capture_output=True,
+            text=True,
         ).stdout
         selections.append(listed_hosts)
         state = tmp_path / f"state-{len(selections)}"
@@ -323,7 +332,9 @@ def test_ansible_json_and_script_inventories_select_what_the_yaml_does(
         result = json.loads(out.strip().splitlines()[-1])
         assert job.returncode == 20, out  # updates available on each
         assert [s["host"] for s in result["servers"]] == [db[0].name, web[0].name, web[1].name]
-    assert (
-        selections[0] == f"  hosts (3):\n    {db[0].name}\n    {web[0].name}\n    {web[1].name}\n"
+    names = [db[0].name, web[0].name, web[1].name]
+    assert selections[0] == (
+        f"  hosts (3):\n    {names[0]}\n    {names[1]}\n    {names[2]}\n"
+        f"  plan groups (1):\n    deb/debian-12 (plan from {names[0]}): {', '.join(names)}\n"
     )
     assert len(set(selections)) == 1
