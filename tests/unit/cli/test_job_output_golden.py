@@ -19,7 +19,7 @@ from patchpilot.cli.main import main
 from patchpilot.connector.events import Event, JournalRecord
 from patchpilot.connector.fleet import job as fleet_job
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.target_spec import TargetSpec
 
 GOLDEN = Path(__file__).with_name("golden")
 INVENTORY = "[web]\nweb1\nweb2\n[db]\ndb1\n"
