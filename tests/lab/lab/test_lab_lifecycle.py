@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -73,4 +74,30 @@ def test_a_killed_supervisor_takes_its_servers_along_and_up_cleans_the_rest(
         assert [server.name for server in again.up(1)] == ["lab-1"]
     finally:
         Lab(lab.directory).down()
+    assert _leftovers(lab) == []
+
+
+@pytest.mark.releases
+def test_lab_up_release_from_the_command_line(tmp_path: Path) -> None:
+    """`patchpilot lab up 1 --release bullseye`: a Debian 11 server, listed as such."""
+    patchpilot = str(Path(sys.executable).with_name("patchpilot"))
+    folder = ["--dir", str(tmp_path / "old-lab")]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [patchpilot, "lab", *args, *folder]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+
+    refused = cli("up", "1", "--release", "buster")
+    assert refused.returncode == 64 and "unknown Debian release 'buster'" in refused.stderr
+    assert not (tmp_path / "old-lab" / "lab.json").exists()  # refused before anything started
+    lab = Lab(tmp_path / "old-lab")
+    try:
+        started = cli("up", "1", "--release", "bullseye")
+        assert started.returncode == 0, started.stderr
+        header, row = cli("list").stdout.splitlines()[:2]
+        assert header.split()[5] == "RELEASE" and row.split()[5] == "bullseye"
+        version = lab.ssh("lab-1", ["sh", "-c", ". /etc/os-release; echo $VERSION_ID"]).stdout
+        assert version == "11\n"
+    finally:
+        assert cli("down").returncode == 0
     assert _leftovers(lab) == []
