@@ -22,6 +22,7 @@ from patchpilot.cli.progress import ProgressThrottle
 from patchpilot.cli.render import EventRenderer
 from patchpilot.cli.terminal import RecapRow, TerminalView, recap
 from patchpilot.connector.events import JournalRecord, RunStarted
+from patchpilot.connector.fleet import FleetEvent
 from patchpilot.connector.fleet.job import select_hosts
 from patchpilot.connector.inventory import load_inventory
 from patchpilot.connector.inventory.suggest import did_you_mean, pattern_terms
@@ -70,6 +71,7 @@ def test_the_view_shows_milestones_progress_and_no_record_dump() -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=80)
     with TerminalView(console, ["web1"]) as view:
+        view.on_fleet(FleetEvent("group", detail="deb/debian-11 (plan from web1): web1"))
         for event in events_for("web1", "r1")[:6]:
             view.on_server(event)
         view.on_server(_progress(1, 12))
@@ -77,6 +79,7 @@ def test_the_view_shows_milestones_progress_and_no_record_dump() -> None:
         for event in events_for("web1", "r1")[6:]:
             view.on_server(event)
     text = _ANSI.sub("", out.getvalue())
+    assert "fleet | group deb/debian-11 (plan from web1): web1" in text
     assert "web1  | round 1 started: 2 update(s) to apply" in text
     assert "web1  | done in 26 s: partial (exit 30)" in text
     assert "scan.done" not in text and "{" not in text
