@@ -20,7 +20,6 @@ from typing import Any
 from airflow.sdk import BaseHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from patchpilot.airflow.logs import event_line
 from patchpilot.airflow.settings import (
     ConnectionFields,
     StoreAddress,
@@ -28,7 +27,7 @@ from patchpilot.airflow.settings import (
     store_address,
     target_files,
 )
-from patchpilot.connector import Event, Secret, Store, open_store, run_target
+from patchpilot.connector import Event, Secret, Store, event_line, open_store, run_target
 
 __all__ = ["PatchpilotTrigger", "connection_fields"]
 
@@ -114,9 +113,7 @@ class PatchpilotTrigger(BaseTrigger):
         )
 
     def _log_event(self, event: Event) -> None:
-        line = event_line(event)
-        if line is not None:
-            self.log.info("%s", line)
+        self.log.info("%s", event_line(event))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         ssh = await connection_fields(self.ssh_conn_id)

@@ -28,27 +28,27 @@ from patchpilot.cli.options import with_run_options
 from patchpilot.cli.outputs import MetricsFile, ReportFile, check_outputs, write_outputs
 from patchpilot.cli.signals import until_signal
 from patchpilot.cli.state import StateUrl, open_cli_store
-from patchpilot.connector.exitcodes import posix_status
-from patchpilot.connector.fleet import (
+from patchpilot.connector import (
     EXIT_FLEET_FAILED,
     EXIT_WINDOW_CLOSED,
     FleetJob,
     FleetOptions,
     FleetResult,
+    HostEntry,
     Order,
     PreparedFleet,
+    RunOptions,
     check_fleet_run_id,
+    default_state_dir,
     list_groups,
     new_fleet_run_id,
     order_hosts,
     parse_serial,
+    posix_status,
     prepare_fleet,
     run_fleet_job,
+    write_result,
 )
-from patchpilot.connector.inventory import HostEntry
-from patchpilot.connector.options import RunOptions
-from patchpilot.connector.run_result import write_result
-from patchpilot.connector.store import default_state_dir
 from patchpilot.errors import Cancelled
 
 __all__ = ["host_list", "register"]

@@ -15,19 +15,21 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from patchpilot.cli.printable import printable
 from patchpilot.cli.progress import ProgressThrottle
-from patchpilot.cli.render import event_json, format_fields
-from patchpilot.connector.events import (
+from patchpilot.connector import (
     Event,
+    FleetEvent,
+    FleetResult,
     JournalRecord,
     PhaseStarted,
     RunFinished,
     RunStarted,
     WarningRaised,
+    event_json,
+    format_fields,
+    printable,
     utc_now,
 )
-from patchpilot.connector.fleet import FleetEvent, FleetResult
 
 __all__ = ["FleetView", "describe"]
 

@@ -17,12 +17,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from patchpilot.cli.render import event_line
 from patchpilot.cli.terminal import RecapRow, TerminalView, recap
-from patchpilot.connector.events import Event
-from patchpilot.connector.fleet import FleetResult
-from patchpilot.connector.run_result import RunResult
-from patchpilot.connector.store import default_state_dir
+from patchpilot.connector import Event, FleetResult, RunResult, default_state_dir, event_line
 
 __all__ = ["Human", "JsonFlag", "VerboseFlag"]
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from patchpilot.cli.printable import PrintableFormatter
-from patchpilot.connector.store import Store
+from patchpilot.connector import PrintableFormatter, Store
 
 __all__ = ["setup_connector_log"]
 

@@ -25,8 +25,7 @@ from patchpilot.cli import client as client_cmd
 from patchpilot.cli import fleet as fleet_cmd
 from patchpilot.cli import report_command
 from patchpilot.cli import run as run_cmd
-from patchpilot.cli.printable import printable
-from patchpilot.connector.exitcodes import Outcome, native_code, posix_status
+from patchpilot.connector import Outcome, native_code, posix_status, printable
 from patchpilot.errors import ConfigurationError, PatchpilotError
 from patchpilot.protocol import JOB_SPEC_VERSION, PROTOCOL_VERSION, RELEASE
 

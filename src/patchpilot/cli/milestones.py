@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from patchpilot.cli.progress import PROGRESS_EVENT, seconds_between
-from patchpilot.cli.render import format_fields
-from patchpilot.connector.events import (
+from patchpilot.connector import (
     Event,
     JournalRecord,
     PhaseStarted,
     RunFinished,
     RunStarted,
     WarningRaised,
+    format_fields,
 )
 
 __all__ = ["Milestones"]

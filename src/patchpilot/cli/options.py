@@ -18,13 +18,7 @@ import typer
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
-from patchpilot.connector.options import (
-    RunOptions,
-    error_option,
-    flat_fields,
-    option_meta,
-    read_list_file,
-)
+from patchpilot.connector import RunOptions, error_option, flat_fields, option_meta, read_list_file
 from patchpilot.errors import ConfigurationError
 
 __all__ = ["build_options", "flag_of", "with_run_options"]

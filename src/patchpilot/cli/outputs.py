@@ -16,17 +16,17 @@ from typing import Annotated, Any
 
 import typer
 
-from patchpilot.cli.printable import printable
-from patchpilot.connector.events import utc_now
-from patchpilot.connector.reports import (
+from patchpilot.connector import (
     Report,
     format_of,
     gather,
+    open_store,
+    printable,
     render,
     render_metrics,
+    utc_now,
     write_text_atomic,
 )
-from patchpilot.connector.store import open_store
 from patchpilot.errors import ConfigurationError
 
 __all__ = ["MetricsFile", "ReportFile", "check_outputs", "write_file", "write_outputs"]

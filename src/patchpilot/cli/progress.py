@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from patchpilot.connector.events import Event, JournalRecord
+from patchpilot.connector import Event, JournalRecord
 
 __all__ = ["PROGRESS_EVENT", "Progress", "ProgressThrottle", "progress_of", "seconds_between"]
 

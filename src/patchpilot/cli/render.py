@@ -1,4 +1,6 @@
-"""Render the connector's events as the job output: one text line per event, or JSON lines.
+"""Print the connector's events as the job output: one text line per event, or JSON lines
+(the lines themselves are the connector's, connector/event_lines.py, shared with the terminal
+and the Airflow task log).
 
 Job output must stay useful inside OpCon's 64 KB job-output limit, which keeps the start and
 the end: the run's summary is printed first and last, and once the streamed lines pass
@@ -9,132 +11,24 @@ is always the result JSON.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from patchpilot.cli.printable import printable
 from patchpilot.cli.progress import ProgressThrottle
-from patchpilot.connector.events import (
+from patchpilot.connector import (
     Event,
-    JournalRecord,
     PhaseStarted,
     RunFinished,
+    RunResult,
     RunStarted,
-    WarningRaised,
+    event_json,
+    level_and_line,
+    printable,
 )
-from patchpilot.connector.run_result import RunResult
 
-__all__ = ["EventRenderer", "event_json", "event_line", "format_fields", "format_line"]
+__all__ = ["EventRenderer"]
 
-_LINE_MAX = 400
-_VALUE_MAX = 160
 _QUIET_LEVELS = ("warning", "error")
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, list) and all(isinstance(v, Mapping) and "id" in v for v in value):
-        text = ",".join(str(v["id"]) for v in value) or "-"
-        return f"{len(value)}[{text}]"
-    if isinstance(value, (list, dict)):
-        text = json.dumps(value, separators=(",", ":"))
-    else:
-        text = str(value)
-    text = printable(text.replace("\n", " | "))
-    return text if len(text) <= _VALUE_MAX else text[: _VALUE_MAX - 1] + "…"
-
-
-def format_fields(fields: Mapping[str, Any]) -> str:
-    """Return fields as `key=value` pairs (lists of updates as their ids), each value cut."""
-    return " ".join(f"{k}={_value(v)}" for k, v in fields.items() if v not in (None, "", [], ()))
-
-
-def format_line(
-    ts: str, level: str, target: str, round_no: int | None, event: str, fields: Mapping[str, Any]
-) -> str:
-    """Return one job-output line: timestamp, level, target, round, event, fields."""
-    where = f"r{round_no}" if round_no else "-"
-    line = printable(f"{ts} {level:<7} {target} {where} {event} {format_fields(fields)}".rstrip())
-    return line if len(line) <= _LINE_MAX else line[: _LINE_MAX - 1] + "…"
-
-
-def _as_line(event: Event) -> tuple[str, str]:
-    """Return (level, text line) for an event."""
-    if isinstance(event, JournalRecord):
-        r = event.record
-        level = str(r.get("level", "info"))
-        return level, format_line(
-            str(r.get("ts", event.ts)),
-            level,
-            event.target,
-            event.round,
-            str(r.get("event", "?")),
-            r.get("fields") or {},
-        )
-    if isinstance(event, PhaseStarted):
-        return "info", format_line(
-            event.ts,
-            "info",
-            event.target,
-            event.round,
-            f"phase.{event.phase}",
-            {"detail": event.detail},
-        )
-    if isinstance(event, WarningRaised):
-        return "warning", format_line(
-            event.ts,
-            "warning",
-            event.target,
-            event.round,
-            "connector.warning",
-            {"message": event.message},
-        )
-    if isinstance(event, RunStarted):
-        fields = {"run": event.run_id, "resumed": event.is_resumed, **event.summary}
-        return "info", format_line(event.ts, "info", event.target, None, "run.start", fields)
-    assert isinstance(event, RunFinished)
-    return "info", format_line(
-        event.ts, "info", event.target, None, "run.end", _end_fields(event.result)
-    )
-
-
-def event_line(event: Event) -> str:
-    """Return an event's job-output text line (what `-v` prints at a terminal)."""
-    return _as_line(event)[1]
-
-
-def _end_fields(result: RunResult) -> dict[str, Any]:
-    return {
-        "run": result.run_id,
-        "status": result.status,
-        "exit_code": result.exit_code,
-        "rounds": len(result.rounds),
-        "reboots": len(result.reboots),
-        **result.counts,
-        "phase": result.phase,
-        "error": "; ".join(result.errors),
-    }
-
-
-def event_json(event: Event) -> str:
-    """Return an event as one JSON line (the `--log-format json` output)."""
-    body: dict[str, Any] = {"ts": event.ts, "kind": event.kind, "target": event.target}
-    if isinstance(event, JournalRecord):
-        body.update(round=event.round, record=dict(event.record))
-    elif isinstance(event, PhaseStarted):
-        body.update(round=event.round, phase=event.phase, detail=event.detail)
-    elif isinstance(event, WarningRaised):
-        body.update(round=event.round, message=event.message)
-    elif isinstance(event, RunStarted):
-        body.update(
-            run_id=event.run_id,
-            mode=event.mode,
-            resumed=event.is_resumed,
-            summary=dict(event.summary),
-        )
-    elif isinstance(event, RunFinished):
-        body.update(summary=_end_fields(event.result))
-    return json.dumps(body, separators=(",", ":"), default=str)
 
 
 class EventRenderer:
@@ -154,7 +48,7 @@ class EventRenderer:
         if self.log_format == "json":
             self._emit(event_json(event), force=isinstance(event, (RunStarted, RunFinished)))
             return
-        level, line = _as_line(event)
+        level, line = level_and_line(event)
         is_key = isinstance(event, (RunStarted, RunFinished, PhaseStarted))
         if isinstance(event, RunFinished) and self.omitted:
             self._emit(

@@ -15,7 +15,7 @@ import typer
 from patchpilot.cli.outputs import MetricsFile, write_file
 from patchpilot.cli.run import StateDir
 from patchpilot.cli.state import StateUrl, open_cli_store
-from patchpilot.connector.reports import gather, render, render_metrics
+from patchpilot.connector import gather, render, render_metrics
 
 __all__ = ["register"]
 

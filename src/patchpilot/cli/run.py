@@ -23,19 +23,24 @@ from patchpilot.cli.logfile import setup_connector_log
 from patchpilot.cli.options import with_run_options
 from patchpilot.cli.outputs import MetricsFile, ReportFile, check_outputs, write_outputs
 from patchpilot.cli.pidfile import live_pid, write_pid_file
-from patchpilot.cli.printable import printable
 from patchpilot.cli.render import EventRenderer
 from patchpilot.cli.signals import until_signal
 from patchpilot.cli.state import StateUrl, open_cli_store
-from patchpilot.connector.events import EventSink
-from patchpilot.connector.exitcodes import posix_status
-from patchpilot.connector.inventory import load_inventories
-from patchpilot.connector.options import RunOptions
-from patchpilot.connector.run.runner import new_run_id, run_target
-from patchpilot.connector.run_result import RunResult, write_result
-from patchpilot.connector.run_status import RunStatus
-from patchpilot.connector.store import Store
-from patchpilot.connector.target_spec import TargetSpec, resolve_target
+from patchpilot.connector import (
+    EventSink,
+    RunOptions,
+    RunResult,
+    RunStatus,
+    Store,
+    TargetSpec,
+    load_inventories,
+    new_run_id,
+    posix_status,
+    printable,
+    resolve_target,
+    run_target,
+    write_result,
+)
 from patchpilot.errors import Cancelled, ConfigurationError, StateError
 
 __all__ = ["register"]
@@ -222,7 +227,7 @@ def register(app: typer.Typer) -> None:
 
 def status_lines(store: Store, run_id: str | None) -> list[str]:
     """Return `status` output: a table of runs, or one run with its rounds and journal."""
-    from patchpilot.cli.render import format_line
+    from patchpilot.connector import format_line
 
     if run_id is None:
         return [
@@ -258,7 +263,7 @@ def status_lines(store: Store, run_id: str | None) -> list[str]:
 
 def cancel_run(store: Store, run_id: str, pid_file: Path) -> str:
     """Signal the run's connector if it is alive; else record the run as cancelled."""
-    from patchpilot.connector.run.runner import cancel_stored_run
+    from patchpilot.connector import cancel_stored_run
 
     found = store.run(run_id)
     if found is None:

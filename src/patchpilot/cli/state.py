@@ -10,8 +10,7 @@ from typing import Annotated
 
 import typer
 
-from patchpilot.connector.store import Store, open_store
-from patchpilot.connector.store.select import STATE_URL_ENV, has_password
+from patchpilot.connector import STATE_URL_ENV, Store, has_password, open_store
 from patchpilot.errors import ConfigurationError
 
 __all__ = ["StateUrl", "open_cli_store"]

@@ -20,10 +20,8 @@ from rich.table import Table
 from rich.text import Text
 
 from patchpilot.cli.milestones import Milestones
-from patchpilot.cli.printable import printable
 from patchpilot.cli.progress import progress_of, seconds_between
-from patchpilot.connector.events import Event, PhaseStarted, RunFinished
-from patchpilot.connector.fleet import FleetEvent
+from patchpilot.connector import Event, FleetEvent, PhaseStarted, RunFinished, printable
 
 __all__ = ["RecapRow", "TerminalView", "recap"]
 

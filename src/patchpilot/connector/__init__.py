@@ -11,16 +11,27 @@ provider, a script) needs to patch one server or a fleet and read the results. A
 them; anything else is internal and may move.
 """
 
+from patchpilot.connector.event_lines import (
+    event_json,
+    event_line,
+    format_fields,
+    format_line,
+    level_and_line,
+)
 from patchpilot.connector.events import (
     Event,
+    EventSink,
     JournalRecord,
     PhaseStarted,
     RunFinished,
     RunStarted,
     WarningRaised,
+    utc_now,
 )
-from patchpilot.connector.exitcodes import Outcome, posix_status
+from patchpilot.connector.exitcodes import Outcome, native_code, posix_status
 from patchpilot.connector.fleet import (
+    EXIT_FLEET_FAILED,
+    EXIT_WINDOW_CLOSED,
     FleetEvent,
     FleetJob,
     FleetOptions,
@@ -31,7 +42,9 @@ from patchpilot.connector.fleet import (
     check_fleet_run_id,
     exceeds_fail_threshold,
     freeze_plan,
+    list_groups,
     new_fleet_run_id,
+    order_hosts,
     parse_serial,
     plan_batches,
     prepare_fleet,
@@ -40,18 +53,38 @@ from patchpilot.connector.fleet import (
     server_run_id,
     target_of,
 )
-from patchpilot.connector.inventory import HostEntry, Inventory, load_inventory
-from patchpilot.connector.options import RunOptions, read_list_file
+from patchpilot.connector.inventory import HostEntry, Inventory, load_inventories, load_inventory
+from patchpilot.connector.options import (
+    RunOptions,
+    error_option,
+    flat_fields,
+    option_meta,
+    read_list_file,
+)
 from patchpilot.connector.plan_check import check_plan
+from patchpilot.connector.printable import PrintableFormatter, printable
+from patchpilot.connector.reports import (
+    Report,
+    format_of,
+    gather,
+    render,
+    render_metrics,
+    write_text_atomic,
+)
 from patchpilot.connector.run.runner import cancel_stored_run, new_run_id, run_target
 from patchpilot.connector.run_result import RunResult, write_result
 from patchpilot.connector.run_status import RunStatus
 from patchpilot.connector.secret import Secret
-from patchpilot.connector.store import Store, open_store
+from patchpilot.connector.store import Store, default_state_dir, open_store
+from patchpilot.connector.store.select import STATE_URL_ENV, has_password
 from patchpilot.connector.target_spec import TargetSpec, resolve_target
 
 __all__ = [
+    "EXIT_FLEET_FAILED",
+    "EXIT_WINDOW_CLOSED",
+    "STATE_URL_ENV",
     "Event",
+    "EventSink",
     "FleetEvent",
     "FleetJob",
     "FleetOptions",
@@ -63,6 +96,8 @@ __all__ = [
     "Outcome",
     "PhaseStarted",
     "PreparedFleet",
+    "PrintableFormatter",
+    "Report",
     "RunFinished",
     "RunOptions",
     "RunResult",
@@ -76,22 +111,43 @@ __all__ = [
     "cancel_stored_run",
     "check_fleet_run_id",
     "check_plan",
+    "default_state_dir",
+    "error_option",
+    "event_json",
+    "event_line",
     "exceeds_fail_threshold",
+    "flat_fields",
+    "format_fields",
+    "format_line",
+    "format_of",
     "freeze_plan",
+    "gather",
+    "has_password",
+    "level_and_line",
+    "list_groups",
+    "load_inventories",
     "load_inventory",
+    "native_code",
     "new_fleet_run_id",
     "new_run_id",
     "open_store",
+    "option_meta",
+    "order_hosts",
     "parse_serial",
     "plan_batches",
     "posix_status",
     "prepare_fleet",
+    "printable",
     "read_list_file",
+    "render",
+    "render_metrics",
     "resolve_target",
     "run_fleet_job",
     "run_one_with",
     "run_target",
     "server_run_id",
     "target_of",
+    "utc_now",
     "write_result",
+    "write_text_atomic",
 ]

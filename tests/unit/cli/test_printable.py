@@ -14,10 +14,10 @@ from rich.console import Console
 from patchpilot.cli.fleet_view import FleetView
 from patchpilot.cli.logfile import setup_connector_log
 from patchpilot.cli.main import main
-from patchpilot.cli.printable import printable
-from patchpilot.cli.render import EventRenderer, format_line
+from patchpilot.cli.render import EventRenderer
 from patchpilot.cli.run import status_lines
 from patchpilot.cli.terminal import RecapRow, TerminalView, recap
+from patchpilot.connector import format_line, printable
 from patchpilot.connector.events import JournalRecord, RunFinished, RunStarted, WarningRaised
 from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.run_result import RunResult

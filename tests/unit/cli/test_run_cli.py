@@ -10,8 +10,9 @@ import pytest
 
 from patchpilot.cli.main import main
 from patchpilot.cli.options import build_options
-from patchpilot.cli.render import EventRenderer, format_line
+from patchpilot.cli.render import EventRenderer
 from patchpilot.cli.run import cancel_run, status_lines
+from patchpilot.connector import format_line
 from patchpilot.connector.events import JournalRecord, RunFinished, RunStarted, WarningRaised
 from patchpilot.connector.exitcodes import Outcome
 from patchpilot.connector.run_result import RunResult

@@ -1,13 +1,12 @@
-"""The Airflow task log gets one inert line per event: target text never forges a line (a
-`Marking task as SUCCESS` after a newline) nor reaches a log viewer as an escape sequence
-(issue 21, finding 7)."""
+"""One event line for every sink (job output, terminal, the Airflow task log), inert: target
+text never forges a line (a `Marking task as SUCCESS` after a newline) nor reaches a log
+viewer as an escape sequence (issue 21, finding 7)."""
 
 from __future__ import annotations
 
 import pytest
 
-from patchpilot.airflow.logs import event_line
-from patchpilot.connector import Event, JournalRecord, PhaseStarted, WarningRaised
+from patchpilot.connector import Event, JournalRecord, PhaseStarted, WarningRaised, event_line
 
 FORGED = "ok\nINFO - Marking task as SUCCESS. dag_id=patch\r\x1b[2K\x1b]8;;http://x\x07\u2028\u202e"
 
@@ -25,4 +24,4 @@ FORGED = "ok\nINFO - Marking task as SUCCESS. dag_id=patch\r\x1b[2K\x1b]8;;http:
 )  # fmt: skip
 def test_target_text_stays_on_one_inert_line(event: Event) -> None:
     line = event_line(event)
-    assert line is not None and line.isprintable(), repr(line)  # no NL, CR, ESC, bidi, U+2028
+    assert line.isprintable(), repr(line)  # no NL, CR, ESC, bidi, U+2028

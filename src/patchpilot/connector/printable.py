@@ -4,7 +4,8 @@ Journal records, update names, error messages and stderr tails come from the tar
 root (or a package's maintainer script) may write anything. Printed raw, an ESC sequence can
 rewrite the operator's terminal or hide lines, a CR can overwrite a line in job output, and
 U+2028 or a lone surrogate can split or break a log file. Every sink that prints text (job
-output, `patchpilot status`, the fleet view, error lines, connector.log) passes it through
+output, `patchpilot status`, the fleet view, error lines, connector.log, the Airflow task log)
+passes it through
 `printable`, which keeps printable characters (and the space) and escapes all others as
 Python does (`\\x1b`, `\\r`, `\\u2028`). JSON output needs none of this: it is ASCII-escaped.
 """
