@@ -7,6 +7,7 @@ when the fleet connector never got that far, rebuilt from its servers' runs
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from patchpilot.connector.reports.model import Report, ServerInput, build_report
@@ -14,7 +15,13 @@ from patchpilot.connector.store import RunRow, Store
 from patchpilot.errors import ConfigurationError
 from patchpilot.protocol.parts import join_parts
 
-__all__ = ["gather"]
+__all__ = ["SHOWN_EVENTS", "SHOWN_LEVELS", "gather"]
+
+# What a report shows of a round's journal (reports/model.py): the scans and final records
+# (with their parts), and warnings and errors. Only those are read, as the database streams
+# them: a round may hold 64 MiB of package-manager output.
+SHOWN_EVENTS = ("scan.done", "round.result", "scan.done.part", "round.result.part")
+SHOWN_LEVELS = ("warning", "error")
 
 
 def gather(store: Store, run_id: str) -> Report:
@@ -58,6 +65,10 @@ def _rebuilt(store: Store, run_id: str, run_ids: list[str]) -> dict[str, Any]:
     return {"run_id": run_id, "exit_code": None, "servers": servers}
 
 
+def _shown(store: Store, run_id: str, round_no: int) -> Iterator[dict[str, Any]]:
+    return store.iter_records(run_id, round_no, events=SHOWN_EVENTS, levels=SHOWN_LEVELS)
+
+
 def _fleet(store: Store, run_id: str, document: dict[str, Any], kind: str = "fleet") -> Report:
     inputs = []
     for entry in document.get("servers") or ():
@@ -66,7 +77,7 @@ def _fleet(store: Store, run_id: str, document: dict[str, Any], kind: str = "fle
         records = [
             {**record, "round": row.round}
             for row in rounds
-            for record in join_parts(store.iter_records(server_run, row.round))
+            for record in join_parts(_shown(store, server_run, row.round))
         ]
         inputs.append(ServerInput(entry, rounds, records))
     return build_report(run_id, kind, document, inputs)

@@ -119,6 +119,11 @@ class Store(ABC):
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Return the rows of one query (`?` placeholders)."""
 
+    def _iter_rows(self, sql: str, args: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """Yield the rows of one query as the database hands them over (a backend that can
+        streams them; this one fetches them all)."""
+        yield from self._rows(sql, args)
+
     @abstractmethod
     def _change(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """Run one statement for each row in one committed transaction; return rows changed."""
@@ -266,18 +271,31 @@ class Store(ABC):
         return list(self.iter_records(run_id, round_no, events=events))
 
     def iter_records(
-        self, run_id: str, round_no: int | None = None, *, events: Collection[str] | None = None
+        self,
+        run_id: str,
+        round_no: int | None = None,
+        *,
+        events: Collection[str] | None = None,
+        levels: Collection[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Yield records one at a time, parsed as they are taken (only events', if given)."""
+        """Yield records one at a time, fetched and parsed as they are taken; with events or
+        levels, only the records of those events or at those levels (chosen by the database:
+        a round may hold 64 MiB of records nobody asked for). Consume it before the store's
+        next query."""
         query = "SELECT record FROM journal WHERE run_id = ?"
         args: list[Any] = [run_id]
         if round_no is not None:
             query += " AND round = ?"
             args.append(round_no)
-        if events is not None:
-            query += f" AND event IN ({','.join('?' * len(events))})"
-            args.extend(events)
-        for row in self._rows(query + " ORDER BY round, seq", tuple(args)):
+        if events is not None or levels is not None:
+            chosen = [(c, tuple(v)) for c, v in (("event", events), ("level", levels)) if v]
+            if not chosen:
+                return
+            query += " AND (" + " OR ".join(
+                f"{column} IN ({','.join('?' * len(values))})" for column, values in chosen
+            ) + ")"  # fmt: skip
+            args.extend(v for _, values in chosen for v in values)
+        for row in self._iter_rows(query + " ORDER BY round, seq", tuple(args)):
             yield json.loads(row[0])
 
     def save_results(self, run_id: str, results: tuple[UpdateResult, ...]) -> None:

@@ -10,7 +10,7 @@ connection per store, autocommitted; a dropped connection is reopened once per s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,6 +84,14 @@ class PostgresStore(Store):
             return self._conn.execute(sql.replace("?", "%s").encode(), tuple(args)).fetchall()
 
         return self._retried(query)
+
+    def _iter_rows(self, sql: str, args: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """Yield rows as the server sends them (libpq's single-row mode), not all at once."""
+        try:
+            with self._conn.cursor() as cursor:
+                yield from cursor.stream(sql.replace("?", "%s").encode(), tuple(args))
+        except psycopg.Error as exc:
+            raise StateError(f"state store {self.location}: {_first_line(exc)}") from exc
 
     def _change(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         statement = sql.replace("?", "%s").encode()

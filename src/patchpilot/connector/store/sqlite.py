@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,14 @@ class SQLiteStore(Store):
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
             return self._db.execute(sql, tuple(args)).fetchall()
+        except sqlite3.Error as exc:
+            raise StateError(f"state store {self.path}: {exc}") from exc
+
+    def _iter_rows(self, sql: str, args: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        try:
+            cursor = self._db.execute(sql, tuple(args))
+            while batch := cursor.fetchmany(256):
+                yield from batch
         except sqlite3.Error as exc:
             raise StateError(f"state store {self.path}: {exc}") from exc
 
