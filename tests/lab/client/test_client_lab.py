@@ -22,6 +22,7 @@ from patchpilot.client.endpoints.stdio import FdStream
 from patchpilot.client.peer import LogPeer, PeerError
 from patchpilot.client_build import build_client
 from patchpilot.lab.lab import Lab
+from patchpilot.lab.releases import DEFAULT_RELEASE, RELEASES
 from patchpilot.lab.server import Server
 from patchpilot.protocol import RELEASE
 
@@ -166,12 +167,20 @@ def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def target(lab: Lab, lab_server: Server, pyz: Path) -> Iterator[Target]:
-    target = Target(lab, lab_server, pyz)
-    yield target
-    target.close()
+def target(request: pytest.FixtureRequest, lab: Lab, pyz: Path) -> Iterator[Target]:
+    """A fresh server of the Debian release the test asks for (indirect; default bookworm)."""
+    server = lab.add_server(release=getattr(request, "param", DEFAULT_RELEASE))
+    try:
+        target = Target(lab, server, pyz)
+        yield target
+        target.close()
+    finally:
+        lab.remove_server(server.name)
 
 
+# apt's output on each Debian release (apt 2.2, 2.6, 3.0): both backends list the same updates.
+@pytest.mark.releases
+@pytest.mark.parametrize("target", list(RELEASES), indirect=True)
 def test_scan_both_backends_without_site_packages(target: Target) -> None:
     assert target.client("version").strip() == RELEASE
     listed = {}
@@ -198,6 +207,8 @@ def test_scan_both_backends_without_site_packages(target: Target) -> None:
     assert target.versions("lab-base-a")["lab-base-a"] == "1.0 ii"
 
 
+@pytest.mark.releases
+@pytest.mark.parametrize("target", list(RELEASES), indirect=True)
 def test_install_fail_alone_conffile_reboot_and_stage2(target: Target) -> None:
     for package in ("lab-fail", "lab-conffile"):
         target.lab.install_opt_in(target.name, package)
