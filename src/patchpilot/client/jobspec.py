@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
-from patchpilot.protocol import JOB_SPEC_VERSION, RUN_ID_RE
+from patchpilot.protocol import JOB_SPEC_VERSION, RELEASE, RUN_ID_RE
 from patchpilot.protocol.windows import CLASSIFICATIONS as WUA_CLASSIFICATIONS
 from patchpilot.protocol.windows import SERVICES as WUA_SERVICES
 
@@ -112,7 +112,9 @@ def parse_job_spec(text: str) -> JobSpec:
     version = doc.get("spec_version")
     if version != JOB_SPEC_VERSION or isinstance(version, bool):
         raise JobSpecError(
-            "spec_version %r is not supported (this client reads %d)" % (version, JOB_SPEC_VERSION)
+            "spec_version %r is not supported (this client, patchpilot %s, reads %d): run a "
+            "connector and client of releases that share a job spec version"
+            % (version, RELEASE, JOB_SPEC_VERSION)
         )
     _refuse_unknown(doc, _TOP_KEYS, "")
     run_id = _string(doc, "run_id")

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from patchpilot.client.jobspec import JobSpecError, parse_job_spec
+from patchpilot.protocol import RELEASE as REL
 
 SECRET = "ab" * 32
 
@@ -57,7 +58,7 @@ def test_defaults_for_optional_fields() -> None:
         ("not json", "not JSON"),
         ("[" * 200_000 + "]" * 200_000, "nested too deeply"),
         ("[1]", "not a JSON object"),
-        (spec(spec_version=2), "spec_version 2 is not supported"),
+        (spec(spec_version=2), f"spec_version 2 is not supported (this client, patchpilot {REL},"),
         (spec(spec_version=True), "spec_version True"),
         (spec(spec_version=...), "spec_version None"),
         (spec(run_id="../etc"), "run_id"),
