@@ -27,7 +27,16 @@ from patchpilot.airflow.settings import (
     store_address,
     target_files,
 )
-from patchpilot.connector import Event, Secret, Store, event_line, open_store, run_target
+from patchpilot.connector import (
+    Event,
+    Secret,
+    Store,
+    event_line,
+    notify,
+    open_store,
+    run_summary,
+    run_target,
+)
 
 __all__ = ["PatchpilotTrigger", "connection_fields"]
 
@@ -125,6 +134,13 @@ class PatchpilotTrigger(BaseTrigger):
             self.target, ssh, folder=folder, host=self.host, port=self.port, options=options
         ) as (target, options):
             result = await run_target(target, options, store=store, on_event=self._log_event)
+        for warning in await notify(  # --notify: a summary; never the task's outcome
+            options.notify,
+            run_summary(result.to_dict()),
+            on=options.notify_on,
+            timeout=options.notify_timeout,
+        ):
+            self.log.warning("%s", warning)
         # Airflow 3.3 fails a task whose trigger fires before the scheduler has seen the
         # deferring worker exit (apache/airflow#71580, #72716): never fire that early.
         await asyncio.sleep(max(0.0, self.not_before - time.time()))

@@ -25,7 +25,13 @@ from patchpilot.cli.help import FLEET_EXAMPLES, GroupedCommand, with_panels
 from patchpilot.cli.human import Human, JsonFlag, VerboseFlag
 from patchpilot.cli.logfile import setup_connector_log
 from patchpilot.cli.options import with_run_options
-from patchpilot.cli.outputs import MetricsFile, ReportFile, check_outputs, write_outputs
+from patchpilot.cli.outputs import (
+    MetricsFile,
+    ReportFile,
+    check_outputs,
+    send_notifications,
+    write_outputs,
+)
 from patchpilot.cli.signals import until_signal
 from patchpilot.cli.state import StateUrl, open_cli_store
 from patchpilot.connector import (
@@ -40,6 +46,7 @@ from patchpilot.connector import (
     RunOptions,
     check_fleet_run_id,
     default_state_dir,
+    fleet_summary,
     list_groups,
     new_fleet_run_id,
     order_hosts,
@@ -216,4 +223,9 @@ def register(app: typer.Typer) -> None:
             person.finish_fleet(result, line, files, state)
         else:
             sys.stdout.write(line + "\n")
+        summary = fleet_summary(document, report=str(report) if report else None)
+        run_ids = [str(r.result.get("run_id")) for r in result.outcomes if r and r.result]
+        send_notifications(
+            options, summary, state_dir=state_dir, state_url=state_url, run_ids=run_ids
+        )
         raise typer.Exit(posix_status(result.exit_code))

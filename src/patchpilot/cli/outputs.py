@@ -1,4 +1,5 @@
-"""CLI: the `--report` and `--metrics-file` outputs that `run` and `fleet` write at the end.
+"""CLI: the `--report` and `--metrics-file` outputs that `run` and `fleet` write at the end,
+and the `--notify` webhooks they post to after them.
 
 A report is read back from the state store, so the same files can be made any time later
 with `patchpilot report` (cli/report_command.py). They come after the result file and never cost
@@ -8,9 +9,10 @@ folder that cannot be written) is a warning on stderr, its traceback in connecto
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,8 +20,11 @@ import typer
 
 from patchpilot.connector import (
     Report,
+    RunOptions,
+    Summary,
     format_of,
     gather,
+    notify,
     open_store,
     printable,
     render,
@@ -29,7 +34,14 @@ from patchpilot.connector import (
 )
 from patchpilot.errors import ConfigurationError
 
-__all__ = ["MetricsFile", "ReportFile", "check_outputs", "write_file", "write_outputs"]
+__all__ = [
+    "MetricsFile",
+    "ReportFile",
+    "check_outputs",
+    "send_notifications",
+    "write_file",
+    "write_outputs",
+]
 
 ReportFile = Annotated[
     Path | None,
@@ -119,3 +131,39 @@ def write_file(text: str, path: Path) -> None:
         write_text_atomic(text, path)
     except OSError as exc:
         raise ConfigurationError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def send_notifications(
+    options: RunOptions,
+    summary: Summary,
+    *,
+    state_dir: Path | None,
+    state_url: str | None,
+    run_ids: Sequence[str],
+) -> None:
+    """POST --notify's summary (connector/notify.py) once the outputs are written.
+
+    The URLs are the job's and those each run was stored with (an inventory's
+    `patchpilot_notify` for a host or group), each once; a failure is a warning on stderr, never
+    the exit code, and names the URL by its position only.
+    """
+    urls = list(dict.fromkeys([*options.notify, *_stored_urls(state_dir, state_url, run_ids)]))
+    if not urls:
+        return
+    warnings = asyncio.run(
+        notify(urls, summary, on=options.notify_on, timeout=options.notify_timeout)
+    )
+    for warning in warnings:
+        print(f"patchpilot: warning: {warning}", file=sys.stderr)
+
+
+def _stored_urls(
+    state_dir: Path | None, state_url: str | None, run_ids: Sequence[str]
+) -> list[str]:
+    store = open_store(state_dir, url=state_url)
+    try:
+        rows = [store.run(run_id) for run_id in run_ids]
+    finally:
+        store.close()
+    stored = [RunOptions.model_validate_json(r.options) for r in rows if r is not None]
+    return [url for options in stored for url in options.notify]

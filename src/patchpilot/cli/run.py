@@ -21,7 +21,13 @@ from patchpilot.cli.help import RUN_EXAMPLES, GroupedCommand, with_panels
 from patchpilot.cli.human import Human, JsonFlag, VerboseFlag
 from patchpilot.cli.logfile import setup_connector_log
 from patchpilot.cli.options import with_run_options
-from patchpilot.cli.outputs import MetricsFile, ReportFile, check_outputs, write_outputs
+from patchpilot.cli.outputs import (
+    MetricsFile,
+    ReportFile,
+    check_outputs,
+    send_notifications,
+    write_outputs,
+)
 from patchpilot.cli.pidfile import live_pid, write_pid_file
 from patchpilot.cli.render import EventRenderer
 from patchpilot.cli.signals import until_signal
@@ -38,6 +44,7 @@ from patchpilot.connector import (
     posix_status,
     printable,
     resolve_target,
+    run_summary,
     run_target,
     write_result,
 )
@@ -119,6 +126,10 @@ def run_command(
         human.finish_run(result, files, store.folder)
     else:
         _print_result(result, renderer)
+    summary = run_summary(result.to_dict(), report=str(report) if report else None)
+    send_notifications(
+        options, summary, state_dir=state_dir, state_url=state_url, run_ids=[result.run_id]
+    )
     return posix_status(result.exit_code)
 
 

@@ -54,6 +54,7 @@ from patchpilot.connector.fleet import (
     target_of,
 )
 from patchpilot.connector.inventory import HostEntry, Inventory, load_inventories, load_inventory
+from patchpilot.connector.notify import Summary, fleet_summary, notify, run_summary
 from patchpilot.connector.options import (
     RunOptions,
     error_option,
@@ -106,6 +107,7 @@ __all__ = [
     "Secret",
     "ServerOutcome",
     "Store",
+    "Summary",
     "TargetSpec",
     "WarningRaised",
     "cancel_stored_run",
@@ -117,6 +119,7 @@ __all__ = [
     "event_line",
     "exceeds_fail_threshold",
     "flat_fields",
+    "fleet_summary",
     "format_fields",
     "format_line",
     "format_of",
@@ -130,6 +133,7 @@ __all__ = [
     "native_code",
     "new_fleet_run_id",
     "new_run_id",
+    "notify",
     "open_store",
     "option_meta",
     "order_hosts",
@@ -144,6 +148,7 @@ __all__ = [
     "resolve_target",
     "run_fleet_job",
     "run_one_with",
+    "run_summary",
     "run_target",
     "server_run_id",
     "target_of",

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.fields import FieldInfo
 
 from patchpilot.connector.maintenance_window import parse_deadline, parse_duration
+from patchpilot.connector.notify import check_notify_url
 from patchpilot.connector.targets import TARGETS, WindowsOptions
 from patchpilot.errors import ConfigurationError
 from patchpilot.protocol import RUN_ID_RE
@@ -310,6 +311,27 @@ class RunOptions(BaseModel):
         description="defer: a round ending after --deadline leaves its reboot pending.",
         json_schema_extra=_meta(CHANGE),
     )
+    notify: tuple[str, ...] = Field(
+        default=(),
+        description="At the end of the run (a fleet: once, for the fleet), POST a summary to "
+        "this webhook (repeat): Slack, Teams Workflows or JSON by its host, or a slack:, "
+        "teams: or json: prefix. A secret: never logged.",
+        json_schema_extra=_meta(JOB, flags=["--notify"]),
+    )
+    notify_on: Literal["always", "failure", "change"] = Field(
+        default="always",
+        description="When --notify posts: always, on failure, or on change (updates applied "
+        "or failed, a reboot, a failure).",
+        json_schema_extra=_meta(JOB),
+    )
+    notify_timeout: float = Field(
+        default=15,
+        gt=0,
+        le=300,
+        description="Seconds all notifications may take together (3 attempts each at most); "
+        "they never change the exit code.",
+        json_schema_extra=_meta(JOB),
+    )
     min_age: int | None = Field(
         default=None,
         ge=0,
@@ -353,6 +375,11 @@ class RunOptions(BaseModel):
         """Keep the deadline as an absolute UTC time (`+2h` counts from now), so that a
         resumed run (or every server of a fleet) keeps the same instant."""
         return None if value is None else parse_deadline(value).isoformat()
+
+    @field_validator("notify")
+    @classmethod
+    def _webhooks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(check_notify_url(v) for v in value)
 
     @field_validator("cutoff")
     @classmethod

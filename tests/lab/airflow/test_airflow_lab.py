@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from airflow_lab import Airflow, provider_venv
+from webhook_server import Webhooks, webhook_server
 
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import Store, open_store
@@ -81,6 +82,13 @@ def three(lab: Lab) -> Iterator[list[Server]]:
             lab.remove_server(server.name)
 
 
+@pytest.fixture
+def hooks() -> Iterator[Webhooks]:
+    """A loopback webhook receiver: --notify's summaries (issue 24, item 2)."""
+    with webhook_server() as receiver:
+        yield receiver
+
+
 def _patchpilot_store(postgres: PostgresServer, folder: Path) -> Store:
     url = postgres.url("patchpilot")
     return open_store(folder, url=url, password=Secret(PG_PASSWORD))
@@ -121,6 +129,7 @@ def test_a_dag_patches_three_servers_across_a_triggerer_crash(
     postgres: PostgresServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    hooks: Webhooks,
 ) -> None:
     before = {s.name: _dpkg_configures(lab, s) for s in three}
     servers = [(s.name, s.address, s.ssh_port) for s in three]
@@ -134,7 +143,7 @@ with DAG("{THREE}", schedule=None, catchup=False):
         PatchpilotOperator(
             task_id=f"patch_{{name}}", target=name, host=address, port=port,
             ssh_conn_id="pp_ssh", state_conn_id="pp_store", state_dir={str(tmp_path / "state")!r},
-            stability_window=1, reboot_timeout=300,
+            stability_window=1, reboot_timeout=300, notify=[{hooks.base + "/airflow"!r}],
         )
 '''
     )
@@ -162,6 +171,11 @@ with DAG("{THREE}", schedule=None, catchup=False):
         assert {p: after.get(p, 0) - before[server.name].get(p, 0) for p in FINAL_VERSIONS} == {
             p: 1 for p in FINAL_VERSIONS
         }
+    notified = {b["servers"][0]["host"]: b for b in hooks.bodies("/airflow")}
+    assert sorted(notified) == sorted(s.name for s in three), hooks.received
+    assert {(b["kind"], b["outcome"], b["exit_code"]) for b in notified.values()} == {
+        ("run", "success", 0)
+    }
     monkeypatch.setenv("PATCHPILOT_STATE_KEY", STATE_KEY)  # read the store as Airflow does
     store = _patchpilot_store(postgres, tmp_path / "reader")
     killed = store.run(rebooting)

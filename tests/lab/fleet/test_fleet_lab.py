@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from webhook_server import webhook_server
 
 from patchpilot.lab.catalog import FINAL_VERSIONS, SLOW_SECONDS_FILE
 from patchpilot.lab.lab import Lab
@@ -338,3 +339,35 @@ def test_ansible_json_and_script_inventories_select_what_the_yaml_does(
         f"  plan groups (1):\n    deb/debian-12 (plan from {names[0]}): {', '.join(names)}\n"
     )
     assert len(set(selections)) == 1
+
+
+@pytest.mark.parametrize("servers", [2], indirect=True)
+def test_a_fleet_notifies_once_with_every_server(
+    lab: Lab, servers: list[Server], tmp_path: Path
+) -> None:
+    """Issue 24 (2): one summary for the whole fleet, to the URL the inventory's group sets
+    (`patchpilot_notify`) and the one on the command line, each once."""
+    with webhook_server() as hooks:
+        inventory = _write_inventory(
+            tmp_path / "inv.yml",
+            lab,
+            {
+                "web": {
+                    "vars": {"patchpilot_notify": f"{hooks.base}/from-inventory"},
+                    "hosts": {s.name: _host(s) for s in servers},
+                }
+            },
+        )
+        code, output, result = _fleet(
+            lab, inventory, tmp_path, "--check-only", "--run-id", "told",
+            "--notify", f"teams:{hooks.base}/from-cli",
+        )  # fmt: skip
+        received = {r.path: r.body for r in hooks.received}
+        assert len(hooks.received) == 2, [r.path for r in hooks.received]
+    assert code == 20 and result is not None, output
+    generic = received["/from-inventory"]
+    assert (generic["kind"], generic["run_id"], generic["exit_code"]) == ("fleet", "told", 20)
+    assert sorted(s["host"] for s in generic["servers"]) == sorted(s.name for s in servers)
+    assert {s["outcome"] for s in generic["servers"]} == {"updates-available"}
+    card = received["/from-cli"]["attachments"][0]["content"]
+    assert card["body"][0]["text"].startswith("patchpilot fleet told: success (exit 20)")

@@ -24,6 +24,7 @@ _SAMPLES: dict[str, Any] = {
     "severity": ("critical",),
     "deadline": "2030-01-01T06:00:00+00:00",
     "cutoff": "30m",
+    "notify": ("https://hooks.slack.com/services/T0/B0/x",),
 }
 
 
