@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
@@ -38,7 +39,7 @@ from patchpilot.airflow.settings import (
     run_options,
     verdict_of,
 )
-from patchpilot.airflow.trigger import PatchpilotTrigger
+from patchpilot.airflow.trigger import PatchpilotTrigger, TriggerFields
 from patchpilot.connector import check_plan
 from patchpilot.errors import PatchpilotError
 
@@ -120,16 +121,14 @@ class PatchpilotOperator(BaseOperator):
         timeout = options.get("timeout")
         self.defer(
             trigger=PatchpilotTrigger(
-                target=self.target,
-                run_id=run_id,
-                options=options,
-                ssh_conn_id=self.ssh_conn_id,
-                host=self.host,
-                port=self.port,
-                state_url=self.state_url,
-                state_conn_id=self.state_conn_id,
-                state_dir=self.state_dir,
-                not_before=time.time() + self.min_deferral,
+                **asdict(
+                    TriggerFields.of(
+                        self,
+                        run_id=run_id,
+                        options=options,
+                        not_before=time.time() + self.min_deferral,
+                    )
+                )
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=timeout + 300) if timeout else None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from patchpilot.connector import (
     run_target,
 )
 
-__all__ = ["PatchpilotTrigger", "connection_fields"]
+__all__ = ["PatchpilotTrigger", "TriggerFields", "connection_fields"]
 
 _stores: dict[tuple[str | None, str | None], asyncio.Task[Store]] = {}
 
@@ -75,63 +76,55 @@ async def connection_fields(conn_id: str | None) -> ConnectionFields | None:
     )
 
 
+@dataclass(frozen=True)
+class TriggerFields:
+    """What a trigger runs, as Airflow stores it to rebuild the trigger on any triggerer
+    (JSON values only: credentials stay in Airflow connections, named by id). The operator
+    passes its arguments of the same names (`TriggerFields.of`)."""
+
+    target: str
+    run_id: str
+    options: dict[str, Any]
+    ssh_conn_id: str | None = None
+    host: str | None = None
+    port: int | None = None
+    state_url: str | None = None
+    state_conn_id: str | None = None
+    state_dir: str | None = None
+    not_before: float = 0.0  # never fire before this time.time() (apache/airflow#71580)
+
+    @classmethod
+    def of(cls, source: object, **given: Any) -> TriggerFields:
+        """Return the fields from given, the others from source's attributes of their names."""
+        values: dict[str, Any] = {
+            f.name: given[f.name] if f.name in given else getattr(source, f.name)
+            for f in fields(cls)
+        }
+        return cls(**values)
+
+
 class PatchpilotTrigger(BaseTrigger):
     """Run (or resume) one patchpilot run and fire once with its result."""
 
-    def __init__(
-        self,
-        *,
-        target: str,
-        run_id: str,
-        options: dict[str, Any],
-        ssh_conn_id: str | None = None,
-        host: str | None = None,
-        port: int | None = None,
-        state_url: str | None = None,
-        state_conn_id: str | None = None,
-        state_dir: str | None = None,
-        not_before: float = 0.0,
-    ) -> None:
+    def __init__(self, **spec: Any) -> None:
         super().__init__()
-        self.not_before = not_before
-        self.target = target
-        self.run_id = run_id
-        self.options = options
-        self.ssh_conn_id = ssh_conn_id
-        self.host = host
-        self.port = port
-        self.state_url = state_url
-        self.state_conn_id = state_conn_id
-        self.state_dir = state_dir
+        self.spec = TriggerFields(**spec)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "target": self.target,
-                "run_id": self.run_id,
-                "options": self.options,
-                "ssh_conn_id": self.ssh_conn_id,
-                "host": self.host,
-                "port": self.port,
-                "state_url": self.state_url,
-                "state_conn_id": self.state_conn_id,
-                "state_dir": self.state_dir,
-                "not_before": self.not_before,
-            },
-        )
+        return f"{type(self).__module__}.{type(self).__qualname__}", asdict(self.spec)
 
     def _log_event(self, event: Event) -> None:
         self.log.info("%s", event_line(event))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        ssh = await connection_fields(self.ssh_conn_id)
-        address = store_address(self.state_url, await connection_fields(self.state_conn_id))
-        store = await _shared_store(address, self.state_dir)
-        options = run_options({**self.options, "run_id": self.run_id})
-        folder = Path(store.folder) / "airflow" / self.run_id
+        spec = self.spec
+        ssh = await connection_fields(spec.ssh_conn_id)
+        address = store_address(spec.state_url, await connection_fields(spec.state_conn_id))
+        store = await _shared_store(address, spec.state_dir)
+        options = run_options({**spec.options, "run_id": spec.run_id})
+        folder = Path(store.folder) / "airflow" / spec.run_id
         with target_files(
-            self.target, ssh, folder=folder, host=self.host, port=self.port, options=options
+            spec.target, ssh, folder=folder, host=spec.host, port=spec.port, options=options
         ) as (target, options):
             result = await run_target(target, options, store=store, on_event=self._log_event)
         for warning in await notify(  # --notify: a summary; never the task's outcome
@@ -143,7 +136,7 @@ class PatchpilotTrigger(BaseTrigger):
             self.log.warning("%s", warning)
         # Airflow 3.3 fails a task whose trigger fires before the scheduler has seen the
         # deferring worker exit (apache/airflow#71580, #72716): never fire that early.
-        await asyncio.sleep(max(0.0, self.not_before - time.time()))
-        found = store.run(self.run_id)
+        await asyncio.sleep(max(0.0, spec.not_before - time.time()))
+        found = store.run(spec.run_id)
         plan = found.frozen_plan if found and options.check_only else None
-        yield TriggerEvent({"run_id": self.run_id, "result": result.to_dict(), "plan": plan})
+        yield TriggerEvent({"run_id": spec.run_id, "result": result.to_dict(), "plan": plan})
