@@ -76,23 +76,9 @@ def level_and_line(event: Event) -> tuple[str, str]:
             _record_fields(r),
         )
     if isinstance(event, PhaseStarted):
-        return "info", format_line(
-            event.ts,
-            "info",
-            event.target,
-            event.round,
-            f"phase.{event.phase}",
-            {"detail": event.detail},
-        )
+        return _at_round(event, "info", f"phase.{event.phase}", detail=event.detail)
     if isinstance(event, WarningRaised):
-        return "warning", format_line(
-            event.ts,
-            "warning",
-            event.target,
-            event.round,
-            "connector.warning",
-            {"message": event.message},
-        )
+        return _at_round(event, "warning", "connector.warning", message=event.message)
     if isinstance(event, RunStarted):
         fields = {"run": event.run_id, "resumed": event.is_resumed, **event.summary}
         return "info", format_line(event.ts, "info", event.target, None, "run.start", fields)
@@ -100,6 +86,12 @@ def level_and_line(event: Event) -> tuple[str, str]:
     return "info", format_line(
         event.ts, "info", event.target, None, "run.end", _end_fields(event.result)
     )
+
+
+def _at_round(
+    event: PhaseStarted | WarningRaised, level: str, name: str, **fields: str
+) -> tuple[str, str]:
+    return level, format_line(event.ts, level, event.target, event.round, name, fields)
 
 
 def event_line(event: Event) -> str:
