@@ -30,7 +30,15 @@ from patchpilot.connector.store import RoundRow
 from patchpilot.errors import RoundInterrupted, TransportError
 from patchpilot.launchers.base import TaskHandle, TaskState
 
-__all__ = ["INTERRUPTED_EVENT", "Interruption", "detect", "interruptions", "record", "recover"]
+__all__ = [
+    "INTERRUPTED_EVENT",
+    "Interruption",
+    "detect",
+    "detect_reboot",
+    "interruptions",
+    "record",
+    "recover",
+]
 
 INTERRUPTED_EVENT = "round.interrupted"
 # the client's records that say how far a round got (the last one is kept as "done")
@@ -64,14 +72,10 @@ class Interruption:
         }
 
 
-async def detect(ctx: RoundContext, row: RoundRow, task: TaskHandle | None) -> None:
-    """Raise RoundInterrupted when the round's client is gone without its final record.
-
-    Called only while the client's state says it has not finished (no final record yet).
-    """
+async def detect_reboot(ctx: RoundContext, row: RoundRow) -> bool:
+    """Raise RoundInterrupted when the target's boot id changed since the round's launch;
+    return whether the boot id could be read at all."""
     boot = await read_boot_id(ctx.probe, ctx.transport, ctx.reboot_policy().read_timeout)
-    if boot is None:
-        return  # away: nothing is known until it answers again
     before = row.boot_id_before or ""
     if before and boot and boot != before:
         raise RoundInterrupted(
@@ -79,8 +83,17 @@ async def detect(ctx: RoundContext, row: RoundRow, task: TaskHandle | None) -> N
             f"{boot}): a reset or power cut",
             is_rebooted=True,
         )
-    if task is None:
-        return
+    return boot is not None
+
+
+async def detect(ctx: RoundContext, row: RoundRow, task: TaskHandle | None) -> None:
+    """Raise RoundInterrupted when the round's client is gone without its final record.
+
+    Called only while the client's state says it has not finished (no final record yet);
+    a target that does not answer tells nothing yet.
+    """
+    if not await detect_reboot(ctx, row) or task is None:
+        return  # away (nothing is known until it answers), or no task to ask about
     status = await ctx.launcher.status(ctx.transport, task)
     if status.state is TaskState.EXITED:
         how = f"exit status {status.exit_status}" if status.exit_status is not None else ""

@@ -28,6 +28,7 @@ from patchpilot.connector.run.interruption import (
     Interruption,
     cleanup_tasks,
     detect,
+    detect_reboot,
     interruptions,
     recover,
 )
@@ -205,6 +206,8 @@ async def _wait_started(ctx: RoundContext, row: RoundRow, handle: TaskHandle) ->
             raise LaunchError(f"the client did not start: {status.detail}")
         if status.state is TaskState.EXITED:
             return  # exited before writing state.json: the stream step reports why
+        if status.state is TaskState.UNKNOWN:  # the task vanished: a reset as it started?
+            await detect_reboot(ctx, row)
         await asyncio.sleep(next(delays))
 
 
@@ -372,17 +375,17 @@ async def run_round(
     o, policy = ctx.options, ctx.reboot_policy()
     found = [r for r in ctx.store.rounds(ctx.run_id) if r.round == round_no]
     row = found[0] if found else RoundRow(ctx.run_id, round_no, RoundPhase.NEW)
-    if row.phase in (RoundPhase.NEW, RoundPhase.LAUNCHING):
-        row = await _step(
-            ctx, row, "launch", o.launch_timeout + o.start_delay, launch(ctx, row, spec)
-        )
-    if row.phase is RoundPhase.LAUNCHED:
-        try:
+    try:
+        if row.phase in (RoundPhase.NEW, RoundPhase.LAUNCHING):
+            limit = o.launch_timeout + o.start_delay
+            row = await _step(ctx, row, "launch", limit, launch(ctx, row, spec))
+        if row.phase is RoundPhase.LAUNCHED:
             row = await _step(ctx, row, "stream", o.round_timeout, stream(ctx, row))
-        except RoundInterrupted as exc:
-            plan = round_report(ctx.store, ctx.run_id, round_no).plan
-            row = record_interruption(ctx, row, exc, plan)
-            return row, _interrupted_report(ctx, round_no)
+    except RoundInterrupted as exc:
+        row = _stored_row(ctx, round_no)
+        plan = round_report(ctx.store, ctx.run_id, round_no).plan
+        row = record_interruption(ctx, row, exc, plan)
+        return row, _interrupted_report(ctx, round_no)
     if row.phase is RoundPhase.REBOOTING:
         total = policy.timeout + policy.readiness_timeout + policy.stability_timeout + 60
         row = await _step(ctx, row, "await_reboot", total, reboot_step(ctx, row))
@@ -393,6 +396,11 @@ async def run_round(
     row = await _step(ctx, row, "verify", 120, verify(ctx, row, report))
     await cleanup_tasks(ctx, ctx.store.rounds(ctx.run_id))
     return row, report
+
+
+def _stored_row(ctx: RoundContext, round_no: int) -> RoundRow:
+    """Return the round's row as stored (a step that raised did not return its row)."""
+    return next(r for r in ctx.store.rounds(ctx.run_id) if r.round == round_no)
 
 
 def _interrupted_report(ctx: RoundContext, round_no: int) -> RoundReport:
@@ -410,6 +418,7 @@ class _Recovery:
         self.count = 0
         self.planned: dict[str, str] = {}  # what interrupted rounds planned, id -> version
         self.last: int | None = None  # the interrupted round the next one runs again
+        self.is_last_rebooted = False  # ...and whether it was cut by a reboot
 
     def of(self, round_no: int) -> Interruption | None:
         return next((i for i in reversed(self.seen) if i.round == round_no), None)
@@ -420,6 +429,7 @@ class _Recovery:
         found = self.of(row.round)
         self.count += 1
         self.last = row.round
+        self.is_last_rebooted = found is not None and found.is_rebooted
         if found is not None:
             self.planned.update(found.planned)
         limit = self.ctx.options.max_interruptions
@@ -431,9 +441,15 @@ class _Recovery:
         if found is not None and is_next_new:
             await recover(self.ctx, row, found)
 
-    def spec_part(self) -> dict[str, Any]:
-        """Return the job spec's `recovery` for the round after an interrupted one."""
-        if self.last is None:
+    def follows_reboot(self, round_no: int) -> bool:
+        """Tell whether round_no ran again a round cut by a reboot: that reset rebooted the
+        target after the cut round's installs, so a later round may find new updates (a
+        servicing stack's), as after a requested reboot."""
+        return self.last == round_no - 1 and self.is_last_rebooted
+
+    def spec_part(self, round_no: int) -> dict[str, Any]:
+        """Return the job spec's `recovery` for the round right after an interrupted one."""
+        if self.last is None or self.last != round_no - 1:
             return {}
         return {"recovery": {"round": self.last, "planned": dict(self.planned)}}
 
@@ -464,7 +480,7 @@ async def run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[R
             if await settle(ctx) and recovery.last != round_no - 1:  # a new boot: scan again
                 plan, found = await round_plan(ctx, round_no, frozen, reports)
             loops |= found
-            spec = {**job_spec(ctx, round_no, plan, tuple(loops)), **recovery.spec_part()}
+            spec = {**job_spec(ctx, round_no, plan, tuple(loops)), **recovery.spec_part(round_no)}
             row, report = await run_round(ctx, round_no, spec)
         if row.phase is RoundPhase.INTERRUPTED:
             report = report or _interrupted_report(ctx, round_no)
@@ -480,9 +496,8 @@ async def run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[R
             frozen = dict(report.plan)
             ctx.store.set_plan(ctx.run_id, frozen)
         reports.append(report)
-        if not should_continue(
-            report, action=ctx.options.action, is_rebooted=row.boot_id_after is not None
-        ):
+        is_rebooted = row.boot_id_after is not None or recovery.follows_reboot(round_no)
+        if not should_continue(report, action=ctx.options.action, is_rebooted=is_rebooted):
             break
     else:
         ctx.warn(

@@ -58,10 +58,14 @@ class CutTarget(FakeTarget):
     def handle(self, argv: tuple[str, ...], stdin: bytes | None) -> CommandResult | tuple[int, str]:
         if argv[0] == "cat" and argv[1].endswith("state.json"):
             round_no = int(argv[1].split("round-")[1].split("/")[0])
+            if self.cut.get(round_no) == "reset-at-start" and round_no in self.launched:
+                return 1, ""  # the client never wrote its state: the reset came first
             if round_no in self.cut and round_no in self.launched:
                 return 0, json.dumps({"phase": "installing", "exit_status": None})
         if argv[:2] == ("systemctl", "show"):
             round_no = int(argv[2].rsplit("-r", 1)[1].split(".")[0])
+            if self.cut.get(round_no) == "reset-at-start":
+                return 0, "LoadState=not-found\nActiveState=inactive\n"
             if self.cut.get(round_no) == "kill":
                 return 0, (
                     "LoadState=loaded\nActiveState=active\nSubState=exited\n"
@@ -72,7 +76,7 @@ class CutTarget(FakeTarget):
             return reply
         if self.hang_from and self.launched[-1] >= self.hang_from:
             self.hang_after = 1
-        if self.cut.get(self.launched[-1]) == "reset":
+        if self.cut.get(self.launched[-1], "").startswith("reset"):
             self.resets += 1
             self.boot_id = f"boot-reset-{self.resets}"
         return reply
@@ -101,16 +105,29 @@ def store(open_store: Callable[[], Store]) -> Store:
     return open_store()
 
 
+def after_reset() -> dict[int, list[dict[str, Any]]]:
+    """Round 1 cut by a reset, round 2 runs it again, round 3 finds what that reboot brought."""
+    third = [record(1, "run.started"), final(2, results=[
+        {"id": "lab-stage2-x", "status": "installed", "version": "2"}])]  # fmt: skip
+    return {**rounds(2), 3: third}
+
+
 async def test_a_reset_mid_round_is_recovered_with_the_same_plan(
     store: Store, tmp_path: Path
 ) -> None:
-    target = CutTarget("r1", rounds(2), cut={1: "reset"})
+    target = CutTarget("r1", after_reset(), cut={1: "reset"},
+                       scan=[{"id": "lab-stage2-x", "candidate_version": "2"}])  # fmt: skip
     result, events = await run(target, store, tmp_path)
     assert result.outcome is Outcome.SUCCESS and result.exit_code == 0
-    assert target.launched == [1, 2]
+    # round 3: the reset rebooted the server after round 1's installs, so, as after a
+    # requested reboot, another round looks for what it brought (found by the fault
+    # campaign, seed 2: a zypper server ended exit 0 without lab-stage2-x)
+    assert target.launched == [1, 2, 3]
+    assert job(target, 3)["selection"]["plan"]["lab-stage2-x"] == "2"
+    assert "recovery" not in job(target, 3)
     assert job(target, 2)["selection"]["plan"] == PLAN
     assert job(target, 2)["recovery"] == {"round": 1, "planned": PLAN}
-    assert [r.status for r in result.rounds] == ["interrupted", "success"]
+    assert [r.status for r in result.rounds] == ["interrupted", "success", "success"]
     (cut,) = result.interruptions
     assert cut["round"] == 1 and cut["rebooted"] is True
     assert "rebooted unasked" in cut["cause"] and "boot-1 -> boot-reset-1" in cut["cause"]
@@ -118,10 +135,24 @@ async def test_a_reset_mid_round_is_recovered_with_the_same_plan(
     assert {u["id"]: u["status"] for u in result.updates} == {
         "lab-a": "installed",
         "lab-b": "installed",
+        "lab-stage2-x": "installed",
     }
     phases = [e.phase for e in events if isinstance(e, PhaseStarted)]
     assert "reboot.boot_id_change" in phases and "interrupted.back" in phases
     assert result.to_dict()["interruptions"][0]["round"] == 1
+
+
+async def test_a_reset_as_the_client_starts_is_an_interruption_not_a_launch_timeout(
+    store: Store, tmp_path: Path
+) -> None:
+    """Found by the fault campaign (seed 2): a server reset right after systemd-run took the
+    unit with it before the client wrote its state; the launch waited out its timeout and
+    the run ended with 75 instead of running the round again."""
+    target = CutTarget("r1", after_reset(), cut={1: "reset-at-start"})
+    result, _ = await run(target, store, tmp_path, launch_timeout=30)
+    assert result.exit_code == 0 and target.launched == [1, 2, 3]
+    (cut,) = result.interruptions
+    assert cut["rebooted"] is True and cut["done_before"] == "nothing journaled past the start"
 
 
 async def test_a_killed_client_is_recovered_and_its_unit_cleared_after(
@@ -157,7 +188,7 @@ async def test_interruptions_do_not_count_against_max_rounds(store: Store, tmp_p
 async def test_a_connector_killed_after_an_interruption_resumes_with_the_same_run_id(
     store: Store, tmp_path: Path
 ) -> None:
-    target = CutTarget("r1", rounds(2), cut={1: "reset"}, hang_from=2)
+    target = CutTarget("r1", after_reset(), cut={1: "reset"}, hang_from=2)
     task = asyncio.ensure_future(run(target, store, tmp_path))
     while store.last_seq("r1", 2) < 1:
         await asyncio.sleep(0.001)
@@ -167,9 +198,9 @@ async def test_a_connector_killed_after_an_interruption_resumes_with_the_same_ru
     target.endpoints.clear()
     target.hang_after = target.hang_from = None
     result, _ = await run(target, store, tmp_path)
-    assert result.exit_code == 0 and target.launched == [1, 2]  # nothing launched twice
+    assert result.exit_code == 0 and target.launched == [1, 2, 3]  # none launched twice
     assert [i["round"] for i in result.interruptions] == [1]
-    assert [r.status for r in result.rounds] == ["interrupted", "success"]
+    assert [r.status for r in result.rounds] == ["interrupted", "success", "success"]
 
 
 def test_interruptions_are_read_from_the_connectors_records() -> None:
