@@ -343,7 +343,17 @@ async def settle(ctx: RoundContext) -> bool:
 
 
 async def verify(ctx: RoundContext, row: RoundRow, report: RoundReport) -> RoundRow:
-    """Check the round ended as its result says and clear the scheduler's task."""
+    """Clear the scheduler's task and check the round ended as its result says.
+
+    The task is cleared first: a round the client ended with an error leaves nothing in
+    flight, and its failed unit would outlive the run (found by the fault campaign, seed 2:
+    a zypper round failed on a full disk left `patchpilot-…-r2.service` failed)."""
+    task = _round_task(ctx, row)
+    if task is not None:
+        try:
+            await ctx.launcher.cleanup(ctx.transport, task)
+        except TransportError as exc:
+            ctx.warn(row.round, f"could not clear the scheduler's task {row.task_id}: {exc}")
     if report.status == "error":
         message = next(
             (
@@ -358,12 +368,6 @@ async def verify(ctx: RoundContext, row: RoundRow, report: RoundReport) -> Round
             f"round {row.round} failed on the target: "
             f"{str(message).strip().splitlines()[-1:] or 'no reason'}"
         )
-    task = _round_task(ctx, row)
-    if task is not None:
-        try:
-            await ctx.launcher.cleanup(ctx.transport, task)
-        except TransportError as exc:
-            ctx.warn(row.round, f"could not clear the scheduler's task {row.task_id}: {exc}")
     return replace(row, phase=RoundPhase.DONE, finished=utc_now())
 
 

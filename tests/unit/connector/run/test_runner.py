@@ -240,8 +240,11 @@ async def test_client_error_round(store: Store, tmp_path: Path) -> None:
             )
         ]
     }
-    result, _ = await run(FakeTarget("r1", rounds), store, tmp_path)
+    target = FakeTarget("r1", rounds)
+    result, _ = await run(target, store, tmp_path)
     assert result.outcome is Outcome.CLIENT_FAILED and "dpkg broke" in result.errors[0]
+    # its failed unit is cleared: the client ended the round, nothing is in flight
+    assert ("systemctl", "reset-failed", "patchpilot-r1-r1.service") in target.transport.commands
 
 
 async def test_never_comes_back(store: Store, tmp_path: Path) -> None:
