@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from patchpilot.connector.backoff import Backoff
 from patchpilot.connector.plan import RoundReport, extend_plan, find_loops
 from patchpilot.connector.run.context import RoundContext
 from patchpilot.errors import LaunchError, TransportError
@@ -37,12 +38,32 @@ async def prescan(ctx: RoundContext) -> dict[str, str] | None:
     }
 
 
+# How long a failing scan is asked again: a server whose sshd restarts, whose link is cut for
+# a minute or whose package cache is full for a while would otherwise have its round run on
+# the frozen plan alone, and the updates a reboot brought (a servicing stack's) never join
+# it (found by the fault campaign, seed 7: two servers ended exit 0 without lab-stage2-x).
+PRESCAN_PATIENCE = 120.0
+_AGAIN = Backoff(first=2.0, factor=2.0, cap=20.0)
+
+
+async def _prescan_patiently(ctx: RoundContext, round_no: int) -> dict[str, str] | None:
+    """Return prescan's answer, asked again with back-off for up to PRESCAN_PATIENCE s."""
+    deadline = ctx.clock.now() + min(PRESCAN_PATIENCE, ctx.options.reboot_timeout)
+    delays = _AGAIN.delays()
+    while (offered := await prescan(ctx)) is None and ctx.clock.now() < deadline:
+        wait = next(delays)
+        ctx.phase(round_no, "prescan.retry", f"the target's updates could not be listed; "
+                  f"asking again in {wait:g} s")  # fmt: skip
+        await ctx.clock.sleep(wait)
+    return offered
+
+
 async def later_plan(
     ctx: RoundContext, round_no: int, frozen: Mapping[str, str], reports: list[RoundReport]
 ) -> tuple[dict[str, str], set[str]]:
     """Return a later round's plan (frozen versions, plus ids that appeared since) and the
     ids caught looping (installed before, offered again as is), which it excludes."""
-    offered = await prescan(ctx)
+    offered = await _prescan_patiently(ctx, round_no)
     if offered is None:
         ctx.warn(
             round_no,
