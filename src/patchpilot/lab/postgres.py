@@ -82,6 +82,17 @@ class PostgresServer:
              "scram-sha-256", f"--pwfile={password_file}", "-E", "UTF8", "--no-sync"]
         )  # fmt: skip
         password_file.unlink()
+        self._pg_ctl_start(timeout)
+        self._is_started = True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"PostgreSQL did not listen on 127.0.0.1:{self.port}")
+
+    def _pg_ctl_start(self, timeout: float) -> None:
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} "
             f"-c unix_socket_directories={self.folder} -c max_connections=300 "
@@ -91,14 +102,13 @@ class PostgresServer:
             [str(self._bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.folder / "log"),
              "-o", options, "-w", "-t", str(int(timeout)), "start"]
         )  # fmt: skip
-        self._is_started = True
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"PostgreSQL did not listen on 127.0.0.1:{self.port}")
+
+    def restart(self, *, down: float = 0.0, timeout: float = 60.0) -> None:
+        """Stop the server (fast: clients are cut off), stay down `down` seconds, start it
+        again on the same port and data (the fault campaign's store restart)."""
+        self._run([str(self._bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+        time.sleep(down)
+        self._pg_ctl_start(timeout)
 
     def _run(self, argv: list[str]) -> None:
         done = subprocess.run(
