@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from connector_fakes import FakeClient, FakeTarget, final, record
 
-from patchpilot.connector import prescan as prescan_module
 from patchpilot.connector.events import Event, PhaseStarted, WarningRaised
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.runner import run_target
+from patchpilot.connector.run import prescan as prescan_module
+from patchpilot.connector.run.runner import run_target
 from patchpilot.connector.store import Store
-from patchpilot.connector.target import TargetSpec
+from patchpilot.connector.target_spec import TargetSpec
 from patchpilot.transports.base import CommandResult
 
 
