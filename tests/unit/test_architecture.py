@@ -245,3 +245,9 @@ def test_no_two_module_names_differ_by_one_letter() -> None:
     }
     close = {frozenset({a, b}) for a in names for b in names if a < b and _one_letter_apart(a, b)}
     assert close - _TOOL_NAMES == set()
+
+
+def test_every_room_of_the_connector_has_a_floor() -> None:
+    """A new folder says where it stands (here and in docs/architecture.md) before it is used."""
+    rooms = {p.name for p in SRC.joinpath("connector").iterdir() if (p / "__init__.py").exists()}
+    assert rooms - set(_CONNECTOR_FLOORS) == set()
