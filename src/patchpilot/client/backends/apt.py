@@ -28,6 +28,7 @@ from patchpilot.client.backends.dpkg import (
     dpkg_inventory,
     dpkg_statuses,
     held_packages,
+    patiently,
     reboot_state,
     repair_dpkg,
     run_command,
@@ -91,10 +92,11 @@ class AptBackend(Backend):
     def scan(self, emit: Emit) -> List[Update]:
         if self._refresh_lists:
             wait_for_locks(self._deadline(), emit)
-            self._refresh(emit)
+            patiently(lambda: self._refresh(emit))
         return self._list_upgrades()
 
-    def _refresh(self, emit: Emit) -> None:
+    def _refresh(self, emit: Emit) -> bool:
+        """Refresh the package lists; return whether every source answered."""
         done = run_command(["apt-get", "update", "-q", *self._apt_options()])
         if done.returncode != 0:
             emit(
@@ -102,8 +104,9 @@ class AptBackend(Backend):
                 "warning",
                 {"exit_status": done.returncode, "output": done.output[-2000:]},
             )
-        else:
-            emit("apt.update", "info", {"exit_status": 0})
+            return False
+        emit("apt.update", "info", {"exit_status": 0})
+        return True
 
     def _simulate(self, args: Sequence[str]) -> List[SimulatedUpgrade]:
         done = run_command(["apt-get", "-s", "-q", *args, *self._apt_options()])

@@ -64,14 +64,15 @@ class AptPythonBackend(AptBackend):
         for option in DPKG_OPTIONS:
             apt_pkg.config.set("DPkg::Options::", option)
 
-    def _refresh(self, emit: Emit) -> None:
+    def _refresh(self, emit: Emit) -> bool:
         cache = self._apt.Cache()
         try:
             cache.update()
         except Exception as exc:  # python-apt raises several unrelated types here
             emit("apt.update", "warning", {"error": str(exc)})
-            return
+            return False
         emit("apt.update", "info", {"exit_status": 0})
+        return True
 
     def _list_upgrades(self) -> List[Update]:
         cache = self._apt.Cache()

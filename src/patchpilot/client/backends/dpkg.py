@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import Dict, List, NamedTuple, Optional, Sequence, Set
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set
 
 from patchpilot.client.backends.aptparse import (
     PackageStatus,
@@ -33,6 +33,7 @@ __all__ = [
     "dpkg_inventory",
     "dpkg_statuses",
     "held_packages",
+    "patiently",
     "reboot_state",
     "repair_dpkg",
     "run_command",
@@ -189,6 +190,24 @@ def wait_for_locks(
             emit("lock.waiting", "warning", fields)
             reported = now
         time.sleep(0.5)
+
+
+REFRESH_PATIENCE = 60.0  # seconds a failing refresh of the repositories is tried again
+_REFRESH_AGAIN = 5.0
+
+
+def patiently(attempt: Callable[[], bool], patience: float = REFRESH_PATIENCE) -> bool:
+    """Call attempt until it returns True or patience seconds passed; return the last answer.
+
+    A repository that is away for a moment (a proxy restarting, a link cut) would otherwise
+    leave the round on stale lists, blind to what was published since: the updates a
+    servicing reboot enables (found by the fault campaign, docs/reliability.md)."""
+    deadline = time.monotonic() + patience
+    while not attempt():
+        if time.monotonic() + _REFRESH_AGAIN > deadline:
+            return False
+        time.sleep(_REFRESH_AGAIN)
+    return True
 
 
 def _needs_repair() -> List[str]:

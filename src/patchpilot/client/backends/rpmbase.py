@@ -13,7 +13,7 @@ import time
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from patchpilot.client.backends.base import Backend, Emit, Update, UpdateResult
-from patchpilot.client.backends.dpkg import Command, run_command, wait_for_locks
+from patchpilot.client.backends.dpkg import Command, patiently, run_command, wait_for_locks
 from patchpilot.client.backends.rpmparse import (
     RPM_QUERY_FORMAT,
     AdvisoryInfo,
@@ -132,11 +132,15 @@ class RpmBackend(Backend):
     def scan(self, emit: Emit) -> List[Update]:
         self._wait_for_locks(emit)
         if self._refresh_lists:
-            done = self._refresh()
-            level = "info" if done.returncode == 0 else "warning"
-            fields = {"exit_status": done.returncode, "output": self.said(done.output)[-2000:]}
-            emit("%s.refresh" % self.name, level, fields)
+            patiently(lambda: self._refresh_once(emit))
         return self._list_updates()
+
+    def _refresh_once(self, emit: Emit) -> bool:
+        done = self._refresh()
+        level = "info" if done.returncode == 0 else "warning"
+        fields = {"exit_status": done.returncode, "output": self.said(done.output)[-2000:]}
+        emit("%s.refresh" % self.name, level, fields)
+        return done.returncode == 0
 
     @abc.abstractmethod
     def _refresh(self) -> Command:

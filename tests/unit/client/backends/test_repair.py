@@ -91,3 +91,15 @@ def test_dnf_removes_duplicates_its_own_way_zypper_through_rpm(
     assert ran[-1] == ["dnf", "-y", "remove", "--duplicates"] and seen == ["dnf.repair"]
     ZypperBackend(lock_timeout=1)._repair(lambda event, level, fields: seen.append(event))
     assert ran[-1][:3] == ["rpm", "-e", "--justdb"] and "lab-a-1.0-1.noarch" in ran[-1]
+
+
+def test_a_failing_refresh_is_tried_again_until_it_answers_or_patience_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(dpkg, "_REFRESH_AGAIN", 0.01)
+    answers = [False, False, True, True]
+    assert dpkg.patiently(lambda: answers.pop(0), patience=5) is True
+    assert answers == [True]  # asked three times
+    calls: list[int] = []
+    assert dpkg.patiently(lambda: bool(calls.append(1)), patience=0.05) is False
+    assert 2 <= len(calls) <= 6  # asked again every 0.01 s for 0.05 s, then given up
