@@ -44,3 +44,8 @@ pip_quiet .venv/bin/pip install -q --no-deps -e .
 # Airflow (the provider's real tests) lives in its own cached venv.
 ./scripts/airflow-venv.sh >/dev/null
 ./scripts/ansible-venv.sh >/dev/null
+# The client's interpreter matrix (tests/unit/test_interpreters.py): a pytest venv for each
+# CPython that pyenv holds (none is installed here when pyenv holds none).
+for python in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.*/bin/python3; do
+  if [ -x "$python" ]; then ./scripts/tool-venv.sh client-tests tests/interpreters/requirements.txt "$python" >/dev/null; fi
+done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything, then run the whole test suite (lint, types, the docs site's strict build,
-# unit and lab tests).
+# unit and lab tests). -rs lists every skip with its reason (e.g. a CPython pyenv does not hold).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install.sh
@@ -9,4 +9,4 @@ cd "$(dirname "$0")/.."
 site=$(mktemp -d)
 ./scripts/docs.sh "$site"   # the docs site, --strict
 rm -rf "$site"
-exec .venv/bin/pytest -p no:cacheprovider -q "$@"
+exec .venv/bin/pytest -p no:cacheprovider -q -rs "$@"

@@ -1,27 +1,32 @@
 #!/usr/bin/env bash
-# Usage: scripts/tool-venv.sh NAME REQUIREMENTS
+# Usage: scripts/tool-venv.sh NAME REQUIREMENTS [PYTHON]
 # Make (once, cached under $PATCHPILOT_CACHE, keyed by the interpreter and the requirements'
 # text) a virtualenv holding a tool the tests run beside patchpilot, pinned in REQUIREMENTS
-# (Airflow, Ansible). patchpilot itself is never installed there: several checkouts share the
+# (Airflow, Ansible; pytest for the client's interpreter matrix, on PYTHON, default python3). patchpilot itself is never installed there: several checkouts share the
 # venv, so a test puts its own tree on PYTHONPATH. Prints the venv's path. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=$1
 requirements=$2
-key=$( { /usr/bin/python3 --version; cat "$requirements"; } | sha256sum | cut -c1-12)
+python=${3:-/usr/bin/python3}
+key=$( { "$python" --version; cat "$requirements"; } | sha256sum | cut -c1-12)
 cache=${PATCHPILOT_CACHE:-/var/cache/patchpilot}
 venv="$cache/$name-$key"
 mkdir -p "$cache"
 exec 9>"$venv.lock"
 flock 9
-ignored_location="^WARNING: Location 'file://[^']*' is ignored: it is neither a file nor a directory\.\$"
+ignored_location="^( *Url|WARNING: Location) 'file://[^']*' is ignored: it is neither a file nor a directory\.\$"
 pip_quiet() {
-  { "$@" 2>&1 1>&3 3>&- | { grep -v -- "$ignored_location" || true; } >&2; } 3>&1
+  { "$@" 2>&1 1>&3 3>&- | { grep -Ev -- "$ignored_location" || true; } >&2; } 3>&1
 }
 if [ ! -e "$venv.complete" ]; then
   rm -rf "$venv"
-  /usr/bin/python3 -m venv "$venv"
-  pip_quiet "$venv/bin/pip" install -q --upgrade pip >/dev/null
+  "$python" -m venv "$venv"
+  # 3.6's venv brings pip 18, which does not read Requires-Python from our indexes: 21.3.1
+  # is the last pip for 3.6.
+  pip=pip
+  "$python" -c 'import sys; sys.exit(sys.version_info < (3, 7))' || pip=pip==21.3.1
+  pip_quiet "$venv/bin/pip" install -q --disable-pip-version-check --upgrade "$pip" >/dev/null
   pip_quiet "$venv/bin/pip" install -q -r "$requirements"
   touch "$venv.complete"
 fi

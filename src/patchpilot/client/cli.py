@@ -25,6 +25,7 @@ from patchpilot.client import CLIENT_VERSION
 from patchpilot.client.exits import ClientExit
 from patchpilot.client.jobspec import BACKENDS, JobSpec, JobSpecError, parse_job_spec
 from patchpilot.client.lock import ClientLock, claim_run_lock, read_run_lock, release_run_lock
+from patchpilot.client.platforms import is_private
 from patchpilot.client.state import write_atomic
 from patchpilot.protocol import RUN_ID_RE
 
@@ -51,7 +52,8 @@ def _run_id(value: str) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="patchpilot-client", description="patchpilot's client on the target")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command")
+    commands.required = True  # add_subparsers(required=) is 3.7+
     run = commands.add_parser("run", help="run one round from a job spec")
     run.add_argument("--job", required=True, help="the job spec (JSON, mode 0600)")
     scan = commands.add_parser("scan", help="list applicable updates, change nothing")
@@ -212,7 +214,7 @@ def _read_private(path: str) -> str:
     from patchpilot.client.hooks import HookSpecError
 
     mode = stat.S_IMODE(os.stat(path).st_mode)
-    if mode & 0o077 and os.name != "nt":
+    if not is_private(mode):
         raise HookSpecError("%s is open to others (mode %o)" % (path, mode))
     with open(path, encoding="utf-8") as handle:
         return handle.read()

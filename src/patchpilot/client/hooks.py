@@ -10,12 +10,13 @@ bounded (the last OUTPUT_LIMIT characters); the answer is one JSON object on std
 
 import json
 import os
-import signal
 import subprocess
 import time
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, Mapping
 
-__all__ = ["OUTPUT_LIMIT", "HookSpecError", "parse_hook_spec", "run_hook", "shell_argv"]
+from patchpilot.client.platforms import kill_group, new_group, shell_argv
+
+__all__ = ["OUTPUT_LIMIT", "HookSpecError", "parse_hook_spec", "run_hook"]
 
 OUTPUT_LIMIT = 4000  # characters of a hook's output kept (its tail)
 _KEYS = {"command", "timeout", "env"}
@@ -47,13 +48,6 @@ def parse_hook_spec(text: str) -> Dict[str, Any]:
     return {"command": command, "timeout": float(timeout), "env": dict(env)}
 
 
-def shell_argv(command: str) -> List[str]:
-    """Return the argv that gives command to the system's shell once."""
-    if os.name == "nt":
-        return ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command", command]
-    return ["/bin/sh", "-c", command]
-
-
 def run_hook(spec: Mapping[str, Any]) -> Dict[str, object]:
     """Run the hook to its end or its timeout (then kill its process group); say how it went."""
     env = dict(os.environ)
@@ -65,14 +59,14 @@ def run_hook(spec: Mapping[str, Any]) -> Dict[str, object]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
-        **_new_group(),
+        **new_group(),
     )
     timed_out = False
     try:
         output, _ = process.communicate(timeout=spec["timeout"])
     except subprocess.TimeoutExpired:
         timed_out = True
-        _kill(process)
+        kill_group(process)
         output, _ = process.communicate()
     text = output.decode("utf-8", "replace")
     return {
@@ -81,20 +75,3 @@ def run_hook(spec: Mapping[str, Any]) -> Dict[str, object]:
         "seconds": round(time.monotonic() - started, 3),
         "timed_out": timed_out,
     }
-
-
-def _new_group() -> Dict[str, Any]:
-    """Start the hook in its own process group (session), so a timeout ends all it started."""
-    if os.name == "nt":
-        return {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
-    return {"start_new_session": True}
-
-
-def _kill(process: "subprocess.Popen[bytes]") -> None:
-    if os.name == "nt":
-        process.kill()
-        return
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except OSError:
-        process.kill()

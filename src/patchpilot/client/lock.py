@@ -7,29 +7,14 @@ the target across rounds and reboots; the connector claims and frees it. The cli
 
 import json
 import os
-import sys
 import time
 from typing import Any, Dict, Optional
 
 from patchpilot.client.journal import format_ts
 from patchpilot.client.paths import lock_path, runtime_dir
+from patchpilot.client.platforms import lock_now
 
 __all__ = ["ClientLock", "claim_run_lock", "read_run_lock", "release_run_lock"]
-
-if sys.platform == "win32":
-    import msvcrt
-
-    def _lock_now(fd: int) -> None:
-        """Lock fd's first byte without waiting; OSError when another process holds it."""
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-
-else:
-    import fcntl
-
-    def _lock_now(fd: int) -> None:
-        """flock fd without waiting; OSError when another process holds it."""
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def read_run_lock() -> Optional[Dict[str, Any]]:
@@ -77,7 +62,7 @@ class ClientLock:
         os.makedirs(runtime_dir(), mode=0o700, exist_ok=True)
         fd = os.open(os.path.join(runtime_dir(), "client.lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            _lock_now(fd)
+            lock_now(fd)
         except OSError:
             os.close(fd)
             return False

@@ -8,6 +8,8 @@ SYSTEM and Administrators only.
 import os
 from typing import NamedTuple
 
+from patchpilot.client import platforms
+
 __all__ = ["ROOT_ENV", "RoundPaths", "lock_path", "round_paths", "runtime_dir", "state_dir"]
 
 ROOT_ENV = "PATCHPILOT_ROOT"
@@ -17,20 +19,12 @@ def _root() -> str:
     return os.environ.get(ROOT_ENV, "")
 
 
-def _windows_dir() -> str:
-    return os.path.join(os.environ.get("PROGRAMDATA") or "C:\\ProgramData", "patchpilot")
-
-
 def state_dir() -> str:
-    if os.name == "nt":
-        return _windows_dir()
-    return _root() + "/var/lib/patchpilot"
+    return platforms.state_dir(_root())
 
 
 def runtime_dir() -> str:
-    if os.name == "nt":
-        return os.path.join(_windows_dir(), "run")
-    return _root() + "/run/patchpilot"
+    return platforms.runtime_dir(_root())
 
 
 def lock_path() -> str:

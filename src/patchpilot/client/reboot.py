@@ -13,29 +13,21 @@ On Windows: `shutdown.exe /r /t 0`, recorded as a planned restart for an operati
 hot fix (reason p:2:17), so the event log says why the server restarted.
 """
 
-import os
 import shutil
 import subprocess
 import time
 from typing import Callable, List, Optional, Sequence, Tuple
 
+from patchpilot.client.platforms import REBOOT_COMMANDS, system_state_known
+
 __all__ = [
     "REBOOT_COMMANDS",
     "TAKE_EFFECT",
-    "WINDOWS_REBOOT_COMMANDS",
     "issue_reboot",
     "reboot_commands",
     "system_state",
 ]
 
-REBOOT_COMMANDS: Tuple[Tuple[str, ...], ...] = (
-    ("systemctl", "reboot"),
-    ("shutdown", "-r", "now"),
-    ("reboot",),
-)
-WINDOWS_REBOOT_COMMANDS: Tuple[Tuple[str, ...], ...] = (
-    ("shutdown.exe", "/r", "/t", "0", "/d", "p:2:17", "/c", "patchpilot: updates installed"),
-)
 TAKE_EFFECT = 60.0  # seconds a shutdown may take to begin once requested (slow under load)
 COMMAND_TIMEOUT = 60.0
 _UP_STATES = ("initializing", "starting", "running", "degraded", "maintenance")
@@ -46,8 +38,7 @@ StateReader = Callable[[], Optional[str]]
 
 def reboot_commands() -> List[Sequence[str]]:
     """Return the reboot commands this server has, in order of preference."""
-    commands = WINDOWS_REBOOT_COMMANDS if os.name == "nt" else REBOOT_COMMANDS
-    return [c for c in commands if shutil.which(c[0])]
+    return [c for c in REBOOT_COMMANDS if shutil.which(c[0])]
 
 
 def _run(argv: Sequence[str]) -> Tuple[int, str]:
@@ -68,7 +59,7 @@ def _run(argv: Sequence[str]) -> Tuple[int, str]:
 
 def system_state() -> Optional[str]:
     """Return systemd's `is-system-running` answer; None without systemd (nothing to check)."""
-    if os.name == "nt" or not os.path.isdir("/run/systemd/system") or not shutil.which("systemctl"):
+    if not system_state_known() or not shutil.which("systemctl"):
         return None
     try:
         proc = subprocess.run(

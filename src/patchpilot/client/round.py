@@ -12,8 +12,13 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from patchpilot.client import CLIENT_VERSION
-from patchpilot.client.backends.base import Backend, SelectionUnsupported, Update, UpdateResult
-from patchpilot.client.backends.dpkg import LockTimeout
+from patchpilot.client.backends.base import (
+    Backend,
+    LockTimeout,
+    SelectionUnsupported,
+    Update,
+    UpdateResult,
+)
 from patchpilot.client.endpoints import Endpoint, open_endpoint
 from patchpilot.client.exits import ClientExit
 from patchpilot.client.heartbeat import Heartbeat

@@ -1,15 +1,13 @@
 """Selecting by updateinfo: the job spec's severities/advisories/cves and the client's filter."""
 
-from __future__ import annotations
-
 import json
+from typing import List
 
 import pytest
 
 from patchpilot.client.backends.base import Update
 from patchpilot.client.jobspec import JobSpecError, Selection, parse_job_spec
 from patchpilot.client.selection import select_updates
-from patchpilot.connector.options import RunOptions
 
 SPEC = {
     "spec_version": 1,
@@ -27,7 +25,7 @@ UPDATES = [
 ]
 
 
-def _ids(selection: Selection) -> list[str]:
+def _ids(selection: Selection) -> List[str]:
     return [u.id for u in select_updates(UPDATES, selection, lambda a, b: False).selected]
 
 
@@ -48,7 +46,10 @@ def test_filters() -> None:
     assert _ids(Selection(severities=("critical",), cves=("CVE-2",))) == []
 
 
+@pytest.mark.host
 def test_run_options() -> None:
+    from patchpilot.connector.options import RunOptions
+
     options = RunOptions(severity=("critical",), cve=("CVE-1",))
     assert options.advisory_selection() == {"severities": ["critical"], "cves": ["CVE-1"]}
     assert RunOptions().advisory_selection() == {}

@@ -1,11 +1,10 @@
 """How dpkg's state after an apt call becomes one result per update; state.json writes."""
 
-from __future__ import annotations
-
 import json
 import os
 import stat
 from pathlib import Path
+from typing import Dict, Optional, Tuple
 
 import pytest
 
@@ -32,9 +31,9 @@ UPDATE = Update("lab-base-a", "A", "1.0", "2.0")
     ],
 )
 def test_settle(
-    status: PackageStatus | None,
-    errors: dict[str, str],
-    expected: tuple[str, str | None, str] | None,
+    status: Optional[PackageStatus],
+    errors: Dict[str, str],
+    expected: Optional[Tuple[str, Optional[str], str]],
 ) -> None:
     result = settle(UPDATE, status, errors)
     if expected is None:

@@ -1,9 +1,8 @@
 """What apt, dpkg and the kernel print is parsed right: golden files and small cases."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
+from typing import List, Optional
 
 import pytest
 
@@ -101,5 +100,5 @@ def test_proc_locks_holders_not_waiters() -> None:
         ),
     ],
 )
-def test_kernel_reason(running: str, installed: list[str], expected: str | None) -> None:
+def test_kernel_reason(running: str, installed: List[str], expected: Optional[str]) -> None:
     assert kernel_reason(running, installed) == expected

@@ -1,11 +1,10 @@
 """apt's status pipe becomes `progress` records: parsed, rate-limited, the last one kept."""
 
-from __future__ import annotations
-
 import os
 import stat
 import sys
 from pathlib import Path
+from typing import Dict, List
 
 from patchpilot.client.backends.aptprogress import (
     ProgressReporter,
@@ -23,7 +22,7 @@ def test_status_lines_are_parsed() -> None:
 
 
 def test_reporter_keeps_one_record_per_interval_and_the_last() -> None:
-    records: list[dict[str, object]] = []
+    records: List[Dict[str, object]] = []
     now = [0.0]
     reporter = ProgressReporter(
         lambda event, level, fields: records.append(fields), 40, 8_000_000, clock=lambda: now[0]
@@ -50,7 +49,7 @@ def test_run_with_status_reads_the_pipe_apart_from_the_output(tmp_path: Path) ->
         "print('E: done', file=sys.stderr)\nsys.exit(3)\n"
     )
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    lines: list[str] = []
+    lines: List[str] = []
     output, code = run_with_status([str(fake), "install"], dict(os.environ), lines.append)
     assert code == 3
     assert output == "Reading package lists...\nE: done\n"

@@ -1,8 +1,6 @@
 """The client's command line: refusals, exit statuses, the run lock, attach from disk,
 --output answers and attach --listen."""
 
-from __future__ import annotations
-
 import json
 import os
 import subprocess
@@ -22,13 +20,14 @@ SECRET = "3c" * 32
 CLIENT = (sys.executable, "-m", "patchpilot.client")
 
 
-def client(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def client(root: Path, *args: str) -> "subprocess.CompletedProcess[str]":
     env = {**os.environ, "PATCHPILOT_ROOT": str(root)}
     return subprocess.run(
         [sys.executable, "-m", "patchpilot.client", *args],
         env=env,
-        capture_output=True,
-        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
         timeout=60,
         check=False,
     )
@@ -169,7 +168,7 @@ def test_output_carries_a_crash_as_exit_70(tmp_path: Path, monkeypatch: pytest.M
     assert done.returncode == answer["exit"] == 70 and "Traceback" in answer["stderr"]
 
 
-def attach_listen(root: Path, wait: str) -> subprocess.Popen[bytes]:
+def attach_listen(root: Path, wait: str) -> "subprocess.Popen[bytes]":
     return subprocess.Popen(
         [*CLIENT, "attach", "--run", "r1", "--round", "1", "--listen", wait],
         env={**os.environ, "PATCHPILOT_ROOT": str(root)},

@@ -1,11 +1,11 @@
-"""The client and the protocol import the standard library only and parse as Python 3.9."""
-
-from __future__ import annotations
+"""The client and the protocol import the standard library only and need no Python above 3.6
+(vermin's static check; tests/unit/test_interpreters.py runs them on each CPython)."""
 
 import ast
 import subprocess
 import sys
 from pathlib import Path
+from typing import List, Set
 
 import pytest
 
@@ -23,8 +23,8 @@ def _is_optional(node: ast.Try) -> bool:
     return bool(names & {"ImportError", "ModuleNotFoundError"})
 
 
-def _required_nodes(tree: ast.AST) -> list[ast.AST]:
-    nodes: list[ast.AST] = []
+def _required_nodes(tree: ast.AST) -> List[ast.AST]:
+    nodes: List[ast.AST] = []
     stack = [tree]
     while stack:
         node = stack.pop()
@@ -36,7 +36,7 @@ def _required_nodes(tree: ast.AST) -> list[ast.AST]:
     return nodes
 
 
-def _imports(tree: ast.AST) -> set[str]:
+def _imports(tree: ast.AST) -> Set[str]:
     """Return the modules tree imports, except optional ones guarded by except ImportError."""
     names = set()
     for node in _required_nodes(tree):
@@ -47,6 +47,7 @@ def _imports(tree: ast.AST) -> set[str]:
     return names
 
 
+@pytest.mark.host
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
 def test_standard_library_only(source: Path) -> None:
     tree = ast.parse(source.read_text())
@@ -58,9 +59,31 @@ def test_standard_library_only(source: Path) -> None:
     assert not outside, f"{source} imports {outside}"
 
 
-@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
-def test_parses_as_python_3_9(source: Path) -> None:
-    ast.parse(source.read_text(), feature_version=(3, 9))
+def _vermin(*paths: Path) -> "subprocess.CompletedProcess[str]":
+    """Run vermin on paths: exit 0 when every construct and library name exists in 3.6."""
+    argv = ["--target=3.6-", "--violations", "--eval-annotations", "--no-tips", "-q"]
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("vermin")), *argv, *map(str, paths)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        universal_newlines=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.host
+def test_the_floor_is_python_3_6() -> None:
+    done = _vermin(*PACKAGES)
+    assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.host
+def test_the_floor_check_sees_a_newer_construct(tmp_path: Path) -> None:
+    newer = tmp_path / "newer.py"
+    newer.write_text("import dataclasses\nif (n := 1):\n    print(f'{n=}')\n")
+    done = _vermin(newer)
+    assert done.returncode != 0 and "3.8" in done.stdout, done.stdout
 
 
 def test_a_lock_call_loads_no_round_machinery() -> None:
@@ -74,8 +97,9 @@ def test_a_lock_call_loads_no_round_machinery() -> None:
     source = str(PACKAGES[0].parents[1])
     done = subprocess.run(
         [sys.executable, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {source!r}); {probe}"],
-        capture_output=True,
-        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
         check=True,
     )
     assert done.stdout.strip() == "[]"

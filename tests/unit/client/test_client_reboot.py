@@ -1,8 +1,6 @@
 """The client's reboot: a command only counts once the shutdown shows; else the next one."""
 
-from __future__ import annotations
-
-from collections.abc import Sequence
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from patchpilot.client.reboot import REBOOT_COMMANDS, issue_reboot
 
@@ -10,14 +8,14 @@ from patchpilot.client.reboot import REBOOT_COMMANDS, issue_reboot
 class FakeServer:
     """Answers reboot commands and `is-system-running` as a scripted systemd server would."""
 
-    def __init__(self, exits: dict[str, int], takes_effect: set[str]) -> None:
+    def __init__(self, exits: Dict[str, int], takes_effect: Set[str]) -> None:
         self.exits = exits
         self.takes_effect = takes_effect
         self.state = "running"
-        self.ran: list[str] = []
+        self.ran: List[str] = []
         self.now = 0.0
 
-    def run(self, argv: Sequence[str]) -> tuple[int, str]:
+    def run(self, argv: Sequence[str]) -> Tuple[int, str]:
         command = " ".join(argv)
         self.ran.append(command)
         if command in self.takes_effect:
@@ -28,7 +26,7 @@ class FakeServer:
     def sleep(self, seconds: float) -> None:
         self.now += seconds
 
-    def reboot(self) -> tuple[str | None, list[str]]:
+    def reboot(self) -> Tuple[Optional[str], List[str]]:
         return issue_reboot(
             commands=REBOOT_COMMANDS,
             run=self.run,

@@ -1,9 +1,7 @@
 """The job spec parser accepts the documented shape and refuses everything else, saying why."""
 
-from __future__ import annotations
-
 import json
-from typing import Any
+from typing import Any, Dict
 
 import pytest
 
@@ -14,7 +12,7 @@ SECRET = "ab" * 32
 
 
 def spec(**changes: Any) -> str:
-    doc: dict[str, Any] = {
+    doc: Dict[str, Any] = {
         "spec_version": 1,
         "run_id": "nightly-1",
         "round": 1,

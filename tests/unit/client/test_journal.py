@@ -1,12 +1,11 @@
 """The journal numbers records without gaps, survives a torn file and stays bounded."""
 
-from __future__ import annotations
-
 import json
 import os
 import stat
 import threading
 from pathlib import Path
+from typing import List
 
 from patchpilot.client.journal import Journal, format_ts, parse_journal
 
@@ -59,7 +58,7 @@ def test_bound_drops_chatter_but_keeps_the_result(tmp_path: Path) -> None:
 
 def test_waiters_wake_on_append_and_finish() -> None:
     journal = Journal(None)
-    got: list[list[dict]] = []
+    got: List[List[dict]] = []
     thread = threading.Thread(target=lambda: got.append(journal.wait_after(1, 5.0)))
     thread.start()
     journal.append("x")

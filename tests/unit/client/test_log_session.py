@@ -1,12 +1,10 @@
 """The log session over a socketpair: auth, resume, live records, ack, and every refusal."""
 
-from __future__ import annotations
-
 import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from typing import Iterator, List
 
 import pytest
 from hypothesis import given, settings
@@ -23,7 +21,7 @@ SECRET = "5e" * 32
 
 class Served:
     def __init__(self, journal: Journal, **options: object) -> None:
-        self.acks: list[int] = []
+        self.acks: List[int] = []
         config = SessionConfig(journal, SECRET, "run-1", 2, on_ack=self.acks.append, **options)  # type: ignore[arg-type]
         ours, theirs = socket.socketpair()
         self.peer = LogPeer(SocketStream(theirs))
@@ -37,7 +35,7 @@ class Served:
         return not self.thread.is_alive()
 
 
-_OPEN: list[Served] = []
+_OPEN: List[Served] = []
 
 
 @pytest.fixture(autouse=True)

@@ -6,15 +6,19 @@ refusing a taken name) so that every path of pipe.py runs; it proves the call se
 Windows' behaviour.
 """
 
-from __future__ import annotations
-
 import ctypes
-from typing import Any
+import sys
+from typing import Any, Dict, List, Set, Tuple
 
 import pytest
 
 from patchpilot.client.endpoints import pipe
 from patchpilot.client.endpoints.pipe import PipeEndpoint, _Win32, connect_pipe, pipe_name
+
+# ctypes.wintypes imports off Windows from 3.8 on ("_type_ 'v' not supported" before).
+pytestmark = pytest.mark.skipif(
+    sys.version_info < (3, 8) and sys.platform != "win32", reason="ctypes.wintypes off Windows"
+)
 
 INVALID = ctypes.c_void_p(-1).value
 
@@ -25,14 +29,14 @@ class FakeKernel:
     def __init__(self) -> None:
         self.error = 0
         self.next = 100
-        self.pipes: dict[str, list[dict[str, Any]]] = {}
-        self.ends: dict[int, dict[str, Any]] = {}  # handle -> {"in": bytearray, "peer": h}
-        self.pending: dict[int, tuple[str, int, Any, int]] = {}  # event -> (op, handle, buf, n)
-        self.done: dict[int, int] = {}
-        self.cancelled: set[int] = set()
-        self.created: list[tuple[str, int, int]] = []
-        self.sddl: list[str] = []
-        self.closed: list[int] = []
+        self.pipes: Dict[str, List[Dict[str, Any]]] = {}
+        self.ends: Dict[int, Dict[str, Any]] = {}  # handle -> {"in": bytearray, "peer": h}
+        self.pending: Dict[int, Tuple[str, int, Any, int]] = {}  # event -> (op, handle, buf, n)
+        self.done: Dict[int, int] = {}
+        self.cancelled: Set[int] = set()
+        self.created: List[Tuple[str, int, int]] = []
+        self.sddl: List[str] = []
+        self.closed: List[int] = []
 
     def _handle(self) -> int:
         self.next += 1

@@ -1,11 +1,9 @@
 """A round with a scripted backend: records, state, ack, ack timeout, errors, reboot decision."""
 
-from __future__ import annotations
-
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Iterator, List, Tuple
 
 import pytest
 
@@ -33,16 +31,16 @@ class ScriptedBackend(Backend):
             raise LockTimeout("the lock /var/lib/dpkg/lock-frontend is still held")
         emit("dpkg.repair", "info", {"reasons": ["test"]})
 
-    def scan(self, emit: Emit) -> list[Update]:
+    def scan(self, emit: Emit) -> List[Update]:
         return [
             Update("lab-base-a", "A", "1.0-1", "2.0-1"),
             Update("lab-fail", "F", "1.0-1", "2.0-1"),
         ]
 
-    def download(self, updates: list[Update], emit: Emit) -> list[UpdateResult]:
+    def download(self, updates: List[Update], emit: Emit) -> List[UpdateResult]:
         return [UpdateResult(u.id, "downloaded", u.candidate_version) for u in updates]
 
-    def install(self, updates: list[Update], emit: Emit) -> list[UpdateResult]:
+    def install(self, updates: List[Update], emit: Emit) -> List[UpdateResult]:
         return [
             UpdateResult(u.id, "failed" if u.id == "lab-fail" else "installed", u.candidate_version)
             for u in updates
@@ -59,7 +57,7 @@ def folder(tmp_path: Path) -> Iterator[RoundPaths]:
     yield RoundPaths(str(folder))
 
 
-def make_round(paths: RoundPaths, backend: Backend, reboots: list[str], **spec: object) -> Round:
+def make_round(paths: RoundPaths, backend: Backend, reboots: List[str], **spec: object) -> Round:
     doc = {
         "spec_version": 1,
         "run_id": "r1",
@@ -79,8 +77,8 @@ def make_round(paths: RoundPaths, backend: Backend, reboots: list[str], **spec: 
     )
 
 
-def run_in_thread(round_: Round) -> tuple[threading.Thread, list[int]]:
-    status: list[int] = []
+def run_in_thread(round_: Round) -> Tuple[threading.Thread, List[int]]:
+    status: List[int] = []
     thread = threading.Thread(target=lambda: status.append(round_.run()))
     thread.start()
     return thread, status
@@ -99,7 +97,7 @@ def attach(paths: RoundPaths) -> LogPeer:
 
 
 def test_install_round_with_ack_and_reboot(folder: RoundPaths) -> None:
-    reboots: list[str] = []
+    reboots: List[str] = []
     round_ = make_round(folder, ScriptedBackend(reboot=True), reboots)
     round_.REBOOT_GRACE = 0.1
     thread, status = run_in_thread(round_)
@@ -145,7 +143,7 @@ def test_a_lock_timeout_ends_the_round_with_an_error(folder: RoundPaths) -> None
 
 
 def test_scan_never_reboots(folder: RoundPaths) -> None:
-    reboots: list[str] = []
+    reboots: List[str] = []
     round_ = make_round(
         folder, ScriptedBackend(reboot=True), reboots, action="scan", reboot="always", ack_timeout=0
     )
@@ -161,7 +159,7 @@ def test_scan_never_reboots(folder: RoundPaths) -> None:
 def test_without_an_ack_it_still_reboots_and_says_the_log_was_not_collected(
     folder: RoundPaths,
 ) -> None:
-    reboots: list[str] = []
+    reboots: List[str] = []
     round_ = make_round(folder, ScriptedBackend(reboot=True), reboots, ack_timeout=0.2)
     round_.REBOOT_GRACE = 0.1
     thread, status = run_in_thread(round_)

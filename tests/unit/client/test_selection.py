@@ -1,6 +1,6 @@
 """Selection, outcome and Debian version order: the pure decisions of a round."""
 
-from __future__ import annotations
+from typing import Dict, List
 
 import pytest
 from hypothesis import given
@@ -67,7 +67,7 @@ UPDATES = [
         ),
     ],
 )
-def test_select(selection: Selection, selected: list[str], skipped: dict[str, str]) -> None:
+def test_select(selection: Selection, selected: List[str], skipped: Dict[str, str]) -> None:
     plan = select_updates(UPDATES, selection, newer)
     assert [u.id for u in plan.selected] == selected
     assert dict(plan.skipped) == skipped
@@ -103,7 +103,7 @@ def test_version_order_is_antisymmetric(left: str, right: str) -> None:
     assert compare_versions(left, right) == -compare_versions(right, left)
 
 
-def res(*statuses: str) -> list[UpdateResult]:
+def res(*statuses: str) -> List[UpdateResult]:
     return [UpdateResult(str(i), s) for i, s in enumerate(statuses)]
 
 
@@ -119,7 +119,7 @@ def res(*statuses: str) -> list[UpdateResult]:
     ],
 )
 def test_round_status(
-    action: str, selected: int, results: list[UpdateResult], expected: str
+    action: str, selected: int, results: List[UpdateResult], expected: str
 ) -> None:
     assert round_status(action, selected, results) == expected
 

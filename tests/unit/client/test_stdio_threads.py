@@ -1,7 +1,5 @@
 """The thread-based stdin/stdout stream `attach` uses on Windows, over real pipes."""
 
-from __future__ import annotations
-
 import os
 
 import pytest

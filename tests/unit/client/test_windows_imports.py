@@ -1,11 +1,11 @@
 """The client's modules import where there is no fcntl (Windows), with msvcrt locking instead."""
 
-from __future__ import annotations
-
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import patchpilot
 
 SCRIPT = textwrap.dedent(
     """
@@ -23,15 +23,23 @@ SCRIPT = textwrap.dedent(
     from patchpilot.client.lock import ClientLock
     assert make_backend("wua").name == "wua"
     assert ClientLock().acquire("r1", 1) and calls == [(2, 1)]
+    from patchpilot.client.platforms import shell_argv
+    assert shell_argv("x")[0] == "powershell.exe"
     print("ok")
     """
 )
 
 
 def test_client_imports_without_fcntl(tmp_path: Path) -> None:
-    env = {"PATCHPILOT_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    source = str(Path(patchpilot.__file__).parents[1])
+    env = {"PROGRAMDATA": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": source}
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=60
+        [sys.executable, "-c", SCRIPT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        env=env,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"

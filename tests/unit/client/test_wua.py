@@ -1,10 +1,8 @@
 """The WUA backend against the scripted fake: scenarios round by round, selection, results."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -24,20 +22,20 @@ PLAYED = sorted(p.name for p in SCENARIOS.glob("*.json") if "rounds" in json.loa
 
 class Journal:
     def __init__(self) -> None:
-        self.events: list[tuple[str, str, dict[str, object]]] = []
+        self.events: List[Tuple[str, str, Dict[str, object]]] = []
 
-    def __call__(self, event: str, level: str, fields: dict[str, object]) -> None:
+    def __call__(self, event: str, level: str, fields: Dict[str, object]) -> None:
         self.events.append((event, level, fields))
 
-    def names(self) -> list[str]:
+    def names(self) -> List[str]:
         return [e[0] for e in self.events]
 
 
-def backend_for(machine: FakeWindows, options: WuaOptions | None = None, awake: Any = None):
+def backend_for(machine: FakeWindows, options: Optional[WuaOptions] = None, awake: Any = None):
     return WuaBackend(fake_adapter(machine, awake), options or WuaOptions())
 
 
-def play_round(machine: FakeWindows, options: WuaOptions | None = None):
+def play_round(machine: FakeWindows, options: Optional[WuaOptions] = None):
     """One round: a new client process (new backend) scans and installs everything offered."""
     journal = Journal()
     backend = backend_for(machine, options)
@@ -154,7 +152,7 @@ def test_update_that_comes_back_after_restart_is_offered_again() -> None:
 
 def test_keeps_machine_awake_only_while_working() -> None:
     machine = FakeWindows(load_scenario(str(SCENARIOS / "reboot_required.json")))
-    calls: list[bool] = []
+    calls: List[bool] = []
     backend = backend_for(machine, awake=calls.append)
     backend.install(backend.scan(Journal()), Journal())
     assert calls == [True, False]
@@ -196,7 +194,7 @@ def test_update_fields() -> None:
 # --- selection: criteria, classifications, KB lists, optional and driver updates ---
 
 
-def catalog_ids(options: WuaOptions) -> list[str]:
+def catalog_ids(options: WuaOptions) -> List[str]:
     machine = FakeWindows(load_scenario(str(SCENARIOS / "mixed_catalog.json")))
     return sorted(u.id for u in backend_for(machine, options).scan(Journal()))
 
@@ -306,7 +304,7 @@ def test_options_from_selection() -> None:
         {"include": "KB5031356"},
     ],
 )
-def test_options_refuse_unknown_values(selection: dict[str, object]) -> None:
+def test_options_refuse_unknown_values(selection: Dict[str, object]) -> None:
     with pytest.raises(ValueError):
         WuaOptions.from_selection(selection)
 

@@ -1,7 +1,5 @@
 """The fake's criteria grammar and HRESULTs in words: the fake must refuse what WUA refuses."""
 
-from __future__ import annotations
-
 import pytest
 
 from patchpilot.client.backends.hresult import (

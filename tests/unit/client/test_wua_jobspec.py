@@ -1,7 +1,5 @@
 """The job spec's `windows` object: WUA search options checked before anything runs."""
 
-from __future__ import annotations
-
 import json
 from typing import Any
 

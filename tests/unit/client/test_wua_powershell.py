@@ -1,10 +1,9 @@
 """The PowerShell WUA adapter's JSON-lines protocol, against a stand-in child over the fake."""
 
-from __future__ import annotations
-
 import json
 import sys
 from pathlib import Path
+from typing import Dict
 
 import pytest
 
@@ -43,7 +42,7 @@ class Machine:
         self.state.write_text(json.dumps(self.machine.dump_state()))
 
 
-def journal(event: str, level: str, fields: dict[str, object]) -> None:
+def journal(event: str, level: str, fields: Dict[str, object]) -> None:
     pass
 
 

@@ -1,10 +1,8 @@
 """The WUA backend through the client's round logic, against the scripted WUA fake."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict, List, Tuple
 
 from patchpilot.client.backends.wua import WuaBackend, WuaOptions
 from patchpilot.client.backends.wua_fake import FakeWindows, fake_adapter, load_scenario
@@ -16,7 +14,7 @@ from patchpilot.client.round import Round
 SCENARIOS = Path(__file__).parent / "wua_scenarios"
 
 
-def play(tmp: Path, machine: FakeWindows, number: int, **spec: Any) -> tuple[int, dict[str, Any]]:
+def play(tmp: Path, machine: FakeWindows, number: int, **spec: Any) -> Tuple[int, Dict[str, Any]]:
     """Run round `number` to its end (no connector: the ack times out at once)."""
     folder = tmp / "runs" / "w1" / f"round-{number}"
     folder.mkdir(parents=True)
@@ -31,7 +29,7 @@ def play(tmp: Path, machine: FakeWindows, number: int, **spec: Any) -> tuple[int
         "secret": "5c" * 32,
         **spec,
     }
-    reboots: list[str] = []
+    reboots: List[str] = []
     backend = WuaBackend(fake_adapter(machine), WuaOptions())
     round_ = Round(
         parse_job_spec(json.dumps(doc)),

@@ -4,11 +4,9 @@ Run as `python wua_ps_stub.py SCENARIO STATE`: the machine's state is read from 
 and written back after every request, so a test can restart the machine between rounds.
 """
 
-from __future__ import annotations
-
 import json
 import sys
-from typing import Any
+from typing import Any, Dict
 
 from patchpilot.client.backends.wua_com import Outcome, WuaError
 from patchpilot.client.backends.wua_fake import FakeWindows, fake_adapter, load_scenario
@@ -19,8 +17,8 @@ def signed(value: int) -> int:
     return value - (1 << 32) if value & 0x80000000 else value
 
 
-def outcome(result: Outcome) -> dict[str, Any]:
-    doc: dict[str, Any] = dict(result._asdict(), hresult=signed(result.hresult))
+def outcome(result: Outcome) -> Dict[str, Any]:
+    doc: Dict[str, Any] = dict(result._asdict(), hresult=signed(result.hresult))
     items = result.items.items()
     doc["items"] = {uid: dict(i._asdict(), hresult=signed(i.hresult)) for uid, i in items}
     return {"ok": True, **doc}
@@ -42,7 +40,7 @@ def main() -> None:
                     server_selection=request["server_selection"],
                     service_id=request["service_id"],
                 )
-                reply: dict[str, Any] = {
+                reply: Dict[str, Any] = {
                     "ok": True,
                     "updates": [dict(u._asdict()) for u in found],
                 }

@@ -1,8 +1,7 @@
 """The frame decoder takes any byte split, and refuses garbage without buffering it."""
 
-from __future__ import annotations
-
 import struct
+from typing import List
 
 import pytest
 from hypothesis import given
@@ -23,11 +22,11 @@ messages = st.dictionaries(st.text(max_size=10), json_values, max_size=5).map(
 
 
 @given(st.lists(messages, min_size=1, max_size=5), st.data())
-def test_messages_survive_any_split(batch: list[dict], data: st.DataObject) -> None:
+def test_messages_survive_any_split(batch: List[dict], data: st.DataObject) -> None:
     stream = b"".join(encode_frame(m) for m in batch)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
     decoder = FrameDecoder()
-    received: list[dict] = []
+    received: List[dict] = []
     previous = 0
     for cut in [*cuts, len(stream)]:
         received += decoder.feed(stream[previous:cut])

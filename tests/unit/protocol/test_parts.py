@@ -4,20 +4,27 @@ A `scan.done` for about 3,500 packages is 1.14 MB, over the 1 MiB frame: the cli
 died on it and the run ended unreachable (security review, item 4).
 """
 
-from __future__ import annotations
-
 import json
 import socket
 import threading
+<<<<<<< HEAD
 import time
 from typing import Any
+=======
+from typing import Any, Dict
+
+import pytest
+>>>>>>> 78ee305 (Issue 26 (1), issue 28 (3): the client chooses its platform once (client/platforms: posix.py, windows.py); the client's and protocol's unit tests run on 3.6 too, and tests/unit/test_interpreters.py runs them and a smoke of the zipapp with -I -S (version, scan, lock/unlock, an install round on the fake dnf5) under every CPython pyenv holds; vermin --target=3.6- checks the floor. Fixes the 3.6 run found: add_subparsers(required=), str.isascii)
 
 from patchpilot.client.endpoints.unix import SocketStream
 from patchpilot.client.journal import Journal
 from patchpilot.client.peer import LogPeer
 from patchpilot.client.session import Session, SessionConfig
+<<<<<<< HEAD
 from patchpilot.connector.plan import RoundReport
 from patchpilot.connector.store import open_store
+=======
+>>>>>>> 78ee305 (Issue 26 (1), issue 28 (3): the client chooses its platform once (client/platforms: posix.py, windows.py); the client's and protocol's unit tests run on 3.6 too, and tests/unit/test_interpreters.py runs them and a smoke of the zipapp with -I -S (version, scan, lock/unlock, an install round on the fake dnf5) under every CPython pyenv holds; vermin --target=3.6- checks the floor. Fixes the 3.6 run found: add_subparsers(required=), str.isascii)
 from patchpilot.protocol import MAX_FRAME, encode_frame
 from patchpilot.protocol.parts import MAX_PARTS, MAX_RECORD_BYTES, join_parts, split_fields
 
@@ -25,7 +32,7 @@ SECRET = "5e" * 32
 COUNT = 3500
 
 
-def update(n: int) -> dict[str, Any]:
+def update(n: int) -> Dict[str, Any]:
     return {
         "id": f"lib-package-number-{n:05d}",
         "title": f"lib-package-number-{n:05d} 2.0-1 from bookworm-security, a library",
@@ -72,7 +79,10 @@ def test_one_huge_string_is_cut_not_fatal() -> None:
     assert all(len(json.dumps(s)) < MAX_FRAME for s in sets)
 
 
+@pytest.mark.host
 def test_a_round_of_3500_updates_is_served_and_reported_whole() -> None:
+    from patchpilot.connector.plan import RoundReport
+
     journal = Journal(None, max_bytes=64 * 1024 * 1024)
     big_round(journal)
     records = journal.records()
@@ -96,6 +106,7 @@ def test_a_round_of_3500_updates_is_served_and_reported_whole() -> None:
     assert len(report.plan) == COUNT and len(report.selected) == COUNT
 
 
+@pytest.mark.host
 def test_a_report_reads_a_split_scan_whole(tmp_path: Any) -> None:
     """The HTML/JUnit/CSV reports take titles and security flags from scan.done: its parts too."""
     from patchpilot.connector.reports.gather import gather

@@ -1,11 +1,11 @@
 """The update backends of the client, and the choice between them (`make_backend`)."""
 
-import os
 import shutil
 import subprocess
 from typing import Mapping, Optional
 
 from patchpilot.client.backends.base import Backend
+from patchpilot.client.platforms import DEFAULT_BACKEND
 
 __all__ = ["BACKEND_ENV", "Backend", "make_backend"]
 
@@ -29,7 +29,9 @@ def make_backend(
 
     Raises RuntimeError when "apt-python" is asked for and python-apt is missing.
     """
-    if choice == "wua" or (choice == "auto" and os.name == "nt"):
+    if choice == "auto":
+        choice = DEFAULT_BACKEND
+    if choice == "wua":
         from patchpilot.client.backends.wua import make_wua_backend
 
         options = dict(windows or {})

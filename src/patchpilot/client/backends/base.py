@@ -14,6 +14,10 @@ __all__ = ["Backend", "RebootState", "SelectionUnsupported", "Update", "UpdateRe
 Emit = Callable[[str, str, Dict[str, object]], None]
 
 
+class LockTimeout(RuntimeError):
+    """The package manager's lock stayed held past the deadline."""
+
+
 class Update(NamedTuple):
     """One applicable update (a package upgrade, or a Windows update)."""
 

@@ -7,10 +7,10 @@ from /proc/locks.
 """
 
 import errno
+import fcntl
 import glob
 import os
 import subprocess
-import sys
 import time
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set
 
@@ -20,10 +20,7 @@ from patchpilot.client.backends.aptparse import (
     parse_dpkg_status,
     parse_proc_locks,
 )
-from patchpilot.client.backends.base import Emit, RebootState
-
-if sys.platform != "win32":  # Windows clients import this module only for LockTimeout
-    import fcntl
+from patchpilot.client.backends.base import Emit, LockTimeout, RebootState
 
 __all__ = [
     "APT_ENV",
@@ -58,10 +55,6 @@ LOCK_FILES = (
 _PRESENT = ("i", "U", "F", "W", "t", "H")  # db:Status-Abbrev's second letter: on disk, any state
 _STATUS_FORMAT = "${Package}\\t${Version}\\t${db:Status-Abbrev}\\n"
 _REPORT_EVERY = 30.0
-
-
-class LockTimeout(RuntimeError):
-    """The dpkg/apt lock stayed held past the deadline."""
 
 
 class Command(NamedTuple):

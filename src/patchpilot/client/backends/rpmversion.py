@@ -13,8 +13,12 @@ from typing import Optional, Tuple
 __all__ = ["compare_evr", "rpmvercmp", "split_evr"]
 
 
+def _is_ascii(char: str) -> bool:
+    return char < "\x80"  # str.isascii is 3.7+
+
+
 def _is_alnum(char: str) -> bool:
-    return char.isascii() and char.isalnum()
+    return _is_ascii(char) and char.isalnum()
 
 
 def _segment(text: str, start: int, numeric: bool) -> int:
@@ -22,7 +26,7 @@ def _segment(text: str, start: int, numeric: bool) -> int:
     end = start
     while (
         end < len(text)
-        and text[end].isascii()
+        and _is_ascii(text[end])
         and (text[end].isdigit() if numeric else text[end].isalpha())
     ):
         end += 1
@@ -81,7 +85,7 @@ def rpmvercmp(left: str, right: str) -> int:
 def split_evr(evr: str) -> Tuple[Optional[str], str, Optional[str]]:
     """Split "[epoch:]version[-release]" as rpm does: (epoch or None, version, release or None)."""
     digits = 0
-    while digits < len(evr) and evr[digits].isascii() and evr[digits].isdigit():
+    while digits < len(evr) and _is_ascii(evr[digits]) and evr[digits].isdigit():
         digits += 1
     if digits < len(evr) and evr[digits] == ":":
         epoch: Optional[str] = evr[:digits] or "0"

@@ -1,6 +1,6 @@
 """A scripted fake of the Windows Update Agent's COM objects, driven by a scenario.
 
-Standard library only, Python 3.9+. It follows the documented interfaces closely enough that
+Standard library only, Python 3.6+. It follows the documented interfaces closely enough that
 `ComObjectAdapter` walks it exactly as it walks the real objects: `IUpdateSession`
 (CreateUpdateSearcher/Downloader/Installer), `IUpdateSearcher.Search` with the WUA criteria
 grammar (`or` only at the top level), `ISearchResult`, `IUpdateCollection` (Count, Item, Add),

@@ -8,12 +8,12 @@ only, so `ThreadedFdStream` reads and writes in two worker threads and waits on 
 import os
 import queue
 import select
-import sys
 import threading
 import time
 from typing import Optional, Tuple
 
 from patchpilot.client.endpoints.base import Stream
+from patchpilot.client.platforms import PIPES_SELECT, binary_fds
 
 __all__ = ["FdStream", "ThreadedFdStream", "stdio_stream"]
 
@@ -108,10 +108,5 @@ class ThreadedFdStream(Stream):
 
 def stdio_stream(read_fd: int, write_fd: int) -> Stream:
     """Return the Stream over two descriptors that works on this OS (binary on Windows)."""
-    if sys.platform == "win32":
-        import msvcrt
-
-        for fd in (read_fd, write_fd):
-            msvcrt.setmode(fd, os.O_BINARY)  # no CRLF translation of frames
-        return ThreadedFdStream(read_fd, write_fd)
-    return FdStream(read_fd, write_fd)
+    binary_fds((read_fd, write_fd))  # no CRLF translation of frames
+    return FdStream(read_fd, write_fd) if PIPES_SELECT else ThreadedFdStream(read_fd, write_fd)

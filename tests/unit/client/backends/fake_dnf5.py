@@ -5,35 +5,33 @@ dnf5 is not packaged in Debian 12. This fake follows dnf5's documented commands 
 `needs-restarting` exit 1 when a reboot is needed; `upgrade [--downloadonly] NEVRA...`),
 keeping its state in the JSON file $FAKE_DNF5_STATE: installed, available, advisories,
 reboot_packages, failing (packages whose %post fails), calls (every argv, for the tests).
-Run as `python3 fake_dnf5.py dnf5|rpm ARGS...` (the tests put wrappers named dnf5 and rpm on
-PATH).
+Run as `python3 fake_dnf5.py dnf5|rpm ARGS...` (`put_on_path` writes wrappers named dnf5 and
+rpm for the tests' PATH).
 """
-
-from __future__ import annotations
 
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, Dict, List, Tuple
 
 
-def _load() -> dict[str, Any]:
+def _load() -> Dict[str, Any]:
     with open(os.environ["FAKE_DNF5_STATE"], encoding="utf-8") as handle:
         return json.load(handle)
 
 
-def _save(state: dict[str, Any]) -> None:
+def _save(state: Dict[str, Any]) -> None:
     with open(os.environ["FAKE_DNF5_STATE"], "w", encoding="utf-8") as handle:
         json.dump(state, handle)
 
 
-def _evr_parts(evr: str) -> tuple[str, str, str]:
+def _evr_parts(evr: str) -> Tuple[str, str, str]:
     epoch, _, rest = evr.rpartition(":")
     version, _, release = rest.rpartition("-")
     return epoch or "0", version, release
 
 
-def _rpm(state: dict[str, Any], args: list[str]) -> int:
+def _rpm(state: Dict[str, Any], args: List[str]) -> int:
     names = [a for a in args[3:]] if args[:2] == ["-q", "--qf"] else []
     status = 0
     for name in names:
@@ -47,7 +45,7 @@ def _rpm(state: dict[str, Any], args: list[str]) -> int:
     return status
 
 
-def _upgrades(state: dict[str, Any]) -> dict[str, str]:
+def _upgrades(state: Dict[str, Any]) -> Dict[str, str]:
     return {
         name: evr
         for name, evr in state["available"].items()
@@ -55,7 +53,7 @@ def _upgrades(state: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _dnf5(state: dict[str, Any], args: list[str]) -> int:
+def _dnf5(state: Dict[str, Any], args: List[str]) -> int:
     words = [a for a in args if a not in ("-C", "-y", "-q")]
     command = words[0] if words else ""
     if command == "makecache":
@@ -111,6 +109,17 @@ def _dnf5(state: dict[str, Any], args: list[str]) -> int:
         return 1
     print(f"fake dnf5: unknown command {words}", file=sys.stderr)
     return 2
+
+
+def put_on_path(bin_dir: str, python: str) -> None:
+    """Write the wrappers named dnf5 and rpm into bin_dir, each running this fake by python."""
+    for tool in ("dnf5", "rpm"):
+        wrapper = os.path.join(bin_dir, tool)
+        with open(wrapper, "w", encoding="utf-8") as handle:
+            handle.write(
+                '#!/bin/sh\nexec %s %s %s "$@"\n' % (python, os.path.abspath(__file__), tool)
+            )
+        os.chmod(wrapper, 0o755)
 
 
 def main() -> int:

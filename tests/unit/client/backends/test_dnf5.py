@@ -1,20 +1,18 @@
 """The dnf5 backend against a scripted fake of dnf5's CLI (dnf5 is not packaged in Debian 12)."""
 
-from __future__ import annotations
-
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict
 
+import fake_dnf5  # beside this file (pytest puts its folder on sys.path)
 import pytest
 
 from patchpilot.client.backends.dnf5 import Dnf5Backend, parse_advisory_json, parse_check_upgrade
 from patchpilot.client.jobspec import Selection
 from patchpilot.client.selection import select_updates
 
-FAKE = Path(__file__).with_name("fake_dnf5.py")
-STATE: dict[str, Any] = {
+STATE: Dict[str, Any] = {
     "installed": {
         "lab-a": "1.0-1",
         "lab-kernel": "1.0-1",
@@ -48,7 +46,7 @@ STATE: dict[str, Any] = {
 }
 
 
-def _noop(event: str, level: str, fields: dict[str, object]) -> None:
+def _noop(event: str, level: str, fields: Dict[str, object]) -> None:
     return None
 
 
@@ -57,10 +55,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Put wrappers named dnf5 and rpm on PATH, with a fresh state file; return the state."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ("dnf5", "rpm"):
-        wrapper = bin_dir / tool
-        wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} {FAKE} {tool} "$@"\n')
-        wrapper.chmod(0o755)
+    fake_dnf5.put_on_path(str(bin_dir), sys.executable)
     state = tmp_path / "state.json"
     state.write_text(json.dumps(STATE))
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")

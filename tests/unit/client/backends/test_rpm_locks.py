@@ -1,11 +1,10 @@
 """Waiting for rpm's fcntl lock and for dnf's/zypper's pid-file locks, naming the holder."""
 
-from __future__ import annotations
-
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Dict, List
 
 import pytest
 
@@ -24,7 +23,7 @@ def test_pid_file_lock_names_its_live_holder(tmp_path: Path) -> None:
         assert holder.stdout is not None and holder.stdout.readline().strip() == b"ready"
         pid_file = tmp_path / "rpmdb_lock.pid"
         pid_file.write_text(f"{holder.pid}\n")
-        seen: list[dict[str, object]] = []
+        seen: List[Dict[str, object]] = []
         with pytest.raises(LockTimeout, match=r"rpmdb_lock\.pid"):
             wait_for_locks(
                 time.monotonic() + 1, lambda e, lv, f: seen.append(f), (), [str(pid_file)]
@@ -44,7 +43,7 @@ def test_fcntl_lock_is_waited_for_until_released(tmp_path: Path) -> None:
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(lock)], stdout=subprocess.PIPE)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
-        seen: list[dict[str, object]] = []
+        seen: List[Dict[str, object]] = []
         with pytest.raises(LockTimeout):
             wait_for_locks(time.monotonic() + 1, lambda e, lv, f: seen.append(f), [str(lock)])
         assert seen[0]["lock"] == str(lock) and seen[0]["pid"] == holder.pid

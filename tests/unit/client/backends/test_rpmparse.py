@@ -1,7 +1,5 @@
 """Golden cases for what dnf4, rpm and zypper print (captured from Debian 12's packages)."""
 
-from __future__ import annotations
-
 from patchpilot.client.backends.rpmparse import (
     parse_available,
     parse_installed,

@@ -5,12 +5,11 @@ transaction again; 107 (a scriptlet failed) is a result; the advisory comes from
 repository's updateinfo in zypper's raw cache.
 """
 
-from __future__ import annotations
-
 import gzip
 import json
 import sys
 from pathlib import Path
+from typing import Dict, List
 
 import pytest
 
@@ -54,7 +53,7 @@ sys.exit(code)
 """
 
 
-def _noop(event: str, level: str, fields: dict[str, object]) -> None:
+def _noop(event: str, level: str, fields: Dict[str, object]) -> None:
     return None
 
 
@@ -97,7 +96,7 @@ def test_scan_names_the_advisory(fake: Path) -> None:
 
 
 @pytest.mark.parametrize(("exits", "installs"), [([103, 0], 2), ([102], 1), ([107], 1)])
-def test_install_exit_codes(fake: Path, exits: list[int], installs: int) -> None:
+def test_install_exit_codes(fake: Path, exits: List[int], installs: int) -> None:
     state = json.loads(fake.read_text())
     fake.write_text(json.dumps({**state, "exits": exits}))
     backend = ZypperBackend(lock_timeout=1, refresh=False)
