@@ -1,8 +1,6 @@
 """--min-age on dnf and zypper: updateinfo's issued dates, read in both spellings, and the
 reason an update too young (or undated) is left out, with the day it becomes eligible."""
 
-from __future__ import annotations
-
 import datetime
 
 import pytest

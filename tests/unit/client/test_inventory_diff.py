@@ -1,7 +1,5 @@
 """The change record of a round: the package database before and after (issue 24, item 5)."""
 
-from __future__ import annotations
-
 from patchpilot.client.inventory_diff import change_record
 
 

@@ -1,10 +1,9 @@
 """A round that runs an interrupted one again, and the heartbeat a long step journals."""
 
-from __future__ import annotations
-
 import json
 import time
 from pathlib import Path
+from typing import Dict, List
 
 import pytest
 from test_round import SECRET, ScriptedBackend, make_round, run_in_thread
@@ -21,16 +20,16 @@ class AfterCutBackend(ScriptedBackend):
 
     def __init__(self) -> None:
         super().__init__()
-        self.installed: list[str] = []
+        self.installed: List[str] = []
 
-    def scan(self, emit: object) -> list[Update]:  # type: ignore[override]
+    def scan(self, emit: object) -> List[Update]:  # type: ignore[override]
         return [Update("lab-fail", "F", "1.0-1", "2.0-1")]
 
     def install(self, updates, emit):  # type: ignore[no-untyped-def]
         self.installed += [u.id for u in updates]
         return super().install(updates, emit)
 
-    def installed_versions(self, ids: list[str]) -> dict[str, str]:
+    def installed_versions(self, ids: List[str]) -> Dict[str, str]:
         known = {"lab-base-a": "2.0-1", "lab-old": "1.0-1"}
         return {i: known[i] for i in ids if i in known}
 
@@ -63,7 +62,7 @@ def test_a_recovery_round_reports_what_the_cut_round_installed_without_installin
 
 
 class EverythingBeforeBackend(AfterCutBackend):
-    def scan(self, emit: object) -> list[Update]:  # type: ignore[override]
+    def scan(self, emit: object) -> List[Update]:  # type: ignore[override]
         return []
 
 

@@ -3,7 +3,7 @@
 import json
 import threading
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -188,12 +188,12 @@ class HoldingBackend(ScriptedBackend):
 
     hold_note = "held back: a lock"
 
-    def scan(self, emit: Emit) -> list[Update]:
+    def scan(self, emit: Emit) -> List[Update]:
         held = Update("lab-base-c", "C", "1.0-1", "1.1-1", categories=("package", "held"))
         return [*super().scan(emit), held]
 
 
-def _final(folder: RoundPaths) -> dict[str, object]:
+def _final(folder: RoundPaths) -> Dict[str, object]:
     return next(
         r for r in Journal.snapshot(folder.journal).records() if r["event"] == "round.result"
     )["fields"]
@@ -201,10 +201,10 @@ def _final(folder: RoundPaths) -> dict[str, object]:
 
 @pytest.mark.parametrize("action", ["scan", "install"])
 def test_a_held_update_is_a_result_and_never_in_the_plan(folder: RoundPaths, action: str) -> None:
-    installed: list[str] = []
+    installed: List[str] = []
 
     class Recording(HoldingBackend):
-        def install(self, updates: list[Update], emit: Emit) -> list[UpdateResult]:
+        def install(self, updates: List[Update], emit: Emit) -> List[UpdateResult]:
             installed.extend(u.id for u in updates)
             return super().install(updates, emit)
 
@@ -241,7 +241,7 @@ def test_an_install_round_says_what_it_changed_in_the_package_database(
     ]
 
     class Counting(ScriptedBackend):
-        def inventory(self) -> dict[str, str] | None:
+        def inventory(self) -> Optional[Dict[str, str]]:
             return inventories.pop(0)
 
     thread, _ = run_in_thread(make_round(folder, Counting(), [], ack_timeout=0))

@@ -7,24 +7,15 @@ died on it and the run ended unreachable (security review, item 4).
 import json
 import socket
 import threading
-<<<<<<< HEAD
 import time
-from typing import Any
-=======
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import pytest
->>>>>>> 78ee305 (Issue 26 (1), issue 28 (3): the client chooses its platform once (client/platforms: posix.py, windows.py); the client's and protocol's unit tests run on 3.6 too, and tests/unit/test_interpreters.py runs them and a smoke of the zipapp with -I -S (version, scan, lock/unlock, an install round on the fake dnf5) under every CPython pyenv holds; vermin --target=3.6- checks the floor. Fixes the 3.6 run found: add_subparsers(required=), str.isascii)
 
 from patchpilot.client.endpoints.unix import SocketStream
 from patchpilot.client.journal import Journal
 from patchpilot.client.peer import LogPeer
 from patchpilot.client.session import Session, SessionConfig
-<<<<<<< HEAD
-from patchpilot.connector.plan import RoundReport
-from patchpilot.connector.store import open_store
-=======
->>>>>>> 78ee305 (Issue 26 (1), issue 28 (3): the client chooses its platform once (client/platforms: posix.py, windows.py); the client's and protocol's unit tests run on 3.6 too, and tests/unit/test_interpreters.py runs them and a smoke of the zipapp with -I -S (version, scan, lock/unlock, an install round on the fake dnf5) under every CPython pyenv holds; vermin --target=3.6- checks the floor. Fixes the 3.6 run found: add_subparsers(required=), str.isascii)
 from patchpilot.protocol import MAX_FRAME, encode_frame
 from patchpilot.protocol.parts import MAX_PARTS, MAX_RECORD_BYTES, join_parts, split_fields
 
@@ -111,7 +102,7 @@ def test_a_report_reads_a_split_scan_whole(tmp_path: Any) -> None:
     """The HTML/JUnit/CSV reports take titles and security flags from scan.done: its parts too."""
     from patchpilot.connector.reports.gather import gather
     from patchpilot.connector.secret import Secret
-    from patchpilot.connector.store import RoundRow, RunRow
+    from patchpilot.connector.store import RoundRow, RunRow, open_store
 
     journal = Journal(None, max_bytes=64 * 1024 * 1024)
     big_round(journal)
@@ -131,9 +122,9 @@ def test_a_report_reads_a_split_scan_whole(tmp_path: Any) -> None:
     assert sum(u.is_security for u in server.updates) == len(range(0, COUNT, 3))
 
 
-def _split(count: int, items: int) -> list[dict[str, Any]]:
+def _split(count: int, items: int) -> List[Dict[str, Any]]:
     """Return a record in count parts, each with items list entries and items object keys."""
-    records: list[dict[str, Any]] = [
+    records: List[Dict[str, Any]] = [
         {"event": "scan.done.part", "fields": {
             "updates": [n * items + i for i in range(items)],
             "plan": {f"{n}.{i}": "1" for i in range(items)}}}
@@ -143,6 +134,7 @@ def _split(count: int, items: int) -> list[dict[str, Any]]:
     return records
 
 
+@pytest.mark.host  # a time bound: measured where nothing else runs beside it
 def test_joining_is_linear_in_the_items() -> None:
     """1,024 parts of 300 items each: a new list and object per part (quadratic: 150 million
     copies here) took over a minute on the event loop (80k parts: 14 s), and one target
@@ -157,6 +149,7 @@ def test_joining_is_linear_in_the_items() -> None:
     assert took < 5.0, f"{took:.1f} s"
 
 
+@pytest.mark.host  # a time bound: measured where nothing else runs beside it
 def test_parts_past_the_cap_are_dropped_in_bounded_time() -> None:
     """200,000 one-item parts (a round's journal bound) join in bounded time and memory."""
     records = _split(200_000, 1)

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple
 
 if TYPE_CHECKING:
     from patchpilot.client.endpoints.base import Endpoint, Stream
-    from patchpilot.client.paths import RoundPaths
 
 DEFAULT_BACKEND = "auto"  # dnf5, dnf or zypper where rpm manages the system, else apt
 PIPES_SELECT = True  # select() waits on pipes
@@ -66,15 +65,15 @@ def system_state_known() -> bool:
     return os.path.isdir("/run/systemd/system")
 
 
-def open_endpoint(paths: "RoundPaths", run_id: str, round_no: int, secret: str) -> "Endpoint":
-    """Listen for log connections on a Unix socket in the round folder."""
+def open_endpoint(socket: str, run_id: str, round_no: int, secret: str) -> "Endpoint":
+    """Listen for log connections on the Unix socket in the round folder."""
     from patchpilot.client.endpoints.unix import UnixEndpoint
 
-    return UnixEndpoint(paths.endpoint)
+    return UnixEndpoint(socket)
 
 
-def connect_endpoint(paths: "RoundPaths", run_id: str, round_no: int, secret: str) -> "Stream":
+def connect_endpoint(socket: str, run_id: str, round_no: int, secret: str) -> "Stream":
     """Connect to a round's Unix socket; OSError when no client serves it."""
     from patchpilot.client.endpoints.unix import connect_unix
 
-    return connect_unix(paths.endpoint)
+    return connect_unix(socket)

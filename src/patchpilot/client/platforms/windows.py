@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple
 
 if TYPE_CHECKING:
     from patchpilot.client.endpoints.base import Endpoint, Stream
-    from patchpilot.client.paths import RoundPaths
 
 DEFAULT_BACKEND = "wua"  # the Windows Update Agent
 PIPES_SELECT = False  # Windows' select() takes sockets only
@@ -77,14 +76,14 @@ def system_state_known() -> bool:
     return False
 
 
-def open_endpoint(paths: "RoundPaths", run_id: str, round_no: int, secret: str) -> "Endpoint":
-    """Listen for log connections on the round's named pipe (its name derives from secret)."""
+def open_endpoint(socket: str, run_id: str, round_no: int, secret: str) -> "Endpoint":
+    """Listen on the round's named pipe (named from run, round and secret; no socket file)."""
     from patchpilot.client.endpoints.pipe import PipeEndpoint, pipe_name
 
     return PipeEndpoint(pipe_name(run_id, round_no, secret))
 
 
-def connect_endpoint(paths: "RoundPaths", run_id: str, round_no: int, secret: str) -> "Stream":
+def connect_endpoint(socket: str, run_id: str, round_no: int, secret: str) -> "Stream":
     """Connect to a round's named pipe; OSError when no client serves it."""
     from patchpilot.client.endpoints.pipe import connect_pipe, pipe_name
 

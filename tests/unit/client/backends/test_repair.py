@@ -1,10 +1,7 @@
 """Repairing what an interrupted transaction left: dpkg (configure, then apt-get -f install)
 and rpm (older duplicates), with the package tools' answers scripted at run_command."""
 
-from __future__ import annotations
-
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
 
@@ -16,11 +13,11 @@ from patchpilot.client.backends.zypper import ZypperBackend
 HALF = "The following packages are only half installed: lab-bulk-0007"
 
 
-def _dpkg_tools(broken_after: int, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+def _dpkg_tools(broken_after: int, monkeypatch: pytest.MonkeyPatch) -> List[List[str]]:
     """dpkg --audit reports a problem until `broken_after` repair commands ran."""
-    ran: list[list[str]] = []
+    ran: List[List[str]] = []
 
-    def run(argv: Sequence[str], timeout: float | None = None) -> Command:
+    def run(argv: Sequence[str], timeout: Optional[float] = None) -> Command:
         if list(argv[:2]) == ["dpkg", "--audit"]:
             repairs = sum(1 for a in ran if a[0] != "dpkg" or a[1] != "--audit")
             return Command(tuple(argv), 0, HALF if repairs < broken_after else "")
@@ -34,7 +31,7 @@ def _dpkg_tools(broken_after: int, monkeypatch: pytest.MonkeyPatch) -> list[list
 
 def test_dpkg_configure_alone_when_it_settles_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     ran = _dpkg_tools(1, monkeypatch)
-    seen: list[dict[str, Any]] = []
+    seen: List[Dict[str, Any]] = []
     dpkg.repair_dpkg(lambda event, level, fields: seen.append(fields))
     assert [a[:3] for a in ran] == [["dpkg", "--configure", "-a"]]
     assert HALF in seen[0]["reasons"][0]
@@ -42,7 +39,7 @@ def test_dpkg_configure_alone_when_it_settles_everything(monkeypatch: pytest.Mon
 
 def test_apt_get_f_install_when_dpkg_still_reports_broken(monkeypatch: pytest.MonkeyPatch) -> None:
     ran = _dpkg_tools(2, monkeypatch)
-    seen: list[dict[str, Any]] = []
+    seen: List[Dict[str, Any]] = []
     dpkg.repair_dpkg(lambda event, level, fields: seen.append(fields))
     assert [a[:3] for a in ran] == [["dpkg", "--configure", "-a"], ["apt-get", "-f", "install"]]
     assert len(seen) == 2
@@ -64,10 +61,10 @@ lab-c.noarch 0:9.0-1 lab-c-9.0-1.noarch
 """
 
 
-def _rpm(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    ran: list[list[str]] = []
+def _rpm(monkeypatch: pytest.MonkeyPatch) -> List[List[str]]:
+    ran: List[List[str]] = []
 
-    def run(argv: Sequence[str], timeout: float | None = None) -> Command:
+    def run(argv: Sequence[str], timeout: Optional[float] = None) -> Command:
         ran.append(list(argv))
         return Command(tuple(argv), 0, RPM_QA if argv[:2] == ["rpm", "-qa"] else "")
 
@@ -86,7 +83,7 @@ def test_dnf_removes_duplicates_its_own_way_zypper_through_rpm(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ran = _rpm(monkeypatch)
-    seen: list[str] = []
+    seen: List[str] = []
     DnfBackend(lock_timeout=1)._repair(lambda event, level, fields: seen.append(event))
     assert ran[-1] == ["dnf", "-y", "remove", "--duplicates"] and seen == ["dnf.repair"]
     ZypperBackend(lock_timeout=1)._repair(lambda event, level, fields: seen.append(event))

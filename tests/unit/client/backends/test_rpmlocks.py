@@ -1,7 +1,5 @@
 """dnf versionlock and zypper locks: which packages an administrator locked (reported held)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 from patchpilot.client.backends.base import Update
