@@ -8,6 +8,7 @@
     │   ├── HostKeyError                 unknown or changed host key (carries the fingerprint)
     │   └── TransportTimeout             a transport operation ran out of time
     ├── LaunchError                      the target's scheduler would not start the client (exit 71)
+    ├── NoInterpreterError               no Python >= 3.6 on the target (exit 79, nothing changed)
     ├── ClientProtocolError              the client's endpoint misbehaved or refused us (exit 72)
     │   └── OutputLimitError             the target sent more than patchpilot takes in (a bound)
     ├── PhaseTimeout                     a named phase of a round ran out of time (exit 75)
@@ -47,6 +48,7 @@ __all__ = [
     "HookError",
     "HostKeyError",
     "LaunchError",
+    "NoInterpreterError",
     "OutputLimitError",
     "PatchpilotError",
     "PhaseTimeout",
@@ -99,6 +101,14 @@ class TransportTimeout(TransportError):
 class LaunchError(PatchpilotError):
     exit_code = 71
     is_target_free = True  # raised only when the client (or call) is known not to run
+
+
+class NoInterpreterError(PatchpilotError):
+    """No Python the client runs on (CPython >= 3.6) was found on the target: found before
+    anything is copied or claimed there, so nothing changed (connector/targets/interpreter.py)."""
+
+    exit_code = 79
+    is_target_free = True
 
 
 class ClientProtocolError(PatchpilotError):

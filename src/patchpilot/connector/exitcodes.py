@@ -73,6 +73,7 @@ class Outcome(enum.Enum):
     STATE = "state-error"
     CLIENT_FAILED = "client-failed"
     INTERRUPTED = "interrupted"
+    NO_PYTHON = "no-python"
     CANCELLED = "cancelled"
     PRE_HOOK_FAILED = "pre-hook-failed"
     HOOK_FAILED = "hook-failed"
@@ -97,6 +98,7 @@ NATIVE: dict[Outcome, int] = {
     Outcome.STATE: 76,
     Outcome.CLIENT_FAILED: 77,
     Outcome.INTERRUPTED: 78,
+    Outcome.NO_PYTHON: 79,
     Outcome.CANCELLED: 80,
     Outcome.PRE_HOOK_FAILED: 81,
     Outcome.HOOK_FAILED: 82,

@@ -133,6 +133,12 @@ class RunOptions(BaseModel):
         description="Client on a path the target sees (checked by SHA-256); else pushed.",
         json_schema_extra=_meta(CLIENT),
     )
+    python: str | None = Field(
+        default=None,
+        description="The client's Python, an absolute path, run with -I -S (Linux default: the "
+        "first CPython >= 3.6 of a fixed list; Windows: python.exe beside a UNC --client-path).",
+        json_schema_extra=_meta(CLIENT),
+    )
     launcher: Literal["auto", "systemd-run", "at", "schtasks"] = Field(
         default="auto", description="The target's scheduler.", json_schema_extra=_meta(CLIENT)
     )

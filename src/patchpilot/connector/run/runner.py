@@ -36,6 +36,7 @@ from patchpilot.connector.phase import RoundPhase
 from patchpilot.connector.plan_check import SCAN_EVENTS, security_left_out
 from patchpilot.connector.run.change import run_change
 from patchpilot.connector.run.context import RoundContext
+from patchpilot.connector.run.hooks import record
 from patchpilot.connector.run.prepare import (
     patiently,
     prepare_target,
@@ -51,6 +52,7 @@ from patchpilot.connector.store import RunRow, Store
 from patchpilot.connector.target_spec import TargetSpec
 from patchpilot.connector.targets import TARGETS
 from patchpilot.connector.targets.base import ClientArtifact
+from patchpilot.connector.targets.interpreter import Interpreter
 from patchpilot.errors import (
     ConfigurationError,
     PatchpilotError,
@@ -173,6 +175,8 @@ async def _work(
             emit=on_event,
             warnings=warnings,
         )
+        if system.interpreter is not None:  # chosen before any change, said in the journal
+            _record_interpreter(ctx, system.interpreter)
         held = target_lock(
             system,
             site,
@@ -185,6 +189,12 @@ async def _work(
         _warn_left_out(ctx, options)
     finally:
         await transport.close()
+
+
+def _record_interpreter(ctx: RoundContext, found: Interpreter) -> None:
+    tried = [{"path": path, "found": what} for path, what in found.tried]
+    fields = {"path": found.path, "version": found.version, "tried": tried}
+    record(ctx, "client.python", "info", fields)
 
 
 async def run_target(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from patchpilot.connector.targets.interpreter import Interpreter
 from patchpilot.launchers.base import Launcher, TaskHandle
 from patchpilot.transports.base import CommandResult, Stream, Transport
 
@@ -83,6 +84,7 @@ class TargetOS(abc.ABC):
     launcher: str = "auto"  # the launcher `auto` means on this OS
     launchers: tuple[str, ...] = ()  # the --launcher values this OS has
     transports: tuple[str, ...] = ()  # the --transport values this OS is reached by
+    interpreter: Interpreter | None = None  # the client's Python, where the OS looks for one
 
     @classmethod
     @abc.abstractmethod

@@ -26,6 +26,7 @@ from patchpilot.connector.targets.base import (
     Readiness,
     TargetOS,
 )
+from patchpilot.connector.targets.interpreter import CANDIDATES, Interpreter, find_interpreter
 from patchpilot.errors import ConfigurationError, LaunchError, PatchpilotError, TransportError
 from patchpilot.launchers.base import Launcher, TaskHandle
 from patchpilot.transports.base import CommandResult, Stream, Transport
@@ -40,7 +41,8 @@ __all__ = ["LinuxBootProbe", "LinuxOS", "pushed_path"]
 
 CLIENT_DIR = "/var/lib/patchpilot/client"
 RUNS_DIR = "/var/lib/patchpilot/runs"
-PYTHON = "/usr/bin/python3"  # absolute: the target's PATH never decides what runs as root
+# Ansible's words for "find one", as `ansible_python_interpreter` may say them.
+_ANSIBLE_AUTO = ("auto", "auto_silent", "auto_legacy", "auto_legacy_silent")
 _READY_STATES = ("running", "degraded")
 _PROBE_TIMEOUT = 20.0
 
@@ -53,9 +55,24 @@ def round_dir(run_id: str, round_no: int) -> str:
     return posixpath.join(RUNS_DIR, run_id, f"round-{round_no}")
 
 
-def client_argv(client: str, *args: str) -> list[str]:
+def client_argv(python: str, client: str, *args: str) -> list[str]:
     """Return the argv that runs the client zipapp with args on the target, isolated."""
-    return [PYTHON, *ISOLATED, client, *args]
+    return [python, *ISOLATED, client, *args]
+
+
+def asked_python(options: RunOptions, target: TargetSpec) -> str | None:
+    """Return the interpreter asked for: --python (or the inventory's patchpilot_python),
+    else the inventory's ansible_python_interpreter; None means discover one.
+
+    Raise ConfigurationError for a path that is not absolute (the target's PATH never decides
+    what runs as root).
+    """
+    python = options.python or target.vars.get("ansible_python_interpreter")
+    if python is None or python in _ANSIBLE_AUTO:
+        return None
+    if not isinstance(python, str) or not posixpath.isabs(python):
+        raise ConfigurationError(f"--python {python}: give the interpreter's absolute path")
+    return python
 
 
 def parse_sha256sum(exit_status: int, stdout: str) -> str | None:
@@ -160,17 +177,26 @@ def parse_family(exit_status: int, stdout: str) -> str:
 
 
 class LinuxOS(TargetOS):
-    """Linux: `/var/lib/patchpilot`, `/usr/bin/python3 -I -S`, `cat`, sha256sum; reached by
-    ssh or `local`."""
+    """Linux: `/var/lib/patchpilot`, the first CPython >= 3.6 found (or the one asked for) with
+    `-I -S`, `cat`, sha256sum; reached by ssh or `local`."""
 
     name = "linux"
     knows_release_dates = True  # dnf, zypper: updateinfo's issued date (apt: the client says 64)
     launchers = ("auto", "systemd-run", "at")
     transports = ("ssh",)
 
+    def __init__(self, python: str | None = None) -> None:
+        self.candidates = (python,) if python else CANDIDATES
+        self.interpreter: Interpreter | None = None  # found by deploy(), before any change
+
     @classmethod
     def for_run(cls, options: RunOptions, target: TargetSpec) -> LinuxOS:
-        return cls()
+        return cls(asked_python(options, target))
+
+    @property
+    def python(self) -> str:
+        """The client's interpreter: the one found, else the first candidate."""
+        return self.interpreter.path if self.interpreter else self.candidates[0]
 
     def make_transport(self, target: TargetSpec, options: RunOptions) -> Transport:
         if target.transport == "local":
@@ -212,7 +238,7 @@ class LinuxOS(TargetOS):
         return posixpath.join(round_dir(run_id, round_no), name)
 
     def client_argv(self, client: str, *args: str) -> list[str]:
-        return client_argv(client, *args)
+        return client_argv(self.python, client, *args)
 
     async def call_client(self, site: ClientSite, *args: str, timeout: float) -> CommandResult:
         return await site.transport.run(self.client_argv(site.client, *args), timeout=timeout)
@@ -234,6 +260,7 @@ class LinuxOS(TargetOS):
         shared_path: str | None,
         launcher: Launcher,
     ) -> str:
+        self.interpreter = await find_interpreter(transport, self.candidates)
         return await deploy_client(transport, artifact, shared_path=shared_path)
 
     def service_check(self, names: Sequence[str]) -> str:

@@ -48,7 +48,7 @@ async def test_a_shared_client_runs_from_its_checked_copy(tmp_path: Path) -> Non
     assert disk.files[path] == client.path.read_bytes()
     checked = [c[1] for c in disk.commands if c[0] == "sha256sum"]
     assert checked and all(p.startswith(CLIENT_DIR + "/") for p in checked)  # the copy, not SHARE
-    assert SHARE not in client_argv(path, "run")
+    assert SHARE not in client_argv("/usr/bin/python3", path, "run")
     disk.files[SHARE] = b"tampered after the check"  # the copy that runs is not affected
     assert disk.files[path] == client.path.read_bytes()
 

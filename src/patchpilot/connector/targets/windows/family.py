@@ -75,7 +75,7 @@ class WindowsOS(TargetOS):
         PATCHPILOT_SMB_PASSWORD (default: PATCHPILOT_WINRM_PASSWORD); without a password,
         Kerberos is tried.
         """
-        python = options.windows.python
+        python = options.python
         if python is None and options.client_path and options.client_path.startswith("\\\\"):
             python = ntpath.join(ntpath.dirname(options.client_path), "python", "python.exe")
         if python is None:

@@ -22,12 +22,6 @@ class WindowsOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    python: str | None = Field(
-        default=None,
-        description="Windows: python.exe for the client, an absolute path (default: beside a "
-        "UNC --client-path); run with -I -S.",
-        json_schema_extra=_WINDOWS,
-    )
     winrm_port: int | None = Field(
         default=None,
         gt=0,
