@@ -139,7 +139,9 @@ def _run_round(spec: JobSpec, paths: "RoundPaths", journal: "Journal") -> int:
         return ClientExit.HELD
     os.chmod(paths.folder, 0o700)
     choice = os.environ.get(BACKEND_ENV) or spec.backend
-    backend = make_backend(choice, spec.lock_timeout, windows=spec.windows)
+    backend = make_backend(
+        choice, spec.lock_timeout, windows=spec.windows, download_limit=spec.download_limit
+    )
     return Round(spec, paths, journal, backend).run()
 
 

@@ -33,6 +33,7 @@ _TOP_KEYS = {
     "backend",
     "windows",
     "recovery",
+    "download_limit",
 }
 _WINDOWS_KEYS = {"service", "drivers", "optional", "classifications", "min_age"}
 _SELECTION_KEYS = {
@@ -94,6 +95,7 @@ class JobSpec(NamedTuple):
     backend: str = "auto"
     windows: Optional[Mapping[str, object]] = None  # WUA search options (see _windows)
     recovery: Optional[Recovery] = None
+    download_limit: Optional[int] = None  # bytes per second the package tool may download
 
     def __repr__(self) -> str:  # never show the secret
         return "JobSpec(run_id=%r, round=%d, action=%r)" % (self.run_id, self.round, self.action)
@@ -135,7 +137,17 @@ def parse_job_spec(text: str) -> JobSpec:
         backend=_choice(doc, "backend", BACKENDS, "auto"),
         windows=_windows(doc.get("windows")),
         recovery=_recovery(doc.get("recovery")),
+        download_limit=_rate(doc.get("download_limit")),
     )
+
+
+def _rate(value: Any) -> Optional[int]:
+    """Check download_limit: null, or bytes per second from 1 KiB/s to 10 GiB/s."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1024 <= value <= 10 << 30:
+        raise JobSpecError("download_limit must be null or bytes per second, 1024 to 10 GiB")
+    return value
 
 
 def _recovery(raw: Any) -> Optional[Recovery]:

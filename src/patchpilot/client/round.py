@@ -164,6 +164,12 @@ class Round:
                 "%s has no advisory metadata: --severity, --advisory and --cve need dnf, "
                 "zypper or WUA" % self._backend.name
             )
+        if spec.download_limit and not self._backend.caps_downloads:
+            raise SelectionUnsupported(
+                "%s cannot cap its downloads: --download-limit works with apt and dnf (zypper: "
+                "libzypp's download.max_download_speed stalled the lab's downloads; "
+                "Windows: BITS policy)" % self._backend.name
+            )
         if spec.selection.min_age is not None and not self._backend.has_release_dates:
             raise SelectionUnsupported(
                 "%s has no release dates: apt's metadata does not say when a package version "

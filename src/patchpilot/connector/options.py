@@ -40,6 +40,22 @@ NO_APT_DATES = (
     "apt's metadata has no publication date for a package version (AWS Patch Manager "
     "documents the same limit), so --min-age cannot apply to apt; it needs dnf, zypper or WUA"
 )
+_RATE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b(?:/s)?)?$", re.IGNORECASE)
+_RATE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def parse_rate(text: str) -> int:
+    """Return a download rate (`500k`, `2M`, `1.5MiB/s`, `300000`) in bytes per second,
+    1 KiB/s to 10 GiB/s; ValueError says what is wrong."""
+    found = _RATE_RE.match(text.strip())
+    if found is None:
+        raise ValueError(f"{text!r} is not a rate: a number with k, M or G (1024-based), e.g. 2M")
+    rate = int(float(found.group(1)) * _RATE_UNITS[found.group(2).lower()])
+    if not 1 << 10 <= rate <= 10 << 30:
+        raise ValueError(f"{text!r}: a download limit is 1k to 10G bytes per second")
+    return rate
+
+
 _ENTRY_RE = re.compile(r"^[A-Za-z0-9.+_:*?\[\]!-]{1,200}$")
 
 # Help groups, in the order `--help` shows them.
@@ -317,6 +333,12 @@ class RunOptions(BaseModel):
         description="defer: a round ending after --deadline leaves its reboot pending.",
         json_schema_extra=_meta(CHANGE),
     )
+    download_limit: str | None = Field(
+        default=None,
+        description="Cap the target's package downloads at RATE bytes/s: 500k, 2M, 1.5M "
+        "(k, M, G: 1024-based): apt Dl-Limit, dnf throttle; zypper and Windows refuse it (64).",
+        json_schema_extra=_meta(CLIENT),
+    )
     notify: tuple[str, ...] = Field(
         default=(),
         description="At the end of the run (a fleet: once, for the fleet), POST a summary to "
@@ -382,6 +404,13 @@ class RunOptions(BaseModel):
         resumed run (or every server of a fleet) keeps the same instant."""
         return None if value is None else parse_deadline(value).isoformat()
 
+    @field_validator("download_limit")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_rate(value)  # ValueError says what is wrong
+        return None if value is None else value.strip()
+
     @field_validator("notify")
     @classmethod
     def _webhooks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -400,6 +429,11 @@ class RunOptions(BaseModel):
         family = TARGETS[self.os]
         if self.min_age is not None and not family.knows_release_dates:
             raise ValueError(f"--os {self.os} does not know release dates: --min-age cannot apply")
+        if self.download_limit is not None and not family.caps_downloads:
+            raise ValueError(
+                f"--os {self.os}: --download-limit has no client setting there (WUA downloads "
+                "through BITS, whose bandwidth Group Policy sets: docs/windows.md)"
+            )
         if self.transport is not None and self.transport not in family.transports:
             raise ValueError(f"--transport {self.transport} is not a transport of --os {self.os}")
         if self.launcher not in family.launchers:
@@ -440,6 +474,11 @@ class RunOptions(BaseModel):
     def deadline_at(self) -> datetime | None:
         """The maintenance window's end (aware, UTC), or None."""
         return datetime.fromisoformat(self.deadline) if self.deadline else None
+
+    @property
+    def download_limit_bytes(self) -> int | None:
+        """--download-limit in bytes per second, or None."""
+        return None if self.download_limit is None else parse_rate(self.download_limit)
 
     @property
     def cutoff_seconds(self) -> float:

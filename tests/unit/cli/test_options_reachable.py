@@ -25,6 +25,7 @@ _SAMPLES: dict[str, Any] = {
     "deadline": "2030-01-01T06:00:00+00:00",
     "cutoff": "30m",
     "notify": ("https://hooks.slack.com/services/T0/B0/x",),
+    "download_limit": "2M",
 }
 
 

@@ -261,3 +261,14 @@ def test_a_scan_or_a_backend_without_inventory_gives_no_change_record(folder: Ro
     thread, _ = run_in_thread(make_round(folder, ScriptedBackend(), [], ack_timeout=0))
     thread.join(10.0)
     assert "changes" not in _final(folder)
+
+
+def test_a_download_limit_on_a_backend_that_cannot_cap_is_a_usage_error(
+    folder: RoundPaths,
+) -> None:
+    round_ = make_round(folder, ScriptedBackend(), [], download_limit=1 << 20, ack_timeout=0)
+    thread, status = run_in_thread(round_)
+    thread.join(10.0)
+    final = _final(folder)
+    assert final["status"] == "error" and status == [4]
+    assert str(final["message"]).startswith("SelectionUnsupported: scripted cannot cap")

@@ -18,6 +18,20 @@ def make_backend(
     lock_timeout: float = 600.0,
     refresh: bool = True,
     windows: Optional[Mapping[str, object]] = None,
+    download_limit: Optional[int] = None,
+) -> Backend:
+    """Return the backend for choice (see _make_backend), its downloads capped at
+    download_limit bytes per second when one is given."""
+    backend = _make_backend(choice, lock_timeout, refresh, windows)
+    backend.limit_downloads(download_limit)
+    return backend
+
+
+def _make_backend(
+    choice: str,
+    lock_timeout: float,
+    refresh: bool,
+    windows: Optional[Mapping[str, object]],
 ) -> Backend:
     """Return the backend for choice: "apt-python", "apt-cli", "dnf", "dnf5", "zypper", "wua",
     or "auto".

@@ -71,6 +71,7 @@ class AptBackend(Backend):
 
     name = "apt-cli"
     hold_note = "held back: apt-mark hold"
+    caps_downloads = True  # Acquire::http(s)::Dl-Limit
 
     def __init__(self, lock_timeout: float = 600.0, refresh: bool = True) -> None:
         self._lock_timeout = lock_timeout
@@ -83,6 +84,8 @@ class AptBackend(Backend):
         options = ["-o", "DPkg::Lock::Timeout=%d" % max(1, int(self._lock_timeout))]
         for option in DPKG_OPTIONS:
             options += ["-o", "Dpkg::Options::=" + option]
+        for name, value in dl_limits(self.download_limit):
+            options += ["-o", "%s=%s" % (name, value)]
         return options
 
     def prepare(self, emit: Emit) -> None:
@@ -225,6 +228,15 @@ class AptBackend(Backend):
 
     def exceeds_plan(self, candidate: str, planned: str) -> bool:
         return compare_versions(candidate, planned) > 0
+
+
+def dl_limits(bytes_per_second: Optional[int]) -> List[Tuple[str, str]]:
+    """Return apt's settings capping downloads: Acquire::http::Dl-Limit and its https twin,
+    in KiB/s (apt's unit), for every apt-get and python-apt download."""
+    if not bytes_per_second:
+        return []
+    kib = str(max(1, bytes_per_second // 1024))
+    return [("Acquire::http::Dl-Limit", kib), ("Acquire::https::Dl-Limit", kib)]
 
 
 def _update(upgrade: SimulatedUpgrade, detail: Tuple[int, str], is_held: bool) -> Update:

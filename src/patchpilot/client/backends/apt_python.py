@@ -12,7 +12,7 @@ import sys
 import types
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from patchpilot.client.backends.apt import AptBackend, Errors
+from patchpilot.client.backends.apt import AptBackend, Errors, dl_limits
 from patchpilot.client.backends.aptprogress import ProgressReporter
 from patchpilot.client.backends.base import Emit, Update
 from patchpilot.client.backends.dpkg import APT_ENV, DPKG_OPTIONS, held_packages
@@ -63,6 +63,12 @@ class AptPythonBackend(AptBackend):
         apt_pkg = importlib.import_module("apt_pkg")
         for option in DPKG_OPTIONS:
             apt_pkg.config.set("DPkg::Options::", option)
+
+    def limit_downloads(self, bytes_per_second: Optional[int]) -> None:
+        super().limit_downloads(bytes_per_second)
+        apt_pkg = importlib.import_module("apt_pkg")
+        for name, value in dl_limits(bytes_per_second):
+            apt_pkg.config.set(name, value)
 
     def _refresh(self, emit: Emit) -> bool:
         cache = self._apt.Cache()

@@ -100,6 +100,13 @@ class Backend(abc.ABC):
     has_advisories = False  # updateinfo (severity, advisory id, CVEs) on each Update
     has_release_dates = False  # Update.issued where an advisory dates it (--min-age)
     hold_note = "held back on the target"  # why an update marked "held" is not installed
+    download_limit = None  # type: Optional[int]  # bytes per second (--download-limit)
+    caps_downloads = False  # the tool takes a rate setting the client passes it
+
+    def limit_downloads(self, bytes_per_second: Optional[int]) -> None:
+        """Cap what the package tool downloads (lists and packages) at this rate, or not
+        (None); each backend passes it in its tool's own setting."""
+        self.download_limit = bytes_per_second
 
     @abc.abstractmethod
     def prepare(self, emit: Emit) -> None:

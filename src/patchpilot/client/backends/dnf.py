@@ -42,13 +42,18 @@ def pinned_specs(updates: Sequence[Update]) -> List[str]:
 class DnfBackend(RpmBackend):
     name = "dnf"
     hold_note = "held back: dnf versionlock"
+    caps_downloads = True  # --setopt=throttle (dnf5 too)
     cache_root = "/var/cache/dnf"  # <repo>-<hash>/repodata/ as downloaded
     pid_locks: Tuple[str, ...] = DNF_PID_LOCKS
     command = "dnf"
 
     def _dnf(self, *args: str, cached: bool = False) -> Command:
-        argv = [self.command, *(["-C"] if cached else []), *_OPTIONS, *args]
+        argv = [self.command, *(["-C"] if cached else []), *_OPTIONS, *self.throttle(), *args]
         return run_command(argv)
+
+    def throttle(self) -> List[str]:
+        """Return dnf's download cap (`throttle`, bytes per second) for --download-limit."""
+        return ["--setopt=throttle=%d" % self.download_limit] if self.download_limit else []
 
     def _refresh(self) -> Command:
         return self._dnf("-q", "makecache", "--refresh")

@@ -90,7 +90,7 @@ class Dnf5Backend(DnfBackend):
         return RpmBackend.repair_argv(self, older)  # dnf5 has no remove --duplicates
 
     def _dnf(self, *args: str, cached: bool = False) -> Command:
-        argv = [self.command, *(["-C"] if cached else []), "-y", *args]
+        argv = [self.command, *(["-C"] if cached else []), "-y", *self.throttle(), *args]
         return run_command(argv)
 
     def _list_updates(self) -> List[Update]:

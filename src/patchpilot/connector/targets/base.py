@@ -81,6 +81,7 @@ class TargetOS(abc.ABC):
 
     name: str = "base"
     knows_release_dates: bool = False  # its updates carry a release date (--min-age)
+    caps_downloads: bool = False  # its client can cap the package tool's rate (--download-limit)
     launcher: str = "auto"  # the launcher `auto` means on this OS
     launchers: tuple[str, ...] = ()  # the --launcher values this OS has
     transports: tuple[str, ...] = ()  # the --transport values this OS is reached by

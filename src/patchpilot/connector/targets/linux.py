@@ -181,6 +181,7 @@ class LinuxOS(TargetOS):
     `-I -S`, `cat`, sha256sum; reached by ssh or `local`."""
 
     name = "linux"
+    caps_downloads = True  # apt Dl-Limit, dnf throttle, zypper max_download_speed
     knows_release_dates = True  # dnf, zypper: updateinfo's issued date (apt: the client says 64)
     launchers = ("auto", "systemd-run", "at")
     transports = ("ssh",)
@@ -227,8 +228,12 @@ class LinuxOS(TargetOS):
         return parse_family(done.exit_status, done.stdout)
 
     def job_spec_extra(self, options: RunOptions) -> Mapping[str, object]:
-        """The client's backend when one is forced (apt-python, apt-cli, dnf, dnf5, zypper)."""
-        return {"backend": options.backend} if options.backend != "auto" else {}
+        """The client's backend when one is forced (apt-python, apt-cli, dnf, dnf5, zypper),
+        and --download-limit in bytes per second."""
+        extra: dict[str, object] = {"backend": options.backend} if options.backend != "auto" else {}
+        if options.download_limit_bytes is not None:
+            extra["download_limit"] = options.download_limit_bytes
+        return extra
 
     def selection_extra(self, options: RunOptions) -> Mapping[str, object]:
         """--min-age in the job's selection: the client compares updateinfo's issued dates."""
