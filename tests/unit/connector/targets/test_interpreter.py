@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from patchpilot.connector.fleet.job import host_options, target_of
+from patchpilot.connector.inventory import load_inventory
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.target_spec import TargetSpec
 from patchpilot.connector.targets.interpreter import (
@@ -127,3 +129,24 @@ async def test_the_client_runs_on_what_was_found() -> None:
     system.interpreter = await find_interpreter(transport, system.candidates)
     assert system.client_argv("/c.pyz", "version") == [
         "/usr/libexec/platform-python", "-I", "-S", "/c.pyz", "version"]  # fmt: skip
+
+
+def test_inventory_variables_name_the_interpreter(tmp_path: Path) -> None:
+    """patchpilot_python (a per-host run option) and ansible_python_interpreter, per host."""
+    path = tmp_path / "hosts.ini"
+    path.write_text(
+        "[rhel8]\nr1 patchpilot_python=/usr/libexec/platform-python\n"
+        "r2 ansible_python_interpreter=/opt/py/bin/python3\n"
+        "r3 ansible_python_interpreter=auto_silent\n"
+    )
+    inventory = load_inventory(path)
+    chosen = {}
+    for name in ("r1", "r2", "r3"):
+        host = inventory.host(name)
+        system = LinuxOS.for_run(host_options(RunOptions(), host), target_of(host))
+        chosen[name] = system.candidates
+    assert chosen == {
+        "r1": ("/usr/libexec/platform-python",),
+        "r2": ("/opt/py/bin/python3",),
+        "r3": CANDIDATES,
+    }
