@@ -12,7 +12,7 @@ from typing import Protocol
 from patchpilot.connector.events import EventSink, PhaseStarted, WarningRaised
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.run.reboot import Clock, RebootPolicy
-from patchpilot.connector.run.stability import PendingStability
+from patchpilot.connector.run.stability import PendingStability, WindowWatch
 from patchpilot.connector.run.stream import StreamTuning
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import Store
@@ -52,6 +52,7 @@ class RoundContext:
     tuning: StreamTuning = field(default_factory=StreamTuning)
     warnings: list[str] = field(default_factory=list)
     pending: PendingStability | None = None  # a reboot whose stability is still to confirm
+    watch: WindowWatch | None = None  # a pending window read alongside the round (Linux)
     change: RoundSteps | None = None  # hooks, health, window (None: plain rounds)
     say_every: float = 50.0  # seconds between "still waiting" lines in the job's output
     progress: dict[int, str] = field(default_factory=dict)  # round -> the last record heard

@@ -8,7 +8,7 @@ Before each round after the first, the connector asks the client what the target
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from patchpilot.connector.backoff import Backoff
 from patchpilot.connector.plan import RoundReport, extend_plan, find_loops
@@ -58,12 +58,24 @@ async def _prescan_patiently(ctx: RoundContext, round_no: int) -> dict[str, str]
     return offered
 
 
+# a watched stability window's settling, called once when the scan fails (round_loop.py)
+SettleWindow = Callable[[], Awaitable[None]]
+
+
 async def later_plan(
-    ctx: RoundContext, round_no: int, frozen: Mapping[str, str], reports: list[RoundReport]
+    ctx: RoundContext,
+    round_no: int,
+    frozen: Mapping[str, str],
+    reports: list[RoundReport],
+    settle_window: SettleWindow | None = None,
 ) -> tuple[dict[str, str], set[str]]:
     """Return a later round's plan (frozen versions, plus ids that appeared since) and the
     ids caught looping (installed before, offered again as is), which it excludes."""
-    offered = await _prescan_patiently(ctx, round_no)
+    offered = await prescan(ctx)
+    if offered is None and settle_window is not None:
+        await settle_window()  # a second reboot inside the window is proven in full first
+    if offered is None:
+        offered = await _prescan_patiently(ctx, round_no)
     if offered is None:
         ctx.warn(
             round_no,
@@ -81,9 +93,13 @@ async def later_plan(
 
 
 async def round_plan(
-    ctx: RoundContext, round_no: int, frozen: dict[str, str] | None, reports: list[RoundReport]
+    ctx: RoundContext,
+    round_no: int,
+    frozen: dict[str, str] | None,
+    reports: list[RoundReport],
+    settle_window: SettleWindow | None = None,
 ) -> tuple[dict[str, str] | None, set[str]]:
     """Return a round's plan and the looping ids it excludes (round 1: the frozen plan)."""
     if round_no == 1 or frozen is None:
         return frozen, set()
-    return await later_plan(ctx, round_no, frozen, reports)
+    return await later_plan(ctx, round_no, frozen, reports, settle_window)

@@ -36,7 +36,7 @@ from patchpilot.connector.run.interruption import record as record_interruption
 from patchpilot.connector.run.own_journal import HOOK_ROUND
 from patchpilot.connector.run.prescan import round_plan
 from patchpilot.connector.run.reboot import await_back
-from patchpilot.connector.run.stability import PendingStability, confirm_stable
+from patchpilot.connector.run.stability import PendingStability, WindowWatch, confirm_stable
 from patchpilot.connector.run.stream import FINAL_EVENT, AttachTarget, JournalFollower, StreamTuning
 from patchpilot.connector.run.summary import round_report
 from patchpilot.connector.store import RoundRow
@@ -321,15 +321,43 @@ async def reboot_step(ctx: RoundContext, row: RoundRow) -> RoundRow:
     return replace(row, phase=RoundPhase.STREAMED, boot_id_after=after, back_at=utc_now())
 
 
-async def settle(ctx: RoundContext) -> bool:
-    """Confirm the pending reboot's stability; return whether the target rebooted again
-    inside the window (then the stored boot id is the final one)."""
+def watch_window(ctx: RoundContext) -> None:
+    """Linux: read the pending reboot's window alongside the round about to launch."""
     pending, ctx.pending = ctx.pending, None
     if pending is None:
-        return False
-    settled = await confirm_stable(
-        ctx.transport, ctx.probe, pending, ctx.reboot_policy(), ctx.clock
+        return
+    policy = ctx.reboot_policy()
+    ctx.watch = WindowWatch.start(ctx.transport, ctx.probe, pending, policy, ctx.clock)
+    ctx.phase(
+        pending.round,
+        "reboot.stability",
+        f"the next round launches now; the boot id is read again when the "
+        f"{policy.stability_window:g} s window ends",
     )
+
+
+def drop_watch(ctx: RoundContext) -> None:
+    """Stop reading a window that a proof of its own supersedes (the round rebooted, or a
+    reboot cut it: its recovery proves the new boot)."""
+    watch, ctx.watch = ctx.watch, None
+    if watch is not None:
+        watch.drop()
+
+
+async def settle(ctx: RoundContext) -> bool:
+    """Confirm the pending reboot's stability (a watched window's, or a pending one's); return
+    whether the target rebooted again inside the window (then the stored boot id is the
+    final one)."""
+    policy = ctx.reboot_policy()
+    if ctx.watch is not None:
+        watch, ctx.watch = ctx.watch, None
+        pending = watch.pending
+        settled = await watch.settle(ctx.transport, ctx.probe, policy, ctx.clock)
+    elif ctx.pending is not None:
+        pending, ctx.pending = ctx.pending, None
+        settled = await confirm_stable(ctx.transport, ctx.probe, pending, policy, ctx.clock)
+    else:
+        return False
     if settled.rebooted_again:
         ctx.phase(
             pending.round,
@@ -386,11 +414,15 @@ async def run_round(
         if row.phase is RoundPhase.LAUNCHED:
             row = await _step(ctx, row, "stream", o.round_timeout, stream(ctx, row))
     except RoundInterrupted as exc:
+        if exc.is_rebooted:
+            drop_watch(ctx)  # the recovery proves the new boot, with its own window
         row = _stored_row(ctx, round_no)
         plan = round_report(ctx.store, ctx.run_id, round_no).plan
         row = record_interruption(ctx, row, exc, plan)
         return row, _interrupted_report(ctx, round_no)
     if row.phase is RoundPhase.REBOOTING:
+        # the client ran on one boot to its final record; the new reboot's proof supersedes
+        drop_watch(ctx)
         total = policy.timeout + policy.readiness_timeout + policy.stability_timeout + 60
         row = await _step(ctx, row, "await_reboot", total, reboot_step(ctx, row))
     if ctx.change is not None and row.boot_id_after is not None:
@@ -463,8 +495,76 @@ async def run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[R
 
     Round 1's plan (or the caller's, `frozen`) is stored and bounds every later round. An
     interrupted round is run again by the next round number with the same plan (up to
-    --max-interruptions times; it does not count against --max-rounds).
+    --max-interruptions times; it does not count against --max-rounds). The run does not
+    end, even on an error, before a watched stability window has passed.
     """
+    try:
+        return await _run_rounds(ctx, frozen)
+    except Exception:
+        await _window_passed(ctx)
+        raise
+    finally:
+        drop_watch(ctx)  # cancelled: nothing is left reading
+
+
+async def _window_passed(ctx: RoundContext) -> None:
+    """On an error, wait for a watched window's read (the lock is released after it) and
+    warn if it found another boot; the serial proof is not waited for on the way out."""
+    watch = ctx.watch
+    if watch is None:
+        return
+    again = await watch.read
+    if again is None or not ctx.probe.same_boot(again, watch.pending.boot_id):
+        ctx.warn(
+            watch.pending.round,
+            f"the target rebooted again (or stopped answering) inside the stability window "
+            f"of round {watch.pending.round}'s reboot; not waited for, as the run failed",
+        )
+
+
+async def _start_round(
+    ctx: RoundContext,
+    round_no: int,
+    frozen: dict[str, str] | None,
+    reports: list[RoundReport],
+    loops: set[str],
+    recovery: _Recovery,
+) -> tuple[RoundRow, RoundReport]:
+    """Prepare round_no (its plan, adding looping ids to `loops`) and run it.
+
+    With a watched window (Linux), a scan or a launch that fails on the link before the round
+    is under way is blamed on the window first: it is settled (a second reboot is proven in
+    full), then the round is prepared again on the stable boot; a window that held re-raises.
+    """
+
+    async def settle_watched() -> None:
+        if ctx.watch is not None:
+            await settle(ctx)
+
+    while True:
+        if ctx.os.watches_window:
+            watch_window(ctx)
+        if recovery.last == round_no - 1:  # the same frozen plan, no new scan
+            plan, found = frozen, set[str]()
+        else:
+            plan, found = await round_plan(ctx, round_no, frozen, reports, settle_watched)
+        if ctx.watch is None and await settle(ctx) and recovery.last != round_no - 1:
+            plan, found = await round_plan(ctx, round_no, frozen, reports)  # a new boot
+        loops |= found
+        spec = {**job_spec(ctx, round_no, plan, tuple(loops)), **recovery.spec_part(round_no)}
+        try:
+            row, report = await run_round(ctx, round_no, spec)
+        except (TransportError, LaunchError):
+            if ctx.watch is None or not await settle(ctx):
+                raise
+            ctx.phase(round_no, "launch", "preparing the round again on the stable boot")
+            continue
+        if ctx.watch is not None:  # read alongside the round, settled once it ended
+            await settle(ctx)
+        return row, report
+
+
+async def _run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[RoundReport]:
     reports: list[RoundReport] = []
     loops: set[str] = set()
     stored = {r.round: r for r in ctx.store.rounds(ctx.run_id)}
@@ -477,15 +577,7 @@ async def run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[R
             if ctx.change is not None and (row is None or row.phase is RoundPhase.NEW):
                 ctx.change.before_round(round_no)
             _resume_pending(ctx, stored.get(round_no - 1), row)
-            if recovery.last == round_no - 1:  # the same frozen plan, no new scan
-                plan, found = frozen, set[str]()
-            else:
-                plan, found = await round_plan(ctx, round_no, frozen, reports)
-            if await settle(ctx) and recovery.last != round_no - 1:  # a new boot: scan again
-                plan, found = await round_plan(ctx, round_no, frozen, reports)
-            loops |= found
-            spec = {**job_spec(ctx, round_no, plan, tuple(loops)), **recovery.spec_part(round_no)}
-            row, report = await run_round(ctx, round_no, spec)
+            row, report = await _start_round(ctx, round_no, frozen, reports, loops, recovery)
         if row.phase is RoundPhase.INTERRUPTED:
             report = report or _interrupted_report(ctx, round_no)
             if frozen is None and report.plan:

@@ -86,6 +86,9 @@ class TargetOS(abc.ABC):
     launchers: tuple[str, ...] = ()  # the --launcher values this OS has
     transports: tuple[str, ...] = ()  # the --transport values this OS is reached by
     interpreter: Interpreter | None = None  # the client's Python, where the OS looks for one
+    # the next round launches while the last reboot's stability window is read alongside
+    # it (stability.py); False: the window is waited out before the launch
+    watches_window: bool = False
 
     @classmethod
     @abc.abstractmethod

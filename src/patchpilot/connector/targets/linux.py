@@ -185,6 +185,7 @@ class LinuxOS(TargetOS):
     knows_release_dates = True  # dnf, zypper: updateinfo's issued date (apt: the client says 64)
     launchers = ("auto", "systemd-run", "at")
     transports = ("ssh",)
+    watches_window = True  # measured: docs/benchmarks.md (Speed II)
 
     def __init__(self, python: str | None = None) -> None:
         self.candidates = (python,) if python else CANDIDATES
