@@ -43,23 +43,28 @@ async def prescan(ctx: RoundContext) -> dict[str, str] | None:
 # the frozen plan alone, and the updates a reboot brought (a servicing stack's) never join
 # it (found by the fault campaign, seed 7: two servers ended exit 0 without lab-stage2-x).
 PRESCAN_PATIENCE = 120.0
+# a watched stability window's settling, called once when the scan fails (round_loop.py)
+SettleWindow = Callable[[], Awaitable[None]]
 _AGAIN = Backoff(first=2.0, factor=2.0, cap=20.0)
 
 
-async def _prescan_patiently(ctx: RoundContext, round_no: int) -> dict[str, str] | None:
-    """Return prescan's answer, asked again with back-off for up to PRESCAN_PATIENCE s."""
-    deadline = ctx.clock.now() + min(PRESCAN_PATIENCE, ctx.options.reboot_timeout)
+async def _prescan_patiently(
+    ctx: RoundContext, round_no: int, settle_window: SettleWindow | None
+) -> dict[str, str] | None:
+    """Return prescan's answer, asked again with back-off for up to PRESCAN_PATIENCE s (after
+    a watched stability window is settled: a second reboot inside it is proven in full)."""
+    patience = min(PRESCAN_PATIENCE, ctx.options.reboot_timeout)
+    deadline = ctx.clock.now() + patience
     delays = _AGAIN.delays()
     while (offered := await prescan(ctx)) is None and ctx.clock.now() < deadline:
+        if settle_window is not None:
+            await settle_window()
+            settle_window, deadline = None, ctx.clock.now() + patience
         wait = next(delays)
         ctx.phase(round_no, "prescan.retry", f"the target's updates could not be listed; "
                   f"asking again in {wait:g} s")  # fmt: skip
         await ctx.clock.sleep(wait)
     return offered
-
-
-# a watched stability window's settling, called once when the scan fails (round_loop.py)
-SettleWindow = Callable[[], Awaitable[None]]
 
 
 async def later_plan(
@@ -71,11 +76,7 @@ async def later_plan(
 ) -> tuple[dict[str, str], set[str]]:
     """Return a later round's plan (frozen versions, plus ids that appeared since) and the
     ids caught looping (installed before, offered again as is), which it excludes."""
-    offered = await prescan(ctx)
-    if offered is None and settle_window is not None:
-        await settle_window()  # a second reboot inside the window is proven in full first
-    if offered is None:
-        offered = await _prescan_patiently(ctx, round_no)
+    offered = await _prescan_patiently(ctx, round_no, settle_window)
     if offered is None:
         ctx.warn(
             round_no,

@@ -126,15 +126,16 @@ async def test_the_next_round_launches_inside_the_window_and_the_run_ends_after_
 async def test_a_reboot_in_the_window_cuts_the_next_round_which_is_recovered(
     store: Store, tmp_path: Path
 ) -> None:
-    script = {1: two_rounds()[1], 2: rounds(3)[1], 3: rounds(3)[3]}
+    # round 3 runs round 2's plan again; after that reboot, round 4 finds nothing more
+    script = {1: two_rounds()[1], 2: rounds(3)[1], 3: rounds(3)[3], 4: two_rounds()[3]}
     target = CutTarget("r1", script, cut={2: "reset"})  # it reboots as round 2 launches
     result, events, _, (back, launch2) = await run_logged(target, store, tmp_path)
-    assert result.outcome is Outcome.SUCCESS and target.launched == [1, 2, 3]
+    assert result.outcome is Outcome.SUCCESS and target.launched == [1, 2, 3, 4]
     assert launch2 < back + WINDOW  # the reboot came inside round 1's window
     (cut,) = result.interruptions
     assert cut["round"] == 2 and cut["rebooted"] is True
     assert "boot-2 -> boot-reset-1" in cut["cause"]
-    assert [r.status for r in result.rounds] == ["success", "interrupted", "success"]
+    assert [r.status for r in result.rounds] == ["success", "interrupted", "success", "nothing"]
     phases = [e.phase for e in events if isinstance(e, PhaseStarted)]
     assert "interrupted.back" in phases
     rows = {r.round: r for r in store.rounds("r1")}
