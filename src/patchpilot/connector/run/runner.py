@@ -143,8 +143,12 @@ async def _work(
     transport = transport or system.make_transport(target, options)
     client = client or _default_client(store.folder / "client")
     stored = store.rounds(row.run_id)  # only this run writes them: read once
-    is_mid_reboot = any(r.phase is RoundPhase.REBOOTING for r in stored)
-    deadline = time.monotonic() + (options.reboot_timeout if is_mid_reboot else 0.0)
+    # A run resumed with a round in flight (a client running, a reboot under way, a round
+    # cut short and not yet run again) waits for an unreachable target as its stream would,
+    # instead of ending as unreachable (found by the fault campaign, seed 10: a connector
+    # restarted during a link cut ended 69 while its client installed on)
+    is_in_flight = any(r.phase is not RoundPhase.DONE for r in stored)
+    deadline = time.monotonic() + (options.reboot_timeout if is_in_flight else 0.0)
     try:
         site = await patiently(
             transport,

@@ -324,6 +324,34 @@ async def test_resumed_mid_reboot_waits_for_the_target_to_answer_again(
     assert result.outcome is Outcome.SUCCESS and target.launched == [1, 2]
 
 
+async def test_resumed_mid_stream_waits_for_the_target_to_answer_again(
+    store: Store, tmp_path: Path
+) -> None:
+    """Found by the fault campaign (seed 10): a connector restarted while its server's link
+    was cut ended 69 at once, its client installing on; a round in flight waits instead."""
+    target = FakeTarget("r1", two_rounds(), hang_after=2)
+    task = asyncio.ensure_future(run(target, store, tmp_path))
+    while store.last_seq("r1", 1) < 2:
+        await asyncio.sleep(0.001)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    target.endpoints.clear()
+    target.hang_after = None
+    refusals = 2
+
+    async def cut() -> None:
+        nonlocal refusals
+        if refusals:
+            refusals -= 1
+            raise ConnectError("connect timed out")
+
+    target.transport.connect = cut  # type: ignore[method-assign]
+    result, _ = await run(target, store, tmp_path)
+    assert refusals == 0
+    assert result.outcome is Outcome.SUCCESS and target.launched == [1, 2]
+
+
 class _SwallowingTransport(FakeTransport):
     """A server still down, whose failed connect hides the task's cancellation (as Python
     3.11's asyncio.wait_for inside asyncssh.connect does when both happen at once)."""
