@@ -5,7 +5,9 @@ the plan host (a check-only run) and every server installs that frozen plan; the
 hosts are cut into `serial` batches, each one mapped task (`.expand_kwargs`, one task
 instance per server, at most `concurrency` at once); between batches a gate counts the
 batch's failures, and once they exceed `max_fail_percent` (without it: once a whole batch
-failed) the gate fails, so later batches never start. Hosts, options and batches are read
+failed), or the failures of all batches so far reach `max_fail`, the gate fails, so later
+batches never start. (A running DAG run is paused with Airflow's own controls, not
+`patchpilot pause`.) Hosts, options and batches are read
 when the DAG is parsed (as `patchpilot fleet` reads them before touching a server).
 """
 
@@ -46,24 +48,28 @@ def batch_failures(results: Sequence[dict[str, Any] | None], size: int) -> int:
 
 
 class FleetGate(BaseOperator):
-    """Fail (so later batches never start) when a batch's failures exceed the threshold."""
+    """Fail (so later batches never start) when a batch's failures exceed the threshold, or
+    when the failures of every batch so far reach max_fail."""
 
     def __init__(
-        self, *, batch_task_id: str, size: int, max_fail_percent: float | None, **kwargs: Any
+        self,
+        *,
+        batch_task_id: str,
+        size: int,
+        max_fail_percent: float | None,
+        max_fail: int | None = None,
+        earlier: Sequence[tuple[str, int]] = (),  # (batch task id, size) of earlier batches
+        **kwargs: Any,
     ) -> None:
         super().__init__(trigger_rule="all_done", **kwargs)
         self.batch_task_id = batch_task_id
         self.size = size
         self.max_fail_percent = max_fail_percent
+        self.max_fail = max_fail
+        self.earlier = list(earlier)
 
     def execute(self, context: Any) -> int:
-        pulled = context["ti"].xcom_pull(task_ids=self.batch_task_id, key="result")
-        if pulled is None:
-            results = []
-        elif isinstance(pulled, dict):
-            results = [pulled]
-        else:  # one value per mapped task instance
-            results = list(pulled)
+        results = _results(context["ti"], self.batch_task_id)
         failed = batch_failures(results, self.size)
         self.log.info("%s: %d of %d servers failed", self.batch_task_id, failed, self.size)
         if not results:
@@ -77,7 +83,25 @@ class FleetGate(BaseOperator):
                 f"{failed} of {self.size} servers of {self.batch_task_id} failed (over {limit}):"
                 " later batches do not start"
             )
+        if self.max_fail is not None:
+            ti = context["ti"]
+            total = failed + sum(batch_failures(_results(ti, t), n) for t, n in self.earlier)
+            if total >= self.max_fail:
+                raise AirflowFailException(
+                    f"{total} servers failed in the batches so far (max_fail {self.max_fail}):"
+                    " later batches do not start"
+                )
         return failed
+
+
+def _results(ti: Any, task_id: str) -> list[dict[str, Any]]:
+    """Return the results a batch's task instances pushed (one per mapped instance)."""
+    pulled = ti.xcom_pull(task_ids=task_id, key="result")
+    if pulled is None:
+        return []
+    if isinstance(pulled, dict):
+        return [pulled]
+    return list(pulled)
 
 
 def patchpilot_fleet(
@@ -86,6 +110,7 @@ def patchpilot_fleet(
     limit: str | None = None,
     serial: str | None = None,
     max_fail_percent: float | None = None,
+    max_fail: int | None = None,
     concurrency: int = 50,
     plan_from: str | None = None,
     group_id: str = "patchpilot_fleet",
@@ -105,6 +130,7 @@ def patchpilot_fleet(
         concurrency=concurrency,
         serial=parse_serial(serial) if serial else (),
         max_fail_percent=max_fail_percent,
+        max_fail=max_fail,
     )
     job = FleetJob(Path(inventory), limit, rollout, plan_from, "airflow", run_options(options))
     fleet = prepare_fleet(job)  # the inventory, the limit, every host's options: checked
@@ -132,6 +158,7 @@ def patchpilot_fleet(
             )  # fmt: skip
             plan_task_id = upstream.task_id
         start = 0
+        done: list[tuple[str, int]] = []  # earlier batches: their failures count for max_fail
         for number, size in enumerate(sizes, start=1):
             batch = hosts[start : start + size]
             start += size
@@ -159,9 +186,12 @@ def patchpilot_fleet(
                     batch_task_id=f"{group_id}.batch_{number}",
                     size=size,
                     max_fail_percent=max_fail_percent,
+                    max_fail=max_fail,
+                    earlier=list(done),
                 )
                 mapped >> gate
                 upstream = gate
+            done.append((f"{group_id}.batch_{number}", size))
     return group
 
 

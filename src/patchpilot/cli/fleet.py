@@ -51,9 +51,11 @@ from patchpilot.connector import (
     new_fleet_run_id,
     order_hosts,
     parse_serial,
+    pause_path,
     posix_status,
     prepare_fleet,
     run_fleet_job,
+    set_paused,
     write_result,
 )
 from patchpilot.errors import Cancelled
@@ -164,6 +166,19 @@ def register(app: typer.Typer) -> None:
             float | None,
             typer.Option(help="Stop starting servers once more than P% of a batch failed."),
         ] = None,
+        max_fail: Annotated[
+            int | None,
+            typer.Option(
+                help="Stop starting servers once N have failed, counted over every batch.",
+                min=1,
+            ),
+        ] = None,
+        pause_timeout: Annotated[
+            float,
+            typer.Option(
+                help="Seconds a pause (patchpilot pause) may last; then no new server (86).",
+            ),
+        ] = 4 * 3600.0,
         order: Annotated[Order, typer.Option(help="Order servers start in.")] = Order.INVENTORY,
         plan_from: Annotated[
             str | None,
@@ -187,6 +202,8 @@ def register(app: typer.Typer) -> None:
         verbose: VerboseFlag = False,
     ) -> None:
         check_outputs(report)
+        fleet_run_id = check_fleet_run_id(options.run_id or new_fleet_run_id())
+        state = default_state_dir() if state_dir is None else state_dir
         rollout = FleetOptions(
             concurrency=concurrency,
             serial=parse_serial(serial) if serial else (),
@@ -197,8 +214,10 @@ def register(app: typer.Typer) -> None:
             deadline=options.deadline_at,
             cutoff=options.cutoff_seconds,
             window_code=-1 if options.exit_codes == "wsus" else EXIT_WINDOW_CLOSED,
+            max_fail=max_fail,
+            pause_file=pause_path(state, fleet_run_id),
+            pause_timeout=pause_timeout,
         )
-        fleet_run_id = check_fleet_run_id(options.run_id or new_fleet_run_id())
         sources = tuple(p for p in (inventory, *(more_inventory or ())) if p is not None)
         commands = tuple(inventory_command or ())
         job = FleetJob(sources, limit, rollout, plan_from, fleet_run_id, options, commands)
@@ -218,7 +237,6 @@ def register(app: typer.Typer) -> None:
                       fleet_document=document, state_url=state_url)  # fmt: skip
         line = json.dumps(document, separators=(",", ":"))
         if person is not None:
-            state = default_state_dir() if state_dir is None else state_dir
             files = {"result file": result_file, "report": report, "metrics": metrics_file}
             person.finish_fleet(result, line, files, state)
         else:
@@ -229,3 +247,32 @@ def register(app: typer.Typer) -> None:
             options, summary, state_dir=state_dir, state_url=state_url, run_ids=run_ids
         )
         raise typer.Exit(posix_status(result.exit_code))
+
+    @app.command(
+        help="Pause a fleet run: servers in flight finish, no other starts (again: resume)."
+    )
+    def pause(
+        fleet_run_id: Annotated[str, typer.Argument(help="The fleet's run id.")],
+        state_dir: run_cmd.StateDir = None,
+    ) -> None:
+        _say_paused(fleet_run_id, state_dir, None)
+
+    @app.command(help="Resume a paused fleet run: servers start again.")
+    def resume(
+        fleet_run_id: Annotated[str, typer.Argument(help="The fleet's run id.")],
+        state_dir: run_cmd.StateDir = None,
+    ) -> None:
+        _say_paused(fleet_run_id, state_dir, False)
+
+
+def _say_paused(fleet_run_id: str, state_dir: Path | None, paused: bool | None) -> None:
+    """Pause, resume or toggle a fleet run through its pause file, and say which."""
+    folder = default_state_dir() if state_dir is None else state_dir
+    path = pause_path(folder, check_fleet_run_id(fleet_run_id))
+    if set_paused(folder, fleet_run_id, paused):
+        print(
+            f"fleet {fleet_run_id} paused ({path}): servers in flight finish, no other starts; "
+            f"`patchpilot resume {fleet_run_id}` goes on"
+        )
+    else:
+        print(f"fleet {fleet_run_id} resumed: servers start again")

@@ -31,7 +31,14 @@ from patchpilot.connector import (
     utc_now,
 )
 
-__all__ = ["FleetView", "describe"]
+__all__ = ["PAUSE_LINES", "FleetView", "describe"]
+
+# What the rollout's pause events say (the job output and the terminal view alike).
+PAUSE_LINES = {
+    "pause": "paused ({detail}): servers in flight finish, no other starts until resumed",
+    "resume": "resumed: servers start again",
+    "pause-timeout": "{detail}: no new servers",
+}
 
 
 class FleetView:
@@ -60,6 +67,8 @@ class FleetView:
             self._line("fleet", f"failure threshold exceeded ({event.detail}): no new servers")
         elif event.kind == "window":
             self._line("fleet", f"{event.detail} (--deadline minus --cutoff): no new servers")
+        elif event.kind in PAUSE_LINES:
+            self._line("fleet", PAUSE_LINES[event.kind].format(detail=event.detail))
         elif event.kind == "group":
             self._line("fleet", f"group {event.detail}")
 

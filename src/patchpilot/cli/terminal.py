@@ -19,6 +19,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from patchpilot.cli.fleet_view import PAUSE_LINES
 from patchpilot.cli.milestones import Milestones
 from patchpilot.cli.progress import progress_of, seconds_between
 from patchpilot.connector import Event, FleetEvent, PhaseStarted, RunFinished, printable
@@ -77,6 +78,8 @@ class TerminalView:
             self._line("fleet", "error", f"failure threshold exceeded ({event.detail})")
         elif event.kind == "window":
             self._line("fleet", "warning", f"{event.detail}: no new servers")
+        elif event.kind in PAUSE_LINES:
+            self._line("fleet", "warning", PAUSE_LINES[event.kind].format(detail=event.detail))
         elif event.kind == "group":
             self._line("fleet", "info", f"group {event.detail}")
         elif event.host is not None:

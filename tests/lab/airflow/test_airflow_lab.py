@@ -244,3 +244,53 @@ with DAG("{FLEET}", schedule=None, catchup=False):
     finally:
         for server in good:
             lab.remove_server(server.name)
+
+
+def test_a_mapped_fleet_counts_failures_across_batches(
+    airflow: Airflow, lab: Lab, tmp_path: Path
+) -> None:
+    """Issue 24 (4): `max_fail=2` counts the failures of every batch so far: one broken
+    server in each of batches 1 and 2 (half of each: never over max_fail_percent=50) fails
+    gate 2, so batch 3 never starts."""
+    good = lab.add_servers(3)
+    try:
+        inventory = tmp_path / "site.yml"
+        refused = {"ansible_host": "127.0.0.1", "ansible_port": 1}
+        spec = {s.name: {"ansible_host": s.address, "ansible_port": s.ssh_port} for s in good}
+        hosts: dict[str, Any] = {
+            "broken-1": refused, good[0].name: spec[good[0].name],
+            "broken-2": refused, good[1].name: spec[good[1].name],
+            good[2].name: spec[good[2].name],
+        }  # fmt: skip
+        inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}, sort_keys=False))
+        dag = f"{FLEET}_budget"
+        (airflow.dags / f"{dag}.py").write_text(
+            f'''
+from airflow.sdk import DAG
+from patchpilot.airflow.fleet import patchpilot_fleet
+
+with DAG("{dag}", schedule=None, catchup=False):
+    patchpilot_fleet(
+        inventory={str(inventory)!r}, serial="2", max_fail_percent=50, max_fail=2,
+        ssh_conn_id="pp_ssh", state_conn_id="pp_store", state_dir={str(tmp_path / "state")!r},
+        check_only=True,
+    )
+'''
+        )
+        airflow.wait_for_dag(dag)
+        airflow.trigger(dag, "budget-1")
+        assert airflow.wait_for_dag_run(dag, "budget-1", timeout=400) == "failed"
+        tasks = airflow.task_states(dag, "budget-1")
+        group = "patchpilot_fleet"
+        assert tasks[(f"{group}.gate_1", -1)] == "success", tasks  # 1 failed so far
+        assert tasks[(f"{group}.gate_2", -1)] == "failed", tasks  # 2 failed in all
+        assert all(
+            state == "upstream_failed"
+            for (task, _), state in tasks.items()
+            if task == f"{group}.batch_3"
+        ) and any(task == f"{group}.batch_3" for task, _ in tasks), tasks
+        log = airflow.task_log(dag, "budget-1", f"{group}.gate_2")
+        assert "2 servers failed in the batches so far (max_fail 2)" in log, log[-2000:]
+    finally:
+        for server in good:
+            lab.remove_server(server.name)

@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -371,3 +372,67 @@ def test_a_fleet_notifies_once_with_every_server(
     assert {s["outcome"] for s in generic["servers"]} == {"updates-available"}
     card = received["/from-cli"]["attachments"][0]["content"]
     assert card["body"][0]["text"].startswith("patchpilot fleet told: success (exit 20)")
+
+
+@pytest.mark.parametrize("servers", [3], indirect=True)
+def test_max_fail_counts_failures_across_batches(
+    lab: Lab, servers: list[Server], tmp_path: Path
+) -> None:
+    """Issue 24 (4): one unreachable server in each of the first two batches (half of each:
+    never over --max-fail-percent 50) makes 2 failures in all: --max-fail 2 keeps batch 3
+    from starting."""
+    first, second, last = servers
+    site = {
+        "unreachable-1": REFUSED, first.name: _host(first),
+        "unreachable-2": REFUSED, second.name: _host(second),
+        last.name: _host(last),
+    }  # fmt: skip
+    inventory = _write_inventory(tmp_path / "inv.yml", lab, {"site": {"hosts": site}})
+    code, output, result = _fleet(
+        lab, inventory, tmp_path, "--check-only", "--serial", "2", "--max-fail-percent", "50",
+        "--max-fail", "2", "--run-id", "budget",
+    )  # fmt: skip
+    assert result is not None, output
+    hosts = _by_host(result)
+    assert "failure threshold exceeded (2 failed in all batches (--max-fail 2))" in output
+    assert [hosts[h]["status"] for h in ("unreachable-1", "unreachable-2")] == ["failed"] * 2
+    assert hosts[first.name]["status"] == hosts[second.name]["status"] == "succeeded"
+    assert hosts[last.name]["status"] == "not-started"
+    assert result["stopped_early"] and code == result["exit_code"] == 86
+
+
+@pytest.mark.parametrize("servers", [2], indirect=True)
+def test_a_paused_fleet_waits_and_resume_lets_it_go_on(
+    lab: Lab, servers: list[Server], tmp_path: Path
+) -> None:
+    """Issue 24 (4): `patchpilot pause` before the servers start keeps them waiting (the job
+    output says so); `patchpilot resume` lets the rollout go on to the end."""
+    inventory = _write_inventory(
+        tmp_path / "inv.yml", lab, {"site": {"hosts": {s.name: _host(s) for s in servers}}}
+    )
+    state = ["--state-dir", str(tmp_path / "state")]
+    paused = subprocess.run(
+        [PATCHPILOT, "pause", "held-up", *state], capture_output=True, text=True, check=True
+    )
+    assert "fleet held-up paused" in paused.stdout
+    argv = _argv(lab, inventory, tmp_path, "--check-only", "--run-id", "held-up")
+    log = tmp_path / "fleet.out"
+    with (
+        log.open("w") as out,
+        subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT) as fleet,
+    ):
+        deadline = time.monotonic() + 60
+        while "paused (" not in log.read_text():
+            assert time.monotonic() < deadline and fleet.poll() is None, log.read_text()
+            time.sleep(0.2)
+        time.sleep(3)  # paused: nothing starts meanwhile
+        assert "run.start" not in log.read_text(), log.read_text()
+        resumed = subprocess.run(
+            [PATCHPILOT, "resume", "held-up", *state], capture_output=True, text=True, check=True
+        )
+        assert "fleet held-up resumed" in resumed.stdout
+        assert fleet.wait(timeout=150) == 20, log.read_text()
+    output = log.read_text()
+    assert "resumed: servers start again" in output
+    result = json.loads(output.strip().splitlines()[-1])
+    assert {s["status"] for s in result["servers"]} == {"succeeded"}

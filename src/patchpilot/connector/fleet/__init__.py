@@ -15,6 +15,7 @@ from patchpilot.connector.fleet.job import (
     server_run_id,
     target_of,
 )
+from patchpilot.connector.fleet.pause import pause_path, set_paused
 from patchpilot.connector.fleet.rollout import (
     EXIT_FLEET_FAILED,
     EXIT_WINDOW_CLOSED,
@@ -46,10 +47,12 @@ __all__ = [
     "new_fleet_run_id",
     "order_hosts",
     "parse_serial",
+    "pause_path",
     "plan_batches",
     "prepare_fleet",
     "run_fleet_job",
     "run_one_with",
     "server_run_id",
+    "set_paused",
     "target_of",
 ]

@@ -15,9 +15,11 @@ import enum
 import logging
 import math
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from patchpilot.connector.inventory import HostEntry
 from patchpilot.connector.maintenance_window import is_closed
@@ -45,6 +47,7 @@ EXIT_FLEET_FAILED = 86
 """Native exit code when servers ended with different codes or the rollout stopped early (the
 WSUS table has -1 for it)."""
 EXIT_WINDOW_CLOSED = 84
+PAUSE_POLL = 1.0  # seconds between looks at the pause file
 """Native exit code when the maintenance window left servers not started (WSUS: -1)."""
 
 
@@ -95,10 +98,17 @@ class FleetOptions:
     deadline: datetime | None = None  # the maintenance window (connector/maintenance_window.py)
     cutoff: float = 0.0
     window_code: int = EXIT_WINDOW_CLOSED
+    max_fail: int | None = None  # failures in all batches of the run that stop new servers
+    pause_file: Path | None = None  # while it exists, no new server starts (fleet/pause.py)
+    pause_timeout: float = 4 * 3600.0  # a pause this long ends the rollout (exit 86)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ConfigurationError("--concurrency must be at least 1")
+        if self.max_fail is not None and self.max_fail < 1:
+            raise ConfigurationError("--max-fail must be at least 1")
+        if not 0 < self.pause_timeout <= 7 * 86400:
+            raise ConfigurationError("--pause-timeout must be from 1 s to 7 days")
         if self.max_fail_percent is not None and not 0 <= self.max_fail_percent <= 100:
             raise ConfigurationError("--max-fail-percent must be between 0 and 100")
 
@@ -107,7 +117,8 @@ class FleetOptions:
 class FleetEvent:
     """A step of the rollout: `batch` (hosts starting), `start`, `end`, `stop` (threshold),
     `window` (the maintenance window ended: no new server starts), `group` (a plan group
-    and its servers, once the groups are known: families.py)."""
+    and its servers, once the groups are known: families.py), `pause` and `resume` (the
+    pause file appeared, went away), `pause-timeout` (paused too long: no new server)."""
 
     kind: str
     host: str | None = None
@@ -281,6 +292,8 @@ class _Rollout:
         self.stopped = False
         self.is_window_closed = False
         self.batch_failed = 0
+        self.total_failed = 0  # in every batch so far (--max-fail)
+        self.paused_since: float | None = None
         self.slots = asyncio.Semaphore(options.concurrency)
 
     async def run_batch(self, number: int, batch: Sequence[HostEntry]) -> None:
@@ -293,19 +306,51 @@ class _Rollout:
 
     async def _run_server(self, number: int, host: HostEntry, size: int) -> None:
         async with self.slots:
-            if self.stopped or self._window_closed():
+            if self.stopped or self._window_closed() or not await self._unpaused():
                 return
             self.on_event(FleetEvent("start", host=host.name, batch=number))
             outcome = await self._outcome(host)
             self.outcomes[host.name] = outcome
             self.on_event(FleetEvent("end", host.name, number, outcome.status.value))
             self.batch_failed += outcome.is_failure
-            if not self.stopped and exceeds_fail_threshold(
-                self.batch_failed, size, self.options.max_fail_percent
-            ):
+            self.total_failed += outcome.is_failure
+            if not self.stopped:
+                self._check_failures(number, size)
+
+    def _check_failures(self, number: int, size: int) -> None:
+        """Stop new servers once a batch's share (--max-fail-percent) or the run's count in
+        every batch so far (--max-fail) of failures is reached."""
+        budget = self.options.max_fail
+        if exceeds_fail_threshold(self.batch_failed, size, self.options.max_fail_percent):
+            detail = f"{self.batch_failed}/{size} failed"
+        elif budget is not None and self.total_failed >= budget:
+            detail = f"{self.total_failed} failed in all batches (--max-fail {budget})"
+        else:
+            return
+        self.stopped = True
+        self.on_event(FleetEvent("stop", batch=number, detail=detail))
+
+    async def _unpaused(self) -> bool:
+        """Wait while the pause file exists (`patchpilot pause`); say whether the server may
+        start. The pause is announced once; the window closing, the rollout stopping or a
+        pause longer than --pause-timeout end the wait with False."""
+        path = self.options.pause_file
+        while path is not None and path.exists():
+            if self.paused_since is None:
+                self.paused_since = time.monotonic()
+                self.on_event(FleetEvent("pause", detail=str(path)))
+            if self.stopped or self._window_closed():
+                return False
+            if time.monotonic() - self.paused_since > self.options.pause_timeout:
                 self.stopped = True
-                detail = f"{self.batch_failed}/{size} failed"
-                self.on_event(FleetEvent("stop", batch=number, detail=detail))
+                detail = f"paused longer than --pause-timeout {self.options.pause_timeout:g} s"
+                self.on_event(FleetEvent("pause-timeout", detail=detail))
+                return False
+            await asyncio.sleep(PAUSE_POLL)
+        if self.paused_since is not None:
+            self.paused_since = None
+            self.on_event(FleetEvent("resume"))
+        return not self.stopped
 
     def _window_closed(self) -> bool:
         """Say (and announce once) that the maintenance window lets no new server start."""

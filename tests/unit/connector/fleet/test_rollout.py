@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
+from patchpilot.connector.fleet.pause import pause_path, set_paused
 from patchpilot.connector.fleet.rollout import (
     EXIT_FLEET_FAILED,
     FleetEvent,
@@ -191,3 +193,72 @@ async def test_wsus_fleet_failure_code() -> None:
     runner = FakeRunner(failing=frozenset({"h01"}))
     result = await run_fleet(_hosts(2), runner, FleetOptions(failure_code=-1, max_fail_percent=0))
     assert result.exit_code == -1
+
+
+async def test_max_fail_counts_failures_over_every_batch() -> None:
+    """Issue 24 (4): one failure in each of batches 1 and 2 (50 % of each: under
+    --max-fail-percent 50) reaches --max-fail 2, so batch 3 never starts."""
+    runner = FakeRunner(failing=frozenset({"h01", "h04"}))
+    events: list[FleetEvent] = []
+    options = FleetOptions(serial=(2,), max_fail_percent=50, max_fail=2)
+    result = await run_fleet(_hosts(6), runner, options, on_event=events.append)
+    assert runner.started == ["h01", "h02", "h03", "h04"]
+    assert result.stopped_early and result.exit_code == EXIT_FLEET_FAILED
+    assert result.totals == {"servers": 6, "succeeded": 2, "failed": 2, "not-started": 2}
+    assert [e.detail for e in events if e.kind == "stop"] == [
+        "2 failed in all batches (--max-fail 2)"
+    ]
+    unbounded = await run_fleet(
+        _hosts(6),
+        FakeRunner(failing=frozenset({"h01", "h04"})),
+        FleetOptions(serial=(2,), max_fail_percent=50),
+    )
+    assert not unbounded.stopped_early  # per batch alone, the same failures never stop it
+
+
+async def test_a_paused_fleet_starts_no_server_until_resumed(tmp_path: Path) -> None:
+    """Issue 24 (4): servers in flight finish, none starts while the pause file exists, and
+    the rollout goes on once it is gone."""
+    pause = tmp_path / "f1.pause"
+    runner = FakeRunner(delay=0.3)
+    events: list[FleetEvent] = []
+    options = FleetOptions(concurrency=1, pause_file=pause, pause_timeout=30)
+
+    def on_event(event: FleetEvent) -> None:
+        events.append(event)
+        if event.kind == "start" and event.host == "h01":
+            pause.touch()  # paused while h01 runs
+
+    rollout = asyncio.ensure_future(run_fleet(_hosts(3), runner, options, on_event=on_event))
+    await asyncio.sleep(1.5)
+    assert runner.started == ["h01"]  # h01 finished; h02 waits
+    assert [e.kind for e in events if e.kind in ("pause", "resume")] == ["pause"]
+    pause.unlink()
+    result = await asyncio.wait_for(rollout, 10)
+    assert runner.started == ["h01", "h02", "h03"] and not result.stopped_early
+    assert [e.kind for e in events if e.kind in ("pause", "resume")] == ["pause", "resume"]
+
+
+async def test_a_pause_past_its_timeout_ends_the_rollout(tmp_path: Path) -> None:
+    pause = tmp_path / "f1.pause"
+    pause.touch()
+    events: list[FleetEvent] = []
+    options = FleetOptions(concurrency=2, pause_file=pause, pause_timeout=1.5)
+    result = await asyncio.wait_for(
+        run_fleet(_hosts(3), FakeRunner(), options, on_event=events.append), 10
+    )
+    assert result.stopped_early and result.exit_code == EXIT_FLEET_FAILED
+    assert result.totals["not-started"] == 3
+    (timeout,) = [e for e in events if e.kind == "pause-timeout"]
+    assert timeout.detail == "paused longer than --pause-timeout 1.5 s"
+
+
+def test_pause_and_resume_through_the_pause_file(tmp_path: Path) -> None:
+    path = pause_path(tmp_path, "nightly")
+    assert path == tmp_path / "fleets" / "nightly.pause"
+    assert set_paused(tmp_path, "nightly") is True and path.exists()
+    assert set_paused(tmp_path, "nightly") is False and not path.exists()  # again: resume
+    assert set_paused(tmp_path, "nightly", True) and set_paused(tmp_path, "nightly", True)
+    assert set_paused(tmp_path, "nightly", False) is False and not path.exists()
+    with pytest.raises(ConfigurationError, match="max-fail"):
+        FleetOptions(max_fail=0)
