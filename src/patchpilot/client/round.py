@@ -97,6 +97,7 @@ class Round:
         self._acks = AckWaiter()
         self._server: Optional[LogServer] = None
         self._state = StateFile(paths.state, spec.run_id, spec.round)
+        self._earlier: List[UpdateResult] = []  # installed before an interruption (recovery)
 
     def _emit(self, event: str, level: str, fields: Dict[str, object]) -> None:
         self._journal.record(event, level, fields)
@@ -141,7 +142,8 @@ class Round:
             "action": self._spec.action,
             "message": message,
             "updates": [],
-            "results": [],
+            # what an interrupted round had installed stays reported when this one fails
+            "results": [r.to_dict() for r in self._earlier],
             "reboot_required": False,
             "reboot_reasons": [],
             "will_reboot": False,
@@ -177,6 +179,7 @@ class Round:
             )
         self._state.set("preparing")
         self._backend.prepare(self._emit)
+        self._earlier = self._installed_before()  # before the scan, which may fail
         self._state.set("scanning")
         updates = self._backend.scan(self._emit)
         self._journal.append("scan.done", updates=[u.to_dict() for u in updates])
@@ -185,8 +188,9 @@ class Round:
         self._journal.record("plan.selected", "info", plan.to_fields())
         is_change = spec.action == "install" and bool(plan.selected)
         before = backend.inventory() if is_change else None
-        earlier = self._installed_before(plan.selected)
-        results = earlier + self._apply(list(plan.selected))
+        earlier = self._earlier
+        done = {r.id for r in earlier}
+        results = earlier + self._apply([u for u in plan.selected if u.id not in done])
         changes = change_record(before, backend.inventory() if before is not None else None)
         reboot = self._backend.reboot_state()
         # what the cut round installed counts as this round's work: a round that only found
@@ -206,14 +210,14 @@ class Round:
             "exit_status": int(ClientExit.OK),
         }
 
-    def _installed_before(self, selected: Tuple[Update, ...]) -> List[UpdateResult]:
+    def _installed_before(self) -> List[UpdateResult]:
         """Return what the interrupted round this one runs again installed before the cut:
-        its planned updates now at their planned version and not offered any more."""
+        its planned updates already at their planned version (read from the package
+        database, after the repair; reported even if this round fails later)."""
         recovery = self._spec.recovery
         if recovery is None or self._spec.action != "install":
             return []
-        chosen = {u.id for u in selected}
-        pending = sorted(i for i in recovery.planned if i not in chosen)
+        pending = sorted(recovery.planned)
         found = self._backend.installed_versions(pending) if pending else {}
         results = [
             UpdateResult(

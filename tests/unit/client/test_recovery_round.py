@@ -84,6 +84,29 @@ def test_a_recovery_round_that_only_found_earlier_installs_is_a_success_not_noth
     assert [r["id"] for r in final["results"]] == ["lab-base-a"]
 
 
+class FullDiskBackend(AfterCutBackend):
+    def scan(self, emit: object) -> list[Update]:  # type: ignore[override]
+        raise RuntimeError("dnf repoquery --upgrades failed: [Errno 28] No space left on device")
+
+
+def test_a_recovery_round_that_fails_still_reports_what_the_cut_round_installed(
+    folder: RoundPaths,
+) -> None:
+    """Found by the fault campaign (seed 13): the round run again failed at its scan (the
+    cache full) and its error result listed nothing, though the cut round had installed."""
+    planned = {"lab-base-a": "2.0-1", "lab-old": "2.0-1"}
+    round_ = make_round(folder, FullDiskBackend(), [], round=2, ack_timeout=0,
+                        selection={"plan": planned},
+                        recovery={"round": 1, "planned": planned})  # fmt: skip
+    thread, status = run_in_thread(round_)
+    thread.join(10.0)
+    records = Journal.snapshot(folder.journal).records()
+    final = next(r for r in records if r["event"] == "round.result")["fields"]
+    assert final["status"] == "error" and "No space left" in final["message"]
+    assert [(r["id"], r["status"]) for r in final["results"]] == [("lab-base-a", "installed")]
+    assert status == [4]
+
+
 def test_a_round_without_recovery_reports_only_its_own_installs(folder: RoundPaths) -> None:
     backend = AfterCutBackend()
     thread, _ = run_in_thread(make_round(folder, backend, [], ack_timeout=0))

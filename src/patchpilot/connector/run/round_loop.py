@@ -592,7 +592,10 @@ async def _run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[
             frozen = dict(report.plan)
             ctx.store.set_plan(ctx.run_id, frozen)
         reports.append(report)
-        is_rebooted = row.boot_id_after is not None or recovery.follows_reboot(round_no)
+        after_reset = recovery.follows_reboot(round_no)
+        is_rebooted = row.boot_id_after is not None or after_reset
+        if after_reset and report.status == "nothing" and ctx.options.action == "install":
+            continue  # the cut round's plan was done; the reset's new updates need a scan
         if not should_continue(report, action=ctx.options.action, is_rebooted=is_rebooted):
             break
     else:

@@ -91,7 +91,7 @@ async def run(target: FakeTarget, store: Store, tmp_path: Path, **extra: Any) ->
     events: list[Event] = []
     result = await run_target(
         TARGET,
-        RunOptions(run_id="r1", stability_window=0, reboot="never", **extra),
+        RunOptions(**{"run_id": "r1", "stability_window": 0, "reboot": "never", **extra}),
         store=store,
         on_event=events.append,
         transport=target.transport,
@@ -153,6 +153,35 @@ async def test_a_reset_as_the_client_starts_is_an_interruption_not_a_launch_time
     assert result.exit_code == 0 and target.launched == [1, 2, 3]
     (cut,) = result.interruptions
     assert cut["rebooted"] is True and cut["done_before"] == "nothing journaled past the start"
+
+
+async def test_a_reset_in_a_later_round_is_followed_by_a_scan_even_when_nothing_was_left(
+    store: Store, tmp_path: Path
+) -> None:
+    """Found by the fault campaign (seed 14): round 2 reset before it journaled anything; the
+    round run again on the frozen plan found nothing, and the run ended exit 0 without the
+    update round 2 was to install (lab-stage2-x)."""
+    first = [
+        record(1, "plan.selected", selected=["lab-a"], plan={"lab-a": "2"}),
+        final(
+            2, will_reboot=True, results=[{"id": "lab-a", "status": "installed", "version": "2"}]
+        ),
+    ]
+    nothing = [record(1, "run.started"), final(2, status="nothing", results=[])]
+    stage2 = [
+        record(1, "run.started"),
+        final(2, results=[{"id": "lab-stage2-x", "status": "installed", "version": "2"}]),
+    ]
+    target = CutTarget(
+        "r1",
+        {1: first, 2: [record(1, "run.started")], 3: nothing, 4: stage2},
+        cut={2: "reset"},
+        scan=[{"id": "lab-stage2-x", "candidate_version": "2"}],
+    )
+    result, _ = await run(target, store, tmp_path, reboot="if-required")  # fmt: skip
+    assert result.exit_code == 0 and target.launched == [1, 2, 3, 4]
+    assert {u["id"] for u in result.updates if u["status"] == "installed"} == {
+        "lab-a", "lab-stage2-x"}  # fmt: skip
 
 
 async def test_a_killed_client_is_recovered_and_its_unit_cleared_after(
