@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import subprocess
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +20,15 @@ from patchpilot.transports.ssh import SSHSettings, SSHTransport, _exit_signal, _
 
 async def _shell(process: asyncssh.SSHServerProcess[bytes]) -> None:
     """Run the command with sh, pumping the channel to and from it by hand."""
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    if agent := process.channel.get_agent_path():  # as sshd: a forwarded agent is announced
+        env["SSH_AUTH_SOCK"] = agent
     child = await asyncio.create_subprocess_shell(
         process.command or "true",
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env=env,
     )
     assert child.stdin and child.stdout and child.stderr
 
@@ -53,6 +59,13 @@ async def _shell(process: asyncssh.SSHServerProcess[bytes]) -> None:
         process.exit(status)
 
 
+class _JumpHost(asyncssh.SSHServer):
+    """An SSH server that also forwards TCP connections, as a ProxyJump host does."""
+
+    def connection_requested(self, dest_host: str, dest_port: int, *_: object) -> bool:
+        return True
+
+
 @dataclass
 class Server:
     port: int
@@ -80,7 +93,7 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
     (tmp_path / "id").chmod(0o600)
     (tmp_path / "authorized").write_bytes(client_key.export_public_key())
     acceptor = await asyncssh.create_server(
-        asyncssh.SSHServer,
+        _JumpHost,
         "127.0.0.1",
         0,
         server_host_keys=[host_key],
@@ -195,6 +208,105 @@ async def test_known_hosts_none_in_the_default_ssh_config_is_refused(
 async def test_known_hosts_none_from_an_inventory_is_refused(server: Server) -> None:
     with pytest.raises(HostKeyError, match="known_hosts 'none'"):
         await SSHTransport(server.settings(known_hosts="none")).connect()
+
+
+def _unlisted_config(server: Server, tail: str) -> Path:
+    """Write an ssh_config for web1 (no known_hosts: ~/.ssh's, which lacks the key), then tail."""
+    path = server.tmp / "ssh_config"
+    path.write_text(
+        f"Host web1\n  HostName 127.0.0.1\n  Port {server.port}\n"
+        f"  IdentityFile {server.client_key}\n{tail}"
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("tail", "user"),
+    [
+        ("Match user tester\n  UserKnownHostsFile none\n", "tester"),
+        ("Host web1\n  User tester\nMatch user tester\n  UserKnownHostsFile none\n", None),
+        ("Match final\n  UserKnownHostsFile none\n", "tester"),
+        ("Match final user tester\n  UserKnownHostsFile none\n", "tester"),
+        ("Match host 127.0.0.1\n  UserKnownHostsFile none\n", "tester"),
+        ("Match !user nobody\n  UserKnownHostsFile none\n", "tester"),
+    ],
+)
+async def test_no_ssh_config_form_turns_host_key_checking_off(
+    server: Server, monkeypatch: pytest.MonkeyPatch, tail: str, user: str | None
+) -> None:
+    """`Match user` and `Match final` hid `UserKnownHostsFile none` from the pre-check.
+
+    asyncssh then got known_hosts=None and accepted a key nobody listed. Whatever the form,
+    this server's key is unknown: the connection must be refused.
+    """
+    monkeypatch.setenv("HOME", str(server.tmp / "home"))
+    config = _unlisted_config(server, tail)
+    transport = SSHTransport(SSHSettings(host="web1", user=user, config_file=str(config)))
+    with pytest.raises(HostKeyError):
+        await transport.connect()
+        await transport.close()
+
+
+@pytest.fixture
+def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Run a real ssh-agent holding one key, as the connector's SSH_AUTH_SOCK."""
+    sock = str(tmp_path / "agent.sock")
+    process = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        key = tmp_path / "agent_key"
+        key.write_bytes(asyncssh.generate_private_key("ssh-ed25519").export_private_key())
+        key.chmod(0o600)
+        env = {**os.environ, "SSH_AUTH_SOCK": sock}
+        subprocess.run(["ssh-add", str(key)], env=env, check=True, capture_output=True, timeout=30)
+        monkeypatch.setenv("SSH_AUTH_SOCK", sock)
+        yield sock
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.mark.parametrize("forward", ["yes", "SSH_AUTH_SOCK"])
+async def test_the_agent_is_never_forwarded(server: Server, agent: str, forward: str) -> None:
+    """`ForwardAgent yes` let a hostile target list the connector's keys and use them."""
+    config = server.tmp / "ssh_config"
+    config.write_text(
+        f"Host *\n  ForwardAgent {'$' + forward if forward != 'yes' else forward}\n"
+        f"Host web1\n  HostName 127.0.0.1\n  Port {server.port}\n  User tester\n"
+        f"  IdentityFile {server.client_key}\n  UserKnownHostsFile {server.known_hosts}\n"
+    )
+    async with SSHTransport(SSHSettings(host="web1", config_file=str(config))) as ssh:
+        seen = await ssh.run(["sh", "-c", 'echo "${SSH_AUTH_SOCK:-none}"; ssh-add -l'])
+    assert seen.stdout.splitlines()[0] == "none", seen.stdout
+    assert seen.exit_status == 2, seen.stdout  # ssh-add: no agent to talk to
+
+
+def _jump_config(server: Server, jump_known_hosts: Path | str) -> Path:
+    """Write an ssh_config reaching web1 through the jump host `jump` (the same server)."""
+    config = server.tmp / "ssh_config"
+    config.write_text(
+        f"Host jump\n  HostName 127.0.0.1\n  Port {server.port}\n  User tester\n"
+        f"  IdentityFile {server.client_key}\n  UserKnownHostsFile {jump_known_hosts}\n"
+        f"  ForwardAgent yes\n"
+        f"Host web1\n  HostName 127.0.0.1\n  Port {server.port}\n  User tester\n"
+        f"  IdentityFile {server.client_key}\n  UserKnownHostsFile {server.known_hosts}\n"
+        f"  ProxyJump jump\n"
+    )
+    return config
+
+
+async def test_a_proxyjump_host_is_checked_and_forwards_nothing(server: Server, agent: str) -> None:
+    config = _jump_config(server, server.known_hosts)
+    async with SSHTransport(SSHSettings(host="web1", config_file=str(config))) as ssh:
+        seen = await ssh.run(["sh", "-c", 'echo "$SSH_CLIENT"; echo "${SSH_AUTH_SOCK:-none}"'])
+    assert seen.stdout.splitlines()[1] == "none", seen.stdout
+    with pytest.raises(HostKeyError, match="UserKnownHostsFile none"):
+        await SSHTransport(
+            SSHSettings(host="web1", config_file=str(_jump_config(server, "none")))
+        ).connect()
 
 
 async def test_refused_key_and_closed_port(server: Server) -> None:
