@@ -18,10 +18,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from pydantic import BaseModel, ValidationError
 
-from patchpilot.connector import RunOptions, Secret, TargetSpec
+from patchpilot.connector import RunOptions, Secret, TargetSpec, has_password
 from patchpilot.errors import ConfigurationError
 
 __all__ = [
@@ -126,15 +127,35 @@ class StoreAddress:
     password: Secret | None = None
 
 
+_TLS_EXTRAS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl")
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
 def store_address(state_url: str | None, connection: ConnectionFields | None) -> StoreAddress:
-    """Return the store from a `postgres` connection, else state_url (None: SQLite)."""
+    """Return the store from a `postgres` connection, else state_url (None: SQLite).
+
+    The connection's TLS settings (extra `sslmode`, `sslrootcert`, ...) go with it; a remote
+    host without `sslmode` gets `verify-full` (libpq's default, `prefer`, takes any server).
+    A state_url with a password is refused: a DAG's arguments show in Airflow's UI.
+    """
+    if state_url and has_password(state_url):
+        raise ConfigurationError(
+            "state_url: keep the password out of it (it shows in Airflow's rendered templates): "
+            "put it in the store's connection (state_conn_id), PGPASSWORD or ~/.pgpass"
+        )
     if connection is None:
         return StoreAddress(state_url)
-    if not connection.host:
+    host = connection.host
+    if not host:
         raise ConfigurationError(f"connection {connection.conn_id}: no host for the state store")
-    user = f"{connection.login}@" if connection.login else ""
+    user = f"{quote(connection.login, safe='')}@" if connection.login else ""
     port = f":{connection.port}" if connection.port else ""
-    url = f"postgresql://{user}{connection.host}{port}/{connection.schema or 'patchpilot'}"
+    tls = {k: str(connection.extra[k]) for k in _TLS_EXTRAS if connection.extra.get(k)}
+    if "sslmode" not in tls and not (host in _LOCAL_HOSTS or host.startswith("/")):
+        tls = {"sslmode": "verify-full", **tls}
+    query = f"?{urlencode(tls)}" if tls else ""
+    database = quote(connection.schema or "patchpilot", safe="")
+    url = f"postgresql://{user}{quote(host, safe='')}{port}/{database}{query}"
     return StoreAddress(url, connection.password)
 
 

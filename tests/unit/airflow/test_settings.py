@@ -60,10 +60,43 @@ def test_the_store_comes_from_a_postgres_connection_with_its_password_apart() ->
         "pp_store", host="db1", port=5433, login="pp", password=Secret("pw"), schema="patch"
     )
     address = store_address(None, conn)
-    assert address.url == "postgresql://pp@db1:5433/patch"
+    assert address.url == "postgresql://pp@db1:5433/patch?sslmode=verify-full"
     assert address.password is not None and address.password.reveal() == "pw"
     assert store_address("postgresql://x@h/db", None).url == "postgresql://x@h/db"
     assert store_address(None, None).url is None
+
+
+@pytest.mark.parametrize(
+    ("host", "extra", "expected"),
+    [
+        ("db1", {}, "postgresql://pp@db1/patch?sslmode=verify-full"),
+        ("db1", {"sslmode": "require"}, "postgresql://pp@db1/patch?sslmode=require"),
+        (
+            "db1",
+            {"sslmode": "verify-ca", "sslrootcert": "/etc/ca.pem"},
+            "postgresql://pp@db1/patch?sslmode=verify-ca&sslrootcert=%2Fetc%2Fca.pem",
+        ),
+        ("localhost", {}, "postgresql://pp@localhost/patch"),
+        ("127.0.0.1", {"sslmode": "disable"}, "postgresql://pp@127.0.0.1/patch?sslmode=disable"),
+        ("/run/postgresql", {}, "postgresql://pp@%2Frun%2Fpostgresql/patch"),
+    ],
+)
+def test_the_store_connection_keeps_its_sslmode(
+    host: str, extra: dict[str, str], expected: str
+) -> None:
+    """The connection's sslmode was dropped: a remote store was reached without TLS checks."""
+    conn = ConnectionFields("pp_store", host=host, login="pp", schema="patch", extra=extra)
+    assert store_address(None, conn).url == expected
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://pp:secret@db1/patch", "postgresql://pp@db1/patch?password=secret"]
+)
+def test_a_state_url_with_a_password_is_refused(url: str) -> None:
+    """As on the command line: a DAG's arguments show in Airflow's UI (rendered templates)."""
+    with pytest.raises(ConfigurationError, match="state_url: keep the password out") as caught:
+        store_address(url, None)
+    assert "secret" not in str(caught.value)
 
 
 def test_connection_key_and_known_hosts_become_private_files_for_the_run(tmp_path: Path) -> None:

@@ -4,12 +4,17 @@ The store holds every run, so a killed connector resumes where it stopped and `s
 `result` read it. Every write commits at once: the store is the connector's memory across
 crashes. `Store` holds the queries (one SQL text for every backend); a backend only runs them
 (`sqlite.py`, the default, one file per connector host; `postgres.py`, shared by many hosts)
-and decides how the run secret rests (`_seal`/`_unseal`). Use a store from one thread
-(asyncio is fine).
+and decides how the run secret rests (`_seal`/`_unseal`). A run's options (local hooks among
+them: commands this host runs) rest signed with the run's secret (HMAC-SHA256 over the run id
+and the options), so a writer of a shared database cannot change what a resumed run does:
+without the state key the secret does not open, and without the secret no signature fits.
+Use a store from one thread (asyncio is fine).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 from abc import ABC, abstractmethod
@@ -23,6 +28,7 @@ from patchpilot.connector.phase import RoundPhase
 from patchpilot.connector.plan import UpdateResult
 from patchpilot.connector.run_status import RunStatus
 from patchpilot.connector.secret import Secret
+from patchpilot.errors import StateError
 
 __all__ = ["SCHEMA", "RoundRow", "RunRow", "Store", "default_state_dir"]
 
@@ -113,6 +119,9 @@ class Store(ABC):
 
     folder: Path
     location: str
+    # Whether a run's options stored unsigned (by patchpilot before issue 21) still load: only
+    # where nobody else writes (this host's private SQLite file).
+    accepts_unsigned_options = True
 
     # What a backend provides: run a query, run a change (committed at once), close.
     @abstractmethod
@@ -146,6 +155,7 @@ class Store(ABC):
 
     def create_run(self, row: RunRow) -> None:
         values = _shallow(row)
+        values[3] = _signed(row.run_id, row.secret, row.options)
         values[4] = self._seal(row.run_id, row.secret)
         self._change(
             f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
@@ -312,19 +322,49 @@ class Store(ABC):
         )
 
     def _run_row(self, found: tuple[Any, ...]) -> RunRow:
-        run_id, target, mode, options, secret, status, exit_code, started, finished, plan = found
+        run_id, target, mode, options, sealed, status, exit_code, started, finished, plan = found
+        secret = self._unseal(run_id, sealed)
         return RunRow(
             run_id,
             target,
             mode,
-            options,
-            self._unseal(run_id, secret),
+            _verified(run_id, secret, options, is_unsigned_ok=self.accepts_unsigned_options),
+            secret,
             status,
             exit_code,
             started,
             finished,
             plan,
         )
+
+
+_SIGNED = "hmac1"
+
+
+def _signature(run_id: str, secret: Secret, options: str) -> str:
+    message = b"patchpilot-run-options:" + run_id.encode() + b"\0" + options.encode()
+    return hmac.new(secret.reveal().encode(), message, hashlib.sha256).hexdigest()
+
+
+def _signed(run_id: str, secret: Secret, options: str) -> str:
+    """Return options as they rest: `hmac1:<signature>:<options JSON>`."""
+    return f"{_SIGNED}:{_signature(run_id, secret, options)}:{options}"
+
+
+def _verified(run_id: str, secret: Secret, stored: str, *, is_unsigned_ok: bool) -> str:
+    """Return the options JSON of a stored row; StateError when its signature does not fit."""
+    scheme, signature, options = [*stored.split(":", 2), "", ""][:3]
+    if scheme == _SIGNED and hmac.compare_digest(
+        signature.encode(), _signature(run_id, secret, options).encode()
+    ):
+        return options
+    if is_unsigned_ok and stored.lstrip().startswith("{"):
+        return stored
+    raise StateError(
+        f"run {run_id}: its stored options are {'not signed' if scheme != _SIGNED else 'changed'}"
+        " (the options column was written by something other than patchpilot): refusing to"
+        " resume it; start a new run"
+    )
 
 
 _NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in (RunRow, RoundRow)}

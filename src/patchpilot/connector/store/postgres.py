@@ -44,6 +44,8 @@ def safe_location(url: str) -> str:
 class PostgresStore(Store):
     """The store in a PostgreSQL database; open with open_store(url=..., state_dir=...)."""
 
+    accepts_unsigned_options = False  # others write this database
+
     def __init__(self, url: str, folder: Path, *, password: Secret | None = None) -> None:
         self.folder = folder
         self.location = safe_location(url)

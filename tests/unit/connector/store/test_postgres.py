@@ -3,6 +3,7 @@ key and are refused with another, a dropped connection is reopened, the URL stay
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,42 @@ def test_the_cli_reads_the_shared_store_and_keeps_passwords_off_its_command_line
                                   with_password])  # fmt: skip
     assert isinstance(refused.exception, ConfigurationError)
     assert "out of the command line" in str(refused.exception)
+
+
+def test_options_changed_in_the_database_are_refused(
+    url: str, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """Whoever could write runs.options ran code on connector hosts (local hooks) on resume."""
+    store = _open(url, tmp_path)
+    row = _row()
+    store.create_run(replace(row, options='{"os": "linux", "local_hook_post": null}'))
+    assert store.run("r1").options == '{"os": "linux", "local_hook_post": null}'  # type: ignore[union-attr]
+    dbname = url.rsplit("/", 1)[1]
+    stored = postgres.psql("SELECT options FROM patchpilot.runs", dbname).strip()
+    for forged in (
+        stored.replace('"local_hook_post": null', '"local_hook_post": "touch /tmp/pwned"'),
+        '{"os": "linux", "local_hook_pre": "touch /tmp/pwned"}',  # as an unsealed older row
+    ):
+        postgres.psql(
+            f"UPDATE patchpilot.runs SET options = '{forged}' WHERE run_id = 'r1'", dbname
+        )
+        with pytest.raises(StateError, match="r1: its stored options"):
+            store.run("r1")
+    store.close()
+
+
+def test_sealed_options_moved_to_another_run_are_refused(
+    url: str, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    store = _open(url, tmp_path)
+    store.create_run(replace(_row("r1"), options='{"local_hook_post": "true"}'))
+    store.create_run(_row("r2"))
+    dbname = url.rsplit("/", 1)[1]
+    postgres.psql(
+        "UPDATE patchpilot.runs SET options = (SELECT options FROM patchpilot.runs "
+        "WHERE run_id = 'r1') WHERE run_id = 'r2'",
+        dbname,
+    )
+    with pytest.raises(StateError, match="r2: its stored options"):
+        store.run("r2")
+    store.close()
