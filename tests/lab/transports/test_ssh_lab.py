@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from patchpilot.errors import HostKeyError
-from patchpilot.lab import Lab, Server
+from patchpilot.lab import SUDO_USER, Lab, Server
 from patchpilot.transports.ssh import SSHSettings, SSHTransport
 
 pytestmark = pytest.mark.lab
@@ -116,11 +116,11 @@ def test_patchpilot_run_exits_69_and_touches_nothing(
 
 
 @pytest.mark.parametrize(
-    "tail",
+    ("tail", "user"),
     [
-        "Match user root\n    UserKnownHostsFile none\n",
-        "Match final\n    UserKnownHostsFile none\n",
-        "Match final user root\n    UserKnownHostsFile none\n",
+        (f"Match user {SUDO_USER}\n    UserKnownHostsFile none\n", SUDO_USER),
+        ("Match final\n    UserKnownHostsFile none\n", "root"),
+        ("Match final user root\n    UserKnownHostsFile none\n", "root"),
     ],
 )
 async def test_no_match_form_turns_host_key_checking_off(
@@ -129,6 +129,7 @@ async def test_no_match_form_turns_host_key_checking_off(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     tail: str,
+    user: str,
 ) -> None:
     """These forms hid `UserKnownHostsFile none` from the old pre-check: any key was taken."""
     monkeypatch.setenv("HOME", str(tmp_path))  # ~/.ssh/known_hosts: none, the key is unknown
@@ -138,7 +139,7 @@ async def test_no_match_form_turns_host_key_checking_off(
         f"Host {untouched_server.name}\n    HostName {untouched_server.address}\n"
         f"    Port {untouched_server.ssh_port}\n    IdentityFile {lab.key_path}\n{tail}"
     )
-    settings = SSHSettings(untouched_server.name, user="root", config_file=str(config))
+    settings = SSHSettings(untouched_server.name, user=user, config_file=str(config))
     transport = SSHTransport(settings)
     with pytest.raises(HostKeyError):
         await transport.connect()

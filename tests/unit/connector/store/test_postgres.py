@@ -59,21 +59,25 @@ def test_the_secret_rests_sealed_and_two_hosts_share_runs(
         store.close()
 
 
-def test_a_sealed_secret_moved_to_another_run_does_not_open(
+def test_a_sealed_value_moved_to_another_run_does_not_open(
     url: str, postgres: PostgresServer, tmp_path: Path
 ) -> None:
     store = _open(url, tmp_path)
-    store.create_run(_row("r1"))
-    store.create_run(_row("r2"))
+    store.create_run(replace(_row("r1"), options='{"local_hook_post": "true"}'))
     dbname = url.rsplit("/", 1)[1]
-    postgres.psql(
-        "UPDATE patchpilot.runs SET secret = (SELECT secret FROM patchpilot.runs "
-        "WHERE run_id = 'r1') WHERE run_id = 'r2'",
-        dbname,
-    )
+    for column, other, refusal in (
+        ("secret", "r2", "does not open"),
+        ("options", "r3", "r3: its stored options"),
+    ):
+        store.create_run(_row(other))
+        postgres.psql(
+            f"UPDATE patchpilot.runs SET {column} = (SELECT {column} FROM patchpilot.runs "
+            f"WHERE run_id = 'r1') WHERE run_id = '{other}'",
+            dbname,
+        )
+        with pytest.raises(StateError, match=refusal):
+            store.run(other)
     assert store.run("r1").secret.reveal() == SECRET  # type: ignore[union-attr]
-    with pytest.raises(StateError, match="does not open"):
-        store.run("r2")
     store.close()
 
 
@@ -141,21 +145,4 @@ def test_options_changed_in_the_database_are_refused(
         )
         with pytest.raises(StateError, match="r1: its stored options"):
             store.run("r1")
-    store.close()
-
-
-def test_sealed_options_moved_to_another_run_are_refused(
-    url: str, postgres: PostgresServer, tmp_path: Path
-) -> None:
-    store = _open(url, tmp_path)
-    store.create_run(replace(_row("r1"), options='{"local_hook_post": "true"}'))
-    store.create_run(_row("r2"))
-    dbname = url.rsplit("/", 1)[1]
-    postgres.psql(
-        "UPDATE patchpilot.runs SET options = (SELECT options FROM patchpilot.runs "
-        "WHERE run_id = 'r1') WHERE run_id = 'r2'",
-        dbname,
-    )
-    with pytest.raises(StateError, match="r2: its stored options"):
-        store.run("r2")
     store.close()
