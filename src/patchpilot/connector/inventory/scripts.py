@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from patchpilot.connector.inventory.sources import RawInventory, Var, parse_into
+from patchpilot.connector.inventory.yaml_loader import MAX_DEPTH
 from patchpilot.errors import ConfigurationError
 
 __all__ = ["SCRIPT_TIMEOUT", "is_script", "is_script_json", "read_script_json", "read_sources"]
@@ -118,7 +120,29 @@ def _output(argv: Sequence[str], what: str) -> str:
     return done.stdout
 
 
+_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _check_depth(inventory: RawInventory, text: str) -> None:
+    """Refuse JSON nested deeper than a YAML inventory may be (MAX_DEPTH), naming the line.
+
+    json.loads recurses: a few thousand `[` crash it with a RecursionError, and what it
+    does load, the inventory reader walks recursively too.
+    """
+    depth = 0
+    for token in _BRACKETS.finditer(text):
+        bracket = token.group()
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = text.count("\n", 0, token.start()) + 1
+                raise inventory.error(f"JSON nested more than {MAX_DEPTH} deep", line)
+        elif bracket in "]}":
+            depth -= 1
+
+
 def _json(inventory: RawInventory, text: str) -> object:
+    _check_depth(inventory, text)
     try:
         return json.loads(text)
     except ValueError as exc:
@@ -140,6 +164,7 @@ def _read_file(inventory: RawInventory, path: Path) -> None:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"{path}: cannot read the inventory: {exc}") from exc
     if text.lstrip().startswith("{"):
+        _check_depth(inventory, text)
         try:
             doc: Any = json.loads(text)
         except ValueError:

@@ -180,6 +180,8 @@ def test_several_inventories_merge_later_wins(tmp_path: Path) -> None:
         ("echo '[1, 2]'", "must be an object of groups"),
         ("echo nope", "not JSON"),
         ('echo \'{"web": {"hosts": "w1"}}\'', "must be lists"),
+        ("printf '{\"web\": %0150d}' 0 | sed 's/0/[/g; s/$/]/'", "JSON nested more than 100"),
+        ("head -c 100000 /dev/zero | tr '\\0' '['", "JSON nested more than 100"),
     ],
 )
 def test_inventory_command_failures_name_the_command(command: str, error: str) -> None:
