@@ -35,6 +35,7 @@ from patchpilot.connector import (
 from patchpilot.errors import ConfigurationError
 
 __all__ = [
+    "METRICS_MODE",
     "MetricsFile",
     "ReportFile",
     "check_outputs",
@@ -42,6 +43,8 @@ __all__ = [
     "write_file",
     "write_outputs",
 ]
+
+METRICS_MODE = 0o644  # node_exporter's textfile collector, another user, reads it
 
 ReportFile = Annotated[
     Path | None,
@@ -89,7 +92,7 @@ def write_outputs(
             _warn(f"the report {path.name}", exc)
             continue
         try:
-            write_file(text, path)
+            write_file(text, path, mode=METRICS_MODE if path == metrics_file else 0o600)
         except ConfigurationError as exc:
             print(f"patchpilot: warning: {exc}", file=sys.stderr)
 
@@ -125,10 +128,10 @@ def check_outputs(report: Path | None) -> None:
         format_of(report)
 
 
-def write_file(text: str, path: Path) -> None:
+def write_file(text: str, path: Path, *, mode: int = 0o600) -> None:
     """Write a report or metrics file atomically; ConfigurationError names it if that fails."""
     try:
-        write_text_atomic(text, path)
+        write_text_atomic(text, path, mode=mode)
     except OSError as exc:
         raise ConfigurationError(f"cannot write {path}: {exc.strerror or exc}") from exc
 

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from patchpilot.cli.outputs import MetricsFile, write_file
+from patchpilot.cli.outputs import METRICS_MODE, MetricsFile, write_file
 from patchpilot.cli.run import StateDir
 from patchpilot.cli.state import StateUrl, open_cli_store
 from patchpilot.connector import gather, render, render_metrics
@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
             store.close()
         text = render(gathered, fmt)
         if metrics_file is not None:
-            write_file(render_metrics(gathered), metrics_file)
+            write_file(render_metrics(gathered), metrics_file, mode=METRICS_MODE)
         if out is None:
             sys.stdout.write(text)
         else:

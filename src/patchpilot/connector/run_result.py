@@ -119,10 +119,12 @@ def write_result(result: dict[str, Any], path: str | Path) -> None:
     write_text_atomic(json.dumps(result, indent=2) + "\n", path, mode=0o600)
 
 
-def write_text_atomic(text: str, path: str | Path, *, mode: int = 0o644) -> None:
+def write_text_atomic(text: str, path: str | Path, *, mode: int = 0o600) -> None:
     """Write text to path atomically (temp file in the same folder, fsync, rename), with mode.
 
-    A reader (a scheduler, node_exporter's textfile collector) never sees half a file.
+    A reader (a scheduler, node_exporter's textfile collector) never sees half a file. Private
+    (0600) unless said otherwise: reports name servers, packages and failures, as the result
+    file does.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -101,6 +101,23 @@ def test_write_outputs_stores_the_fleet_and_writes_files(tmp_path: Path) -> None
     )
 
 
+@pytest.mark.parametrize("suffix", ["json", "html", "xml", "csv"])
+def test_a_report_is_as_private_as_the_result_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    """`--report x.json` wrote the result document 0644 where the result file is 0600.
+
+    The metrics file stays readable by others: node_exporter's collector reads it.
+    """
+    state = _store(tmp_path)
+    prom = tmp_path / "patchpilot.prom"
+    write_outputs(state, "f1", report=tmp_path / f"f1.{suffix}", metrics_file=prom)
+    _report(capsys, "f1", "--state-dir", str(state), "--out", str(tmp_path / f"out.{suffix}"))
+    for written in (tmp_path / f"f1.{suffix}", tmp_path / f"out.{suffix}"):
+        assert written.stat().st_mode & 0o777 == 0o600, written
+    assert prom.stat().st_mode & 0o777 == 0o644
+
+
 def test_an_unwritable_report_is_a_warning(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
