@@ -2,8 +2,10 @@
 
 A target hook runs as root through the client (`patchpilot-client hook --spec FILE`, the spec
 written 0600 beside the run's rounds), so the command text reaches one shell exactly once; a
-local hook runs under `/bin/sh -c` on the connector's host. Both get the same environment
-(HookEnv) and a timeout (`--hook-timeout`). Each hook's outcome (exit, bounded output,
+local hook runs under `/bin/sh -c` on the connector's host. Both get the same variables
+(HookEnv) and a timeout (`--hook-timeout`); a local hook gets nothing else of the connector's
+environment but where to find programs and the locale (`_KEPT`): never PGPASSWORD, the state
+key or a WinRM/SMB password. Each hook's outcome (exit, bounded output,
 seconds) becomes a journal record of the run (round 0 of the store's journal, beside the
 client's rounds) and a line of the result; a point whose hooks all succeeded is recorded
 done, so a resumed run never runs it twice.
@@ -41,6 +43,7 @@ __all__ = [
 ]
 
 OUTPUT_LIMIT = 4000  # characters of a hook's output kept (the client keeps as many)
+_KEPT = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 
 
 class HookPoint(enum.Enum):
@@ -75,7 +78,9 @@ class HookEnv:
     is_reboot_pending: bool = False
 
     def variables(self) -> dict[str, str]:
-        return {
+        """Return the variables; what a target reported (update ids) with a NUL or a lone
+        surrogate escaped, since neither can be an environment value."""
+        values = {
             "PATCHPILOT_RUN_ID": self.run_id,
             "PATCHPILOT_TARGET": self.target,
             "PATCHPILOT_HOOK": self.point,
@@ -84,6 +89,11 @@ class HookEnv:
             "PATCHPILOT_UPDATES_APPLIED_COUNT": str(len(self.applied)),
             "PATCHPILOT_REBOOT_PENDING": "1" if self.is_reboot_pending else "0",
         }
+        return {name: _env_safe(value) for name, value in values.items()}
+
+
+def _env_safe(value: str) -> str:
+    return value.replace("\0", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -129,7 +139,7 @@ async def run_local_hook(command: str, env: HookEnv, timeout: float) -> HookRun:
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, **env.variables()},
+        env={**{k: os.environ[k] for k in _KEPT if k in os.environ}, **env.variables()},
         start_new_session=True,
     )
     is_timed_out = False
