@@ -6,6 +6,7 @@ from here rather than from each other. Standard library only, Python 3.9+.
 """
 
 import hashlib
+import hmac
 import re
 from typing import Dict, Optional, Tuple
 
@@ -50,10 +51,12 @@ def normalize_kb(text: str) -> str:
 def pipe_name(run_id: str, round_no: int, secret: str) -> str:
     """Return the pipe's name for a run and round; raise ValueError for a malformed run id.
 
-    The name ends with a tag derived from the run's secret: a local user cannot know it, so
-    cannot create the pipe first (squat it) to make the round's endpoint fail.
+    The name ends with a tag derived from the run's secret, the run id and the round: a local
+    user cannot know it, so cannot create the pipe first (squat it) to make the round's
+    endpoint fail; and seeing one round's pipe tells nothing of the next round's name.
     """
     if not RUN_ID_RE.match(run_id) or not 1 <= round_no <= 99:
         raise ValueError("bad run id or round: %r, %r" % (run_id, round_no))
-    tag = hashlib.sha256(("patchpilot-pipe|" + secret).encode("utf-8")).hexdigest()[:16]
+    message = ("patchpilot-pipe|%s|%d" % (run_id, round_no)).encode("utf-8")
+    tag = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()[:16]
     return "\\\\.\\pipe\\patchpilot-%s-%d-%s" % (run_id, round_no, tag)

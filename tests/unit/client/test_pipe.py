@@ -167,6 +167,18 @@ def test_pipe_name() -> None:
             pipe_name(run, number, "ab" * 32)
 
 
+def test_round_ones_name_does_not_give_away_round_twos(kernel: FakeKernel, api: _Win32) -> None:
+    """The tag was per run: a user who saw round 1's pipe created round 2's name first."""
+    seen = pipe_name("r1", 1, SECRET)
+    guessed = seen.replace("patchpilot-r1-1-", "patchpilot-r1-2-")
+    kernel.pipes[guessed] = [{"handle": 1, "client": None}]  # squatted by the local user
+    endpoint = PipeEndpoint(pipe_name("r1", 2, SECRET), api=api)  # round 2 still starts
+    assert pipe_name("r1", 2, SECRET) != guessed
+    tags = {pipe_name(run, n, SECRET).rsplit("-", 1)[1] for run in ("r1", "r2") for n in (1, 2)}
+    assert len(tags) == 4  # neither another round's nor another run's name tells the tag
+    endpoint.close()
+
+
 def test_endpoint_admits_only_system_and_admins(kernel: FakeKernel, api: _Win32) -> None:
     endpoint = PipeEndpoint(pipe_name("r1", 1, SECRET), api=api)
     assert kernel.sddl == ["D:P(A;;GA;;;SY)(A;;GA;;;BA)"]

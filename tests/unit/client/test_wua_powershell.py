@@ -15,6 +15,7 @@ from patchpilot.client.backends.wua_powershell import (
     PowerShellAdapter,
     powershell_command,
 )
+from patchpilot.client.platforms import windows
 
 HERE = Path(__file__).parent
 SCENARIOS = HERE / "wua_scenarios"
@@ -121,7 +122,7 @@ def test_command_carries_the_script() -> None:
 
     argv = powershell_command(WUA_SCRIPT)
     assert argv[:-1] == [
-        "powershell.exe",
+        "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
         "-NoProfile",
         "-NonInteractive",
         "-ExecutionPolicy",
@@ -130,6 +131,30 @@ def test_command_carries_the_script() -> None:
     ]
     assert base64.b64decode(argv[-1]).decode("utf-16-le") == WUA_SCRIPT
     assert len(" ".join(argv)) < 32000  # CreateProcess's command-line limit
+
+
+@pytest.mark.parametrize(
+    ("system_root", "expected"),
+    [
+        ("D:\\WINNT", "D:\\WINNT\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"),
+        (None, "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"),
+        ("Windows", "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"),
+    ],
+)
+def test_powershell_is_started_by_its_full_path(
+    monkeypatch: pytest.MonkeyPatch, system_root: str | None, expected: str
+) -> None:
+    """The client, as SYSTEM, started bare `powershell.exe`: whatever the search order found.
+
+    Both its PowerShell children, the WUA helper and a target hook, name the system's own.
+    """
+    if system_root is None:
+        monkeypatch.delenv("SYSTEMROOT", raising=False)
+    else:
+        monkeypatch.setenv("SYSTEMROOT", system_root)
+    assert powershell_command("x")[0] == expected
+    argv = windows.shell_argv("Get-Date")  # target hooks' shell on Windows
+    assert argv[0] == expected and argv[-1] == "Get-Date"
 
 
 def test_no_powershell_is_a_wua_error_not_a_crash() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from patchpilot.connector.hooks import HookEnv, run_local_hook
 
 SECRETS = {

@@ -25,6 +25,7 @@ from patchpilot.client.backends.wua_com import (
     WuaUpdate,
     set_execution_state,
 )
+from patchpilot.client.platforms.windows import powershell
 
 __all__ = ["WUA_SCRIPT", "PowerShellAdapter", "powershell_command"]
 
@@ -124,7 +125,7 @@ while ($true) {
 def powershell_command(script: str) -> List[str]:
     """Return the argv running script in Windows PowerShell (no profile, no prompts)."""
     encoded = base64.b64encode(script.encode("utf-16-le")).decode("ascii")
-    return ["powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass",
+    return [powershell(), "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass",
             "-EncodedCommand", encoded]  # fmt: skip
 
 

@@ -5,6 +5,7 @@ runs on Linux); typeshed declares msvcrt's functions for win32 only and mypy rea
 Linux, hence the two `type: ignore` comments.
 """
 
+import ntpath
 import os
 import subprocess
 from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple
@@ -48,9 +49,22 @@ def is_private(mode: int) -> bool:
     return True
 
 
+def powershell() -> str:
+    """Return Windows PowerShell's full path: %SystemRoot%\\System32\\WindowsPowerShell\\v1.0.
+
+    The client runs as SYSTEM: a bare `powershell.exe` is whatever the search order finds
+    first (the current folder, PATH). A SystemRoot without a drive counts as unset
+    (C:\\Windows).
+    """
+    root = os.environ.get("SYSTEMROOT", "")
+    if not (ntpath.isabs(root) and ntpath.splitdrive(root)[0]):
+        root = "C:\\Windows"
+    return ntpath.join(root, "System32", "WindowsPowerShell", "v1.0", "powershell.exe")
+
+
 def shell_argv(command: str) -> List[str]:
-    """Return the argv that gives command to PowerShell once."""
-    return ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command", command]
+    """Return the argv that gives command to PowerShell (by its full path) once."""
+    return [powershell(), "-NoProfile", "-NonInteractive", "-Command", command]
 
 
 def new_group() -> Dict[str, Any]:

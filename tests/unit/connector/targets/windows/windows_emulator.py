@@ -10,7 +10,8 @@ tokens, each a `powershell.exe ... -EncodedCommand` script. An in-process asyncs
   files meet the client's journal and state;
 * a registered task starts at once as a real process: the pushed client zipapp under
   `python3 -I -S`, with the WUA backend whose PowerShell child is the WUA fake's stand-in
-  (tests/unit/client/wua_ps_stub.py, its machine state in a file);
+  (tests/unit/client/wua_ps_stub.py, its machine state in a file), found only by the full
+  path the client names (`C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe`);
 * the relay script connects to the round's endpoint (a Unix socket here, the named pipe on
   Windows) and pumps bytes, so the journal protocol runs end to end;
 * a reboot asked by the client (`systemctl reboot`, a shim: PATH holds only shims, so nothing
@@ -49,7 +50,12 @@ __all__ = ["EmulatedWindows"]
 STUB = Path(__file__).parents[3] / "client" / "wua_ps_stub.py"
 PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
 SHIMS = {
-    "powershell.exe": "exec {python} {stub} {scenario} {state}\n",
+    # The client starts PowerShell by its full path (no SYSTEMROOT here: C:\Windows). A name
+    # without `/` is looked up in PATH on Linux, so this shim answers for that path only: a
+    # bare `powershell.exe` would not be found.
+    "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe": (
+        "exec {python} {stub} {scenario} {state}\n"
+    ),
     "systemctl": 'case "$1" in\n  reboot) : > {marker};;\n'
     "  is-system-running) if [ -e {marker} ]; then echo stopping; else echo running; fi;;\n"
     "esac\n",
