@@ -28,6 +28,7 @@ import asyncssh
 
 from patchpilot.errors import (
     AuthenticationError,
+    ConfigurationError,
     ConnectError,
     HostKeyError,
     TransportError,
@@ -152,6 +153,8 @@ class SSHTransport(Transport):
     async def connect(self) -> None:
         if self._conn is not None and not self._conn.is_closed():
             return
+        if self.settings.key_file:
+            _refuse_open_key(self.settings.key_file)
         known_hosts = self._known_hosts(self._resolved(), self.settings.known_hosts)
         try:
             with _mapped("connect", self.settings):
@@ -437,6 +440,22 @@ def _resolve(host: str, **options: Any) -> asyncssh.SSHClientConnectionOptions |
     except (asyncssh.Error, OSError, ValueError):
         return None
     return resolved
+
+
+def _refuse_open_key(path: str) -> None:
+    """Refuse a private key file others may read or write, as ssh(1) does (ConfigurationError).
+
+    A missing or unreadable file is left to asyncssh, which names it.
+    """
+    try:
+        mode = os.stat(os.path.expanduser(path)).st_mode & 0o777
+    except OSError:
+        return
+    if mode & 0o077:
+        raise ConfigurationError(
+            f"{path}: not private (mode {mode:04o}): others could use this private key; "
+            "chmod 600 it"
+        )
 
 
 def _split_port(address: str) -> tuple[str, Any]:

@@ -14,7 +14,13 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from patchpilot.errors import AuthenticationError, ConnectError, HostKeyError, OutputLimitError
+from patchpilot.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectError,
+    HostKeyError,
+    OutputLimitError,
+)
 from patchpilot.transports.ssh import SSHSettings, SSHTransport, _exit_signal, _exit_status
 
 
@@ -309,9 +315,21 @@ async def test_a_proxyjump_host_is_checked_and_forwards_nothing(server: Server, 
         ).connect()
 
 
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+async def test_a_key_file_others_can_read_is_refused(server: Server, mode: int) -> None:
+    """As ssh(1) refuses an unprotected private key; patchpilot used it."""
+    server.client_key.chmod(mode)
+    with pytest.raises(ConfigurationError, match=r"not private .* chmod 600"):
+        await SSHTransport(server.settings()).connect()
+    server.client_key.chmod(0o600)
+    async with SSHTransport(server.settings()) as ssh:
+        assert (await ssh.run(["true"])).exit_status == 0
+
+
 async def test_refused_key_and_closed_port(server: Server) -> None:
     stranger = server.tmp / "stranger"
     stranger.write_bytes(asyncssh.generate_private_key("ssh-ed25519").export_private_key())
+    stranger.chmod(0o600)
     with pytest.raises(AuthenticationError):
         await SSHTransport(server.settings(key_file=str(stranger))).connect()
     with pytest.raises(ConnectError):

@@ -45,7 +45,8 @@ def _parse_key(text: str, source: str) -> bytes:
 def load_key(folder: Path) -> bytes:
     """Return the state key: $PATCHPILOT_STATE_KEY, $PATCHPILOT_STATE_KEY_FILE or folder/state.key.
 
-    The last is created (0600, random) when missing. Raise StateError when unreadable.
+    The last is created (0600, random) when missing. Raise StateError when unreadable, or when
+    the file is open to others (the key opens every run's secret), as ssh(1) refuses a key.
     """
     if os.environ.get(KEY_ENV):
         return _parse_key(os.environ[KEY_ENV], KEY_ENV)
@@ -56,11 +57,22 @@ def load_key(folder: Path) -> bytes:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(32) + "\n")
-        return _parse_key(path.read_text(), str(path))
+        return _parse_key(_private_text(path), str(path))
     except FileExistsError:  # another process made it first
-        return _parse_key(path.read_text(), str(path))
+        return _parse_key(_private_text(path), str(path))
     except OSError as exc:
         raise StateError(f"cannot read the state key {path}: {exc.strerror}") from exc
+
+
+def _private_text(path: Path) -> str:
+    """Return a key file's text; StateError when its mode lets others read or write it."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise StateError(
+            f"{path}: not private (mode {mode:04o}): the state key opens every run's secret; "
+            f"chmod 600 it"
+        )
+    return path.read_text()
 
 
 class SecretSealer:
