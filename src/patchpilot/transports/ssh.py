@@ -84,6 +84,8 @@ def _mapped(what: str, settings: SSHSettings) -> Iterator[None]:
     where = _where(settings)
     try:
         yield
+    except asyncssh.ConfigParseError as exc:  # a line this asyncssh cannot read: nothing ran
+        raise ConfigurationError(f"{where}: ssh_config: {exc}") from exc
     except asyncssh.PermissionDenied as exc:
         raise AuthenticationError(f"{where}: authentication refused ({exc.reason})") from exc
     except asyncssh.HostKeyNotVerifiable as exc:
@@ -435,7 +437,8 @@ def _resolve(host: str, **options: Any) -> asyncssh.SSHClientConnectionOptions |
     """
     try:
         resolved = asyncssh.SSHClientConnectionOptions(host=host, **options)
-        if resolved.config.has_match_final():
+        has_final = getattr(resolved.config, "has_match_final", None)  # asyncssh >= 2.19
+        if has_final is not None and has_final():
             resolved.update(host=host, reload=True, final=True)
     except (asyncssh.Error, OSError, ValueError):
         return None
