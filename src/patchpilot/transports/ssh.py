@@ -1,17 +1,18 @@
-"""The SSH transport (asyncssh): the only module that imports asyncssh or sees its exceptions.
+"""The SSH transport (asyncssh): with ssh_config.py, the only module importing asyncssh.
 
-Host keys are always verified: asyncssh is always handed the known_hosts the connector
-resolved itself (so no ssh_config form can leave it None, "trust every key"); an unknown or
-changed key is refused with its SHA-256 fingerprint, and so is a configuration naming no
-known_hosts at all (`UserKnownHostsFile none`). An OpenSSH client config file is honoured
-(Host aliases, HostName, Port, User, IdentityFile, UserKnownHostsFile, CertificateFile,
-ProxyJump...), except what would hand a target something of the connector's: the agent,
-X11, Kerberos credentials and environment variables are never forwarded. Authentication is
-by key, agent or certificate; passwords are never asked. A dropped connection is re-opened
-on the next call, so callers retry by calling again. With `use_sudo` (a non-root
-user) every command runs through `sudo -n`, checked once per connection: a refusal is named
-as such before any command runs. `use_sudo=None` decides after login: sudo unless the user
-the connection logged in as (from the target, or the config's `User`) is root.
+Only this one maps asyncssh's exceptions to patchpilot's. Host keys are always verified:
+asyncssh is always handed the known_hosts the connector resolved itself (so no ssh_config
+form can leave it None, "trust every key"); an unknown or changed key is refused with its
+SHA-256 fingerprint, and so is a configuration naming no known_hosts at all
+(`UserKnownHostsFile none`). An OpenSSH client config file is honoured (Host aliases,
+HostName, Port, User, IdentityFile, UserKnownHostsFile, CertificateFile, ProxyJump...),
+except what would hand a target something of the connector's: the agent, X11, Kerberos
+credentials and environment variables are never forwarded. Authentication is by key, agent
+or certificate; passwords are never asked. A dropped connection is re-opened on the next
+call, so callers retry by calling again. With `use_sudo` (a non-root user) every command
+runs through `sudo -n`, checked once per connection: a refusal is named as such before any
+command runs. `use_sudo=None` decides after login: sudo unless the user the connection
+logged in as (from the target, or the config's `User`) is root.
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ from patchpilot.transports import quoting
 from patchpilot.transports.base import CommandResult, Stream, Transport
 from patchpilot.transports.limits import MAX_OUTPUT, all_or_none, read_capped
 from patchpilot.transports.local import check_result
+from patchpilot.transports.ssh_config import (
+    NEVER_FORWARDED,
+    Hop,
+    jump_hosts,
+    refuse_open_key,
+    resolve,
+    trusted_hosts,
+)
 
 __all__ = ["SSHSettings", "SSHTransport"]
 
@@ -140,7 +149,7 @@ class SSHTransport(Transport):
             "connect_timeout": s.connect_timeout,
             "keepalive_interval": s.keepalive_interval,
             "keepalive_count_max": s.keepalive_count_max,
-            **_NEVER_FROM_CONFIG,
+            **NEVER_FORWARDED,
         }
         for key, value in (
             ("port", s.port),
@@ -155,63 +164,55 @@ class SSHTransport(Transport):
     async def connect(self) -> None:
         if self._conn is not None and not self._conn.is_closed():
             return
-        if self.settings.key_file:
-            _refuse_open_key(self.settings.key_file)
-        known_hosts = self._known_hosts(self._resolved(), self.settings.known_hosts)
+        s = self.settings
+        if s.key_file:
+            refuse_open_key(s.key_file)
+        resolved = self._resolved()
+        config = s.config_file or "~/.ssh/config"
+        known_hosts = trusted_hosts(resolved, s.known_hosts, where=_where(s), config=config)
+        jumps = await self._jumps(jump_hosts(resolved))
         try:
-            with _mapped("connect", self.settings):
-                jumps = await self._jumps()
-                try:
-                    conn = await asyncssh.connect(
-                        self.settings.host,
-                        **self._options(),
-                        known_hosts=known_hosts,
-                        tunnel=jumps,  # None: no ProxyJump of asyncssh's own making
-                    )
-                except BaseException:
-                    if jumps is not None:
-                        jumps.close()
-                    raise
-                conn.set_tunnel(jumps)  # closing the connection closes its jump hosts
-        except HostKeyError as exc:
-            raise await self._host_key_refusal(exc) from exc.__cause__
-        except TransportError as exc:  # unreachable: say what was tried, to fix the right thing
-            exc.args = (f"{exc} ({tried(self.settings)})",)
+            conn = await self._open(known_hosts, jumps)
+        except BaseException:
+            if jumps is not None:
+                jumps.close()
             raise
-        self._sudo = self.settings.use_sudo is True or (
-            self.settings.use_sudo is None and conn.get_extra_info("username") != "root"
+        conn.set_tunnel(jumps)  # closing the connection closes its jump hosts
+        self._sudo = s.use_sudo is True or (
+            s.use_sudo is None and conn.get_extra_info("username") != "root"
         )
         if self._sudo:
             await self._check_sudo(conn)
         self._conn = conn
 
-    async def _jumps(self) -> asyncssh.SSHClientConnection | None:
-        """Open the ssh_config's ProxyJump hosts in turn, each checked as the target is.
+    async def _open(
+        self, known_hosts: str | list[str] | bytes, jumps: asyncssh.SSHClientConnection | None
+    ) -> asyncssh.SSHClientConnection:
+        """Connect to the target with the connector's known_hosts, through jumps if any."""
+        try:
+            with _mapped("connect", self.settings):
+                return await asyncssh.connect(
+                    self.settings.host,
+                    **self._options(),
+                    known_hosts=known_hosts,
+                    tunnel=jumps,  # None: no ProxyJump of asyncssh's own making
+                )
+        except HostKeyError as exc:
+            raise await self._host_key_refusal(exc) from exc.__cause__
+        except TransportError as exc:  # unreachable: say what was tried, to fix the right thing
+            exc.args = (f"{exc} ({tried(self.settings)})",)
+            raise
 
-        asyncssh would open them itself from the config alone, where `ForwardAgent yes` or
-        `UserKnownHostsFile none` would apply to them: here every hop gets the connector's
-        own known_hosts and forwards nothing. A hop's own ProxyJump is not followed.
+    async def _jumps(self, hops: list[Hop]) -> asyncssh.SSHClientConnection | None:
+        """Open the ProxyJump hosts in turn, each checked as the target is, forwarding nothing.
+
+        asyncssh would open them itself from the config alone, `ForwardAgent yes` or
+        `UserKnownHostsFile none` applying to them. A hop's own ProxyJump is not followed.
         """
-        resolved = self._resolved()
-        spec = resolved.tunnel if resolved is not None else None
-        if not isinstance(spec, str) or spec.lower() == "none":
-            return None
         conn: asyncssh.SSHClientConnection | None = None
         try:
-            for hop in spec.split(","):
-                user, _, address = hop.rpartition("@")
-                host, port = _split_port(address)
-                config = [self.settings.config_file] if self.settings.config_file else ()
-                options = {"config": config, "port": port, "username": user or ()}
-                here = _resolve(host, **options)
-                next_conn = await asyncssh.connect(
-                    host,
-                    **{k: v for k, v in options.items() if v != ()},
-                    **_NEVER_FROM_CONFIG,
-                    known_hosts=self._known_hosts(here, None, host),
-                    tunnel=conn,
-                    connect_timeout=self.settings.connect_timeout,
-                )
+            for hop in hops:
+                next_conn = await self._hop(hop, conn)
                 next_conn.set_tunnel(conn)
                 conn = next_conn
         except BaseException:
@@ -219,6 +220,31 @@ class SSHTransport(Transport):
                 conn.close()
             raise
         return conn
+
+    async def _hop(
+        self, hop: Hop, tunnel: asyncssh.SSHClientConnection | None
+    ) -> asyncssh.SSHClientConnection:
+        """Connect to one jump host (through tunnel) with the connector's known_hosts."""
+        s, where = self.settings, f"ProxyJump host {hop.host}"
+        given = {"port": hop.port, "username": hop.user}
+        options = {
+            "config": [s.config_file] if s.config_file else (),
+            **{k: v for k, v in given.items() if v is not None},
+        }
+        named = s.config_file or "~/.ssh/config"
+        known_hosts = trusted_hosts(resolve(hop.host, **options), None, where=where, config=named)
+        with _mapped(f"connect to {where}", s):
+            try:
+                return await asyncssh.connect(
+                    hop.host,
+                    **options,
+                    **NEVER_FORWARDED,
+                    known_hosts=known_hosts,
+                    tunnel=tunnel,
+                    connect_timeout=s.connect_timeout,
+                )
+            except asyncssh.HostKeyNotVerifiable as exc:
+                raise HostKeyError(f"{where}: host key not verifiable: {exc.reason}") from exc
 
     async def _check_sudo(self, conn: asyncssh.SSHClientConnection) -> None:
         """Make sure sudo runs commands as root without a password, before anything else runs.
@@ -269,46 +295,10 @@ class SSHTransport(Transport):
             fingerprint=fingerprint,
         )
 
-    def _known_hosts(
-        self,
-        resolved: asyncssh.SSHClientConnectionOptions | None,
-        given: str | None,
-        host: str | None = None,
-    ) -> str | list[str] | bytes:
-        """Return the known_hosts asyncssh is handed: never None, so a key is always checked.
-
-        asyncssh reads `UserKnownHostsFile none` as "trust any key", where OpenSSH refuses
-        every host; and its own reading of the ssh_config (with the user for `Match user`,
-        again after `Match final`) could differ from any check made beforehand. So the
-        connector always passes the files itself: the given one, else the config's
-        (missing files skipped, as OpenSSH does), else ~/.ssh/known_hosts; none that exist
-        trusts no key. A config naming none at all is refused (HostKeyError).
-        """
-        where = host or _where(self.settings)
-        if given is not None:
-            if given.strip().lower() == "none":
-                raise HostKeyError(
-                    f"{where}: known_hosts 'none' (UserKnownHostsFile none) would check no host "
-                    "key; refusing to connect: name a known_hosts file"
-                )
-            return given
-        configured = resolved.known_hosts if resolved is not None else ()
-        if configured is None:
-            config = self.settings.config_file or "~/.ssh/config"
-            raise HostKeyError(
-                f"{where}: {config} sets `UserKnownHostsFile none` for this host, so no host key "
-                "would be checked; refusing to connect: name a known_hosts file there "
-                "(UserKnownHostsFile FILE) or with --known-hosts"
-            )
-        listed = configured if isinstance(configured, list | tuple) and configured else []
-        files = [os.path.expanduser(str(f)) for f in listed or ["~/.ssh/known_hosts"]]
-        readable = [f for f in files if os.path.isfile(f) and os.access(f, os.R_OK)]
-        return readable or b""
-
     def _resolved(self) -> asyncssh.SSHClientConnectionOptions | None:
         """Return what asyncssh derives from the settings and ssh_config; None if unreadable."""
         s = self.settings
-        return _resolve(
+        return resolve(
             s.host,
             config=[s.config_file] if s.config_file else (),
             port=s.port if s.port is not None else (),
@@ -413,60 +403,6 @@ class SSHTransport(Transport):
             self._forget_if_closed()
             raise
         return SSHStream(process, self.settings)
-
-
-_NEVER_FROM_CONFIG: dict[str, Any] = {
-    # Nothing of the connector's reaches a target, whatever an ssh_config says: no agent
-    # (ForwardAgent: a hostile target would log into every other target with it), no X11
-    # display, no Kerberos credentials, no local environment variable (SendEnv: PGPASSWORD).
-    "agent_forwarding": False,
-    "x11_forwarding": False,
-    "gss_delegate_creds": False,
-    "send_env": None,
-    "password_auth": False,
-    "kbdint_auth": False,
-}
-
-
-def _resolve(host: str, **options: Any) -> asyncssh.SSHClientConnectionOptions | None:
-    """Return asyncssh's reading of the ssh_config for host, as its connect() ends with it.
-
-    options are those of connect (config, port, username; () for "not given"): the user
-    decides `Match user`, and a config with `Match final` is read again as connect does.
-    None when the config cannot be read (connect then says why).
-    """
-    try:
-        resolved = asyncssh.SSHClientConnectionOptions(host=host, **options)
-        has_final = getattr(resolved.config, "has_match_final", None)  # asyncssh >= 2.19
-        if has_final is not None and has_final():
-            resolved.update(host=host, reload=True, final=True)
-    except (asyncssh.Error, OSError, ValueError):
-        return None
-    return resolved
-
-
-def _refuse_open_key(path: str) -> None:
-    """Refuse a private key file others may read or write, as ssh(1) does (ConfigurationError).
-
-    A missing or unreadable file is left to asyncssh, which names it.
-    """
-    try:
-        mode = os.stat(os.path.expanduser(path)).st_mode & 0o777
-    except OSError:
-        return
-    if mode & 0o077:
-        raise ConfigurationError(
-            f"{path}: not private (mode {mode:04o}): others could use this private key; "
-            "chmod 600 it"
-        )
-
-
-def _split_port(address: str) -> tuple[str, Any]:
-    """Split a ProxyJump hop's `host[:port]`; () when no port is given."""
-    host, colon, port = address.rpartition(":")
-    if colon and port.isdigit() and "]" not in port:
-        return host.strip("[]"), int(port)
-    return address.strip("[]"), ()
 
 
 def _lists_key(files: Sequence[str], host: str, port: int) -> bool:

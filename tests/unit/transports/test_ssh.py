@@ -321,6 +321,12 @@ async def test_a_proxyjump_host_is_checked_and_forwards_nothing(server: Server, 
         await SSHTransport(
             SSHSettings(host="web1", config_file=str(_jump_config(server, "none")))
         ).connect()
+    unlisted = server.tmp / "unlisted"
+    unlisted.write_text("")
+    with pytest.raises(HostKeyError, match="ProxyJump host jump: host key not verifiable"):
+        await SSHTransport(
+            SSHSettings(host="web1", config_file=str(_jump_config(server, unlisted)))
+        ).connect()
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
