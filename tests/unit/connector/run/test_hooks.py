@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from patchpilot.connector.hooks import HookEnv, run_local_hook
+from patchpilot.connector.run.hooks import HookEnv, run_local_hook
 
 SECRETS = {
     "PGPASSWORD": "pg-secret",
