@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from patchpilot.connector.run.hooks import HookEnv, run_local_hook
 
 SECRETS = {
