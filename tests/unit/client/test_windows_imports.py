@@ -24,7 +24,8 @@ SCRIPT = textwrap.dedent(
     assert make_backend("wua").name == "wua"
     assert ClientLock().acquire("r1", 1) and calls == [(2, 1)]
     from patchpilot.client.platforms import shell_argv
-    assert shell_argv("x")[0] == "powershell.exe"
+    expected = "C:\\\\Windows\\\\System32\\\\WindowsPowerShell\\\\v1.0\\\\powershell.exe"
+    assert shell_argv("x")[0] == expected  # by its full path, never a bare name
     print("ok")
     """
 )

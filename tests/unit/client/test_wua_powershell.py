@@ -3,7 +3,7 @@
 import json
 import sys
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 import pytest
 
@@ -142,7 +142,7 @@ def test_command_carries_the_script() -> None:
     ],
 )
 def test_powershell_is_started_by_its_full_path(
-    monkeypatch: pytest.MonkeyPatch, system_root: str | None, expected: str
+    monkeypatch: pytest.MonkeyPatch, system_root: Optional[str], expected: str
 ) -> None:
     """The client, as SYSTEM, started bare `powershell.exe`: whatever the search order found.
 
