@@ -12,16 +12,22 @@ SQLite store, on disk. Two rounds and one reboot per server, as the lab's catalo
 Reported per size: wall time; peak RSS over the process's base divided by servers in flight
 (an upper bound of the connector's memory per server: the doubles live in the same process);
 CPU seconds per server-round (also including the doubles); event-loop lag (a 50 ms ticker's
-lateness: p50, p99, max); store writes (rows changed) per second and the store's size; and,
+lateness: p50, p99, max); the CPU time of full garbage collections (count, total, max);
+store writes (rows changed) per second and the store's size; and,
 between sizes, each per-server figure's growth (1.0 = linear). Run (no root needed):
 
     .venv/bin/python bench/fleet_sim.py [--sizes 1000,10000] [--json out.json]
+        [--loop asyncio|uvloop] [--gc-freeze]
+
+--loop uvloop and --gc-freeze are the variants issue 23 measured (docs/benchmarks.md); uvloop
+is not a dependency of the product: install it in the .venv to try it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -29,7 +35,7 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,6 +222,30 @@ class LagMeter:
         return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else 0.0
 
 
+class FullCollections:
+    """The CPU time of Python's full (generation 2) garbage collections: unlike the lag, it
+    does not grow when other processes take the cores."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._began = time.thread_time()
+        else:
+            self.pauses.append(time.thread_time() - self._began)
+
+    def figures(self) -> dict[str, float]:
+        return {
+            "count": len(self.pauses),
+            "total_ms": round(1000 * sum(self.pauses), 1),
+            "max_ms": round(1000 * max(self.pauses, default=0.0), 1),
+        }
+
+
 def rss() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * PAGE
@@ -234,7 +264,8 @@ async def simulate(size: int, latency: Latency, work: Path, window: float) -> di
     job = FleetJob(
         work / "inventory.yml", None, FleetOptions(concurrency=size), None, "sim", options
     )
-    meter = LagMeter()
+    meter, collections = LagMeter(), FullCollections()
+    gc.callbacks.append(collections)
     base_rss = rss()
     ticker = asyncio.ensure_future(meter.run())
     cpu, wall = time.process_time(), time.monotonic()
@@ -248,6 +279,7 @@ async def simulate(size: int, latency: Latency, work: Path, window: float) -> di
     )
     wall, cpu = time.monotonic() - wall, time.process_time() - cpu
     ticker.cancel()
+    gc.callbacks.remove(collections)
     changes = store._db.total_changes
     store.close()
     rounds = sum(len(o.result.get("rounds") or ()) for o in result.outcomes if o)
@@ -271,6 +303,7 @@ async def simulate(size: int, latency: Latency, work: Path, window: float) -> di
                 round(at, 1) for _, at in sorted(zip(meter.lags, meter.at, strict=True))[-5:]
             ],
         },
+        "full_gc_cpu": collections.figures(),
         "store_rows_written": changes,
         "store_writes_per_s": round(changes / wall, 1),
         "store_mib": round(size_bytes / 2**20, 1),
@@ -285,6 +318,15 @@ def growth(small: dict[str, Any], large: dict[str, Any]) -> dict[str, float]:
     return {k: round(large[k] / small[k], 2) for k in keys if small[k]}
 
 
+def run_loop(kind: str, work: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """Run the simulation on asyncio's own loop or on uvloop's (--loop)."""
+    if kind == "uvloop":
+        import uvloop  # only for this variant: not a dependency of the product
+
+        return uvloop.run(work)
+    return asyncio.run(work)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000")
@@ -295,17 +337,29 @@ def main() -> None:
     parser.add_argument("--jitter", type=float, default=0.5, help="±fraction of each latency")
     parser.add_argument("--stability-window", type=float, default=5)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument(
+        "--gc-freeze", action="store_true", help="gc.freeze() once started (before the job)"
+    )
     args = parser.parse_args()
     latency = Latency(
         args.connect_ms / 1000, args.command_ms / 1000, args.work_s, args.reboot_s, args.jitter
     )
-    report: dict[str, Any] = {"load_before": os.getloadavg(), "latency": latency.__dict__}
+    report: dict[str, Any] = {
+        "load_before": os.getloadavg(),
+        "latency": latency.__dict__,
+        "loop": args.loop,
+        "gc_freeze": args.gc_freeze,
+    }
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="fleet-sim-") as tmp:
         for size in sizes:
             work = Path(tmp) / f"n{size}"
             work.mkdir()
-            figures = asyncio.run(simulate(size, latency, work, args.stability_window))
+            if args.gc_freeze:
+                gc.collect()
+                gc.freeze()  # the start-up heap (modules, options) is never walked again
+            figures = run_loop(args.loop, simulate(size, latency, work, args.stability_window))
             figures["load_after"] = os.getloadavg()
             report[str(size)] = figures
             print(json.dumps(figures), flush=True)
