@@ -57,7 +57,7 @@ def fill(state: Path, records: int) -> int:
     updates = [{"id": u["id"], "status": "installed", "round": 1} for u in scan]
     store.finish_run("r1", {"run_id": "r1", "target": "web1", "status": "success",
                             "exit_code": 0, "finished": "t1", "updates": updates})  # fmt: skip
-    size = store.journal_size("r1", 1)[1]
+    size = int(store.journal_size("r1", 1)[1])
     store.close()
     return size
 
