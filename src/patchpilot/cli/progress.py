@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from patchpilot.connector import Event, JournalRecord
 
@@ -50,7 +49,9 @@ def progress_of(event: Event) -> Progress | None:
     """Return the progress a journal record reports, None when it is not a progress record."""
     if not isinstance(event, JournalRecord) or event.record.get("event") != PROGRESS_EVENT:
         return None
-    f: Mapping[str, Any] = event.record.get("fields") or {}
+    f = event.record.get("fields")
+    if not isinstance(f, Mapping):  # a target's record may hold anything
+        return None
     try:
         return Progress(
             str(f.get("stage", "install")),
@@ -59,7 +60,7 @@ def progress_of(event: Event) -> Progress | None:
             int(f.get("bytes_done", 0)),
             int(f.get("bytes_total", 0)),
         )
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 

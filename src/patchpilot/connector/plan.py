@@ -74,19 +74,19 @@ class RoundReport:
         final: Mapping[str, Any] = {}
         chosen: Mapping[str, Any] = {}
         for record in join_parts(records):
-            fields = record.get("fields") or {}
+            fields = _mapping(record.get("fields"))
             if record.get("event") == "round.result":
                 final = fields
             elif record.get("event") == "plan.selected":
                 chosen = fields
         offered = {
             str(u.get("id")): str(u.get("candidate_version") or "")
-            for u in final.get("updates") or ()
+            for u in _items(final.get("updates"))
             if isinstance(u, Mapping)
         }
         results = tuple(
             UpdateResult.from_fields(r, round_no)
-            for r in final.get("results") or ()
+            for r in _items(final.get("results"))
             if isinstance(r, Mapping)
         )
         return cls(
@@ -94,11 +94,11 @@ class RoundReport:
             str(final.get("status", "error")),
             results,
             offered,
-            tuple(str(i) for i in chosen.get("selected") or ()),
-            {str(k): str(v) for k, v in (chosen.get("plan") or {}).items()},
-            bool(final.get("reboot_required")),
-            bool(final.get("will_reboot")),
-            _advisories(final.get("updates") or ()),
+            tuple(str(i) for i in _items(chosen.get("selected"))),
+            {str(k): str(v) for k, v in _mapping(chosen.get("plan")).items()},
+            final.get("reboot_required") is True,  # a target's anything else is no
+            final.get("will_reboot") is True,
+            _advisories(_items(final.get("updates"))),
             _mapping(final.get("changes")),
         )
 
@@ -108,6 +108,11 @@ class RoundReport:
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
+
+
+def _items(value: Any) -> list[Any]:
+    """Return a list's items; what a target put there instead (a number, a text) is none."""
+    return value if isinstance(value, list) else []
 
 
 def _advisories(updates: Iterable[Any]) -> dict[str, dict[str, Any]]:

@@ -286,7 +286,7 @@ async def stream(ctx: RoundContext, row: RoundRow) -> RoundRow:
         decide_reboot=None if ctx.change is None else ctx.change.before_reboot,
     )
     final = await follower.follow()
-    if final.get("fields", {}).get("will_reboot") and follower.may_reboot is not False:
+    if final.get("fields", {}).get("will_reboot") is True and follower.may_reboot is not False:
         # The connector's clock, like back_at: the target's record stamp may be minutes off
         # (issue 11, clock skew), and the reboot's seconds are back_at minus this.
         return replace(row, phase=RoundPhase.REBOOTING, reboot_requested_at=utc_now())

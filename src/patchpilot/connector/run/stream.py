@@ -233,7 +233,7 @@ class JournalFollower:
 
     async def _may_reboot(self, final: Record) -> bool:
         """Decide (once) whether the client may reboot: pre-reboot hooks, the window."""
-        if self.decide_reboot is None or not (final.get("fields") or {}).get("will_reboot"):
+        if self.decide_reboot is None or final.get("fields", {}).get("will_reboot") is not True:
             return True
         if self.may_reboot is None:
             self.may_reboot = await self.decide_reboot(int(self.target.round))
@@ -241,7 +241,7 @@ class JournalFollower:
 
     def _accept(self, record: Any) -> bool:
         """Deliver record once, in order; return True if it is the final record."""
-        if not isinstance(record, Mapping) or not isinstance(record.get("seq"), int):
+        if not _is_record(record):
             raise ClientProtocolError(f"malformed journal record: {str(record)[:200]}")
         seq = record["seq"]
         if seq > self.last_seq + 1:
@@ -250,7 +250,7 @@ class JournalFollower:
             self._count(record)
             self.last_seq = seq
             self.on_record(record)
-        is_final = record.get("event") == FINAL_EVENT
+        is_final = bool(record.get("event") == FINAL_EVENT)
         if is_final:
             self.final_seq = seq
         return is_final
@@ -284,6 +284,18 @@ class JournalFollower:
                 f"round {self.target.round}: a {event[: -len(PART_SUFFIX)]!r} record in more "
                 f"than {MAX_PARTS:,} parts (at record {seq}): a broken or hostile client"
             )
+
+
+def _is_record(record: Any) -> bool:
+    """Tell whether record has the shape every reader relies on: an integer seq, a string
+    event, an object of fields (or none), ts and level strings (or none)."""
+    return bool(
+        isinstance(record, Mapping)
+        and type(record.get("seq")) is int
+        and isinstance(record.get("event"), str)
+        and isinstance(record.get("fields", {}), Mapping)
+        and all(isinstance(record.get(k, ""), str) for k in ("ts", "level"))
+    )
 
 
 def _expect(message: dict[str, Any] | None, kind: str) -> dict[str, Any]:
