@@ -35,7 +35,10 @@ PANELS: dict[str, str] = {
     "list_hosts": SELECTION,
     "inventory_command": CONNECTION,
     "more_inventory": CONNECTION,
-    **dict.fromkeys(("concurrency", "serial", "max_fail_percent", "order", "seed"), ROLLOUT),
+    **dict.fromkeys(
+        ("concurrency", "serial", "max_fail_percent", "max_fail", "pause_timeout", "order", "seed"),
+        ROLLOUT,
+    ),
     "inventory": CONNECTION,
     **dict.fromkeys(
         (
