@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from connector_lab import lab_packages, records, run
+from connector_lab import assert_whole_journal, lab_packages, records, run
 
 from patchpilot.lab.lab import Lab
 from patchpilot.lab.platform_python import (
@@ -49,9 +49,7 @@ def test_a_server_whose_only_python_is_36_is_patched_by_discovery(
     assert (chosen["path"], chosen["version"]) == (PLATFORM_PYTHON, version)
     assert {"path": "/usr/bin/python3", "found": "missing"} in chosen["tried"]
     assert "client.python" in done.stdout  # said in the job output too
-    rounds = {r["round"] for r in records(tmp_path, "py36")} - {0}  # 0: the connector's own
-    finals = [r for r in records(tmp_path, "py36") if r["event"] == "round.result"]
-    assert rounds and len(finals) == len(rounds)
+    assert_whole_journal(tmp_path, "py36")
 
 
 def test_a_server_without_python_is_refused_and_left_unchanged(
