@@ -1,7 +1,5 @@
 """--download-limit on the client: each package tool's own setting (issue 24, item 3)."""
 
-from __future__ import annotations
-
 import json
 
 import pytest
