@@ -186,7 +186,7 @@ def register(app: typer.Typer) -> None:
 
     app.command(
         name="run",
-        help="Patch one server end to end; see the README.",
+        help="Patch one server end to end (docs/usage.md).",
         cls=GroupedCommand,
         epilog=RUN_EXAMPLES,
     )(with_panels(with_run_options(one_target)))

@@ -116,7 +116,7 @@ def test_fleet_at_a_terminal_shows_milestones_and_a_recap(
     code, screen = terminal.run(_fleet(lab, inventory, tmp_path, "--run-id", "night"), 400)
     text = terminal.capture(joined=True).split("\nBEGIN-1\n", 1)[1].split("\nDONE-1 rc=")[0]
     capture_to = os.environ.get("PATCHPILOT_TERMINAL_CAPTURE")
-    if capture_to:  # what the README shows
+    if capture_to:  # what docs/usage.md shows
         Path(capture_to).write_text(text)
     assert code == 0, text
     for server in servers:
