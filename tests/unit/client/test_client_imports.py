@@ -51,7 +51,7 @@ def _imports(tree: ast.AST) -> Set[str]:
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
 def test_standard_library_only(source: Path) -> None:
     tree = ast.parse(source.read_text())
-    allowed = set(sys.stdlib_module_names) | {"patchpilot"}
+    allowed = set(sys.stdlib_module_names) | {"patchpilot"}  # novermin: a host test
     foreign = {n for n in _imports(tree) if n.split(".")[0] not in allowed}
     assert not foreign, f"{source} imports {foreign}"
     inside = {n for n in _imports(tree) if n.startswith("patchpilot.")}
@@ -75,6 +75,15 @@ def _vermin(*paths: Path) -> "subprocess.CompletedProcess[str]":
 @pytest.mark.host
 def test_the_floor_is_python_3_6() -> None:
     done = _vermin(*PACKAGES)
+    assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.host
+def test_the_unit_tests_need_no_python_above_3_6_either() -> None:
+    """They run on every interpreter too (tests/unit/test_interpreters.py): this says which
+    file and line first, where the 3.6 run would only fail to collect it."""
+    tests = Path(__file__).resolve().parents[1]
+    done = _vermin(tests / "client", tests / "protocol")
     assert done.returncode == 0, done.stdout
 
 

@@ -85,7 +85,7 @@ def test_a_recovery_round_that_only_found_earlier_installs_is_a_success_not_noth
 
 
 class FullDiskBackend(AfterCutBackend):
-    def scan(self, emit: object) -> list[Update]:  # type: ignore[override]
+    def scan(self, emit: object) -> List[Update]:  # type: ignore[override]
         raise RuntimeError("dnf repoquery --upgrades failed: [Errno 28] No space left on device")
 
 

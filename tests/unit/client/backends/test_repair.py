@@ -97,6 +97,6 @@ def test_a_failing_refresh_is_tried_again_until_it_answers_or_patience_ends(
     answers = [False, False, True, True]
     assert dpkg.patiently(lambda: answers.pop(0), patience=5) is True
     assert answers == [True]  # asked three times
-    calls: list[int] = []
+    calls: List[int] = []
     assert dpkg.patiently(lambda: bool(calls.append(1)), patience=0.05) is False
     assert 2 <= len(calls) <= 6  # asked again every 0.01 s for 0.05 s, then given up
