@@ -77,6 +77,9 @@ def test_read_state_tolerates_absence_and_garbage(tmp_path: Path) -> None:
         ("Failed to fetch http://repo/pool/a_2.0_all.deb Could not connect", "failed"),
         ("Unable to fetch some archives, maybe run apt-get update", "failed"),
         ("You don't have enough free space in /var/cache/apt/archives/.", "failed"),
+        # the fault campaign, seed 20: the lock taken by another process between the wait
+        # and apt's own call made apt leave the package alone; it failed, it was not held
+        ("E:Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 191", "failed"),
         ("", "held"),
         ("Unable to correct problems, you have held broken packages.", "held"),
     ],

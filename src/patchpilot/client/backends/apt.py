@@ -170,6 +170,7 @@ class AptBackend(Backend):
                 "info",
                 {"id": update.id, "why": "apt did not change it in the batch: " + tail},
             )
+            wait_for_locks(self._deadline(), emit)  # another process may hold it meanwhile
             errors, tail = self._commit([update], emit)
             results[update.id] = self._settle_all([update], errors)[update.id] or _untouched(
                 update, tail
@@ -258,6 +259,9 @@ _DOWNLOAD_FAILURES = (
     "enough free space",
     "No space left on device",
 )
+# apt could not take dpkg's lock (another process took it between our wait and apt's call):
+# the package was not kept back by apt's resolver, it failed (fault campaign, seed 20)
+_LOCK_FAILURES = ("Could not get lock", "Unable to acquire the dpkg frontend lock")
 
 
 def _untouched(update: Update, tail: str) -> UpdateResult:
@@ -265,6 +269,8 @@ def _untouched(update: Update, tail: str) -> UpdateResult:
     or stored (the repository unreachable, the disk full: issue 11), else held back by apt."""
     if any(sign in tail for sign in _DOWNLOAD_FAILURES):
         return UpdateResult(update.id, "failed", None, "download failed: " + tail)
+    if any(sign in tail for sign in _LOCK_FAILURES):
+        return UpdateResult(update.id, "failed", None, "dpkg's lock stayed held: " + tail)
     return UpdateResult(update.id, "held", None, "apt kept it back: " + tail)
 
 
