@@ -30,6 +30,7 @@ Usage (root; builds the lab's RPM images on first use):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -99,7 +100,12 @@ class Patch:
         out = (self.folder / "stdout").open("ab")
         err = (self.folder / "stderr").open("ab")
         env = {**os.environ, "PGPASSWORD": PG_PASSWORD}
-        self.process = subprocess.Popen([*prefix, *self.argv], stdout=out, stderr=err, env=env)
+        # its own process group: faketime forks the connector as its child, and a SIGKILL of
+        # faketime alone left that connector running beside its restart (seed 25: two
+        # connectors on one run, the second refused with 64)
+        self.process = subprocess.Popen(
+            [*prefix, *self.argv], stdout=out, stderr=err, env=env, start_new_session=True
+        )
         out.close()
         err.close()
 
@@ -107,10 +113,16 @@ class Patch:
         with self.lock:
             if self.process is None or self.process.poll() is not None:
                 return "the run had ended"
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
+            self.kill()
             self.start(faketime=faketime)
             return f"SIGKILLed, started again{' under faketime ' + faketime if faketime else ''}"
+
+    def kill(self) -> None:
+        """SIGKILL the connector and whatever runs it (faketime), then reap it."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
 
     def poll(self) -> bool:
         """Return True once the run has ended on its own (not killed by a fault)."""
@@ -388,8 +400,8 @@ def campaign(
     while time.monotonic() < begun + args.deadline and not all(p.poll() for p in patches.values()):
         time.sleep(1)
     for patch in patches.values():
-        if not patch.poll() and patch.process is not None:
-            patch.process.kill()  # past its deadline: a violation, and no leftover connector
+        if not patch.poll():
+            patch.kill()  # past its deadline: a violation, and no leftover connector
     healed = max((begun + f.at + f.seconds for f in faults), default=0.0) + 5
     time.sleep(max(0.0, healed - time.monotonic()))  # every lasting fault has healed itself
     for patch in patches.values():
