@@ -11,11 +11,11 @@ from typing import Protocol
 
 from patchpilot.connector.events import EventSink, PhaseStarted, WarningRaised
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.run.reboot import Clock, RebootPolicy
+from patchpilot.connector.run.reboot import Clock, RebootPolicy, await_back
 from patchpilot.connector.run.stability import PendingStability, WindowWatch
 from patchpilot.connector.run.stream import StreamTuning
 from patchpilot.connector.secret import Secret
-from patchpilot.connector.store import Store
+from patchpilot.connector.store import RoundRow, Store
 from patchpilot.connector.targets.base import BootProbe, ClientSite, TargetOS
 from patchpilot.launchers.base import Launcher
 from patchpilot.transports.base import Transport
@@ -76,3 +76,23 @@ class RoundContext:
 
     def phase(self, round_no: int, phase: str, detail: str = "") -> None:
         self.emit(PhaseStarted(target=self.target, round=round_no, phase=phase, detail=detail))
+
+    async def await_new_boot(self, row: RoundRow) -> tuple[str, str]:
+        """Wait for the target to come back on a new boot (boot id changed, ready), leave its
+        stability window pending, and return the new boot id and how it came back.
+
+        The connection is closed first: the reboot ends it anyway, a read over a connection
+        whose far end vanished waits for the keepalive to notice, and a login left open is one
+        more thing the target's shutdown must stop (docs/lab.md). The boot id reads reconnect.
+        """
+        await self.transport.close()
+        after, detail = await await_back(
+            self.transport,
+            self.probe,
+            row.boot_id_before or "",
+            self.reboot_policy(),
+            clock=self.clock,
+            on_phase=lambda phase, detail: self.phase(row.round, phase, detail),
+        )
+        self.pending = PendingStability(row.round, after, self.clock.now())
+        return after, detail

@@ -24,8 +24,7 @@ from patchpilot.connector.events import JournalRecord, utc_now
 from patchpilot.connector.phase import RoundPhase
 from patchpilot.connector.run.context import RoundContext
 from patchpilot.connector.run.own_journal import HOOK_ROUND
-from patchpilot.connector.run.reboot import await_back, read_boot_id
-from patchpilot.connector.run.stability import PendingStability
+from patchpilot.connector.run.reboot import read_boot_id
 from patchpilot.connector.store import RoundRow
 from patchpilot.errors import RoundInterrupted, TransportError
 from patchpilot.launchers.base import TaskHandle, TaskState
@@ -174,17 +173,7 @@ async def recover(ctx: RoundContext, row: RoundRow, interruption: Interruption) 
     ctx.phase(row.round, "interrupted.recover", interruption.cause)
     if not interruption.is_rebooted:
         return
-    await ctx.transport.close()
-    policy = ctx.reboot_policy()
-    after, detail = await await_back(
-        ctx.transport,
-        ctx.probe,
-        row.boot_id_before or "",
-        policy,
-        clock=ctx.clock,
-        on_phase=lambda phase, detail: ctx.phase(row.round, phase, detail),
-    )
-    ctx.pending = PendingStability(row.round, after, ctx.clock.now())
+    _, detail = await ctx.await_new_boot(row)
     ctx.phase(row.round, "interrupted.back", f"{detail}; stability checked before the relaunch")
 
 

@@ -35,7 +35,6 @@ from patchpilot.connector.run.interruption import (
 from patchpilot.connector.run.interruption import record as record_interruption
 from patchpilot.connector.run.own_journal import HOOK_ROUND
 from patchpilot.connector.run.prescan import round_plan
-from patchpilot.connector.run.reboot import await_back
 from patchpilot.connector.run.stability import PendingStability, WindowWatch, confirm_stable
 from patchpilot.connector.run.stream import FINAL_EVENT, AttachTarget, JournalFollower, StreamTuning
 from patchpilot.connector.run.summary import round_report
@@ -295,23 +294,9 @@ async def stream(ctx: RoundContext, row: RoundRow) -> RoundRow:
 
 async def reboot_step(ctx: RoundContext, row: RoundRow) -> RoundRow:
     """Verify the reboot the client started: new boot id and ready; stability is pending
-    (`settle`, before the next launch or the run's end: stability.py).
-
-    The connection is closed first: the reboot ends it anyway, a read over a connection whose
-    far end vanished waits for the keepalive to notice, and a login left open is one more
-    thing the target's shutdown must stop (docs/lab.md). The boot id reads reconnect.
-    """
-    await ctx.transport.close()
+    (`settle`, before the next launch or the run's end: stability.py)."""
     policy = ctx.reboot_policy()
-    after, detail = await await_back(
-        ctx.transport,
-        ctx.probe,
-        row.boot_id_before or "",
-        policy,
-        clock=ctx.clock,
-        on_phase=lambda phase, detail: ctx.phase(row.round, phase, detail),
-    )
-    ctx.pending = PendingStability(row.round, after, ctx.clock.now())
+    after, detail = await ctx.await_new_boot(row)
     ctx.phase(
         row.round,
         "reboot.stability",
