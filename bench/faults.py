@@ -378,7 +378,8 @@ def campaign(
         argv = [PATCHPILOT, "run", server.name, "-F", str(lab.ssh_config_path),
                 "--run-id", f"faults-{seed}-{server.name}", "--stability-window", "1",
                 "--reboot-timeout", "180", "--result-file", str(folder / "result.json"),
-                "--log-format", "json", "--backend", _backend(server.flavor)]  # fmt: skip
+                "--log-format", "json", "--backend", _backend(server.flavor),
+                "--max-interruptions", str(args.max_interruptions)]  # fmt: skip
         argv += (
             ["--state-url", store.url("patchpilot")]
             if store
@@ -478,6 +479,7 @@ def main() -> int:
     parser.add_argument("--slow", type=int, default=30, help="lab-slow's install lasts 5..N s")
     parser.add_argument("--deadline", type=float, default=900, help="each run's deadline, s")
     parser.add_argument("--postgres", action="store_true", help="share a PostgreSQL store")
+    parser.add_argument("--max-interruptions", type=int, default=2, help="each run's limit")
     parser.add_argument("--lab-dir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write every fault and result")
     args = parser.parse_args()

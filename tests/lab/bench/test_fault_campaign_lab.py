@@ -24,8 +24,12 @@ def test_a_seeded_campaign_ends_with_every_invariant_held(lab: Lab, tmp_path: Pa
         import faults  # a script beside the tests, not a package
     finally:
         sys.path.remove(str(BENCH))
+    # --max-interruptions 5: whether a server's 3+ resets and kills land inside its rounds
+    # depends on this machine's speed, and past the limit (exit 78) the result still misses
+    # what the cut rounds installed: the open defect docs/reliability.md reproduces on its own
     args = argparse.Namespace(servers=3, faults=20, flavors="mixed", window=45.0, max_cut=20.0,
-                              deadline=600.0, slow=20, postgres=False)  # fmt: skip
+                              deadline=600.0, slow=20, postgres=False,
+                              max_interruptions=5)  # fmt: skip
     run = faults.campaign(lab, SEED, args, None, tmp_path)
     text = faults.table([run])
     print(text)

@@ -232,6 +232,10 @@ async def check_client(ctx: RoundContext, row: RoundRow) -> str | None:
         if status.state is not TaskState.EXITED:
             return None
         exit_status = status.exit_status
+        if exit_status is not None and exit_status > 128:
+            # killed by a signal before it wrote its state (kill -9 as it started): the round
+            # is interrupted like one killed later, not a client failure
+            await detect(ctx, row, task)
     if exit_status is None or exit_status == 0:
         return None
     if exit_status == 3:

@@ -58,15 +58,15 @@ class CutTarget(FakeTarget):
     def handle(self, argv: tuple[str, ...], stdin: bytes | None) -> CommandResult | tuple[int, str]:
         if argv[0] == "cat" and argv[1].endswith("state.json"):
             round_no = int(argv[1].split("round-")[1].split("/")[0])
-            if self.cut.get(round_no) == "reset-at-start" and round_no in self.launched:
-                return 1, ""  # the client never wrote its state: the reset came first
+            if self.cut.get(round_no, "").endswith("-at-start") and round_no in self.launched:
+                return 1, ""  # the client never wrote its state: the reset or kill came first
             if round_no in self.cut and round_no in self.launched:
                 return 0, json.dumps({"phase": "installing", "exit_status": None})
         if argv[:2] == ("systemctl", "show"):
             round_no = int(argv[2].rsplit("-r", 1)[1].split(".")[0])
             if self.cut.get(round_no) == "reset-at-start":
                 return 0, "LoadState=not-found\nActiveState=inactive\n"
-            if self.cut.get(round_no) == "kill":
+            if self.cut.get(round_no, "").startswith("kill"):
                 return 0, (
                     "LoadState=loaded\nActiveState=active\nSubState=exited\n"
                     "ExecMainCode=2\nExecMainStatus=9\n"
@@ -194,6 +194,19 @@ async def test_a_killed_client_is_recovered_and_its_unit_cleared_after(
     assert cut["rebooted"] is False and "killed by signal 9" in cut["cause"]
     stops = [c for c in target.transport.commands if c[:2] == ("systemctl", "stop")]
     assert any("patchpilot-r1-r1.service" in c for c in stops)  # cleared after round 2
+
+
+async def test_a_client_killed_before_it_wrote_its_state_is_an_interruption_not_a_failure(
+    store: Store, tmp_path: Path
+) -> None:
+    """Found by CI's fault campaign (seed 7): kill -9 of the client 0.3 s after systemd-run,
+    before its state.json; the run ended 77 ("exited with status 137") instead of running
+    the round again."""
+    target = CutTarget("r1", {**rounds(2), 1: [record(1, "run.started")]}, cut={1: "kill-at-start"})
+    result, _ = await run(target, store, tmp_path)
+    assert result.exit_code == 0 and target.launched == [1, 2]
+    (cut,) = result.interruptions
+    assert cut["rebooted"] is False and "killed by signal 9" in cut["cause"]
 
 
 async def test_more_interruptions_than_allowed_end_the_run_with_78(
