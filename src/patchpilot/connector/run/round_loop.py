@@ -453,8 +453,11 @@ class _Recovery:
         self.seen = interruptions(self.ctx.store.records(self.ctx.run_id, HOOK_ROUND))
         found = self.of(row.round)
         self.count += 1
+        # a reset earlier in a chain of cut rounds (each running the one before again) still
+        # rebooted the target after what they installed: the chain's end is followed as one
+        is_chained = self.last == row.round - 1 and self.is_last_rebooted
         self.last = row.round
-        self.is_last_rebooted = found is not None and found.is_rebooted
+        self.is_last_rebooted = is_chained or (found is not None and found.is_rebooted)
         if found is not None:
             self.planned.update(found.planned)
         limit = self.ctx.options.max_interruptions

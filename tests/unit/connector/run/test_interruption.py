@@ -184,6 +184,26 @@ async def test_a_reset_in_a_later_round_is_followed_by_a_scan_even_when_nothing_
         "lab-a", "lab-stage2-x"}  # fmt: skip
 
 
+async def test_a_reset_then_a_kill_is_still_followed_by_a_scan_for_what_the_reset_brought(
+    store: Store, tmp_path: Path
+) -> None:
+    """Found by CI's fault campaign (seed 7, --max-interruptions 5): round 2 reset, round 3
+    (running it again) killed, round 4 found everything installed; the reset's reboot had
+    brought lab-stage2-x, but only a round right after the reset counted as following a
+    reboot, and the run ended exit 0 without it."""
+    stage2 = [
+        record(1, "run.started"),
+        final(2, results=[{"id": "lab-stage2-x", "status": "installed", "version": "2"}]),
+    ]
+    target = CutTarget(
+        "r1", {**rounds(3), 4: stage2}, cut={1: "reset", 2: "kill"},
+        scan=[{"id": "lab-stage2-x", "candidate_version": "2"}],
+    )  # fmt: skip
+    result, _ = await run(target, store, tmp_path, reboot="if-required")
+    assert result.exit_code == 0 and target.launched == [1, 2, 3, 4]
+    assert "lab-stage2-x" in {u["id"] for u in result.updates if u["status"] == "installed"}
+
+
 async def test_a_killed_client_is_recovered_and_its_unit_cleared_after(
     store: Store, tmp_path: Path
 ) -> None:
