@@ -39,10 +39,12 @@ def test_security_suite_is_labelled_like_debian(lab: Lab, lab_server: Server) ->
 
 
 def test_publishing_a_new_version_while_servers_run(lab: Lab, lab_server: Server) -> None:
-    lab.repo.add_package("lab-base-c", "1.2")
+    """A package of this test's own: the repository is the session's, and a newer version of
+    a catalog package would change what every later test's servers upgrade to."""
+    lab.repo.add_package("lab-published", "1.1")
     lab.ssh(lab_server.name, [*APT, "update"])
-    lab.ssh(lab_server.name, [*APT, "install", "lab-base-c"])
-    assert _versions(lab, lab_server.name)["lab-base-c"] == "1.2"
+    lab.ssh(lab_server.name, [*APT, "install", "lab-published"])
+    assert _versions(lab, lab_server.name)["lab-published"] == "1.1"
 
 
 @pytest.mark.parametrize("package", ["lab-fail", "lab-conffile", "lab-slow"])
