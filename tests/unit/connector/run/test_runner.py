@@ -297,6 +297,20 @@ async def test_a_command_timing_out_before_round_one_names_its_phase(
     assert target.launched == []
 
 
+def refuse_connects(target: FakeTarget, times: int, message: str) -> list[int]:
+    """Make the target's next `times` connects fail with message; return the count left
+    (one list item, read after the run)."""
+    left = [times]
+
+    async def connect() -> None:
+        if left[0]:
+            left[0] -= 1
+            raise ConnectError(message)
+
+    target.transport.connect = connect  # type: ignore[method-assign]
+    return left
+
+
 async def test_resumed_mid_reboot_waits_for_the_target_to_answer_again(
     store: Store, tmp_path: Path
 ) -> None:
@@ -311,17 +325,9 @@ async def test_resumed_mid_reboot_waits_for_the_target_to_answer_again(
         await task
 
     target.transport.handler = target.handle
-    refusals = 2
-
-    async def still_down() -> None:
-        nonlocal refusals
-        if refusals:
-            refusals -= 1
-            raise ConnectError("connection refused")
-
-    target.transport.connect = still_down  # type: ignore[method-assign]
+    refusals = refuse_connects(target, 2, "connection refused")
     result, _ = await run(target, store, tmp_path)
-    assert refusals == 0
+    assert refusals == [0]
     assert result.outcome is Outcome.SUCCESS and target.launched == [1, 2]
 
 
@@ -339,17 +345,9 @@ async def test_resumed_mid_stream_waits_for_the_target_to_answer_again(
         await task
     target.endpoints.clear()
     target.hang_after = None
-    refusals = 2
-
-    async def cut() -> None:
-        nonlocal refusals
-        if refusals:
-            refusals -= 1
-            raise ConnectError("connect timed out")
-
-    target.transport.connect = cut  # type: ignore[method-assign]
+    refusals = refuse_connects(target, 2, "connect timed out")
     result, _ = await run(target, store, tmp_path)
-    assert refusals == 0
+    assert refusals == [0]
     assert result.outcome is Outcome.SUCCESS and target.launched == [1, 2]
 
 
