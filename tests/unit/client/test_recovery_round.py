@@ -3,7 +3,7 @@
 import json
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List, Tuple
 
 import pytest
 from test_round import SECRET, ScriptedBackend, make_round, run_in_thread
@@ -13,6 +13,7 @@ from patchpilot.client.heartbeat import Heartbeat
 from patchpilot.client.jobspec import JobSpecError, Recovery, parse_job_spec
 from patchpilot.client.journal import Journal
 from patchpilot.client.paths import RoundPaths
+from patchpilot.client.round import Round
 
 
 class AfterCutBackend(ScriptedBackend):
@@ -41,6 +42,14 @@ def folder(tmp_path: Path) -> RoundPaths:
     return RoundPaths(str(folder))
 
 
+def run_to_final(round_: Round, folder: RoundPaths) -> Tuple[Dict[str, Any], List[int]]:
+    """Run the round to its end; return its final record's fields and the exit status list."""
+    thread, status = run_in_thread(round_)
+    thread.join(10.0)
+    records = Journal.snapshot(folder.journal).records()
+    return next(r for r in records if r["event"] == "round.result")["fields"], status
+
+
 def test_a_recovery_round_reports_what_the_cut_round_installed_without_installing_it(
     folder: RoundPaths,
 ) -> None:
@@ -49,10 +58,7 @@ def test_a_recovery_round_reports_what_the_cut_round_installed_without_installin
     round_ = make_round(folder, backend, [], round=2, ack_timeout=0,
                         selection={"plan": planned},
                         recovery={"round": 1, "planned": planned})  # fmt: skip
-    thread, status = run_in_thread(round_)
-    thread.join(10.0)
-    records = Journal.snapshot(folder.journal).records()
-    final = next(r for r in records if r["event"] == "round.result")["fields"]
+    final, status = run_to_final(round_, folder)
     results = {r["id"]: (r["status"], r["message"]) for r in final["results"]}
     assert results == {
         "lab-base-a": ("installed", "installed before round 1 was interrupted"),
@@ -76,10 +82,7 @@ def test_a_recovery_round_that_only_found_earlier_installs_is_a_success_not_noth
     round_ = make_round(folder, EverythingBeforeBackend(), [], round=2, ack_timeout=0,
                         selection={"plan": planned},
                         recovery={"round": 1, "planned": planned})  # fmt: skip
-    thread, _ = run_in_thread(round_)
-    thread.join(10.0)
-    records = Journal.snapshot(folder.journal).records()
-    final = next(r for r in records if r["event"] == "round.result")["fields"]
+    final, _ = run_to_final(round_, folder)
     assert final["status"] == "success"
     assert [r["id"] for r in final["results"]] == ["lab-base-a"]
 
@@ -98,10 +101,7 @@ def test_a_recovery_round_that_fails_still_reports_what_the_cut_round_installed(
     round_ = make_round(folder, FullDiskBackend(), [], round=2, ack_timeout=0,
                         selection={"plan": planned},
                         recovery={"round": 1, "planned": planned})  # fmt: skip
-    thread, status = run_in_thread(round_)
-    thread.join(10.0)
-    records = Journal.snapshot(folder.journal).records()
-    final = next(r for r in records if r["event"] == "round.result")["fields"]
+    final, status = run_to_final(round_, folder)
     assert final["status"] == "error" and "No space left" in final["message"]
     assert [(r["id"], r["status"]) for r in final["results"]] == [("lab-base-a", "installed")]
     assert status == [4]
@@ -109,10 +109,7 @@ def test_a_recovery_round_that_fails_still_reports_what_the_cut_round_installed(
 
 def test_a_round_without_recovery_reports_only_its_own_installs(folder: RoundPaths) -> None:
     backend = AfterCutBackend()
-    thread, _ = run_in_thread(make_round(folder, backend, [], ack_timeout=0))
-    thread.join(10.0)
-    records = Journal.snapshot(folder.journal).records()
-    final = next(r for r in records if r["event"] == "round.result")["fields"]
+    final, _ = run_to_final(make_round(folder, backend, [], ack_timeout=0), folder)
     assert [r["id"] for r in final["results"]] == ["lab-fail"]
 
 
