@@ -20,9 +20,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from patchpilot.connector import RunOptions, Secret, TargetSpec, has_password
+from patchpilot.connector import (
+    RunOptions,
+    Secret,
+    TargetSpec,
+    flat_fields,
+    has_password,
+    sub_options,
+)
 from patchpilot.errors import ConfigurationError
 
 __all__ = [
@@ -78,14 +85,9 @@ def default_run_id(dag_id: str, task_id: str, dag_run_id: str, map_index: int, t
 
 
 def option_names() -> frozenset[str]:
-    """Return every run option's name as users spell it (sub-models' fields flat)."""
-    names: set[str] = set()
-    for name, info in RunOptions.model_fields.items():
-        nested = info.annotation
-        if isinstance(nested, type) and issubclass(nested, BaseModel):
-            names.update(nested.model_fields)
-        names.add(name)
-    return frozenset(names)
+    """Return every run option's name as users spell it (families' own options flat), and
+    each family's name (its own options nested, as RunOptions dumps them)."""
+    return frozenset(RunOptions.model_fields) | frozenset(flat_fields()) | frozenset(sub_options())
 
 
 def run_options(values: Mapping[str, Any]) -> RunOptions:

@@ -63,6 +63,7 @@ from patchpilot.connector.options import (
     flat_fields,
     option_meta,
     read_list_file,
+    sub_options,
 )
 from patchpilot.connector.plan_check import check_plan
 from patchpilot.connector.printable import PrintableFormatter, printable
@@ -155,6 +156,7 @@ __all__ = [
     "run_target",
     "server_run_id",
     "set_paused",
+    "sub_options",
     "target_of",
     "utc_now",
     "write_result",

@@ -3,24 +3,41 @@
 One `RunOptions` describes one run on one target; the CLI builds it from its options, the
 fleet from its job and each host's `patchpilot_*` inventory variables, and both derive their
 names, types, defaults and help text from the fields here (`Field(description=...)`, with
-the help group and CLI spelling in `json_schema_extra`). What only one target family has is
-a sub-model owned by that family (`windows: WindowsOptions`), spelled flat by users. It is
-frozen: a resumed run reuses the options it started with.
+the help group and CLI spelling in `json_schema_extra`). It names no target family: `--os`,
+`--transport`, `--launcher` and `--backend` take what the registered families declare
+(target_family.py), each family's own options (a sub-model, `options.windows`, spelled flat
+by users) sit beside the shared ones, and each family's own rules are asked. It is frozen: a
+resumed run reuses the options it started with.
 """
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from patchpilot.connector.maintenance_window import parse_deadline, parse_duration
 from patchpilot.connector.notify import check_notify_url
-from patchpilot.connector.targets import TARGETS, WindowsOptions
+from patchpilot.connector.target_family import TargetFamily, default_family, target_families
 from patchpilot.errors import ConfigurationError
 from patchpilot.protocol import RUN_ID_RE
 
@@ -32,14 +49,11 @@ __all__ = [
     "option_meta",
     "parse_list",
     "read_list_file",
+    "sub_options",
 ]
 
 _LISTS = ("include", "exclude")
 SEVERITIES = ("critical", "important", "moderate", "low")
-NO_APT_DATES = (
-    "apt's metadata has no publication date for a package version (AWS Patch Manager "
-    "documents the same limit), so --min-age cannot apply to apt; it needs dnf, zypper or WUA"
-)
 _RATE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b(?:/s)?)?$", re.IGNORECASE)
 _RATE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
@@ -79,9 +93,13 @@ def _meta(group: dict[str, str], **cli: object) -> dict[str, Any]:
 
 
 class RunOptions(BaseModel):
-    """Everything that shapes a run besides the target; defaults match the CLI's."""
+    """Everything that shapes a run besides the target; defaults match the CLI's.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Each registered family's own options are an extra attribute named after it (`windows`),
+    always present; any other name is refused as `extra="forbid"` would.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
 
     check_only: bool = Field(
         default=False,
@@ -155,7 +173,7 @@ class RunOptions(BaseModel):
         "first CPython >= 3.6 of a fixed list; Windows: python.exe beside a UNC --client-path).",
         json_schema_extra=_meta(CLIENT),
     )
-    launcher: Literal["auto", "systemd-run", "at", "schtasks"] = Field(
+    launcher: str = Field(
         default="auto", description="The target's scheduler.", json_schema_extra=_meta(CLIENT)
     )
     start_delay: float = Field(
@@ -164,10 +182,12 @@ class RunOptions(BaseModel):
         description="Seconds before the client starts.",
         json_schema_extra=_meta(CLIENT),
     )
-    os: Literal["linux", "windows"] = Field(
-        default="linux", description="The target's OS.", json_schema_extra=_meta(CONNECTION)
+    os: str = Field(
+        default_factory=default_family,
+        description="The target's OS.",
+        json_schema_extra=_meta(CONNECTION),
     )
-    transport: Literal["ssh", "psrp"] | None = Field(
+    transport: str | None = Field(
         default=None,
         description="ssh (default), or psrp: WinRM, for --os windows.",
         json_schema_extra=_meta(CONNECTION),
@@ -233,12 +253,9 @@ class RunOptions(BaseModel):
         description="A frozen plan chosen elsewhere (the fleet's plan host).",
         json_schema_extra={"cli": False, "per_host": False},
     )
-    windows: WindowsOptions = Field(
-        default_factory=WindowsOptions,
-        description="Options only Windows targets have (spelled flat: --winrm-port).",
-    )
+    # (each family's own options stand here in --help: see flat_fields)
     # -- issue 12: selection by advisory (updateinfo; WUA's MSRC data), the client's backend --
-    backend: Literal["auto", "apt-python", "apt-cli", "dnf", "dnf5", "zypper"] = Field(
+    backend: str = Field(
         default="auto",
         description="The client's update backend on the target (auto: by what it has).",
         json_schema_extra=_meta(CLIENT),
@@ -375,27 +392,41 @@ class RunOptions(BaseModel):
         json_schema_extra=_meta(SELECTION),
     )
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _flat_and_normalized(cls, data: Any) -> Any:
-        """Take a sub-model's fields spelled flat (`winrm_port=...`, as the CLI, inventories and
-        stores written before they were nested have them), and let the target family spell
-        list entries its way (Windows: "5031356" and "kb50*" become "KB5031356", "KB50*")."""
+    def _with_families(cls, data: Any, handler: ModelWrapValidatorHandler[RunOptions]) -> Any:
+        """Validate the shared options, then each family's own (spelled flat, as the CLI,
+        inventories and stores written before they were nested have them, or nested under
+        the family's name), and let the target family spell list entries its way (Windows:
+        "5031356" and "kb50*" become "KB5031356", "KB50*"). Then ask the family's rules."""
         if not isinstance(data, dict):
-            return data
+            return handler(data)
         data = dict(data)
-        for name, model in SUB_OPTIONS.items():
-            flat = {k: data.pop(k) for k in list(data) if k in model.model_fields}
-            if flat:
-                nested = data.get(name) or {}
-                if isinstance(nested, BaseModel):
-                    nested = nested.model_dump()
-                data[name] = {**nested, **flat}
-        family = TARGETS.get(str(data.get("os", "linux")))
+        own = _own_values(data)
+        errors = [_unknown(key, data.pop(key)) for key in list(data) if key not in cls.model_fields]
+        family = target_families().get(str(data.get("os") or default_family()))
         if family is not None:
             for key in _LISTS:
                 data[key] = tuple(family.normalize_entry(str(v)) for v in data.get(key) or ())
-        return data
+        options: RunOptions | None = None
+        try:
+            options = handler(data)
+        except ValidationError as exc:
+            errors += _line_errors(exc)
+        models = sub_options()
+        made: dict[str, BaseModel] = {}
+        for name, values in own.items():
+            try:
+                made[name] = models[name].model_validate(values)
+            except ValidationError as exc:
+                errors += _line_errors(exc, name)
+        if errors or options is None:
+            order = list(flat_fields())
+            errors.sort(key=lambda e: _position(order, e["loc"]))
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        options.__pydantic_extra__ = {**(options.__pydantic_extra__ or {}), **made}
+        options._consistent()
+        return options
 
     @field_validator("deadline")
     @classmethod
@@ -422,32 +453,58 @@ class RunOptions(BaseModel):
         parse_duration(value)  # ValueError names what is wrong
         return value.strip()
 
-    @model_validator(mode="after")
-    def _consistent(self) -> RunOptions:
+    @field_validator("os", "transport", "launcher", "backend", mode="before")
+    @classmethod
+    def _declared(cls, value: Any, info: ValidationInfo) -> Any:
+        """Take only a value some registered family declares (refused as a Literal would)."""
+        name = info.field_name or ""
+        if value is None and cls.model_fields[name].default is None:
+            return value
+        allowed = declared_values(name)
+        if value not in allowed:
+            *first, last = map(repr, allowed)
+            expected = f"{', '.join(first)} or {last}" if first else last
+            raise PydanticCustomError(
+                "literal_error", "Input should be {expected}", {"expected": expected}
+            )
+        return value
+
+    def _consistent(self) -> None:
+        """Refuse options that contradict each other or the target family (ValueError)."""
         if self.check_only and self.download_only:
             raise ValueError("--check-only and --download-only exclude each other")
-        family = TARGETS[self.os]
+        families = target_families()
+        family = families[self.os]
         if self.min_age is not None and not family.knows_release_dates:
             raise ValueError(f"--os {self.os} does not know release dates: --min-age cannot apply")
-        if self.download_limit is not None and not family.caps_downloads:
-            raise ValueError(
-                f"--os {self.os}: --download-limit has no client setting there (WUA downloads "
-                "through BITS, whose bandwidth Group Policy sets: docs/windows.md)"
-            )
         if self.transport is not None and self.transport not in family.transports:
             raise ValueError(f"--transport {self.transport} is not a transport of --os {self.os}")
         if self.launcher not in family.launchers:
             raise ValueError(f"--launcher {self.launcher} is not a scheduler of --os {self.os}")
-        if self.backend in ("apt-python", "apt-cli") and (
-            self.severity or self.advisory or self.cve
-        ):
-            raise ValueError(
-                "apt has no advisory metadata: "
-                "--severity, --advisory and --cve need dnf, zypper or WUA"
-            )
-        if self.backend in ("apt-python", "apt-cli") and self.min_age is not None:
-            raise ValueError(NO_APT_DATES)
-        return self
+        owners = [f for f in families.values() if self.backend in f.backends and f is not family]
+        for rules in (family, *owners):
+            rules.check_options(self)
+
+    @model_serializer(mode="wrap")
+    def _own_options_in_place(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        """Dump each family's own options in flat_fields' order, and leave out those that are
+        all defaults when defaults are excluded, as a field's would be."""
+        dumped: dict[str, Any] = handler(self)
+        own = {name: dumped.pop(name) for name in sub_options() if name in dumped}
+        if info.exclude_defaults:
+            own = {name: values for name, values in own.items() if values != {}}
+        items = list(dumped.items())
+        at = next((i for i, (k, _) in enumerate(items) if k == _OWN_OPTIONS_BEFORE), len(items))
+        return dict(items[:at] + list(own.items()) + items[at:])
+
+    def family_options(self, model: type[_Own]) -> _Own:
+        """Return a target family's own options: the sub-model it registered (WindowsOptions)."""
+        for value in (self.__pydantic_extra__ or {}).values():
+            if isinstance(value, model):
+                return value
+        raise KeyError(f"no target family has registered {model.__name__}")
 
     @field_validator("severity", mode="before")
     @classmethod
@@ -498,18 +555,105 @@ class RunOptions(BaseModel):
         return {"scan": "check-only", "download": "download-only"}.get(self.action, "install")
 
 
-# The sub-models of RunOptions, by field name: their fields are spelled flat by users.
-SUB_OPTIONS: dict[str, type[BaseModel]] = {"windows": WindowsOptions}
+_Own = TypeVar("_Own", bound=BaseModel)
+
+# The options whose values the registered families declare, and where each family says them.
+_DECLARED: dict[str, Callable[[type[TargetFamily]], tuple[str, ...]]] = {
+    "os": lambda family: (family.name,),
+    "transport": lambda family: family.transports,
+    "launcher": lambda family: family.launchers,
+    "backend": lambda family: family.backends,
+}
+# Each family's own options stand before this option in --help (and in flat_fields).
+_OWN_OPTIONS_BEFORE = "backend"
+
+
+def declared_values(name: str) -> tuple[str, ...]:
+    """Return the values option name takes: its default `auto` if it has one, then what each
+    registered family declares, in the families' name order."""
+    default = RunOptions.model_fields[name].default
+    values = [default] if isinstance(default, str) else []
+    for family in target_families().values():
+        values += [v for v in _DECLARED[name](family) if v not in values]
+    return tuple(values)
+
+
+def sub_options() -> dict[str, type[BaseModel]]:
+    """Return each registered family's own options (a sub-model) by the family's name, which
+    is also their attribute on RunOptions; users spell their fields flat.
+
+    Raise ConfigurationError when a family's name or own option is a shared option's name.
+    """
+    found: dict[str, type[BaseModel]] = {}
+    for name, family in target_families().items():
+        if family.own_options is None:
+            continue
+        clash = ({name} | set(family.own_options.model_fields)) & set(RunOptions.model_fields)
+        if clash:
+            raise ConfigurationError(
+                f"target family {name!r} declares {', '.join(sorted(clash))}, a run option"
+            )
+        found[name] = family.own_options
+    return found
+
+
+def _own_values(data: dict[str, Any]) -> dict[str, Any]:
+    """Take each family's own options out of data: nested under its name, or spelled flat."""
+    found: dict[str, Any] = {}
+    for name, model in sub_options().items():
+        nested = data.pop(name, None)
+        flat = {k: data.pop(k) for k in list(data) if k in model.model_fields}
+        if isinstance(nested, BaseModel):
+            nested = nested.model_dump()
+        found[name] = {**(nested or {}), **flat} if flat or nested is None else nested
+    return found
+
+
+def _unknown(key: str, value: Any) -> InitErrorDetails:
+    """Return the error `extra="forbid"` gives a name that no option has."""
+    error = PydanticCustomError("extra_forbidden", "Extra inputs are not permitted")
+    return {"type": error, "loc": (key,), "input": value}
+
+
+def _line_errors(exc: ValidationError, *where: str) -> list[InitErrorDetails]:
+    """Return exc's errors as they are, below location `where` (a family's name)."""
+    return [
+        {
+            "type": PydanticCustomError(e["type"], e["msg"]),
+            "loc": (*where, *e["loc"]),
+            "input": e["input"],
+        }
+        for e in exc.errors()
+    ]
+
+
+def _position(order: list[str], loc: tuple[int | str, ...]) -> int:
+    """Return where an error's option stands (pydantic reports fields in their order)."""
+    option = error_option(loc)
+    return order.index(option) if option in order else len(order)
 
 
 def flat_fields() -> dict[str, FieldInfo]:
-    """Return every option a user can set, by the flat name they spell it with (sub-models'
-    fields in place of the sub-model), in definition order."""
+    """Return every option a user can set, by the flat name they spell it with (families' own
+    options among them), in --help's order; an option whose values the families declare is
+    typed as the Literal of those values."""
     found: dict[str, FieldInfo] = {}
     for name, info in RunOptions.model_fields.items():
-        model = SUB_OPTIONS.get(name)
-        found.update(model.model_fields if model is not None else {name: info})
+        if name == _OWN_OPTIONS_BEFORE:
+            for model in sub_options().values():
+                found.update(model.model_fields)
+        found[name] = _as_declared(name, info)
     return found
+
+
+def _as_declared(name: str, info: FieldInfo) -> FieldInfo:
+    if name not in _DECLARED:
+        return info
+    literal: Any = Literal
+    declared = literal[declared_values(name)]
+    typed = copy.copy(info)
+    typed.annotation = declared | None if info.default is None else declared
+    return typed
 
 
 def option_meta(info: FieldInfo) -> dict[str, Any]:
@@ -523,7 +667,7 @@ def error_option(loc: tuple[int | str, ...]) -> str | None:
     names = [str(part) for part in loc if isinstance(part, str)]
     if not names:
         return None
-    return names[1] if names[0] in SUB_OPTIONS and len(names) > 1 else names[0]
+    return names[1] if names[0] in sub_options() and len(names) > 1 else names[0]
 
 
 def parse_list(text: str, *, source: str = "list") -> tuple[str, ...]:

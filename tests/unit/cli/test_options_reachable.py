@@ -8,14 +8,13 @@ import typing
 from typing import Any
 
 import pytest
-import typer
+from options_app import invoke
 from pydantic.fields import FieldInfo
-from typer.testing import CliRunner
 
-from patchpilot.cli.options import flag_of, with_run_options
+from patchpilot.cli.options import flag_of
 from patchpilot.connector.fleet.job import host_options, per_host_options, target_of
 from patchpilot.connector.inventory import HostEntry
-from patchpilot.connector.options import SUB_OPTIONS, RunOptions, flat_fields, option_meta
+from patchpilot.connector.options import RunOptions, flat_fields, option_meta, sub_options
 from patchpilot.errors import ConfigurationError
 
 _SAMPLES: dict[str, Any] = {
@@ -30,7 +29,7 @@ _SAMPLES: dict[str, Any] = {
 
 
 def _value(options: RunOptions, name: str) -> Any:
-    for sub in SUB_OPTIONS:
+    for sub in sub_options():
         model = getattr(options, sub)
         if name in type(model).model_fields:
             return getattr(model, name)
@@ -80,15 +79,8 @@ def test_only_internal_fields_are_kept_off_the_command_line() -> None:
 def test_every_option_is_reachable_from_the_cli(name: str) -> None:
     info = flat_fields()[name]
     value = _sample(name, info)
-    seen: list[RunOptions] = []
-    app = typer.Typer()
-
-    def command(options: RunOptions) -> None:
-        seen.append(options)
-
-    app.command()(with_run_options(command))
-    result = CliRunner().invoke(app, _argv(name, value))
-    assert result.exit_code == 0, result.output
+    code, seen, output = invoke(_argv(name, value))
+    assert code == 0, output
     assert _value(seen[0], name) == value
     assert option_meta(info).get("group"), f"{name} has no help group"
     assert info.description, f"{name} has no help text"
@@ -112,29 +104,17 @@ def test_job_wide_options_are_refused_per_host() -> None:
         host_options(RunOptions(), host)
 
 
-def _invoke(argv: list[str]) -> tuple[int, list[RunOptions], str]:
-    seen: list[RunOptions] = []
-    app = typer.Typer()
-
-    def command(options: RunOptions) -> None:
-        seen.append(options)
-
-    app.command()(with_run_options(command))
-    result = CliRunner().invoke(app, argv)
-    return result.exit_code, seen, result.output + str(result.exception or "")
-
-
 def test_hooks_spelled_when_equals_command() -> None:
     """`--hook WHEN=COMMAND` (issue 13's spelling) sets the point's hook; the command text is
     kept whole, `=` and quotes included."""
-    code, seen, output = _invoke(
+    code, seen, output = invoke(
         ["--hook", "pre=systemctl stop app && echo 'a=b'", "--local-hook", "post-reboot=curl -s x"]
     )
     assert code == 0, output
     assert seen[0].hook_pre == "systemctl stop app && echo 'a=b'"
     assert seen[0].local_hook_post_reboot == "curl -s x"
     for bad in (["--hook", "later=x"], ["--hook", "pre"], ["--hook", "pre=a", "--hook", "pre=b"]):
-        code, seen, output = _invoke(bad)
+        code, seen, output = invoke(bad)
         assert code != 0 and not seen and "--hook" in output
-    code, seen, output = _invoke(["--hook", "pre=a", "--hook-pre", "b"])
+    code, seen, output = invoke(["--hook", "pre=a", "--hook-pre", "b"])
     assert code != 0 and "both set" in output

@@ -79,6 +79,7 @@ EXPECTED = {
     "run_target",
     "server_run_id",
     "set_paused",
+    "sub_options",
     "target_of",
     "utc_now",
     "write_result",

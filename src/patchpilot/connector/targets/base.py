@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from patchpilot.connector.target_family import TargetFamily
 from patchpilot.connector.targets.interpreter import Interpreter
 from patchpilot.launchers.base import Launcher, TaskHandle
 from patchpilot.transports.base import CommandResult, Stream, Transport
@@ -76,15 +77,12 @@ class BootProbe(abc.ABC):
         return first == second
 
 
-class TargetOS(abc.ABC):
-    """The OS-specific steps of a run, for one target."""
+class TargetOS(TargetFamily, abc.ABC):
+    """The OS-specific steps of a run, for one target; what the run options need of the
+    family (its name, own options, launchers, transports, backends, rules) is declared as
+    TargetFamily's class attributes, and `@register_family` registers the class."""
 
-    name: str = "base"
-    knows_release_dates: bool = False  # its updates carry a release date (--min-age)
-    caps_downloads: bool = False  # its client can cap the package tool's rate (--download-limit)
     launcher: str = "auto"  # the launcher `auto` means on this OS
-    launchers: tuple[str, ...] = ()  # the --launcher values this OS has
-    transports: tuple[str, ...] = ()  # the --transport values this OS is reached by
     interpreter: Interpreter | None = None  # the client's Python, where the OS looks for one
     # the next round launches while the last reboot's stability window is read alongside
     # it (stability.py); False: the window is waited out before the launch
@@ -99,11 +97,6 @@ class TargetOS(abc.ABC):
     def warnings_for(cls, options: RunOptions) -> list[str]:
         """Return what the run's options weaken on this OS, said at the start of each run."""
         return []
-
-    @classmethod
-    def normalize_entry(cls, entry: str) -> str:
-        """Return an include/exclude entry as this OS's client and update source spell it."""
-        return entry
 
     @abc.abstractmethod
     def make_transport(self, target: TargetSpec, options: RunOptions) -> Transport:

@@ -18,6 +18,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from patchpilot.connector.target_family import register_family
 from patchpilot.connector.targets.base import (
     ISOLATED,
     BootProbe,
@@ -176,16 +177,37 @@ def parse_family(exit_status: int, stdout: str) -> str:
     return f"{_FAMILIES.get(tool, UNKNOWN_FAMILY)}/{distro}-{version}"
 
 
+_APT = ("apt-python", "apt-cli")
+NO_APT_DATES = (
+    "apt's metadata has no publication date for a package version (AWS Patch Manager "
+    "documents the same limit), so --min-age cannot apply to apt; it needs dnf, zypper or WUA"
+)
+
+
+@register_family
 class LinuxOS(TargetOS):
     """Linux: `/var/lib/patchpilot`, the first CPython >= 3.6 found (or the one asked for) with
-    `-I -S`, `cat`, sha256sum; reached by ssh or `local`."""
+    `-I -S`, `cat`, sha256sum; reached by ssh or `local`. The default --os."""
 
     name = "linux"
-    caps_downloads = True  # apt Dl-Limit, dnf throttle, zypper max_download_speed
-    knows_release_dates = True  # dnf, zypper: updateinfo's issued date (apt: the client says 64)
+    is_default = True
+    knows_release_dates = True  # dnf, zypper: updateinfo's issued date (apt: refused below)
     launchers = ("auto", "systemd-run", "at")
     transports = ("ssh",)
+    # each caps --download-limit: apt Dl-Limit, dnf throttle, zypper max_download_speed
+    backends = (*_APT, "dnf", "dnf5", "zypper")
     watches_window = True  # measured: docs/benchmarks.md (Speed II)
+
+    @classmethod
+    def check_options(cls, options: RunOptions) -> None:
+        """Refuse what apt's metadata cannot select by: advisories, release dates."""
+        if options.backend in _APT and (options.severity or options.advisory or options.cve):
+            raise ValueError(
+                "apt has no advisory metadata: "
+                "--severity, --advisory and --cve need dnf, zypper or WUA"
+            )
+        if options.backend in _APT and options.min_age is not None:
+            raise ValueError(NO_APT_DATES)
 
     def __init__(self, python: str | None = None) -> None:
         self.candidates = (python,) if python else CANDIDATES

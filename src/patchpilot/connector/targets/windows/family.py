@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from patchpilot.connector.target_family import register_family
 from patchpilot.connector.targets.base import (
     BootProbe,
     ClientArtifact,
@@ -20,6 +21,7 @@ from patchpilot.connector.targets.base import (
     TargetOS,
 )
 from patchpilot.connector.targets.windows import calls, layout
+from patchpilot.connector.targets.windows.options import WindowsOptions
 from patchpilot.connector.targets.windows.probe import WindowsBootProbe
 from patchpilot.connector.targets.windows.trust import weakening_warnings
 from patchpilot.errors import ConfigurationError
@@ -42,6 +44,7 @@ SMB_USER_ENV = "PATCHPILOT_SMB_USER"
 SMB_PASSWORD_ENV = "PATCHPILOT_SMB_PASSWORD"  # noqa: S105 - a variable name
 
 
+@register_family
 @dataclass
 class WindowsOS(TargetOS):
     """Windows: `%ProgramData%\\patchpilot`, a python.exe, PowerShell reads, SMB-verified shares.
@@ -54,15 +57,24 @@ class WindowsOS(TargetOS):
 
     python: str = "C:\\Python\\python.exe"  # always given by for_run (absolute)
     smb: SMBSettings | None = None
-    name: str = field(default="windows", init=False)
-    knows_release_dates: bool = field(default=True, init=False)  # LastDeploymentChangeTime
     launcher: str = field(default="schtasks", init=False)
-    launchers: tuple[str, ...] = field(default=("auto", "schtasks"), init=False)
-    transports: tuple[str, ...] = field(default=("ssh", "psrp"), init=False)
+    name = "windows"
+    own_options = WindowsOptions  # --winrm-port, --windows-service, ...
+    knows_release_dates = True  # LastDeploymentChangeTime
+    launchers = ("auto", "schtasks")
+    transports = ("ssh", "psrp")
+
+    @classmethod
+    def check_options(cls, options: RunOptions) -> None:
+        if options.download_limit is not None:
+            raise ValueError(
+                "--os windows: --download-limit has no client setting there (WUA downloads "
+                "through BITS, whose bandwidth Group Policy sets: docs/windows.md)"
+            )
 
     @classmethod
     def warnings_for(cls, options: RunOptions) -> list[str]:
-        return weakening_warnings(options.windows)
+        return weakening_warnings(options.family_options(WindowsOptions))
 
     @classmethod
     def for_run(cls, options: RunOptions, target: TargetSpec) -> WindowsOS:
@@ -88,7 +100,7 @@ class WindowsOS(TargetOS):
         smb = SMBSettings(
             username=os.environ.get(SMB_USER_ENV) or target.user,
             password=os.environ.get(SMB_PASSWORD_ENV) or os.environ.get(WINRM_PASSWORD_ENV),
-            port=options.windows.smb_port,
+            port=options.family_options(WindowsOptions).smb_port,
         )
         return cls(python=python, smb=smb)
 
@@ -104,7 +116,7 @@ class WindowsOS(TargetOS):
         if kind == "psrp":
             from patchpilot.transports.psrp import PSRPSettings  # see make_windows_transport
 
-            windows = options.windows
+            windows = options.family_options(WindowsOptions)
             settings = PSRPSettings(
                 target.host,
                 username=target.user,
@@ -127,7 +139,8 @@ class WindowsOS(TargetOS):
 
     def job_spec_extra(self, options: RunOptions) -> Mapping[str, object]:
         age = {} if options.min_age is None else {"min_age": options.min_age}
-        return {"windows": {**options.windows.search(), **age}}
+        search = options.family_options(WindowsOptions).search()
+        return {"windows": {**search, **age}}
 
     def service_check(self, names: Sequence[str]) -> str:
         quoted = ",".join("'" + n.replace("'", "''") + "'" for n in names)
