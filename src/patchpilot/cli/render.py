@@ -71,6 +71,7 @@ class EventRenderer:
         """Return the end-of-run summary lines (one per update, capped)."""
         lines = [printable(_update_line(u)) for u in result.updates[:200]]
         lines += [printable(line) for line in _change_lines(result.changes, result.updates)]
+        lines += [printable(line) for line in service_lines(result.services)]
         if len(result.updates) > 200:
             lines.append(f"… and {len(result.updates) - 200} more in the result file")
         return lines
@@ -85,6 +86,19 @@ def _update_line(update: Mapping[str, Any]) -> str:
     if update["status"] in ("held", "skipped") and update.get("message"):
         line += f" ({update['message']})"
     return line
+
+
+def service_lines(services: Mapping[str, Any]) -> list[str]:
+    """Return --reboot services' lines: each service restarted (old -> new pid), each that
+    failed to come back, each left alone, and each round's word on its reboot."""
+    lines = [
+        f"{e['unit']}: restarted (pid {e.get('old_pid') or '-'} -> {e.get('new_pid') or '-'})"
+        for e in services.get("restarted", ())
+    ]
+    lines += [f"{e['unit']}: restart FAILED: {e['message']}" for e in services.get("failed", ())]
+    lines += [f"{e['unit']}: not restarted ({e['why']})" for e in services.get("kept", ())]
+    lines += [f"round {e['round']}: {e['why']}" for e in services.get("reboot", ())]
+    return lines
 
 
 def _change_lines(changes: Mapping[str, Any], updates: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -160,14 +160,19 @@ def _counts(body: Mapping[str, Any]) -> tuple[int, int, int, str]:
 
 
 def _not_planned(body: Mapping[str, Any]) -> str:
-    """Return `  held=N skipped=N` for updates left out on purpose (locks, --min-age) and
-    `deps=N removed=N` for packages the rounds newly installed or removed, or ""."""
+    """Return `  held=N skipped=N` for updates left out on purpose (locks, --min-age),
+    `deps=N removed=N` for packages the rounds newly installed or removed and
+    `restarted=N restart-failed=N` for services (--reboot services), or ""."""
     counts = body.get("counts") or {}
     parts = [f"{k}={counts[k]}" for k in ("held", "skipped") if int(counts.get(k) or 0)]
     changes = body.get("changes") or {}
     for key, label in (("installed", "deps"), ("removed", "removed")):
         if changes.get(key):
             parts.append(f"{label}={len(changes[key])}")
+    services = body.get("services") or {}
+    for key, label in (("restarted", "restarted"), ("failed", "restart-failed")):
+        if services.get(key):
+            parts.append(f"{label}={len(services[key])}")
     return "  " + " ".join(parts) if parts else ""
 
 

@@ -13,13 +13,14 @@ from patchpilot.protocol import JOB_SPEC_VERSION, RELEASE, RUN_ID_RE
 from patchpilot.protocol.windows import CLASSIFICATIONS as WUA_CLASSIFICATIONS
 from patchpilot.protocol.windows import SERVICES as WUA_SERVICES
 
-__all__ = ["JobSpec", "JobSpecError", "Recovery", "Selection", "parse_job_spec"]
+__all__ = ["JobSpec", "JobSpecError", "Recovery", "Restart", "Selection", "parse_job_spec"]
 
 ACTIONS = ("scan", "download", "install")
-REBOOTS = ("never", "if-required", "always")
+REBOOTS = ("never", "if-required", "always", "services")
 CLASSIFICATIONS = ("all", "security")
 BACKENDS = ("auto", "apt-python", "apt-cli", "dnf", "dnf5", "zypper", "wua")
 _SECRET_RE = re.compile(r"^[0-9a-f]{64}$")
+_UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@*?\[\]!\\-]{1,256}$")  # a unit name, or a glob of them
 _TOP_KEYS = {
     "spec_version",
     "run_id",
@@ -34,6 +35,7 @@ _TOP_KEYS = {
     "windows",
     "recovery",
     "download_limit",
+    "restart",
 }
 _WINDOWS_KEYS = {"service", "drivers", "optional", "classifications", "min_age"}
 _SELECTION_KEYS = {
@@ -83,6 +85,13 @@ class Recovery(NamedTuple):
     planned: Mapping[str, str]
 
 
+class Restart(NamedTuple):
+    """How `reboot: services` restarts what runs replaced files (client/restart.py)."""
+
+    no_restart: Tuple[str, ...] = ()  # unit names or globs never restarted, beside the built-in
+    install_tool: bool = False  # install needrestart (apt) when the server lacks it
+
+
 class JobSpec(NamedTuple):
     run_id: str
     round: int
@@ -96,6 +105,7 @@ class JobSpec(NamedTuple):
     windows: Optional[Mapping[str, object]] = None  # WUA search options (see _windows)
     recovery: Optional[Recovery] = None
     download_limit: Optional[int] = None  # bytes per second the package tool may download
+    restart: Restart = Restart()
 
     def __repr__(self) -> str:  # never show the secret
         return "JobSpec(run_id=%r, round=%d, action=%r)" % (self.run_id, self.round, self.action)
@@ -138,7 +148,25 @@ def parse_job_spec(text: str) -> JobSpec:
         windows=_windows(doc.get("windows")),
         recovery=_recovery(doc.get("recovery")),
         download_limit=_rate(doc.get("download_limit")),
+        restart=_restart(doc.get("restart")),
     )
+
+
+def _restart(raw: Any) -> Restart:
+    """Check restart: {"no_restart": [unit or glob], "install_tool": bool}."""
+    if raw is None:
+        return Restart()
+    if not isinstance(raw, dict):
+        raise JobSpecError("restart must be null or an object")
+    _refuse_unknown(raw, {"no_restart", "install_tool"}, "restart.")
+    names = raw.get("no_restart", [])
+    if not isinstance(names, list) or not all(
+        isinstance(n, str) and _UNIT_RE.fullmatch(n) for n in names
+    ):
+        raise JobSpecError("restart.no_restart must list systemd unit names or globs")
+    if not isinstance(raw.get("install_tool", False), bool):
+        raise JobSpecError("restart.install_tool must be true or false")
+    return Restart(tuple(names), bool(raw.get("install_tool", False)))
 
 
 def _rate(value: Any) -> Optional[int]:

@@ -25,4 +25,4 @@ def will_reboot(action: str, policy: str, status: str, reboot_required: bool) ->
     """Say whether the round ends with a reboot: installs only, by policy, never after an error."""
     if action != "install" or status == "error":
         return False
-    return policy == "always" or (policy == "if-required" and reboot_required)
+    return policy == "always" or (policy in ("if-required", "services") and reboot_required)

@@ -25,6 +25,7 @@ __all__ = [
     "TAKE_EFFECT",
     "issue_reboot",
     "reboot_commands",
+    "run_argv",
     "system_state",
 ]
 
@@ -41,19 +42,22 @@ def reboot_commands() -> List[Sequence[str]]:
     return [c for c in REBOOT_COMMANDS if shutil.which(c[0])]
 
 
-def _run(argv: Sequence[str]) -> Tuple[int, str]:
-    """Run a reboot command; return its exit status (-1: timed out) and its output."""
+def run_argv(argv: Sequence[str], timeout: float = COMMAND_TIMEOUT) -> Tuple[int, str]:
+    """Run a system command (reboot, systemctl); return its exit status (-1: no answer in
+    timeout seconds, 127: not found) and its output."""
     try:
         proc = subprocess.run(
             list(argv),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            timeout=COMMAND_TIMEOUT,
+            timeout=timeout,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return -1, "no answer in %d s" % COMMAND_TIMEOUT
+        return -1, "no answer in %d s" % timeout
+    except OSError as exc:
+        return 127, str(exc)
     return proc.returncode, proc.stdout.decode("utf-8", "replace").strip()
 
 
@@ -95,7 +99,7 @@ def _still_up(
 def issue_reboot(
     *,
     commands: Optional[Sequence[Sequence[str]]] = None,
-    run: Runner = _run,
+    run: Runner = run_argv,
     state: StateReader = system_state,
     wait: float = TAKE_EFFECT,
     sleep: Callable[[float], None] = time.sleep,

@@ -5,6 +5,7 @@ the connector can watch live. After the final `round.result` record the round wa
 connector's ack (up to the job's ack_timeout), then reboots if the policy and the result say so.
 """
 
+import os
 import subprocess
 import threading
 import time
@@ -15,6 +16,7 @@ from patchpilot.client import CLIENT_VERSION
 from patchpilot.client.backends.base import (
     Backend,
     LockTimeout,
+    RebootState,
     SelectionUnsupported,
     Update,
     UpdateResult,
@@ -28,6 +30,8 @@ from patchpilot.client.journal import Journal
 from patchpilot.client.outcome import round_status, will_reboot
 from patchpilot.client.paths import RoundPaths
 from patchpilot.client.reboot import issue_reboot, reboot_commands
+from patchpilot.client.replaced import own_unit, scan
+from patchpilot.client.restart import plan_restarts, restart_services, services_record
 from patchpilot.client.selection import select_updates
 from patchpilot.client.session import LogServer, SessionConfig
 from patchpilot.client.state import StateFile
@@ -192,7 +196,7 @@ class Round:
         done = {r.id for r in earlier}
         results = earlier + self._apply([u for u in plan.selected if u.id not in done])
         changes = change_record(before, backend.inventory() if before is not None else None)
-        reboot = self._backend.reboot_state()
+        reboot, services = self._services(results, self._backend.reboot_state())
         # what the cut round installed counts as this round's work: a round that only found
         # it is no "nothing" round, so a reboot it needs is followed by another round
         status = round_status(spec.action, len(plan.selected) + len(earlier), results)
@@ -205,7 +209,7 @@ class Round:
             **({"changes": changes} if changes is not None else {}),
             "reboot_required": reboot.required,
             "reboot_reasons": list(reboot.reasons),
-            **self._services(results),
+            **services,
             "will_reboot": will_reboot(spec.action, spec.reboot, status, reboot.required),
             "exit_status": int(ClientExit.OK),
         }
@@ -233,12 +237,34 @@ class Round:
             self._journal.append("update.result", "info", **result.to_dict())
         return results
 
-    def _services(self, results: List[UpdateResult]) -> Dict[str, Any]:
-        """Return the services still running replaced files (listed, never restarted)."""
-        if not any(r.status == "installed" for r in results):
-            return {}
-        services = self._backend.stale_services()
-        return {"restart_services": services} if services else {}
+    def _services(
+        self, results: List[UpdateResult], reboot: RebootState
+    ) -> Tuple[RebootState, Dict[str, Any]]:
+        """Return the round's reboot state and its result's fields on the services still
+        running replaced files: listed (`restart_services`), or with `reboot: services`
+        restarted unless a reboot is needed (`services`, client/restart.py)."""
+        installed = [r.id for r in results if r.status == "installed"]
+        if not installed:
+            return reboot, {}
+        if self._spec.reboot != "services":
+            listed = list(self._backend.stale().services)
+            return reboot, ({"restart_services": listed} if listed else {})
+        self._state.set("restarting")
+        restart = self._spec.restart
+        if restart.install_tool:
+            self._backend.install_restart_tool(self._emit)
+        procs = scan(skip=(os.getpid(),))
+        plan = plan_restarts(
+            self._backend.stale(), procs, installed, restart.no_restart, own_unit()
+        )
+        reasons = list(reboot.reasons) + [r for r in plan.reboot_reasons if r not in reboot.reasons]
+        required = reboot.required or bool(reasons)
+        self._journal.append(
+            "services.stale", stale=plan.stale, kept=plan.kept, reboot_reasons=reasons
+        )
+        restarted = [] if required else restart_services(plan.restart, self._emit)
+        record = services_record(plan, restarted, reasons)
+        return RebootState(required, reasons), {"services": record}
 
     def _apply(self, selected: List[Update]) -> List[UpdateResult]:
         action = self._spec.action

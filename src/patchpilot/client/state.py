@@ -19,6 +19,7 @@ PHASES = (
     "scanning",
     "downloading",
     "installing",
+    "restarting",
     "waiting-ack",
     "rebooting",
     "done",

@@ -23,7 +23,8 @@ shell's 124-127 (timeout/not executable/not found) or 128+N (killed by signal N)
    80  cancelled (SIGTERM/SIGINT)
    81  the `pre` hook failed: the run stopped before any change
    82  a later hook (`pre-reboot`, `post-reboot`, `post`) failed; applied updates are reported
-   83  health: --ready-command or --require-service failed after a reboot (or at the end)
+   83  health: --ready-command or --require-service failed after a reboot (or at the end),
+       or a service --reboot services restarted did not come back
    84  the maintenance window (--deadline minus --cutoff) ended the work: rounds (or fleet
        servers) not started are reported so
    86  `patchpilot fleet` only: servers failed with different codes, or the rollout stopped

@@ -71,6 +71,7 @@ def parse_rate(text: str) -> int:
 
 
 _ENTRY_RE = re.compile(r"^[A-Za-z0-9.+_:*?\[\]!-]{1,200}$")
+_UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@*?\[\]!\\-]{1,256}$")  # the client's (jobspec.py)
 
 # Help groups, in the order `--help` shows them.
 SELECTION = {"group": "Selection"}
@@ -124,9 +125,22 @@ class RunOptions(BaseModel):
     security_only: bool = Field(
         default=False, description="Only security updates.", json_schema_extra=_meta(SELECTION)
     )
-    reboot: Literal["never", "if-required", "always"] = Field(
+    reboot: Literal["never", "if-required", "always", "services"] = Field(
         default="if-required",
-        description="Restart Server policy.",
+        description="Restart Server policy; services: restart the services on replaced "
+        "files, reboot only for the kernel, microcode or PID 1 (Linux; docs/reboots.md).",
+        json_schema_extra=_meta(REBOOT),
+    )
+    no_restart: tuple[str, ...] = Field(
+        default=(),
+        description="With --reboot services: a systemd unit (or glob) never restarted, "
+        "beside the built-in list (display managers, gettys, dbus, logind; repeat).",
+        json_schema_extra=_meta(REBOOT, flags=["--no-restart"]),
+    )
+    install_needrestart: bool = Field(
+        default=False,
+        description="With --reboot services on apt: install needrestart from the server's "
+        "repositories when it lacks it (else the client reads /proc itself).",
         json_schema_extra=_meta(REBOOT),
     )
     reboot_timeout: float = Field(
@@ -447,6 +461,14 @@ class RunOptions(BaseModel):
     def _webhooks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(check_notify_url(v) for v in value)
 
+    @field_validator("no_restart")
+    @classmethod
+    def _units(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for unit in value:
+            if not _UNIT_RE.match(unit):
+                raise ValueError(f"{unit[:60]!r} is not a systemd unit name or glob")
+        return value
+
     @field_validator("cutoff")
     @classmethod
     def _duration(cls, value: str) -> str:
@@ -536,6 +558,19 @@ class RunOptions(BaseModel):
     def download_limit_bytes(self) -> int | None:
         """--download-limit in bytes per second, or None."""
         return None if self.download_limit is None else parse_rate(self.download_limit)
+
+    def restart_warnings(self) -> list[str]:
+        """Return what the restart options say when --reboot is not services (ignored)."""
+        if self.reboot == "services" or not (self.no_restart or self.install_needrestart):
+            return []
+        return ["--no-restart and --install-needrestart apply only with --reboot services"]
+
+    def restart_spec(self) -> dict[str, object]:
+        """Return the job spec's `restart` (--reboot services), or nothing."""
+        if self.reboot != "services":
+            return {}
+        restart = {"no_restart": list(self.no_restart), "install_tool": self.install_needrestart}
+        return {"restart": restart}
 
     @property
     def cutoff_seconds(self) -> float:

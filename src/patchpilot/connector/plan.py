@@ -67,6 +67,8 @@ class RoundReport:
     advisories: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # what the round changed in the package database (client/inventory_diff.py); {} when not said
     changes: Mapping[str, Any] = field(default_factory=dict)
+    # services restarted or not, and why no reboot (--reboot services: client/restart.py)
+    services: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_records(cls, round_no: int, records: Iterable[Mapping[str, Any]]) -> RoundReport:
@@ -100,6 +102,7 @@ class RoundReport:
             final.get("will_reboot") is True,
             _advisories(_items(final.get("updates"))),
             _mapping(final.get("changes")),
+            _mapping(final.get("services")),
         )
 
     def count(self, status: str) -> int:

@@ -71,6 +71,9 @@ class RunResult:
     interruptions: tuple[dict[str, Any], ...] = ()
     # what the rounds changed in the package database: upgraded (from, to), installed, removed
     changes: dict[str, Any] = field(default_factory=dict)
+    # --reboot services: restarted, failed, kept (each with its round) and, per round, why
+    # it rebooted or did not (connector/run/service_restarts.py)
+    services: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result document (schema SCHEMA_VERSION)."""
@@ -80,6 +83,8 @@ class RunResult:
             del body["interruptions"]
         if not self.changes:  # no install round said what it changed (check-only, Windows)
             del body["changes"]
+        if not self.services:  # no round restarted services (any --reboot but services)
+            del body["services"]
         body["rounds"] = [_shallow(r) for r in self.rounds]
         body["reboots"] = {
             "count": len(self.reboots),

@@ -46,6 +46,7 @@ from patchpilot.lab.network import (
 )
 from patchpilot.lab.releases import DEFAULT_RELEASE
 from patchpilot.lab.repo import Repository
+from patchpilot.lab.rpmcatalog import RPM_OPT_IN_INITIAL
 from patchpilot.lab.server import Server
 from patchpilot.lab.tools import (
     VM_TOOLS,
@@ -342,18 +343,23 @@ class Lab:
     def install_opt_in(self, server: Server | str, package: str) -> None:
         """Put an opt-in package's old version on a server (for lab-conffile, modify it too)."""
         name = server if isinstance(server, str) else server.name
-        if package.startswith("rpm:"):  # an RPM server: the old version straight from the repo
+        if package.startswith("rpm:"):  # an RPM server: the old versions straight from the repo
             fetch = "import sys, urllib.request as u; u.urlretrieve(sys.argv[1], sys.argv[2])"
-            url, path = opt_in_rpm_url(self.repo.url, package[4:]), f"/tmp/{package[4:]}.rpm"
-            self.ssh(name, ["python3", "-c", fetch, url, path])
-            self.ssh(name, ["rpm", "-i", path])
+            paths = []
+            for wanted in (*RPM_OPT_IN_INITIAL[package[4:]].requires, package[4:]):
+                url, path = opt_in_rpm_url(self.repo.url, wanted), f"/tmp/{wanted}.rpm"
+                self.ssh(name, ["python3", "-c", fetch, url, path])
+                paths.append(path)
+            self.ssh(name, ["rpm", "-i", *paths])
             return
         if package not in OPT_IN_INITIAL:
             raise LabError(f"{package!r} is not an opt-in package ({', '.join(OPT_IN_INITIAL)})")
-        version = OPT_IN_INITIAL[package].version
+        pinned = [
+            f"{p}={OPT_IN_INITIAL[p].version}" for p in (*OPT_IN_INITIAL[package].depends, package)
+        ]
         script = (
             "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
-            f"apt-get install -y -qq {package}={version}"
+            f"apt-get install -y -qq {' '.join(pinned)}"
         )
         if package == "lab-conffile":
             script += f" && echo '# changed locally' >> {CONFFILE_PATH}"

@@ -8,13 +8,15 @@ servers, `installhint(reboot-needed)` makes libzypp flag the reboot); after the 
 round 2 finds `lab-stage2-x` 2.0. `lab-epoch` 1:0.9 replaces 1.0 (an epoch beats a version).
 `lab-release` provides what a distribution's release package would (`/bin/sh` for
 scriptlets, `system-release(releasever)` for dnf). The opt-in packages (`lab-fail`, whose
-%post fails, and `lab-slow`) are not on the images; `Lab.install_opt_in` puts them there.
+%post fails, `lab-slow`, and the daemon `lab-svcd` on `lab-svc-lib`'s library: catalog.py) are
+not on the images; `Lab.install_opt_in` puts them there.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from patchpilot.lab.catalog import SVC_FILES, SVC_LIBRARY, SVC_START
 from patchpilot.lab.rpms import RpmSpec
 
 __all__ = [
@@ -60,8 +62,9 @@ def _spec(
     requires: tuple[str, ...] = (),
     provides: tuple[str, ...] = (),
     post: str | None = None,
+    extra: tuple[tuple[str, str], ...] = (),
 ) -> RpmSpec:
-    files = ((f"/usr/share/lab/{name}.version", f"{version}\n"),)
+    files = ((f"/usr/share/lab/{name}.version", f"{version}\n"), *extra)
     return RpmSpec(
         name,
         version,
@@ -104,12 +107,17 @@ RPM_UPDATES: tuple[RpmSpec, ...] = (
 RPM_OPT_IN_INITIAL: dict[str, RpmSpec] = {
     "lab-fail": _spec("lab-fail", "1.0"),
     "lab-slow": _spec("lab-slow", "1.0"),
+    "lab-svc-lib": _spec("lab-svc-lib", "1.0", extra=((SVC_LIBRARY, "lab library 1.0\n"),)),
+    "lab-svcd": _spec(
+        "lab-svcd", "1.0", requires=("lab-svc-lib",), post=SVC_START, extra=SVC_FILES
+    ),
 }
 
 RPM_OPT_IN: tuple[RpmSpec, ...] = (
     *RPM_OPT_IN_INITIAL.values(),
     _spec("lab-fail", "2.0", post='echo "lab-fail: simulated scriptlet failure" >&2\nexit 1\n'),
     _spec("lab-slow", "2.0", post=f'sleep "$(cat {_SLOW_SECONDS_FILE} 2>/dev/null || echo 5)"\n'),
+    _spec("lab-svc-lib", "2.0", extra=((SVC_LIBRARY, "lab library 2.0\n"),)),
 )
 
 RPM_CATALOG: tuple[RpmSpec, ...] = (*RPM_BASE_INSTALLED, *RPM_UPDATES, *RPM_OPT_IN)

@@ -25,6 +25,7 @@ _SAMPLES: dict[str, Any] = {
     "cutoff": "30m",
     "notify": ("https://hooks.slack.com/services/T0/B0/x",),
     "download_limit": "2M",
+    "reboot": "services",  # --no-restart and --install-needrestart need it
 }
 
 

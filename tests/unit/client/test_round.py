@@ -7,7 +7,15 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
-from patchpilot.client.backends.base import Backend, Emit, RebootState, Update, UpdateResult
+from patchpilot.client import round as round_module
+from patchpilot.client.backends.base import (
+    Backend,
+    Emit,
+    RebootState,
+    StaleReport,
+    Update,
+    UpdateResult,
+)
 from patchpilot.client.backends.dpkg import LockTimeout
 from patchpilot.client.endpoints.unix import connect_unix
 from patchpilot.client.jobspec import parse_job_spec
@@ -272,3 +280,76 @@ def test_a_download_limit_on_a_backend_that_cannot_cap_is_a_usage_error(
     final = _final(folder)
     assert final["status"] == "error" and status == [4]
     assert str(final["message"]).startswith("SelectionUnsupported: scripted cannot cap")
+
+
+class StaleBackend(ScriptedBackend):
+    """A backend whose tool lists services on replaced files after the install."""
+
+    def stale(self) -> StaleReport:
+        return StaleReport(["cron.service", "dbus.service"], [], "needrestart -b")
+
+
+def _services_round(
+    folder: RoundPaths, monkeypatch: pytest.MonkeyPatch, *, reboot: bool
+) -> Tuple[Dict[str, object], List[str], List[str]]:
+    """Run a `reboot: services` round with /proc and systemctl at the edges; return its
+    final fields, the units restarted and the reboots asked for."""
+    restarted: List[str] = []
+
+    def restart(units: List[str], emit: Emit) -> List[Dict[str, object]]:
+        restarted.extend(units)
+        return [{"unit": u, "status": "restarted", "old_pid": 7, "new_pid": 8} for u in units]
+
+    monkeypatch.setattr(round_module, "scan", lambda skip: [])
+    monkeypatch.setattr(round_module, "own_unit", lambda: "patchpilot-r1-r1.service")
+    monkeypatch.setattr(round_module, "restart_services", restart)
+    reboots: List[str] = []
+    round_ = make_round(
+        folder, StaleBackend(reboot=reboot), reboots, reboot="services", ack_timeout=0.2,
+        restart={"no_restart": ["x*"], "install_tool": False},
+    )  # fmt: skip
+    round_.REBOOT_GRACE = 0.1
+    thread, status = run_in_thread(round_)
+    thread.join(10.0)
+    final = next(
+        r for r in Journal.snapshot(folder.journal).records() if r["event"] == "round.result"
+    )
+    assert status == [0]
+    return final["fields"], restarted, reboots
+
+
+def test_services_mode_restarts_instead_of_rebooting(
+    folder: RoundPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fields, restarted, reboots = _services_round(folder, monkeypatch, reboot=False)
+    assert restarted == ["cron.service"] and reboots == []  # dbus is kept by default
+    assert fields["will_reboot"] is False and fields["reboot_required"] is False
+    services = fields["services"]
+    assert isinstance(services, dict)
+    assert services["restarted"] == [{"unit": "cron.service", "old_pid": 7, "new_pid": 8}]
+    assert [k["unit"] for k in services["kept"]] == ["dbus.service"]
+    assert str(services["reboot"]).startswith("no reboot needed")
+    assert "restart_services" not in fields
+
+
+def test_services_mode_reboots_for_what_a_restart_cannot_renew(
+    folder: RoundPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fields, restarted, reboots = _services_round(folder, monkeypatch, reboot=True)
+    assert restarted == [] and reboots == ["reboot"]
+    assert fields["will_reboot"] is True
+    services = fields["services"]
+    assert isinstance(services, dict)
+    assert services["reboot_reasons"] == ["/var/run/reboot-required"]
+    assert str(services["reboot"]).startswith("a reboot is needed: /var/run/reboot-required")
+
+
+def test_other_policies_list_stale_services_and_restart_none(
+    folder: RoundPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(round_module, "restart_services", None)  # never called
+    thread, status = run_in_thread(make_round(folder, StaleBackend(), [], ack_timeout=0.2))
+    thread.join(10.0)
+    final = Journal.snapshot(folder.journal).records()[-2]
+    assert final["fields"]["restart_services"] == ["cron.service", "dbus.service"]
+    assert "services" not in final["fields"] and status == [0]

@@ -8,6 +8,7 @@ dependency error) is retried alone, so one failing package fails alone.
 """
 
 import os
+import shutil
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -20,11 +21,19 @@ from patchpilot.client.backends.aptparse import (
     parse_simulation,
 )
 from patchpilot.client.backends.aptprogress import ProgressReporter, run_with_status
-from patchpilot.client.backends.base import Backend, Emit, RebootState, Update, UpdateResult
+from patchpilot.client.backends.base import (
+    Backend,
+    Emit,
+    RebootState,
+    StaleReport,
+    Update,
+    UpdateResult,
+)
 from patchpilot.client.backends.debversion import compare_versions
 from patchpilot.client.backends.dpkg import (
     APT_ENV,
     DPKG_OPTIONS,
+    TOOL_TIMEOUT,
     dpkg_inventory,
     dpkg_statuses,
     held_packages,
@@ -32,8 +41,10 @@ from patchpilot.client.backends.dpkg import (
     reboot_state,
     repair_dpkg,
     run_command,
+    run_tool,
     wait_for_locks,
 )
+from patchpilot.client.backends.needrestart import NEEDRESTART, parse_batch
 
 __all__ = ["AptBackend", "settle"]
 
@@ -219,6 +230,27 @@ class AptBackend(Backend):
 
     def reboot_state(self) -> RebootState:
         return reboot_state()
+
+    def stale(self) -> StaleReport:
+        """needrestart -b where it is installed (else the client reads /proc itself)."""
+        done = run_tool(NEEDRESTART) if shutil.which(NEEDRESTART[0]) else None
+        if done is None or done.returncode != 0:
+            return StaleReport()
+        found = parse_batch(done.output)
+        return StaleReport(found.services, found.reasons, " ".join(NEEDRESTART), found.sessions)
+
+    def install_restart_tool(self, emit: Emit) -> bool:
+        """Install needrestart from the server's own repositories (--install-needrestart)."""
+        if shutil.which(NEEDRESTART[0]):
+            return True
+        wait_for_locks(self._deadline(), emit)
+        argv = ["apt-get", "install", "-y", "-q", *self._apt_options(), NEEDRESTART[0]]
+        done = run_tool(argv, timeout=TOOL_TIMEOUT)
+        status = done.returncode if done is not None else -1
+        said = done.output[-2000:] if done is not None else "no answer in %d s" % TOOL_TIMEOUT
+        level = "info" if status == 0 else "warning"
+        emit("needrestart.install", level, {"exit_status": status, "output": said})
+        return status == 0
 
     def inventory(self) -> Optional[Dict[str, str]]:
         return dpkg_inventory()

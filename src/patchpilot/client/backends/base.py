@@ -8,7 +8,14 @@ this line; the client's round logic above it is the same on every OS.
 import abc
 from typing import Callable, Collection, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-__all__ = ["Backend", "RebootState", "SelectionUnsupported", "Update", "UpdateResult"]
+__all__ = [
+    "Backend",
+    "RebootState",
+    "SelectionUnsupported",
+    "StaleReport",
+    "Update",
+    "UpdateResult",
+]
 
 # A callback the backend uses to journal progress: event name, level, fields.
 Emit = Callable[[str, str, Dict[str, object]], None]
@@ -90,6 +97,15 @@ class RebootState(NamedTuple):
     reasons: Sequence[str] = ()
 
 
+class StaleReport(NamedTuple):
+    """What the package manager's own tool says runs old code after an install."""
+
+    services: Sequence[str] = ()  # systemd units it lists
+    reasons: Sequence[str] = ()  # why only a reboot renews something (kernel, PID 1)
+    tool: str = ""  # the command that said it; "" when the backend has none (or it failed)
+    sessions: Sequence[str] = ()  # logins on old code: listed, never restarted
+
+
 class SelectionUnsupported(RuntimeError):
     """The job selects by metadata this backend has not: advisories (severity, id, CVE) or
     release dates (--min-age)."""
@@ -130,9 +146,15 @@ class Backend(abc.ABC):
         (default: not known)."""
         return None
 
-    def stale_services(self) -> List[str]:
-        """Return the services that still use replaced files (default: not known)."""
-        return []
+    def stale(self) -> StaleReport:
+        """Return what the package manager's tool (needrestart, needs-restarting, zypper ps)
+        says still runs replaced files (default: no tool; the client reads /proc itself)."""
+        return StaleReport()
+
+    def install_restart_tool(self, emit: Emit) -> bool:
+        """Install the tool stale() asks when it is missing (--install-needrestart); return
+        whether it is there now (default: the backend has no tool to install)."""
+        return False
 
     def installed_versions(self, ids: List[str]) -> Dict[str, str]:
         """Return id -> installed version of the named updates that are fully installed

@@ -11,8 +11,8 @@ packages it lists changed since boot), plus advisories flagged reboot_suggested.
 
 from typing import Dict, List, Sequence, Set, Tuple
 
-from patchpilot.client.backends.base import RebootState, Update
-from patchpilot.client.backends.dpkg import Command, run_command
+from patchpilot.client.backends.base import RebootState, StaleReport, Update
+from patchpilot.client.backends.dpkg import Command, run_command, run_tool
 from patchpilot.client.backends.rpmbase import RpmBackend, installed_versions, make_update
 from patchpilot.client.backends.rpmlocks import dnf_has_locks
 from patchpilot.client.backends.rpmparse import (
@@ -134,9 +134,13 @@ class DnfBackend(RpmBackend):
 
     services_args: Tuple[str, ...] = ("needs-restarting", "-s")
 
-    def stale_services(self) -> List[str]:
-        done = run_command([self.command, "-q", *self.services_args])
-        return _unit_names(done.output) if done.returncode == 0 else []
+    def stale(self) -> StaleReport:
+        done = run_tool([self.command, "-q", *self.services_args])
+        if done is None or done.returncode != 0:
+            return StaleReport()
+        return StaleReport(
+            _unit_names(done.output), tool=" ".join((self.command, *self.services_args))
+        )
 
     def reboot_state(self) -> RebootState:
         done = run_command([self.command, "-q", "needs-restarting", "-r"])

@@ -25,6 +25,7 @@ from patchpilot.client.backends.base import Emit, LockTimeout, RebootState
 __all__ = [
     "APT_ENV",
     "DPKG_OPTIONS",
+    "TOOL_TIMEOUT",
     "Command",
     "LockTimeout",
     "dpkg_inventory",
@@ -34,6 +35,7 @@ __all__ = [
     "reboot_state",
     "repair_dpkg",
     "run_command",
+    "run_tool",
     "wait_for_locks",
 ]
 
@@ -77,6 +79,18 @@ def run_command(argv: Sequence[str], timeout: Optional[float] = None) -> Command
         check=False,
     )
     return Command(tuple(argv), proc.returncode, proc.stdout.decode("utf-8", "replace"))
+
+
+TOOL_TIMEOUT = 300.0  # seconds a listing tool (needrestart, needs-restarting) may take
+
+
+def run_tool(argv: Sequence[str], timeout: float = TOOL_TIMEOUT) -> Optional[Command]:
+    """Run a tool whose answer is advice, not the round's work: None when it is missing or
+    took longer than timeout seconds (the round goes on without it)."""
+    try:
+        return run_command(argv, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
 
 
 def _proc_locks() -> Optional[Dict[int, int]]:

@@ -12,8 +12,8 @@ needs-rebooting` (exit 102), libzypp's /run/reboot-needed, and advisories' reboo
 import os
 from typing import List, Sequence, Set, Tuple
 
-from patchpilot.client.backends.base import RebootState, Update
-from patchpilot.client.backends.dpkg import Command, run_command
+from patchpilot.client.backends.base import RebootState, StaleReport, Update
+from patchpilot.client.backends.dpkg import Command, run_command, run_tool
 from patchpilot.client.backends.rpmbase import RpmBackend, make_update
 from patchpilot.client.backends.rpmlocks import (
     ZYPP_LOCKS,
@@ -80,10 +80,12 @@ class ZypperBackend(RpmBackend):
             return Command(done.argv, 0, done.output)
         return done
 
-    def stale_services(self) -> List[str]:
-        done = run_command(["zypper", "--non-interactive", "ps", "-sss"])  # service names only
+    def stale(self) -> StaleReport:
+        done = run_tool(["zypper", "--non-interactive", "ps", "-sss"])  # service names only
+        if done is None or done.returncode != 0:
+            return StaleReport()
         names = (line.strip() for line in done.output.splitlines())
-        return sorted({n for n in names if n and " " not in n}) if done.returncode == 0 else []
+        return StaleReport(sorted({n for n in names if n and " " not in n}), tool="zypper ps -sss")
 
     def said(self, output: str) -> str:
         messages = [text for _, text in parse_messages(output) if text]

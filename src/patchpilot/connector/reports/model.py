@@ -226,6 +226,7 @@ def _server(item: ServerInput) -> ServerReport:
         updates=(
             *_updates(_items(result.get("updates")), item.records),
             *_dependencies(_items(result.get("updates")), _mapping(result.get("changes"))),
+            *_services(_mapping(result.get("services"))),
         ),
         warnings=tuple(_text(w) for w in _items(result.get("warnings"))),
         errors=tuple(errors),
@@ -303,6 +304,28 @@ def _dependencies(updates: Iterable[Any], changes: Mapping[str, Any]) -> tuple[U
         for found, status, to_key, from_key, message in kinds
         for e in found
     )
+
+
+def _services(services: Mapping[str, Any]) -> tuple[UpdateRow, ...]:
+    """Return a row per service --reboot services restarted, failed to bring back, or left
+    alone; its message ends with its round's word on the reboot (needed or why not)."""
+    why = {_int(e.get("round")): _text(e.get("why")) for e in _items(services.get("reboot"))
+           if isinstance(e, Mapping)}  # fmt: skip
+    rows = []
+    for key, status in (("restarted", "restarted"), ("failed", "restart-failed"),
+                        ("kept", "not-restarted")):  # fmt: skip
+        for e in _items(services.get(key)):
+            if not isinstance(e, Mapping):
+                continue
+            said = _text(e.get("message") or e.get("why"))
+            if key == "restarted":
+                said = f"pid {_text(e.get('old_pid'), '-')} -> {_text(e.get('new_pid'), '-')}"
+            round_no = _int(e.get("round"))
+            message = f"{said}; {why.get(round_no, '')}".strip("; ")
+            rows.append(
+                UpdateRow(_text(e.get("unit"), "?"), status, round=round_no, message=message)
+            )
+    return tuple(rows)
 
 
 def _journal(records: Sequence[Mapping[str, Any]]) -> tuple[JournalLine, ...]:

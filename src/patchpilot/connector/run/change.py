@@ -27,6 +27,7 @@ from patchpilot.connector.run.hooks import (
 )
 from patchpilot.connector.run.own_journal import HOOK_ROUND, withheld_rounds
 from patchpilot.connector.run.round_loop import run_rounds
+from patchpilot.connector.run.service_restarts import check_restarts, merge_services
 from patchpilot.connector.run.summary import round_report
 from patchpilot.errors import HookError, WindowClosed
 
@@ -119,6 +120,8 @@ async def run_change(ctx: RoundContext, frozen: dict[str, str] | None) -> None:
         raise steps.failure
     rows = ctx.store.rounds(ctx.run_id)
     last = rows[-1].round if rows else HOOK_ROUND
+    services = round_report(ctx.store, ctx.run_id, last).services if rows else {}
+    check_restarts(merge_services([(last, services)]), last)
     if not any(r.boot_id_after for r in rows):
         await check_health(ctx, last, reason="at the end of the run")
     await _post(ctx, steps)

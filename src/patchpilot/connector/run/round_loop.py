@@ -84,6 +84,7 @@ def job_spec(
             **ctx.os.selection_extra(o),
         },
         "reboot": o.reboot if o.action == "install" else "never",
+        **(o.restart_spec() if o.action == "install" else {}),
         "ack_timeout": _ack_timeout(o),
         "lock_timeout": o.lock_timeout,
         "secret": ctx.secret.reveal(),

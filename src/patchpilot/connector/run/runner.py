@@ -244,7 +244,7 @@ async def run_target(
         )
     )
     warnings: list[str] = []
-    for message in TARGETS[options.os].warnings_for(options):
+    for message in (*TARGETS[options.os].warnings_for(options), *options.restart_warnings()):
         warnings.append(message)
         on_event(WarningRaised(target=target.name, round=0, message=message))
     work = _work(

@@ -14,6 +14,7 @@ from patchpilot.connector.plan import REPORT_EVENTS, RoundReport, final_updates,
 from patchpilot.connector.run.change_record import merge_changes
 from patchpilot.connector.run.interruption import interruptions
 from patchpilot.connector.run.own_journal import HOOK_ROUND, withheld_rounds
+from patchpilot.connector.run.service_restarts import merge_services
 from patchpilot.connector.run_result import RebootRecord, RoundSummary, RunResult
 from patchpilot.connector.store import RoundRow, RunRow, Store
 
@@ -179,6 +180,7 @@ def build_result(
         phase=phase,
         hooks=tuple(_hook_lines(own)),
         changes=changes,
+        services=merge_services((r.round, r.services) for r in reports if r.services),
         interruptions=tuple(i.to_dict() for i in interruptions(own)),
     )
 

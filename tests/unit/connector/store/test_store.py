@@ -58,7 +58,7 @@ def test_result_document_is_the_dataclasses_as_plain_json() -> None:
     body = asdict(result)
     body["outcome"] = "success"
     body["reboots"] = {"count": 1, "boot_ids": ["b"], "items": [asdict(result.reboots[0])]}
-    for empty in ("interruptions", "changes"):  # left out of documents that have none
+    for empty in ("interruptions", "changes", "services"):  # left out when empty
         del body[empty]
     assert result.to_dict() == {"schema_version": 1, **json.loads(json.dumps(body))}
     document = result.to_dict()

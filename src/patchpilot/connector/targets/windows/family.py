@@ -71,6 +71,10 @@ class WindowsOS(TargetOS):
                 "--os windows: --download-limit has no client setting there (WUA downloads "
                 "through BITS, whose bandwidth Group Policy sets: docs/windows.md)"
             )
+        if options.reboot == "services":
+            raise ValueError(
+                "--os windows: --reboot services restarts systemd units; use if-required"
+            )
 
     @classmethod
     def warnings_for(cls, options: RunOptions) -> list[str]:
