@@ -25,6 +25,7 @@ from typing import Any
 from patchpilot.lab.base import DEFAULT_CACHE, ensure_base
 from patchpilot.lab.catalog import CATALOG, CONFFILE_PATH, OPT_IN_INITIAL
 from patchpilot.lab.controls import send_request
+from patchpilot.lab.debian_tools import TOOLS_SUITE, needrestart_debs
 from patchpilot.lab.errors import LabError
 from patchpilot.lab.flavors import (
     check_release,
@@ -364,6 +365,15 @@ class Lab:
         if package == "lab-conffile":
             script += f" && echo '# changed locally' >> {CONFFILE_PATH}"
         self.ssh(name, ["sh", "-c", script])
+
+    def offer_needrestart(self, server: Server | str) -> None:
+        """Let a server install Debian's needrestart: publish it in the `lab-tools` suite (once
+        downloaded from the machine's mirror: debian_tools.py) and point the server at it."""
+        name = server if isinstance(server, str) else server.name
+        self.repo.publish_debs(needrestart_debs(self.cache), TOOLS_SUITE)
+        line = self.repo.sources_list((TOOLS_SUITE,)).strip()
+        listed = f"echo '{line}' > /etc/apt/sources.list.d/{TOOLS_SUITE}.list"
+        self.ssh(name, ["sh", "-c", f"{listed} && apt-get update -qq"])
 
     def _request(self, op: str, *, timeout: float = 120.0, **fields: Any) -> dict[str, Any]:
         if not self.layout.control.exists():

@@ -49,6 +49,8 @@ SUITES: dict[str, SuiteInfo] = {
     "bookworm": SuiteInfo("patchpilot-lab", "patchpilot-lab"),
     "bookworm-security": SuiteInfo("Debian", "Debian-Security"),
     "bookworm-stage2": SuiteInfo("patchpilot-lab", "patchpilot-lab-stage2"),
+    # Debian's own tools a test installs (debian_tools.py), read only by the servers it picks
+    "lab-tools": SuiteInfo("patchpilot-lab", "patchpilot-lab-tools"),
     **{f"lab-{name}": SuiteInfo("patchpilot-lab", f"patchpilot-lab-{name}") for name in RELEASES},
 }
 INDEX = "main/binary-amd64/Packages"
