@@ -4,9 +4,9 @@ in the same round still reboots; a service that does not come back fails the run
 
 The daemon is the catalog's `lab-svcd.service` (patchpilot.lab.catalog): it maps
 `lab-svc-lib`'s library as code, as a program maps a shared library. On apt servers the client
-finds it through /proc (the lab image has no needrestart); on dnf servers `dnf needs-restarting
--s` is asked too (it skips files on the lab's overlay root, whose device is 00:xx, so /proc
-finds it there as well).
+finds it through /proc (the lab image has no needrestart); on dnf and zypper servers `dnf
+needs-restarting -s` or `zypper ps -sss` is asked too (needs-restarting skips files on the
+lab's overlay root, whose device is 00:xx, so /proc finds it there as well).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _main_pid(lab: Lab, server: Server) -> int:
 
 def _with_daemon(lab: Lab, server: Server) -> tuple[str, int, str | None]:
     """Start lab-svcd on server; return the server's family, the daemon's pid, the boot id."""
-    flavor = "apt" if server.flavor == "apt" else "dnf"
+    flavor = "apt" if server.flavor == "apt" else "rpm"
     lab.install_opt_in(server, "lab-svcd" if flavor == "apt" else "rpm:lab-svcd")
     return flavor, _main_pid(lab, server), lab.boot_id(server.name)
 
@@ -47,7 +47,7 @@ def server(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Server]:
         lab.remove_server(made.name)
 
 
-@pytest.mark.parametrize("server", ["apt", "dnf"], indirect=True)
+@pytest.mark.parametrize("server", ["apt", "dnf", "zypper"], indirect=True)
 def test_the_daemon_is_restarted_and_nothing_reboots(
     lab: Lab, server: Server, tmp_path: Path
 ) -> None:

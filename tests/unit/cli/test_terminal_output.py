@@ -197,3 +197,19 @@ def test_job_output_and_recap_show_the_change_record() -> None:
         recap([RecapRow("web1", "success", result.to_dict())])
     )
     assert out.getvalue().splitlines()[1].endswith("  deps=1 removed=1")
+
+
+def test_recap_counts_services_restarted_and_failed() -> None:
+    """Issue 24 (1): --reboot services' restarts in the recap."""
+    services = {
+        "restarted": [{"unit": "a.service", "round": 1, "old_pid": 1, "new_pid": 2}],
+        "failed": [{"unit": "b.service", "round": 1, "message": "x"}],
+        "kept": [],
+        "reboot": [{"round": 1, "why": "no reboot needed"}],
+    }
+    result = replace(result_for("web1", "r1"), services=services)
+    out = io.StringIO()
+    Console(file=out, force_terminal=False, width=120).print(
+        recap([RecapRow("web1", "unhealthy", result.to_dict())])
+    )
+    assert out.getvalue().splitlines()[1].endswith("  restarted=1 restart-failed=1")

@@ -104,3 +104,22 @@ def test_the_change_record_adds_dependency_and_removal_rows() -> None:
         "removed",
         "0.9",
     )
+
+
+def test_service_restarts_add_a_row_each_with_the_rounds_reboot_word() -> None:
+    """Issue 24 (1): --reboot services' restarts, failures and units left alone are rows."""
+    document = copy.deepcopy(DOCUMENT)
+    document["servers"][0]["result"]["services"] = {
+        "restarted": [{"unit": "lab-svcd.service", "round": 1, "old_pid": 10, "new_pid": 20}],
+        "failed": [{"unit": "bad.service", "round": 1, "message": "not active"}],
+        "kept": [{"unit": "dbus.service", "round": 1, "why": "kept by default"}],
+        "reboot": [{"round": 1, "why": "no reboot needed"}, "junk"],
+    }
+    servers = [ServerInput(document["servers"][0], WEB_ROUNDS, WEB_RECORDS)]
+    text = render(build_report("f1", "fleet", document, servers), "csv")
+    rows = {r["update"]: r for r in csv.DictReader(io.StringIO(text))}
+    assert rows["lab-svcd.service"]["update_status"] == "restarted"
+    assert rows["lab-svcd.service"]["message"] == "pid 10 -> 20; no reboot needed"
+    assert rows["bad.service"]["update_status"] == "restart-failed"
+    assert rows["bad.service"]["message"] == "not active; no reboot needed"
+    assert rows["dbus.service"]["update_status"] == "not-restarted"
