@@ -98,7 +98,7 @@ def run_options(values: Mapping[str, Any]) -> RunOptions:
     lists = {
         k: tuple(v.split(",")) if isinstance(v, str) else tuple(v)
         for k, v in values.items()
-        if k in ("include", "exclude", "windows_classifications") and v is not None
+        if k in ("include", "exclude", "windows_classifications", "no_restart") and v is not None
     }
     try:
         return RunOptions.model_validate({**values, **lists})

@@ -53,6 +53,11 @@ def test_options_are_the_run_options() -> None:
         run_options({"rebooot": "never"})
     with pytest.raises(ConfigurationError, match="reboot"):
         run_options({"reboot": "sometimes"})
+    services = run_options({"reboot": "services", "no_restart": "haproxy.service,myapp*"})
+    assert services.no_restart == ("haproxy.service", "myapp*")
+    assert run_options({"reboot": "services", "no_restart": ["a.service"]}).restart_spec() == {
+        "restart": {"no_restart": ["a.service"], "install_tool": False}
+    }
 
 
 def test_the_store_comes_from_a_postgres_connection_with_its_password_apart() -> None:
