@@ -134,3 +134,25 @@ def test_needrestart_installed_when_allowed_finds_the_daemon_too(
     assert found[SVC_UNIT]["found_by"] == ["needrestart -b", "proc"], stale
     assert SVC_UNIT in {e["unit"] for e in done.result["services"]["restarted"]}
     assert lab.ssh(lab_server.name, ["test", "-x", "/usr/sbin/needrestart"]).returncode == 0
+
+
+def test_no_restart_leaves_the_daemon_alone_and_says_so(
+    lab: Lab, lab_server: Server, tmp_path: Path
+) -> None:
+    _, before, boot = _with_daemon(lab, lab_server)
+    done = run(
+        lab, lab_server, tmp_path, "--reboot", "services", "--no-restart", "lab-svc*",
+        "--include", "lab-svc-lib",
+    )  # fmt: skip
+    assert done.exit_status == 0, done.stderr + done.stdout[-3000:]
+    assert _main_pid(lab, lab_server) == before and lab.boot_id(lab_server.name) == boot
+    services = done.result["services"]
+    assert services["restarted"] == [] and services["kept"] == [
+        {"unit": SVC_UNIT, "round": 1, "why": "--no-restart"}
+    ]
+    assert (
+        f"{SVC_UNIT} still runs replaced files, not restarted: --no-restart"
+        in (done.result["warnings"])
+    )
+    maps = lab.ssh(lab_server.name, ["cat", f"/proc/{before}/maps"]).stdout
+    assert "liblabsvc.so.1 (deleted)" in maps  # still the old library, as reported

@@ -13,7 +13,7 @@ from typing import Any
 
 from patchpilot.errors import HealthError
 
-__all__ = ["check_restarts", "merge_services"]
+__all__ = ["check_restarts", "kept_warnings", "merge_services"]
 
 
 def merge_services(rounds: Iterable[tuple[int, Mapping[str, Any]]]) -> dict[str, Any]:
@@ -39,6 +39,16 @@ def check_restarts(services: Mapping[str, Any], last_round: int) -> None:
     if failed:
         said = "; ".join(f"{e['unit']}: {e['message']}" for e in failed)
         raise HealthError(f"{len(failed)} service(s) did not come back after their restart: {said}")
+
+
+def kept_warnings(services: Mapping[str, Any], last_round: int) -> list[str]:
+    """Return a warning per service the last round left on replaced files (--no-restart, the
+    built-in exclusions): it runs the old code until restarted or rebooted."""
+    return [
+        f"{e['unit']} still runs replaced files, not restarted: {e['why']}"
+        for e in services.get("kept", ())
+        if e.get("round") == last_round
+    ]
 
 
 def _entries(services: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:

@@ -14,7 +14,7 @@ from patchpilot.connector.plan import REPORT_EVENTS, RoundReport, final_updates,
 from patchpilot.connector.run.change_record import merge_changes
 from patchpilot.connector.run.interruption import interruptions
 from patchpilot.connector.run.own_journal import HOOK_ROUND, withheld_rounds
-from patchpilot.connector.run.service_restarts import merge_services
+from patchpilot.connector.run.service_restarts import kept_warnings, merge_services
 from patchpilot.connector.run_result import RebootRecord, RoundSummary, RunResult
 from patchpilot.connector.store import RoundRow, RunRow, Store
 
@@ -155,7 +155,13 @@ def build_result(
     if is_pending:
         why = "it was withheld" if is_withheld else "--reboot never"
         pending = [f"a reboot is required but {why}"]
-    all_warnings = (*warnings, *pending, *_warnings(store, run.run_id, updates))
+    services = merge_services((r.round, r.services) for r in reports if r.services)
+    all_warnings = (
+        *warnings,
+        *pending,
+        *_warnings(store, run.run_id, updates),
+        *kept_warnings(services, last.round if last else 0),
+    )
     counts = {s: sum(1 for u in updates if u["status"] == s) for s in _COUNTED}
     reboots = _reboots(rows)
     applied = counts["installed"] + counts["downloaded"] + counts["available"]
@@ -180,7 +186,7 @@ def build_result(
         phase=phase,
         hooks=tuple(_hook_lines(own)),
         changes=changes,
-        services=merge_services((r.round, r.services) for r in reports if r.services),
+        services=services,
         interruptions=tuple(i.to_dict() for i in interruptions(own)),
     )
 

@@ -8,7 +8,11 @@ from pydantic import ValidationError
 
 from patchpilot.cli.render import service_lines
 from patchpilot.connector.options import RunOptions
-from patchpilot.connector.run.service_restarts import check_restarts, merge_services
+from patchpilot.connector.run.service_restarts import (
+    check_restarts,
+    kept_warnings,
+    merge_services,
+)
 from patchpilot.errors import HealthError
 
 ROUND_1 = {
@@ -42,6 +46,14 @@ def test_a_service_not_back_in_the_last_round_fails_the_run_83() -> None:
     assert e.value.exit_code == 83
     check_restarts(merged, 2)  # a later round (after a reboot) renewed it
     check_restarts({}, 1)
+
+
+def test_units_left_on_replaced_files_are_warnings() -> None:
+    merged = merge_services([(1, ROUND_1)])
+    assert kept_warnings(merged, 1) == [
+        "dbus.service still runs replaced files, not restarted: kept by default"
+    ]
+    assert kept_warnings(merged, 2) == [] and kept_warnings({}, 1) == []
 
 
 def test_job_output_lines() -> None:
