@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from connector_lab import records, run
+from connector_lab import Run, records, run
 
 from patchpilot.lab.catalog import SVC_UNIT
 from patchpilot.lab.lab import Lab
@@ -38,6 +38,16 @@ def _with_daemon(lab: Lab, server: Server) -> tuple[str, int, str | None]:
     return flavor, _main_pid(lab, server), lab.boot_id(server.name)
 
 
+def _services_run(lab: Lab, server: Server, tmp_path: Path, *args: str, expect: int = 0) -> Run:
+    """Run `patchpilot run --reboot services --include lab-svc-lib` with args; check its exit."""
+    done = run(
+        lab, server, tmp_path, "--reboot", "services", "--include", "lab-svc-lib", *args,
+        timeout=400,
+    )  # fmt: skip
+    assert done.exit_status == expect, done.stderr + done.stdout[-3000:]
+    return done
+
+
 @pytest.fixture
 def server(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Server]:
     made = lab.add_server(flavor=request.param)
@@ -52,11 +62,7 @@ def test_the_daemon_is_restarted_and_nothing_reboots(
     lab: Lab, server: Server, tmp_path: Path
 ) -> None:
     flavor, before, boot = _with_daemon(lab, server)
-    done = run(
-        lab, server, tmp_path, "--reboot", "services", "--include", "lab-svc-lib",
-        "--run-id", "svc",
-    )  # fmt: skip
-    assert done.exit_status == 0, done.stderr + done.stdout[-3000:]
+    done = _services_run(lab, server, tmp_path, "--run-id", "svc")
     assert done.installed == {"lab-svc-lib": "2.0" if flavor == "apt" else "2.0-1"}
     after = _main_pid(lab, server)
     assert after != before and lab.boot_id(server.name) == boot
@@ -82,11 +88,7 @@ def test_a_kernel_package_in_the_same_round_still_reboots(
     lab: Lab, server: Server, tmp_path: Path
 ) -> None:
     flavor, before, boot = _with_daemon(lab, server)
-    done = run(
-        lab, server, tmp_path, "--reboot", "services", "--include", "lab-svc-lib",
-        "--include", "lab-kernel", "--run-id", "svck", timeout=400,
-    )  # fmt: skip
-    assert done.exit_status == 0, done.stderr + done.stdout[-3000:]
+    done = _services_run(lab, server, tmp_path, "--include", "lab-kernel")
     assert set(done.installed) == {"lab-svc-lib", "lab-kernel"}
     assert done.result["reboots"]["count"] == 1 and lab.boot_id(server.name) != boot
     services = done.result["services"]
@@ -104,8 +106,7 @@ def test_a_service_that_does_not_come_back_fails_the_run_83(
     drop_in = f"/etc/systemd/system/{SVC_UNIT}.d/broken.conf"
     script = f"mkdir -p {Path(drop_in).parent} && printf '[Service]\\nExecStartPre=/bin/false\\n' "
     lab.ssh(lab_server.name, ["sh", "-c", f"{script}> {drop_in} && systemctl daemon-reload"])
-    done = run(lab, lab_server, tmp_path, "--reboot", "services", "--include", "lab-svc-lib")
-    assert done.exit_status == 83, done.stderr + done.stdout[-3000:]
+    done = _services_run(lab, lab_server, tmp_path, expect=83)
     assert done.result["status"] == "unhealthy" and lab.boot_id(lab_server.name) == boot
     assert done.installed == {"lab-svc-lib": "2.0"}  # applied, and reported as applied
     (failed,) = done.result["services"]["failed"]
@@ -120,11 +121,7 @@ def test_needrestart_installed_when_allowed_finds_the_daemon_too(
     repositories (here the lab's `lab-tools` suite) and asks `needrestart -b` beside /proc."""
     _, before, boot = _with_daemon(lab, lab_server)
     lab.offer_needrestart(lab_server)
-    done = run(
-        lab, lab_server, tmp_path, "--reboot", "services", "--install-needrestart",
-        "--include", "lab-svc-lib", "--run-id", "svcnr", timeout=400,
-    )  # fmt: skip
-    assert done.exit_status == 0, done.stderr + done.stdout[-3000:]
+    done = _services_run(lab, lab_server, tmp_path, "--install-needrestart", "--run-id", "svcnr")
     assert _main_pid(lab, lab_server) != before and lab.boot_id(lab_server.name) == boot
     journal = records(tmp_path, "svcnr")
     installed = next(r for r in journal if r["event"] == "needrestart.install")
@@ -140,11 +137,7 @@ def test_no_restart_leaves_the_daemon_alone_and_says_so(
     lab: Lab, lab_server: Server, tmp_path: Path
 ) -> None:
     _, before, boot = _with_daemon(lab, lab_server)
-    done = run(
-        lab, lab_server, tmp_path, "--reboot", "services", "--no-restart", "lab-svc*",
-        "--include", "lab-svc-lib",
-    )  # fmt: skip
-    assert done.exit_status == 0, done.stderr + done.stdout[-3000:]
+    done = _services_run(lab, lab_server, tmp_path, "--no-restart", "lab-svc*")
     assert _main_pid(lab, lab_server) == before and lab.boot_id(lab_server.name) == boot
     services = done.result["services"]
     assert services["restarted"] == [] and services["kept"] == [
