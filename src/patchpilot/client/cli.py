@@ -1,4 +1,5 @@
-"""The client's command line (argparse): run, scan, attach, lock, unlock, hook, version.
+"""The client's command line (argparse): run, scan, installed, attach, lock, unlock, hook,
+version.
 
 The one place that prints and turns failures into exit statuses (exits.py); the commands'
 work lives in the modules they call. `--output FILE` (scan, lock, unlock) captures what a
@@ -60,6 +61,15 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--json", action="store_true", help="print JSON")
     scan.add_argument("--backend", default="auto", choices=BACKENDS)
     _output_option(scan)
+    versions = commands.add_parser(
+        "installed", help="print the installed versions of packages, once no lock is held"
+    )
+    versions.add_argument("ids", nargs="+", metavar="ID")
+    versions.add_argument("--backend", default="auto", choices=BACKENDS)
+    versions.add_argument(
+        "--lock-timeout", type=float, default=300.0, metavar="SECONDS", help="wait for the lock"
+    )
+    _output_option(versions)
     att = commands.add_parser("attach", help="relay or serve a round's log endpoint on stdio")
     att.add_argument("--run", required=True, type=_run_id)
     att.add_argument("--round", required=True, type=int, choices=range(1, 100), metavar="N")
@@ -169,6 +179,24 @@ def _cmd_scan(as_json: bool, choice: str) -> int:
     return ClientExit.OK
 
 
+def _cmd_installed(ids: "Sequence[str]", choice: str, lock_timeout: float) -> int:
+    """Print {"versions": id -> fully installed version, "lock_held": ...} as JSON: what the
+    package database says once no other process changes it (a killed client's dpkg may run
+    on), read after a run's last round (docs/reliability.md, "The result is the server's")."""
+    from patchpilot.client.backends import BACKEND_ENV, make_backend
+    from patchpilot.client.backends.base import LockTimeout
+
+    backend = make_backend(os.environ.get(BACKEND_ENV) or choice, lock_timeout, refresh=False)
+    try:
+        backend.wait_for_locks(lambda event, level, fields: None)
+        held = ""
+    except LockTimeout as exc:  # read anyway, and say so: the caller decides
+        held = str(exc)
+    versions = backend.installed_versions(sorted(set(ids)))
+    print(json.dumps({"versions": versions, "lock_held": held}))
+    return ClientExit.OK
+
+
 def _cmd_lock(run_id: str) -> int:
     holder = claim_run_lock(run_id)
     if holder is not None:
@@ -227,6 +255,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_run(args.job)
     if args.command == "scan":
         return _cmd_scan(args.json, args.backend)
+    if args.command == "installed":
+        return _cmd_installed(args.ids, args.backend, args.lock_timeout)
     if args.command == "attach":
         return _cmd_attach(args.run, args.round, args.listen)
     if args.command == "lock":

@@ -19,6 +19,7 @@ __all__ = [
     "extend_plan",
     "final_updates",
     "find_loops",
+    "found_installed",
     "outcome_of",
     "should_continue",
 ]
@@ -158,6 +159,33 @@ def final_updates(reports: Sequence[RoundReport]) -> list[UpdateResult]:
             if finals.get(result.id, result).status != "installed" or result.id not in finals:
                 finals[result.id] = result
     return sorted(finals.values(), key=lambda r: r.id)
+
+
+def found_installed(
+    reports: Sequence[RoundReport],
+    planned: Mapping[str, Any],
+    versions: Mapping[str, Any],
+    round_no: int,
+) -> list[UpdateResult]:
+    """Return an `installed` result for each planned update the package database holds at
+    its planned version while no round said it was installed: it failed (dpkg killed in its
+    postinst, finished by a later repair) or was never reported (a round cut short). A
+    scriptlet failure stays failed: rpm keeps such a package at its new version by design."""
+    said = {r.id: r for r in final_updates(reports)}
+    found = []
+    for update_id, version in sorted(planned.items()):
+        if versions.get(update_id) != version:
+            continue
+        before = said.get(update_id)
+        if before is not None and before.status == "installed":
+            continue
+        if before is not None and before.code == "scriptlet-failed":
+            continue
+        why = "found installed at the run's end (read from the package database)"
+        if before is not None:
+            why += f"; round {before.round} had said {before.status}: {before.message}"
+        found.append(UpdateResult(str(update_id), "installed", str(version), why, "", round_no))
+    return found
 
 
 def outcome_of(action: str, reports: Sequence[RoundReport], *, is_reboot_pending: bool) -> Outcome:

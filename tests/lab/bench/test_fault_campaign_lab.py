@@ -15,7 +15,6 @@ from patchpilot.lab.lab import Lab
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(1200)]
 
 BENCH = Path(__file__).resolve().parents[3] / "bench"
-RESULT_AGREEMENT = ("exit 0 but not at the final version", "result installed ")
 SEED = 7  # replay: .venv/bin/python bench/faults.py --servers 3 --faults 20 --seed 7 ...
 
 
@@ -35,9 +34,6 @@ def test_a_seeded_campaign_ends_with_every_invariant_held(lab: Lab, tmp_path: Pa
     print(text)
     assert len(run["faults"]) == 20 and sum(f["done"] for f in run["faults"]) >= 5
     assert sorted(run["servers"].values()) == ["apt", "dnf", "zypper"]
-    # The result's agreement with the server (exit 0 at the final versions; the installed list
-    # equal to the package manager's log) has open defects that a fault's exact moment decides
-    # (docs/reliability.md, "Still open"): printed in the table above, not failed on until they
-    # are fixed. Every other invariant fails the test.
-    hard = [v for v in run["violations"] if not v["violation"].startswith(RESULT_AGREEMENT)]
-    assert hard == [], text
+    # every invariant fails the test, the result's agreement with the server's package
+    # manager too (docs/reliability.md, "The result is the server's")
+    assert run["violations"] == [], text

@@ -67,6 +67,20 @@ def test_the_package_managers_logs_say_what_reached_which_version(
     assert dict(faults.upgraded(flavor, log.splitlines())) == expected
 
 
+def test_rpm_counts_the_headers_the_campaign_added_not_those_of_its_start_second() -> None:
+    # seed 7 (dnf): lab-slow 1.0 was put on the server in the very second the campaign read
+    # the clock, and an INSTALLTIME >= start counted it as installed by the run
+    before = ["lab-slow 0:1.0-1 1765090000", "lab-base-a 0:1.0-1 1765089000"]
+    after = [
+        "lab-slow 0:1.0-1 1765090000",  # its update failed: still the campaign's own 1.0
+        "lab-base-a 0:2.0-1 1765090000",  # upgraded in the same second
+        "lab-epoch 1:0.9-1 1765090100",
+    ]
+    assert faults.rpm_installed(before, after) == {"lab-base-a 2.0-1", "lab-epoch 1:0.9-1"}
+    again = ["lab-slow 0:1.0-1 1765090007"]  # installed again (a repair's reinstall)
+    assert faults.rpm_installed(before, again) == {"lab-slow 1.0-1"}
+
+
 def test_the_table_counts_faults_by_kind_and_names_each_violation_with_its_seed() -> None:
     runs = [
         {

@@ -221,3 +221,51 @@ def test_listen_leaves_a_live_endpoint_alone(tmp_path: Path) -> None:
         assert proc.returncode == 0 and (folder / "endpoint.sock").exists()
     finally:
         live.close()
+
+
+STATUSES = (
+    "lab-a\t2.0\tii \n"  # configured at its new version
+    "lab-slow\t2.0\tiF \n"  # half-configured: dpkg was killed in its postinst
+)
+
+
+def _dpkg(monkeypatch: pytest.MonkeyPatch, holders: list) -> list:
+    """dpkg-query answers STATUSES; dpkg's lock is held by each of holders in turn."""
+    from patchpilot.client.backends import dpkg
+
+    asked = []
+
+    def run(argv, timeout=None):  # type: ignore[no-untyped-def]
+        asked.append(list(argv))
+        return dpkg.Command(tuple(argv), 0, STATUSES)
+
+    monkeypatch.setattr(dpkg, "run_command", run)
+    monkeypatch.setattr(dpkg, "_held_lock", lambda files, pids: holders.pop(0) if holders else None)
+    monkeypatch.setattr(dpkg.time, "sleep", lambda seconds: None)
+    return asked
+
+
+def test_installed_reads_dpkg_once_its_lock_is_free(
+    monkeypatch: pytest.MonkeyPatch, capsys: "pytest.CaptureFixture[str]"
+) -> None:
+    from patchpilot.client.cli import main
+
+    holder = {"lock": "/var/lib/dpkg/lock", "pid": 42}
+    holders = [holder, holder]
+    asked = _dpkg(monkeypatch, holders)
+    assert main(["installed", "--backend", "apt-cli", "--", "lab-slow", "lab-a"]) == 0
+    assert holders == [] and asked[0][-2:] == ["lab-a", "lab-slow"]
+    answer = json.loads(capsys.readouterr().out)
+    assert answer == {"versions": {"lab-a": "2.0"}, "lock_held": ""}  # only the configured
+
+
+def test_installed_reads_anyway_and_says_so_when_the_lock_stays_held(
+    monkeypatch: pytest.MonkeyPatch, capsys: "pytest.CaptureFixture[str]"
+) -> None:
+    from patchpilot.client.cli import main
+
+    _dpkg(monkeypatch, [{"lock": "/var/lib/dpkg/lock", "pid": 42}] * 1000)
+    argv = ["installed", "--backend", "apt-cli", "--lock-timeout", "0", "--", "lab-a"]
+    assert main(argv) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["versions"] == {"lab-a": "2.0"} and "still held" in answer["lock_held"]

@@ -176,6 +176,7 @@ class FakeTarget:
     boot_id: str = "boot-1"
     launched: list[int] = field(default_factory=list)
     scan: list[dict[str, Any]] = field(default_factory=list)
+    installed: dict[str, str] = field(default_factory=dict)  # what the package database holds
     endpoints: dict[int, FakeEndpoint] = field(default_factory=dict)
     is_held: bool = False
     hang_after: int | None = None
@@ -234,6 +235,10 @@ class FakeTarget:
             return 3, json.dumps({"run": "other"})
         if "scan" in argv:
             return 0, json.dumps(self.scan)
+        if "installed" in argv and "--lock-timeout" in argv:  # the versions read at the end
+            asked = argv[argv.index("--") + 1 :]
+            held = {i: v for i, v in self.installed.items() if i in asked}
+            return 0, json.dumps({"versions": held, "lock_held": ""})
         if argv[:2] == ("systemctl", "show"):
             return 0, "LoadState=loaded\nActiveState=active\nSubState=exited\nExecMainCode=1\n"
         if argv[:2] == ("systemctl", "is-system-running"):

@@ -11,6 +11,7 @@ from patchpilot.connector.plan import (
     extend_plan,
     final_updates,
     find_loops,
+    found_installed,
     outcome_of,
     should_continue,
 )
@@ -67,6 +68,26 @@ def test_final_updates_installed_wins() -> None:
         ("a", "installed", 1),
         ("b", "installed", 2),
     ]
+
+
+def test_found_installed_settles_failed_and_unreported_updates_against_the_server() -> None:
+    cut = RoundReport(2, "interrupted")  # a round cut short reports nothing
+    scriptlet = RoundReport(
+        3, "partial", (UpdateResult("s", "failed", "2", "%post", "scriptlet-failed"),)
+    )
+    planned = {"a": "2", "b": "1", "c": "5", "d": "4", "s": "2"}
+    versions = {"a": "2", "b": "1", "c": "5", "d": "3", "s": "2"}
+    found = found_installed([R1, cut, scriptlet], planned, versions, 4)
+    # a: installed already; b: failed in round 1, at its planned version now (a later repair
+    # finished it); c: never reported (cut); d: still old; s: rpm keeps a failed scriptlet's
+    assert [(u.id, u.status, u.version, u.round) for u in found] == [
+        ("b", "installed", "1", 4),
+        ("c", "installed", "5", 4),
+    ]
+    assert found[0].message.endswith("round 1 had said failed: x")
+    assert found[1].message.startswith("found installed at the run's end")
+    assert outcome_of("install", [R1, RoundReport(4, "settled", tuple(found))],
+                      is_reboot_pending=False) is Outcome.SUCCESS  # fmt: skip
 
 
 def test_outcomes() -> None:

@@ -99,8 +99,11 @@ class AptBackend(Backend):
             options += ["-o", "%s=%s" % (name, value)]
         return options
 
-    def prepare(self, emit: Emit) -> None:
+    def wait_for_locks(self, emit: Emit) -> None:
         wait_for_locks(self._deadline(), emit)
+
+    def prepare(self, emit: Emit) -> None:
+        self.wait_for_locks(emit)
         repair_dpkg(emit)
 
     def scan(self, emit: Emit) -> List[Update]:

@@ -156,6 +156,11 @@ class Backend(abc.ABC):
         whether it is there now (default: the backend has no tool to install)."""
         return False
 
+    def wait_for_locks(self, emit: Emit) -> None:
+        """Wait until no other process holds the package manager's lock (up to the
+        backend's lock timeout; raise LockTimeout then); default: no lock to wait for."""
+        return None
+
     def installed_versions(self, ids: List[str]) -> Dict[str, str]:
         """Return id -> installed version of the named updates that are fully installed
         (a recovery round's proof of what an interrupted round installed; default: none)."""

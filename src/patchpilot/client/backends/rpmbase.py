@@ -95,12 +95,12 @@ class RpmBackend(Backend):
         self._refresh_lists = refresh
         self._reboot_suggested: Set[str] = set()  # installed this round, flagged by updateinfo
 
-    def _wait_for_locks(self, emit: Emit) -> None:
+    def wait_for_locks(self, emit: Emit) -> None:
         deadline = time.monotonic() + self._lock_timeout
         wait_for_locks(deadline, emit, RPM_LOCKS, self.pid_locks)
 
     def prepare(self, emit: Emit) -> None:
-        self._wait_for_locks(emit)
+        self.wait_for_locks(emit)
         self._repair(emit)
 
     def _repair(self, emit: Emit) -> None:
@@ -130,7 +130,7 @@ class RpmBackend(Backend):
         return installed_versions(ids)
 
     def scan(self, emit: Emit) -> List[Update]:
-        self._wait_for_locks(emit)
+        self.wait_for_locks(emit)
         if self._refresh_lists:
             patiently(lambda: self._refresh_once(emit))
         return self._list_updates()
@@ -170,7 +170,7 @@ class RpmBackend(Backend):
     def install(self, updates: List[Update], emit: Emit) -> List[UpdateResult]:
         if not updates:
             return []
-        self._wait_for_locks(emit)
+        self.wait_for_locks(emit)
         batch = self._commit(updates, emit)
         results: Dict[str, UpdateResult] = {}
         for update in updates:

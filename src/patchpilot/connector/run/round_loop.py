@@ -35,6 +35,7 @@ from patchpilot.connector.run.interruption import (
 from patchpilot.connector.run.interruption import record as record_interruption
 from patchpilot.connector.run.own_journal import HOOK_ROUND
 from patchpilot.connector.run.prescan import round_plan
+from patchpilot.connector.run.settlement import is_in_doubt, read_after_limit, read_installed
 from patchpilot.connector.run.stability import PendingStability, WindowWatch, confirm_stable
 from patchpilot.connector.run.stream import FINAL_EVENT, AttachTarget, JournalFollower, StreamTuning
 from patchpilot.connector.run.summary import round_report
@@ -463,6 +464,7 @@ class _Recovery:
             self.planned.update(found.planned)
         limit = self.ctx.options.max_interruptions
         if self.count > limit:
+            await read_after_limit(self.ctx, row, found)  # what the cut rounds installed
             raise TooManyInterruptions(
                 f"round {row.round} was the run's interruption number {self.count}, more than "
                 f"--max-interruptions {limit}: {found.cause if found else 'interrupted'}"
@@ -489,15 +491,24 @@ async def run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[R
     Round 1's plan (or the caller's, `frozen`) is stored and bounds every later round. An
     interrupted round is run again by the next round number with the same plan (up to
     --max-interruptions times; it does not count against --max-rounds). The run does not
-    end, even on an error, before a watched stability window has passed.
+    end, even on an error, before a watched stability window has passed. A run in doubt (a
+    round cut short or failed, an update failed) reads the installed versions last
+    (settlement.py): its result is the server's.
     """
     try:
-        return await _run_rounds(ctx, frozen)
+        reports = await _run_rounds(ctx, frozen)
+    except RoundFailedError:  # the client ended a round with an error: read the server
+        await _window_passed(ctx)
+        await read_installed(ctx)
+        raise
     except Exception:
         await _window_passed(ctx)
         raise
     finally:
         drop_watch(ctx)  # cancelled: nothing is left reading
+    if is_in_doubt(ctx, reports):  # a round cut short or an update failed: read the server
+        await read_installed(ctx)
+    return reports
 
 
 async def _window_passed(ctx: RoundContext) -> None:

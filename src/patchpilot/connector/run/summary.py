@@ -13,7 +13,7 @@ from patchpilot.connector.phase import RoundPhase
 from patchpilot.connector.plan import REPORT_EVENTS, RoundReport, final_updates, outcome_of
 from patchpilot.connector.run.change_record import merge_changes
 from patchpilot.connector.run.interruption import interruptions
-from patchpilot.connector.run.own_journal import HOOK_ROUND, withheld_rounds
+from patchpilot.connector.run.own_journal import HOOK_ROUND, settled_report, withheld_rounds
 from patchpilot.connector.run.service_restarts import kept_warnings, merge_services
 from patchpilot.connector.run_result import RebootRecord, RoundSummary, RunResult
 from patchpilot.connector.store import RoundRow, RunRow, Store
@@ -148,9 +148,12 @@ def build_result(
         and last.reboot_required
         and (not last.will_reboot or is_withheld)
     )
-    outcome = failure or outcome_of(options.action, reports, is_reboot_pending=is_pending)
+    # the package database's word at the run's end, where it differs from the rounds'
+    settled = settled_report(own, reports) if options.action == "install" else None
+    said = [*reports, settled] if settled is not None else reports
+    outcome = failure or outcome_of(options.action, said, is_reboot_pending=is_pending)
     changes = _changes(reports)
-    updates = _updates(options.action, reports, changes)
+    updates = _updates(options.action, said, changes)
     pending = []
     if is_pending:
         why = "it was withheld" if is_withheld else "--reboot never"

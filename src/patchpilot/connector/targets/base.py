@@ -87,6 +87,9 @@ class TargetOS(TargetFamily, abc.ABC):
     # the next round launches while the last reboot's stability window is read alongside
     # it (stability.py); False: the window is waited out before the launch
     watches_window: bool = False
+    # its client reads installed package versions (`installed`): a run in doubt (a round cut
+    # or failed) builds its result from them (run/settlement.py); False: the rounds' word
+    reads_installed: bool = False
 
     @classmethod
     @abc.abstractmethod

@@ -197,6 +197,7 @@ class LinuxOS(TargetOS):
     # each caps --download-limit: apt Dl-Limit, dnf throttle, zypper max_download_speed
     backends = (*_APT, "dnf", "dnf5", "zypper")
     watches_window = True  # measured: docs/benchmarks.md (Speed II)
+    reads_installed = True  # dpkg's status, rpm's database
 
     @classmethod
     def check_options(cls, options: RunOptions) -> None:

@@ -240,6 +240,21 @@ async def test_more_interruptions_than_allowed_end_the_run_with_78(
     assert "--max-interruptions 1" in result.errors[0]
 
 
+@pytest.mark.parametrize("last", ["kill", "reset"])
+async def test_a_run_ended_at_the_limit_reports_what_the_server_holds(
+    store: Store, tmp_path: Path, last: str
+) -> None:
+    # fault campaign, seeds 5 and 25: the cut rounds had installed packages, the result of
+    # the 78 listed none (the round that would have read them never ran)
+    target = CutTarget("r1", rounds(3), cut={1: "kill", 2: last}, installed={"lab-a": "2"})
+    result, _ = await run(target, store, tmp_path, max_interruptions=1)
+    assert result.exit_code == 78 and target.launched == [1, 2]
+    (found,) = result.updates
+    assert (found["id"], found["status"], found["version"]) == ("lab-a", "installed", "2")
+    assert found["message"].startswith("found installed at the run's end")
+    assert result.counts["installed"] == 1
+
+
 async def test_interruptions_do_not_count_against_max_rounds(store: Store, tmp_path: Path) -> None:
     target = CutTarget("r1", rounds(3), cut={1: "kill", 2: "kill"})
     result, _ = await run(target, store, tmp_path, max_rounds=1)
