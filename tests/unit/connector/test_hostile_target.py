@@ -104,14 +104,26 @@ def _update() -> st.SearchStrategy[Any]:
     return st.one_of(_json(), st.dictionaries(st.sampled_from(keys), _json(), max_size=8))
 
 
+def _services() -> st.SearchStrategy[Any]:
+    """round.result's `services` (--reboot services), its lists' entries half well-formed."""
+    entry = st.dictionaries(
+        st.sampled_from(["unit", "message", "why", "old_pid", "new_pid"]), _json(), max_size=5
+    )
+    return st.dictionaries(
+        st.sampled_from(["restarted", "failed", "kept", "reboot", "stale"]),
+        st.one_of(_json(), st.lists(entry, max_size=4)),
+        max_size=5,
+    )
+
+
 def _fields() -> st.SearchStrategy[Any]:
     keys = ["status", "action", "updates", "results", "plan", "selected", "skipped",
             "reboot_required", "will_reboot", "reboot_reasons", "exit_status", "message",
-            "line", "id", "version", "parts", "stage", "packages_done"]  # fmt: skip
+            "line", "id", "version", "parts", "stage", "packages_done", "services"]  # fmt: skip
     known = st.dictionaries(
         st.sampled_from(keys),
         st.one_of(_json(), st.lists(_update(), max_size=5),
-                  st.dictionaries(_text(), _json(), max_size=5)),
+                  st.dictionaries(_text(), _json(), max_size=5), _services()),
         max_size=8,
     )  # fmt: skip
     return st.one_of(known, _json())

@@ -13,7 +13,9 @@ from typing import Any
 
 from patchpilot.errors import HealthError
 
-__all__ = ["check_restarts", "kept_warnings", "merge_services"]
+__all__ = ["MAX_UNITS", "check_restarts", "kept_warnings", "merge_services"]
+
+MAX_UNITS = 500  # entries of each list kept per round (a client restarts 200 at most)
 
 
 def merge_services(rounds: Iterable[tuple[int, Mapping[str, Any]]]) -> dict[str, Any]:
@@ -28,7 +30,8 @@ def merge_services(rounds: Iterable[tuple[int, Mapping[str, Any]]]) -> dict[str,
             message = str(entry.get("message", ""))[:2000]
             merged["failed"].append({**_unit(entry, round_no), "message": message})
         for entry in _entries(services, "kept"):
-            merged["kept"].append({**_unit(entry, round_no), "why": str(entry.get("why", ""))})
+            why = str(entry.get("why", ""))[:500]
+            merged["kept"].append({**_unit(entry, round_no), "why": why})
         reboot.append({"round": round_no, "why": str(services.get("reboot", ""))[:4000]})
     return {**merged, "reboot": reboot} if reboot else {}
 
@@ -53,7 +56,7 @@ def kept_warnings(services: Mapping[str, Any], last_round: int) -> list[str]:
 
 def _entries(services: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     found = services.get(key)
-    items = found if isinstance(found, list) else []
+    items = found[:MAX_UNITS] if isinstance(found, list) else []
     return [e for e in items if isinstance(e, Mapping) and isinstance(e.get("unit"), str)]
 
 

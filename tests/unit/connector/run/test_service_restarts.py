@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from patchpilot.cli.render import service_lines
 from patchpilot.connector.options import RunOptions
 from patchpilot.connector.run.service_restarts import (
+    MAX_UNITS,
     check_restarts,
     kept_warnings,
     merge_services,
@@ -37,6 +38,13 @@ def test_merge_keeps_what_is_well_formed_with_its_round() -> None:
     assert merge_services([(1, {"restarted": [{"unit": "x", "old_pid": True}]})])["restarted"] == [
         {"unit": "x", "round": 1, "old_pid": None, "new_pid": None}
     ]
+
+
+def test_a_hostile_round_cannot_flood_the_result() -> None:
+    flood = {"kept": [{"unit": "u" * 10_000, "why": "w" * 10_000}] * 100_000}
+    kept = merge_services([(1, flood)])["kept"]
+    assert len(kept) == MAX_UNITS
+    assert (len(kept[0]["unit"]), len(kept[0]["why"])) == (256, 500)
 
 
 def test_a_service_not_back_in_the_last_round_fails_the_run_83() -> None:
