@@ -189,7 +189,7 @@ _FLOORS = {
     "windows_share": 2, "client": 1, "client_build": 1, "protocol": 0, "errors": 0,
 }  # fmt: skip
 _CONNECTOR_FLOORS = {
-    "__init__": 6, "fleet": 5, "run": 4, "reports": 3, "targets": 2, "store": 2,
+    "__init__": 7, "job": 6, "fleet": 5, "run": 4, "reports": 3, "targets": 2, "store": 2,
     "inventory": 1,
 }  # fmt: skip
 _VALUES = 1

@@ -5,8 +5,10 @@ streaming its journal, waiting for reboots and readiness all happen here, in the
 event loop, holding no worker slot. A triggerer that is stopped or killed loses nothing: the
 next one runs the trigger again, and `run_target` resumes the run from the store by its id
 (re-attaching to the client or to the reboot in progress; nothing is installed twice). Each
-connector event becomes a line of the task's log. The event it fires carries the result
-document (no secret) and, for a check-only run, the frozen plan.
+connector event becomes a line of the task's log. The run ends as the command line's does,
+through the connector's job entry point (`run_job`: --notify's summary, its warnings in the
+task's log). The event it fires carries the result document (no secret) and, for a check-only
+run, the frozen plan.
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ from patchpilot.airflow.settings import (
 )
 from patchpilot.connector import (
     Event,
+    JobEnd,
+    RunResult,
     Secret,
     Store,
     event_line,
-    notify,
     open_store,
-    run_summary,
+    run_job,
     run_target,
 )
 
@@ -116,6 +119,9 @@ class PatchpilotTrigger(BaseTrigger):
     def _log_event(self, event: Event) -> None:
         self.log.info("%s", event_line(event))
 
+    def _log_warning(self, warning: str) -> None:
+        self.log.warning("%s", warning)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         spec = self.spec
         ssh = await connection_fields(spec.ssh_conn_id)
@@ -123,20 +129,20 @@ class PatchpilotTrigger(BaseTrigger):
         store = await _shared_store(address, spec.state_dir)
         options = run_options({**spec.options, "run_id": spec.run_id})
         folder = Path(store.folder) / "airflow" / spec.run_id
-        with target_files(
-            spec.target, ssh, folder=folder, host=spec.host, port=spec.port, options=options
-        ) as (target, options):
-            result = await run_target(target, options, store=store, on_event=self._log_event)
-        for warning in await notify(  # --notify: a summary; never the task's outcome
-            options.notify,
-            run_summary(result.to_dict()),
-            on=options.notify_on,
-            timeout=options.notify_timeout,
-        ):
-            self.log.warning("%s", warning)
+
+        async def work() -> JobEnd[RunResult]:
+            with target_files(
+                spec.target, ssh, folder=folder, host=spec.host, port=spec.port, options=options
+            ) as (target, with_files):
+                return JobEnd.of_run(
+                    await run_target(target, with_files, store=store, on_event=self._log_event)
+                )
+
+        # the job's end as the command line's: --notify's summary (never the task's outcome)
+        end = await run_job(work(), options, store, on_warning=self._log_warning)
         # Airflow 3.3 fails a task whose trigger fires before the scheduler has seen the
         # deferring worker exit (apache/airflow#71580, #72716): never fire that early.
         await asyncio.sleep(max(0.0, spec.not_before - time.time()))
         found = store.run(spec.run_id)
         plan = found.frozen_plan if found and options.check_only else None
-        yield TriggerEvent({"run_id": spec.run_id, "result": result.to_dict(), "plan": plan})
+        yield TriggerEvent({"run_id": spec.run_id, "result": end.document, "plan": plan})

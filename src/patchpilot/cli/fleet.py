@@ -12,7 +12,6 @@ import asyncio
 import json
 import sys
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,13 +24,7 @@ from patchpilot.cli.help import FLEET_EXAMPLES, GroupedCommand, with_panels
 from patchpilot.cli.human import Human, JsonFlag, VerboseFlag
 from patchpilot.cli.logfile import setup_connector_log
 from patchpilot.cli.options import with_run_options
-from patchpilot.cli.outputs import (
-    MetricsFile,
-    ReportFile,
-    check_outputs,
-    send_notifications,
-    write_outputs,
-)
+from patchpilot.cli.outputs import MetricsFile, ReportFile, warn
 from patchpilot.cli.signals import until_signal
 from patchpilot.cli.state import StateUrl, open_cli_store
 from patchpilot.connector import (
@@ -41,12 +34,14 @@ from patchpilot.connector import (
     FleetOptions,
     FleetResult,
     HostEntry,
+    JobEnd,
+    JobFiles,
     Order,
     PreparedFleet,
     RunOptions,
+    Store,
     check_fleet_run_id,
     default_state_dir,
-    fleet_summary,
     list_groups,
     new_fleet_run_id,
     order_hosts,
@@ -55,55 +50,45 @@ from patchpilot.connector import (
     posix_status,
     prepare_fleet,
     run_fleet_job,
+    run_job,
     set_paused,
-    write_result,
 )
 from patchpilot.errors import Cancelled
 
 __all__ = ["host_list", "register"]
 
 
-@dataclass(frozen=True)
-class FleetOutput:
-    """Where a fleet job's state and results go, and how its lines look."""
-
-    state_dir: Path | None
-    result_file: Path | None
-    log_format: str = "text"
-    state_url: str | None = None
-
-
 async def show_fleet_job(
-    job: FleetJob, output: FleetOutput, console: Console, *, person: Human | None = None
-) -> FleetResult:
-    """Check the job, then run it under signal handling with its view; print the summary.
+    job: FleetJob,
+    prepared: PreparedFleet,
+    store: Store,
+    console: Console,
+    *,
+    log_format: str = "text",
+    person: Human | None = None,
+) -> JobEnd[FleetResult]:
+    """Run the checked job under signal handling with its view; print the summary.
 
     person: the terminal view's flags when a person reads stdout (milestones, live table;
     the recap follows); else the job output (FleetView) and its summary table.
     """
-    prepared = prepare_fleet(job)
-    store = open_cli_store(output.state_dir, output.state_url)
-    setup_connector_log(store)
     hosts = [h.name for h in prepared.hosts]
-    try:
-        if person is not None:
-            width = max(len(h) for h in ["fleet", *hosts])
-            with person.view(hosts, lambda e: f"{e.target:<{width}} | {describe(e)}") as human:
-                work = run_fleet_job(
-                    job, store=store, on_server=human.on_server, on_fleet=human.on_fleet,
-                    prepared=prepared,
-                )  # fmt: skip
-                return await _until_signal(work, job.run_id)
-        view = FleetView(console, hosts, log_format=output.log_format)
-        work = run_fleet_job(
-            job, store=store, on_server=view.on_server, on_fleet=view.on_fleet, prepared=prepared
-        )
-        result = await _until_signal(work, job.run_id)
-        if output.log_format == "text":
-            console.print(view.summary(result))
-    finally:
-        store.close()
-    return result
+    if person is not None:
+        width = max(len(h) for h in ["fleet", *hosts])
+        with person.view(hosts, lambda e: f"{e.target:<{width}} | {describe(e)}") as human:
+            work = run_fleet_job(
+                job, store=store, on_server=human.on_server, on_fleet=human.on_fleet,
+                prepared=prepared,
+            )  # fmt: skip
+            return JobEnd.of_fleet(job.run_id, await _until_signal(work, job.run_id))
+    view = FleetView(console, hosts, log_format=log_format)
+    work = run_fleet_job(
+        job, store=store, on_server=view.on_server, on_fleet=view.on_fleet, prepared=prepared
+    )
+    result = await _until_signal(work, job.run_id)
+    if log_format == "text":
+        console.print(view.summary(result))
+    return JobEnd.of_fleet(job.run_id, result)
 
 
 async def _until_signal(rollout: Coroutine[Any, Any, FleetResult], run_id: str) -> FleetResult:
@@ -201,7 +186,8 @@ def register(app: typer.Typer) -> None:
         json_output: JsonFlag = False,
         verbose: VerboseFlag = False,
     ) -> None:
-        check_outputs(report)
+        files = JobFiles(result_file, report, metrics_file)
+        files.check()
         fleet_run_id = check_fleet_run_id(options.run_id or new_fleet_run_id())
         state = default_state_dir() if state_dir is None else state_dir
         rollout = FleetOptions(
@@ -221,32 +207,34 @@ def register(app: typer.Typer) -> None:
         sources = tuple(p for p in (inventory, *(more_inventory or ())) if p is not None)
         commands = tuple(inventory_command or ())
         job = FleetJob(sources, limit, rollout, plan_from, fleet_run_id, options, commands)
+        prepared = prepare_fleet(job)
         if list_hosts:
-            prepared = prepare_fleet(job)
             print("\n".join([*host_list(prepared.hosts, rollout), *group_list(prepared)]))
             raise typer.Exit(0)
-        output = FleetOutput(state_dir, result_file, log_format, state_url)
         console = Console(highlight=False, soft_wrap=True)
         flags = Human(json_output=json_output, verbose=verbose)
         person = flags if flags.is_for_person(log_format) else None
-        result = asyncio.run(show_fleet_job(job, output, console, person=person))
-        document = {"run_id": fleet_run_id, **result.to_dict()}
-        if result_file is not None:  # first: nothing after the run may cost it its result
-            write_result(document, result_file)
-        write_outputs(state_dir, fleet_run_id, report=report, metrics_file=metrics_file,
-                      fleet_document=document, state_url=state_url)  # fmt: skip
-        line = json.dumps(document, separators=(",", ":"))
-        if person is not None:
-            files = {"result file": result_file, "report": report, "metrics": metrics_file}
-            person.finish_fleet(result, line, files, state)
-        else:
-            sys.stdout.write(line + "\n")
-        summary = fleet_summary(document, report=str(report) if report else None)
-        run_ids = [str(r.result.get("run_id")) for r in result.outcomes if r and r.result]
-        send_notifications(
-            options, summary, state_dir=state_dir, state_url=state_url, run_ids=run_ids
-        )
-        raise typer.Exit(posix_status(result.exit_code))
+
+        def show(end: JobEnd[FleetResult]) -> None:
+            line = json.dumps(end.document, separators=(",", ":"))
+            if person is None:
+                sys.stdout.write(line + "\n")
+                return
+            written = {"result file": result_file, "report": report, "metrics": metrics_file}
+            person.finish_fleet(end.result, line, written, state)
+
+        store = open_cli_store(state_dir, state_url)
+        setup_connector_log(store)
+        try:
+            work = show_fleet_job(
+                job, prepared, store, console, log_format=log_format, person=person
+            )
+            end = asyncio.run(
+                run_job(work, options, store, files=files, on_warning=warn, on_end=show)
+            )
+        finally:
+            store.close()
+        raise typer.Exit(posix_status(end.exit_code))
 
     @app.command(
         help="Pause a fleet run: servers in flight finish, no other starts (again: resume)."

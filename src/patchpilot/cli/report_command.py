@@ -1,7 +1,7 @@
 """CLI: `patchpilot report RUN_ID`: a run's or fleet run's report, read from the state store.
 
 The same renderers write `--report`/`--metrics-file` at the end of `run` and `fleet`
-(cli/outputs.py); this command makes them any time later, in any format.
+(connector/job.py); this command makes them any time later, in any format.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Annotated, Literal
 
 import typer
 
-from patchpilot.cli.outputs import METRICS_MODE, MetricsFile, write_file
+from patchpilot.cli.outputs import MetricsFile
 from patchpilot.cli.run import StateDir
 from patchpilot.cli.state import StateUrl, open_cli_store
-from patchpilot.connector import gather, render, render_metrics
+from patchpilot.connector import METRICS_MODE, gather, render, render_metrics, write_report_file
 
 __all__ = ["register"]
 
@@ -41,8 +41,8 @@ def register(app: typer.Typer) -> None:
             store.close()
         text = render(gathered, fmt)
         if metrics_file is not None:
-            write_file(render_metrics(gathered), metrics_file, mode=METRICS_MODE)
+            write_report_file(render_metrics(gathered), metrics_file, mode=METRICS_MODE)
         if out is None:
             sys.stdout.write(text)
         else:
-            write_file(text, out)
+            write_report_file(text, out)

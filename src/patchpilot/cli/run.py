@@ -21,19 +21,15 @@ from patchpilot.cli.help import RUN_EXAMPLES, GroupedCommand, with_panels
 from patchpilot.cli.human import Human, JsonFlag, VerboseFlag
 from patchpilot.cli.logfile import setup_connector_log
 from patchpilot.cli.options import with_run_options
-from patchpilot.cli.outputs import (
-    MetricsFile,
-    ReportFile,
-    check_outputs,
-    send_notifications,
-    write_outputs,
-)
+from patchpilot.cli.outputs import MetricsFile, ReportFile, warn
 from patchpilot.cli.pidfile import live_pid, write_pid_file
 from patchpilot.cli.render import EventRenderer
 from patchpilot.cli.signals import until_signal
 from patchpilot.cli.state import StateUrl, open_cli_store
 from patchpilot.connector import (
     EventSink,
+    JobEnd,
+    JobFiles,
     RunOptions,
     RunResult,
     RunStatus,
@@ -44,9 +40,8 @@ from patchpilot.connector import (
     posix_status,
     printable,
     resolve_target,
-    run_summary,
+    run_job,
     run_target,
-    write_result,
 )
 from patchpilot.errors import Cancelled, ConfigurationError, StateError
 
@@ -95,7 +90,8 @@ def run_command(
     state_url: str | None = None,
 ) -> int:
     """Do `patchpilot run`; return the process exit status."""
-    check_outputs(report)
+    files = JobFiles(result_file, report, metrics_file)
+    files.check()
     paths = inventory if isinstance(inventory, list) else [inventory] if inventory else []
     commands = inventory_command or []
     spec = resolve_target(target, load_inventories(paths, commands) if paths or commands else None)
@@ -107,30 +103,30 @@ def run_command(
     pid_file = _pid_file(store, options.run_id or "")
     pid_file.parent.mkdir(mode=0o700, exist_ok=True)
     write_pid_file(pid_file)
-    try:
-        if human is not None:
+
+    async def work() -> JobEnd[RunResult]:
+        try:
+            if human is None:
+                return JobEnd.of_run(await _run_until_signal(spec, options, store, renderer))
             with human.view([spec.name]) as view:
-                result = asyncio.run(_run_until_signal(spec, options, store, view.on_server))
-        else:
-            result = asyncio.run(_run_until_signal(spec, options, store, renderer))
+                return JobEnd.of_run(await _run_until_signal(spec, options, store, view.on_server))
+        finally:
+            pid_file.unlink(missing_ok=True)
+
+    def show(end: JobEnd[RunResult]) -> None:
+        if human is None:
+            _print_result(end.result, renderer)
+            return
+        written = {"result file": result_file, "report": report, "metrics": metrics_file}
+        human.finish_run(end.result, written, store.folder)
+
+    try:
+        end = asyncio.run(
+            run_job(work(), options, store, files=files, on_warning=warn, on_end=show)
+        )
     finally:
-        pid_file.unlink(missing_ok=True)
         store.close()
-    if result_file is not None:  # first: nothing after the run may cost it its result
-        write_result(result.to_dict(), result_file)
-    write_outputs(
-        state_dir, result.run_id, report=report, metrics_file=metrics_file, state_url=state_url
-    )
-    if human is not None:
-        files = {"result file": result_file, "report": report, "metrics": metrics_file}
-        human.finish_run(result, files, store.folder)
-    else:
-        _print_result(result, renderer)
-    summary = run_summary(result.to_dict(), report=str(report) if report else None)
-    send_notifications(
-        options, summary, state_dir=state_dir, state_url=state_url, run_ids=[result.run_id]
-    )
-    return posix_status(result.exit_code)
+    return posix_status(end.exit_code)
 
 
 StateDir = Annotated[

@@ -56,6 +56,13 @@ from patchpilot.connector.fleet import (
     target_of,
 )
 from patchpilot.connector.inventory import HostEntry, Inventory, load_inventories, load_inventory
+from patchpilot.connector.job import (
+    METRICS_MODE,
+    JobEnd,
+    JobFiles,
+    run_job,
+    write_report_file,
+)
 from patchpilot.connector.notify import Summary, fleet_summary, notify, run_summary
 from patchpilot.connector.options import (
     RunOptions,
@@ -86,6 +93,7 @@ from patchpilot.connector.target_spec import TargetSpec, resolve_target
 __all__ = [
     "EXIT_FLEET_FAILED",
     "EXIT_WINDOW_CLOSED",
+    "METRICS_MODE",
     "STATE_URL_ENV",
     "Event",
     "EventSink",
@@ -95,6 +103,8 @@ __all__ = [
     "FleetResult",
     "HostEntry",
     "Inventory",
+    "JobEnd",
+    "JobFiles",
     "JournalRecord",
     "Order",
     "Outcome",
@@ -151,6 +161,7 @@ __all__ = [
     "render_metrics",
     "resolve_target",
     "run_fleet_job",
+    "run_job",
     "run_one_with",
     "run_summary",
     "run_target",
@@ -159,6 +170,7 @@ __all__ = [
     "sub_options",
     "target_of",
     "utc_now",
+    "write_report_file",
     "write_result",
     "write_text_atomic",
 ]

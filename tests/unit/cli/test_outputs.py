@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from cli_scripted import scripted_run_target
 
-from patchpilot.cli import outputs
 from patchpilot.cli import run as run_cmd
 from patchpilot.cli.main import main
+from patchpilot.connector import job as job_entry
 from patchpilot.connector.events import EventSink
 from patchpilot.connector.fleet import job as fleet_job
 from patchpilot.connector.options import RunOptions
@@ -49,7 +49,7 @@ def test_a_report_that_cannot_be_built_is_a_warning(
         monkeypatch.setattr(run_cmd, "run_target", stored_run_target)
     else:
         monkeypatch.setattr(fleet_job, "run_target", scripted_run_target())
-    monkeypatch.setattr(outputs, "render", _broken)
+    monkeypatch.setattr(job_entry, "render", _broken)
     inventory = tmp_path / "inv.ini"
     inventory.write_text(INVENTORY)
     where = ["web1"] if command == "run" else [str(inventory), "--check-only"]

@@ -7,12 +7,14 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from report_samples import BAD_ROUNDS, DOCUMENT, WEB_RECORDS, WEB_ROUNDS
 
 from patchpilot.cli.main import main
-from patchpilot.cli.outputs import write_outputs
+from patchpilot.cli.outputs import warn
+from patchpilot.connector.job import JobFiles, write_outputs
 from patchpilot.connector.reports import gather, render
 from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import RunRow, open_store
@@ -87,10 +89,28 @@ def test_unknown_run_and_bad_report_extension(
     assert done.value.code == 64 and "the extension picks the format" in capsys.readouterr().err
 
 
+def _outputs(
+    state: Path,
+    run_id: str,
+    *,
+    report: Path | None,
+    metrics_file: Path | None,
+    fleet_document: dict[str, Any] | None = None,
+) -> None:
+    """Write a job's outputs as `run` and `fleet` do at their end; warnings go to stderr."""
+    store = open_store(state)
+    try:
+        files = JobFiles(report=report, metrics_file=metrics_file)
+        for warning in write_outputs(store, run_id, files, fleet_document=fleet_document):
+            warn(warning)
+    finally:
+        store.close()
+
+
 def test_write_outputs_stores_the_fleet_and_writes_files(tmp_path: Path) -> None:
     state = _store(tmp_path, with_fleet=False)
     prom = tmp_path / "prom" / "patchpilot.prom"
-    write_outputs(
+    _outputs(
         state, "f1", report=tmp_path / "out" / "f1.xml", metrics_file=prom, fleet_document=DOCUMENT
     )
     assert open_store(state).fleet("f1") == DOCUMENT
@@ -111,7 +131,7 @@ def test_a_report_is_as_private_as_the_result_file(
     """
     state = _store(tmp_path)
     prom = tmp_path / "patchpilot.prom"
-    write_outputs(state, "f1", report=tmp_path / f"f1.{suffix}", metrics_file=prom)
+    _outputs(state, "f1", report=tmp_path / f"f1.{suffix}", metrics_file=prom)
     _report(capsys, "f1", "--state-dir", str(state), "--out", str(tmp_path / f"out.{suffix}"))
     for written in (tmp_path / f"f1.{suffix}", tmp_path / f"out.{suffix}"):
         assert written.stat().st_mode & 0o777 == 0o600, written
@@ -123,7 +143,7 @@ def test_an_unwritable_report_is_a_warning(
 ) -> None:
     state = _store(tmp_path)
     (tmp_path / "file").write_text("")
-    write_outputs(state, "f1", report=tmp_path / "file" / "r.csv", metrics_file=None)
+    _outputs(state, "f1", report=tmp_path / "file" / "r.csv", metrics_file=None)
     assert "patchpilot: warning: cannot write" in capsys.readouterr().err
 
 
