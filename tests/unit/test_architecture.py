@@ -55,11 +55,13 @@ def test_the_lab_command_is_found_through_its_entry_point() -> None:
     assert plugin.value == "patchpilot.lab.cli:register"
 
 
-def test_the_target_families_are_found_through_their_entry_points() -> None:
-    from importlib.metadata import entry_points
+def test_the_target_families_are_declared_as_entry_points() -> None:
+    """pyproject.toml declares the built-in families where installed ones are found
+    (test_toy_family.py loads one through that group)."""
+    import tomllib
 
-    found = {e.name: e.value for e in entry_points(group="patchpilot.families")}
-    assert found == {
+    project = tomllib.loads(SRC.parents[1].joinpath("pyproject.toml").read_text())["project"]
+    assert project["entry-points"]["patchpilot.families"] == {
         "linux": "patchpilot.connector.targets.linux:LinuxOS",
         "windows": "patchpilot.connector.targets.windows.family:WindowsOS",
     }

@@ -126,6 +126,25 @@ def test_a_family_needs_nothing_under_src_and_the_docs_say_what_it_needs(toy: Mo
         assert part in recipe, part
 
 
+def test_an_installed_family_is_found_through_its_entry_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A distribution that declares the toy family in the `patchpilot.families` group is
+    loaded the first time the families are asked for, nothing imported by hand."""
+    target_family.target_families()
+    dist = tmp_path / "toy_family-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-family\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[patchpilot.families]\ntoy = toy_family:ToyOS\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(target_family, "_REGISTERED", dict(target_family._REGISTERED))
+    monkeypatch.setattr(target_family, "_loaded", False)
+    monkeypatch.delitem(sys.modules, "toy_family", raising=False)
+    assert "toy" not in target_family._REGISTERED
+    assert list(target_family.target_families()) == ["linux", "toy", "windows"]
+    assert RunOptions(os="toy", toy_channel="beta").os == "toy"
+
+
 def test_two_families_cannot_share_a_name_or_an_option(toy: ModuleType) -> None:
     class Impostor(toy.ToyOS):  # type: ignore[name-defined,misc]
         pass
