@@ -23,6 +23,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     ModelWrapValidatorHandler,
     SerializationInfo,
     SerializerFunctionWrapHandler,
@@ -33,7 +34,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
 
 from patchpilot.connector.maintenance_window import parse_deadline, parse_duration
 from patchpilot.connector.notify import check_notify_url
@@ -94,12 +96,10 @@ def _meta(group: dict[str, str], **cli: object) -> dict[str, Any]:
 
 
 class RunOptions(BaseModel):
-    """Everything that shapes a run besides the target; defaults match the CLI's.
+    """Everything that shapes a run besides the target; defaults match the CLI's."""
 
-    Each registered family's own options are an extra attribute named after it (`windows`),
-    always present; any other name is refused as `extra="forbid"` would.
-    """
-
+    # Each registered family's own options are an extra attribute named after the family
+    # (`windows`), always present; any other extra name is refused (_with_families).
     model_config = ConfigDict(frozen=True, extra="allow")
 
     check_only: bool = Field(
@@ -520,6 +520,32 @@ class RunOptions(BaseModel):
         items = list(dumped.items())
         at = next((i for i, (k, _) in enumerate(items) if k == _OWN_OPTIONS_BEFORE), len(items))
         return dict(items[:at] + list(own.items()) + items[at:])
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """Describe the options as if the families' values and own options were fields: the
+        declared values as enums, the default --os, each family's sub-model in --help's
+        place, and no other name."""
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        fields = schema["properties"]
+        fields["os"]["default"] = default_family()
+        for name in _DECLARED:
+            typed = next((s for s in fields[name].get("anyOf", ()) if "type" in s), fields[name])
+            typed["enum"] = list(declared_values(name))
+        own = {
+            name: {
+                **handler(model.__pydantic_core_schema__),
+                "description": f"Options only --os {name} targets have (spelled flat).",
+            }
+            for name, model in sub_options().items()
+        }
+        items = list(fields.items())
+        at = next((i for i, (k, _) in enumerate(items) if k == _OWN_OPTIONS_BEFORE), len(items))
+        schema["properties"] = dict(items[:at] + list(own.items()) + items[at:])
+        schema["additionalProperties"] = False
+        return schema
 
     def family_options(self, model: type[_Own]) -> _Own:
         """Return a target family's own options: the sub-model it registered (WindowsOptions)."""

@@ -102,6 +102,20 @@ def test_the_toy_familys_options_are_on_the_command_line(toy: ModuleType) -> Non
         assert code != 0 and not seen and words in text, (argv, text)
 
 
+def test_the_json_schema_shows_the_toy_family(toy: ModuleType) -> None:
+    schema = RunOptions.model_json_schema()
+    fields = schema["properties"]
+    assert (
+        fields["os"]["enum"] == ["linux", "toy", "windows"] and fields["os"]["default"] == "linux"
+    )
+    assert "toy-pkg" in fields["backend"]["enum"]
+    assert fields["toy"]["properties"]["toy_channel"]["enum"] == ["stable", "beta"]
+    names = list(fields)
+    assert names.index("plan") + 1 == names.index("toy") == names.index("windows") - 1
+    assert names.index("windows") + 1 == names.index("backend")  # where --help has them
+    assert schema["additionalProperties"] is False
+
+
 def test_an_inventory_sets_the_toy_familys_options(toy: ModuleType) -> None:
     host = HostEntry(
         "t1", "10.0.0.1", vars={"patchpilot_os": "toy", "patchpilot_toy_channel": "beta"}
