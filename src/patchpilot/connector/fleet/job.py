@@ -26,6 +26,7 @@ from pydantic.fields import FieldInfo
 
 from patchpilot.connector.events import Event
 from patchpilot.connector.exitcodes import Outcome
+from patchpilot.connector.fleet.collector import young_generation_for
 from patchpilot.connector.fleet.families import (
     FamilyPlan,
     Probe,
@@ -372,7 +373,8 @@ async def run_fleet_job(
     (bench/fleet_sim.py passes ones that reach simulated targets). The servers connect and
     deploy while the plans are frozen (each waits for its plan before its lock).
     Cancellation propagates; every server's state is stored, so the same job run id
-    resumes them.
+    resumes them. While it runs, the garbage collector's young generation is sized to the
+    servers in flight (collector.py).
     """
     prepared = prepared or prepare_fleet(job)
     runner = runner or run_target  # looked up now: tests replace the module's
@@ -417,12 +419,13 @@ async def run_fleet_job(
     rollout = asyncio.ensure_future(
         run_fleet(prepared.hosts, run_one, job.rollout, on_event=on_fleet)
     )
-    try:
-        plans = await families  # meanwhile the servers connect and deploy; no lock before it
-    except BaseException:
-        rollout.cancel()
-        await asyncio.gather(rollout, return_exceptions=True)
-        raise
-    for line in group_lines(plans):
-        on_fleet(FleetEvent("group", detail=line))
-    return await rollout
+    with young_generation_for(min(job.rollout.concurrency, len(prepared.hosts))):
+        try:
+            plans = await families  # meanwhile the servers connect and deploy; no lock yet
+        except BaseException:
+            rollout.cancel()
+            await asyncio.gather(rollout, return_exceptions=True)
+            raise
+        for line in group_lines(plans):
+            on_fleet(FleetEvent("group", detail=line))
+        return await rollout

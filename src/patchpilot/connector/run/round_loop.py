@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -105,8 +105,9 @@ async def _step(
 ) -> RoundRow:
     ctx.phase(row.round, name)
     try:
-        async with asyncio.timeout(seconds), _saying_wait(ctx, row.round, name, seconds):
-            row = await work
+        async with asyncio.timeout(seconds):
+            with _saying_wait(ctx, row.round, name, seconds):
+                row = await work
     except TimeoutError as exc:
         raise PhaseTimeout(name, seconds) from exc
     ctx.store.save_round(row)
@@ -121,30 +122,34 @@ _WAITS = {
 }
 
 
-@contextlib.asynccontextmanager
-async def _saying_wait(
-    ctx: RoundContext, round_no: int, name: str, seconds: float
-) -> AsyncIterator[None]:
+@contextlib.contextmanager
+def _saying_wait(ctx: RoundContext, round_no: int, name: str, seconds: float) -> Iterator[None]:
     """Say in the job's output, every ctx.say_every seconds, what the step waits for: a
-    scheduler watching a quiet job cannot tell a long install from a hang."""
+    scheduler watching a quiet job cannot tell a long install from a hang.
 
-    async def say() -> None:
-        started = time.monotonic()
-        while True:
-            await asyncio.sleep(ctx.say_every)
-            waited = time.monotonic() - started
-            ctx.phase(
-                round_no,
-                f"{name}.waiting",
-                f"waiting for {_WAITS.get(name, name)}: {waited:.0f} s of {seconds:g} s"
-                f"{ctx.progress.get(round_no, '')}",
-            )
+    A timer set again after each line, not a task per step: every server in flight waits in
+    a step, and a task costs five times a timer's CPU (bench/fleet_sim.py).
+    """
+    loop = asyncio.get_running_loop()
+    started = time.monotonic()
+    timer: asyncio.TimerHandle
 
-    task = asyncio.create_task(say())
+    def say() -> None:
+        nonlocal timer
+        waited = time.monotonic() - started
+        timer = loop.call_later(ctx.say_every, say)
+        ctx.phase(
+            round_no,
+            f"{name}.waiting",
+            f"waiting for {_WAITS.get(name, name)}: {waited:.0f} s of {seconds:g} s"
+            f"{ctx.progress.get(round_no, '')}",
+        )
+
+    timer = loop.call_later(ctx.say_every, say)
     try:
         yield
     finally:
-        task.cancel()
+        timer.cancel()
 
 
 async def read_state(ctx: RoundContext, round_no: int) -> dict[str, Any] | None:

@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from patchpilot.connector.events import Event
 from patchpilot.connector.exitcodes import Outcome
+from patchpilot.connector.fleet.collector import YOUNG_PER_SERVER
 from patchpilot.connector.fleet.families import FamilyPlan
 from patchpilot.connector.fleet.job import (
+    FleetJob,
     all_host_options,
     check_fleet_run_id,
     freeze_plan,
     host_options,
     new_fleet_run_id,
+    run_fleet_job,
     run_one_with,
     server_run_id,
     target_of,
 )
-from patchpilot.connector.inventory import Inventory, load_inventory
+from patchpilot.connector.fleet.rollout import FleetOptions
+from patchpilot.connector.inventory import HostEntry, Inventory, load_inventory
 from patchpilot.connector.options import RUN_ID_RE, RunOptions
 from patchpilot.connector.run_result import RunResult
 from patchpilot.connector.secret import Secret
@@ -287,3 +293,36 @@ async def test_a_malformed_plan_from_the_plan_host_stops_the_fleet(tmp_path: Pat
             store=store,
             on_event=lambda e: None,
         )
+
+
+async def test_the_servers_run_with_a_young_generation_sized_to_the_fleet(tmp_path: Path) -> None:
+    """fleet/collector.py: 300 servers in flight, 1,200 objects of young generation."""
+    hosts = "".join(f"    h{i}:\n" for i in range(300))
+    (tmp_path / "inv.yml").write_text(f"all:\n  hosts:\n{hosts}")
+    thresholds: set[int] = set()
+
+    class Recording(FakeRunTarget):
+        async def __call__(self, *args: Any, **kwargs: Any) -> RunResult:
+            thresholds.add(gc.get_threshold()[0])
+            return await super().__call__(*args, **kwargs)
+
+    async def probe(host: HostEntry) -> str:
+        return "deb/debian-12"
+
+    before = gc.get_threshold()
+    gc.set_threshold(700, *before[1:])
+    try:
+        job = FleetJob(tmp_path / "inv.yml", None, FleetOptions(concurrency=300), None, "f1",
+                       RunOptions())  # fmt: skip
+        result = await run_fleet_job(
+            job,
+            store=open_store(tmp_path / "state"),
+            on_server=lambda e: None,
+            on_fleet=lambda e: None,
+            runner=Recording(),
+            prober=probe,
+        )
+        assert gc.get_threshold()[0] == 700
+    finally:
+        gc.set_threshold(*before)
+    assert len(result.outcomes) == 300 and thresholds == {YOUNG_PER_SERVER * 300}
