@@ -231,6 +231,8 @@ class FakeTarget:
             if round_no not in self.launched:
                 return 1, ""
             return 0, json.dumps({"phase": "done", "exit_status": 0})
+        if argv[0] == "cat" and argv[1].endswith("job.json") and argv[1] in self.transport.files:
+            return 0, self.transport.files[argv[1]][0].decode()
         if "lock" in argv and self.is_held:
             return 3, json.dumps({"run": "other"})
         if "scan" in argv:

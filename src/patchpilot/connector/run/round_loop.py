@@ -553,8 +553,8 @@ async def _start_round(
     while True:
         if ctx.os.watches_window:
             watch_window(ctx)
-        if recovery.last == round_no - 1:  # the same frozen plan, no new scan
-            plan, found = frozen, set[str]()
+        if recovery.last == round_no - 1:  # the cut round's plan again, no new scan
+            plan, found = await _cut_plan(ctx, round_no - 1, frozen), set[str]()
         else:
             plan, found = await round_plan(ctx, round_no, frozen, reports, settle_watched)
         if ctx.watch is None and await settle(ctx) and recovery.last != round_no - 1:
@@ -571,6 +571,26 @@ async def _start_round(
         if ctx.watch is not None:  # read alongside the round, settled once it ended
             await settle(ctx)
         return row, report
+
+
+async def _cut_plan(
+    ctx: RoundContext, round_no: int, frozen: dict[str, str] | None
+) -> dict[str, str] | None:
+    """Return the plan the cut round was launched with (its job spec on the target), or the
+    frozen plan when it had none or cannot be read: a later round's plan holds what its scan
+    added (the update a servicing reboot brought), which round 1's frozen plan lacks (fault
+    campaign, apt seed 22: round 2 killed in its repair, run again on round 1's plan, exit 0
+    without lab-stage2-x)."""
+    path = ctx.os.round_file(ctx.run_id, round_no, "job.json")
+    try:
+        spec = json.loads(await ctx.os.read_text(ctx.transport, path) or "null")
+    except (TransportError, ValueError):
+        return frozen
+    selection = spec.get("selection") if isinstance(spec, dict) else None
+    plan = selection.get("plan") if isinstance(selection, dict) else None
+    if not isinstance(plan, dict):
+        return frozen
+    return {str(k): str(v) for k, v in plan.items()}
 
 
 async def _run_rounds(ctx: RoundContext, frozen: dict[str, str] | None) -> list[RoundReport]:

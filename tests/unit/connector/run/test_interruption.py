@@ -204,6 +204,31 @@ async def test_a_reset_then_a_kill_is_still_followed_by_a_scan_for_what_the_rese
     assert "lab-stage2-x" in {u["id"] for u in result.updates if u["status"] == "installed"}
 
 
+async def test_a_later_round_run_again_keeps_what_its_scan_added_to_the_plan(
+    store: Store, tmp_path: Path
+) -> None:
+    """Found by the fault campaign (apt seed 22): round 2, after the servicing reboot, was
+    killed in its repair; round 3 ran it again on round 1's frozen plan, without the update
+    round 2's scan had added, and the run ended exit 0 without lab-stage2-x."""
+    first = [
+        record(1, "run.started"),
+        record(2, "plan.selected", selected=sorted(PLAN), plan=PLAN),
+        final(3, will_reboot=True, results=[
+            {"id": "lab-a", "status": "installed", "version": "2"},
+            {"id": "lab-b", "status": "installed", "version": "3"}]),
+    ]  # fmt: skip
+    stage2 = [record(1, "run.started"), final(2, results=[
+        {"id": "lab-stage2-x", "status": "installed", "version": "2"}])]  # fmt: skip
+    target = CutTarget(
+        "r1", {1: first, 2: [record(1, "run.started")], 3: stage2}, cut={2: "kill"},
+        scan=[{"id": "lab-stage2-x", "candidate_version": "2"}],
+    )  # fmt: skip
+    result, _ = await run(target, store, tmp_path, reboot="if-required")
+    assert job(target, 3)["selection"]["plan"] == {**PLAN, "lab-stage2-x": "2"}
+    assert result.exit_code == 0 and target.launched == [1, 2, 3]
+    assert "lab-stage2-x" in {u["id"] for u in result.updates if u["status"] == "installed"}
+
+
 async def test_a_killed_client_is_recovered_and_its_unit_cleared_after(
     store: Store, tmp_path: Path
 ) -> None:
