@@ -240,25 +240,30 @@ def _below(module: str) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("module", ["options", "target_family"])
+# The run options and what they are made of: the model, its value parsers, how users spell it.
+_OPTION_MODULES = ["options", "option_values", "option_spelling", "flat_options", "update_lists"]
+
+
+@pytest.mark.parametrize("module", [*_OPTION_MODULES, "target_family"])
 def test_the_options_and_the_family_registry_reach_no_family(module: str) -> None:
-    """Families register into target_family.py; options.py validates against it. Neither, nor
+    """Families register into target_family.py; the options validate against it. Neither, nor
     anything they import, reaches connector/targets/ (type-only imports included), so a
     family is added without touching them (docs/architecture.md, "Adding a target family")."""
+    assert "patchpilot.errors" in _below("patchpilot.connector.options")  # the walk goes deep
     reached = _below(f"patchpilot.connector.{module}")
-    assert "patchpilot.errors" in reached  # the walk goes past the first import
     assert {m for m in reached if m.startswith("patchpilot.connector.targets")} == set()
 
 
-def test_options_name_no_family_nor_what_a_family_declares() -> None:
-    """No string in options.py is a family's name, launcher, transport or backend: `--os`,
-    `--transport`, `--launcher` and `--backend` take what the families declare."""
+@pytest.mark.parametrize("module", [*_OPTION_MODULES, "target_family"])
+def test_options_name_no_family_nor_what_a_family_declares(module: str) -> None:
+    """No string in the options' modules is a family's name, launcher, transport or backend:
+    `--os`, `--transport`, `--launcher` and `--backend` take what the families declare."""
     from patchpilot.connector.target_family import target_families
 
     declared = {"linux", "windows"}
     for family in target_families().values():
         declared |= {family.name, *family.launchers, *family.transports, *family.backends}
-    tree = ast.parse(SRC.joinpath("connector", "options.py").read_text())
+    tree = ast.parse(SRC.joinpath("connector", f"{module}.py").read_text())
     strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
     assert strings & (declared - {"auto"}) == set()
 

@@ -16,9 +16,15 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from pydantic.fields import FieldInfo
 
-from patchpilot.connector import RunOptions, error_option, flat_fields, option_meta, read_list_file
+from patchpilot.connector import (
+    RunOptions,
+    error_option,
+    flat_fields,
+    list_options,
+    option_meta,
+    read_list_file,
+)
 from patchpilot.errors import ConfigurationError
 
 __all__ = ["build_options", "flag_of", "with_run_options"]
@@ -30,10 +36,6 @@ _LIST_FILE_HELP = {
 }
 
 
-def _is_list(info: FieldInfo) -> bool:
-    return info.annotation == tuple[str, ...]
-
-
 def flag_of(name: str) -> str:
     """Return the long flag of the option called name (`--winrm-port`)."""
     flags = option_meta(flat_fields()[name]).get("flags") or []
@@ -43,6 +45,7 @@ def flag_of(name: str) -> str:
 def cli_options() -> list[inspect.Parameter]:
     """Return the command-line parameters of every run option a user may set."""
     params: list[inspect.Parameter] = []
+    several = list_options()
     for name, info in flat_fields().items():
         meta = option_meta(info)
         if meta.get("cli", True) is False:
@@ -53,7 +56,7 @@ def cli_options() -> list[inspect.Parameter]:
             hidden=bool(meta.get("hidden", False)),
             rich_help_panel=meta.get("group"),
         )
-        if _is_list(info):
+        if name in several:
             params.append(
                 inspect.Parameter(
                     name, _KW, default=None, annotation=Annotated[list[str] | None, option]
@@ -130,8 +133,9 @@ def _entries(values: list[str] | None, path: Path | None) -> tuple[str, ...]:
 def build_options(values: Mapping[str, Any]) -> RunOptions:
     """Return RunOptions from the CLI's values; ConfigurationError names a bad option."""
     values = dict(values)
-    for name, info in flat_fields().items():
-        if _is_list(info) and (name in values or f"{name}_file" in values):
+    several = list_options()
+    for name in flat_fields():
+        if name in several and (name in values or f"{name}_file" in values):
             values[name] = _entries(values.get(name), values.pop(f"{name}_file", None))
     for prefix in _HOOK_FORMS:
         for name, command in _hooks_by_point(prefix, values.pop(prefix, None)).items():

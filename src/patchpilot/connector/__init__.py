@@ -29,6 +29,7 @@ from patchpilot.connector.events import (
     utc_now,
 )
 from patchpilot.connector.exitcodes import Outcome, native_code, posix_status
+from patchpilot.connector.flat_options import flat_fields, list_options, sub_options
 from patchpilot.connector.fleet import (
     EXIT_FLEET_FAILED,
     EXIT_WINDOW_CLOSED,
@@ -64,14 +65,8 @@ from patchpilot.connector.job import (
     write_report_file,
 )
 from patchpilot.connector.notify import Summary, fleet_summary, notify, run_summary
-from patchpilot.connector.options import (
-    RunOptions,
-    error_option,
-    flat_fields,
-    option_meta,
-    read_list_file,
-    sub_options,
-)
+from patchpilot.connector.option_spelling import error_option, option_meta
+from patchpilot.connector.options import RunOptions
 from patchpilot.connector.plan_check import check_plan
 from patchpilot.connector.printable import PrintableFormatter, printable
 from patchpilot.connector.reports import (
@@ -89,6 +84,7 @@ from patchpilot.connector.secret import Secret
 from patchpilot.connector.store import Store, default_state_dir, open_store
 from patchpilot.connector.store.select import STATE_URL_ENV, has_password
 from patchpilot.connector.target_spec import TargetSpec, resolve_target
+from patchpilot.connector.update_lists import read_list_file
 
 __all__ = [
     "EXIT_FLEET_FAILED",
@@ -141,6 +137,7 @@ __all__ = [
     "has_password",
     "level_and_line",
     "list_groups",
+    "list_options",
     "load_inventories",
     "load_inventory",
     "native_code",

@@ -8,15 +8,16 @@ the help group and CLI spelling in `json_schema_extra`). It names no target fami
 (target_family.py), each family's own options (a sub-model, `options.windows`, spelled flat
 by users) sit beside the shared ones, and each family's own rules are asked. It is frozen: a
 resumed run reuses the options it started with.
+
+What is not the model lives beside it: the parsers of values (option_values.py,
+maintenance_window.py), how users spell the options (option_spelling.py; every option flat,
+in flat_options.py), the include/exclude list files (update_lists.py), what the families
+declare (target_family.py).
 """
 
 from __future__ import annotations
 
-import copy
-import re
-from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import (
@@ -33,66 +34,37 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
-from pydantic.fields import FieldInfo
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
 
 from patchpilot.connector.maintenance_window import parse_deadline, parse_duration
 from patchpilot.connector.notify import check_notify_url
-from patchpilot.connector.target_family import TargetFamily, default_family, target_families
-from patchpilot.errors import ConfigurationError
+from patchpilot.connector.option_spelling import (
+    CHANGE,
+    CLIENT,
+    CONNECTION,
+    JOB,
+    REBOOT,
+    SELECTION,
+    TIMEOUTS,
+    error_option,
+    field_meta,
+    in_help_order,
+    own_options,
+    take_own_values,
+)
+from patchpilot.connector.option_values import check_unit_names, parse_rate, severities
+from patchpilot.connector.target_family import (
+    DECLARED_OPTIONS,
+    declared_values,
+    default_family,
+    target_families,
+)
 from patchpilot.protocol import RUN_ID_RE
 
-__all__ = [
-    "RUN_ID_RE",
-    "RunOptions",
-    "error_option",
-    "flat_fields",
-    "option_meta",
-    "parse_list",
-    "read_list_file",
-    "sub_options",
-]
+__all__ = ["RUN_ID_RE", "RunOptions"]
 
 _LISTS = ("include", "exclude")
-SEVERITIES = ("critical", "important", "moderate", "low")
-_RATE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b(?:/s)?)?$", re.IGNORECASE)
-_RATE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-
-
-def parse_rate(text: str) -> int:
-    """Return a download rate (`500k`, `2M`, `1.5MiB/s`, `300000`) in bytes per second,
-    1 KiB/s to 10 GiB/s; ValueError says what is wrong."""
-    found = _RATE_RE.match(text.strip())
-    if found is None:
-        raise ValueError(f"{text!r} is not a rate: a number with k, M or G (1024-based), e.g. 2M")
-    rate = int(float(found.group(1)) * _RATE_UNITS[found.group(2).lower()])
-    if not 1 << 10 <= rate <= 10 << 30:
-        raise ValueError(f"{text!r}: a download limit is 1k to 10G bytes per second")
-    return rate
-
-
-_ENTRY_RE = re.compile(r"^[A-Za-z0-9.+_:*?\[\]!-]{1,200}$")
-_UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@*?\[\]!\\-]{1,256}$")  # the client's (jobspec.py)
-
-# Help groups, in the order `--help` shows them.
-SELECTION = {"group": "Selection"}
-REBOOT = {"group": "Reboot"}
-CLIENT = {"group": "Client and launch"}
-CONNECTION = {"group": "Connection"}
-JOB = {"group": "Job and output"}
-TIMEOUTS = {"group": "Timeouts"}
-CHANGE = {"group": "Hooks, health and maintenance window"}
-
-
-def _meta(group: dict[str, str], **cli: object) -> dict[str, Any]:
-    """Return a field's json_schema_extra: its help group and how the CLI spells it.
-
-    flags: the option's names (default `--field-name`); hidden: left out of --help;
-    list_file: a `--NAME-file` companion reads entries from a list file; per_host: False
-    when an inventory variable may not set it.
-    """
-    return {**group, **cli}
 
 
 class RunOptions(BaseModel):
@@ -105,56 +77,56 @@ class RunOptions(BaseModel):
     check_only: bool = Field(
         default=False,
         description="Report what would be applied; change nothing [Retrieve Update List].",
-        json_schema_extra=_meta(SELECTION, flags=["--check-only"]),
+        json_schema_extra=field_meta(SELECTION, flags=["--check-only"]),
     )
     download_only: bool = Field(
         default=False,
         description="Download, do not install.",
-        json_schema_extra=_meta(SELECTION),
+        json_schema_extra=field_meta(SELECTION),
     )
     include: tuple[str, ...] = Field(
         default=(),
         description="Update names or globs to apply (repeat, or comma-separate).",
-        json_schema_extra=_meta(SELECTION, flags=["--include"], list_file=True),
+        json_schema_extra=field_meta(SELECTION, flags=["--include"], list_file=True),
     )
     exclude: tuple[str, ...] = Field(
         default=(),
         description="Update names or globs never to apply.",
-        json_schema_extra=_meta(SELECTION, flags=["--exclude"], list_file=True),
+        json_schema_extra=field_meta(SELECTION, flags=["--exclude"], list_file=True),
     )
     security_only: bool = Field(
-        default=False, description="Only security updates.", json_schema_extra=_meta(SELECTION)
+        default=False, description="Only security updates.", json_schema_extra=field_meta(SELECTION)
     )
     reboot: Literal["never", "if-required", "always", "services"] = Field(
         default="if-required",
         description="Restart Server policy; services: restart the services on replaced "
         "files, reboot only for the kernel, microcode or PID 1 (Linux; docs/reboots.md).",
-        json_schema_extra=_meta(REBOOT),
+        json_schema_extra=field_meta(REBOOT),
     )
     no_restart: tuple[str, ...] = Field(
         default=(),
         description="With --reboot services: a systemd unit (or glob) never restarted, "
         "beside the built-in list (display managers, gettys, dbus, logind; repeat).",
-        json_schema_extra=_meta(REBOOT, flags=["--no-restart"]),
+        json_schema_extra=field_meta(REBOOT, flags=["--no-restart"]),
     )
     install_needrestart: bool = Field(
         default=False,
         description="With --reboot services on apt: install needrestart from the server's "
         "repositories when it lacks it (else the client reads /proc itself).",
-        json_schema_extra=_meta(REBOOT),
+        json_schema_extra=field_meta(REBOOT),
     )
     reboot_timeout: float = Field(
         default=600,
         gt=0,
         description="Seconds for the target to come back.",
-        json_schema_extra=_meta(REBOOT),
+        json_schema_extra=field_meta(REBOOT),
     )
     max_rounds: int = Field(
         default=5,
         ge=1,
         le=99,
         description="Rounds at most (a reboot starts a new one).",
-        json_schema_extra=_meta(REBOOT),
+        json_schema_extra=field_meta(REBOOT),
     )
     max_interruptions: int = Field(
         default=2,
@@ -162,226 +134,226 @@ class RunOptions(BaseModel):
         le=20,
         description="Interrupted rounds (target reset, client killed) recovered at most; "
         "one more ends the run with exit 78.",
-        json_schema_extra=_meta(REBOOT),
+        json_schema_extra=field_meta(REBOOT),
     )
     readiness_timeout: float = Field(
         default=300,
         gt=0,
         description="Seconds for the target to be ready after a reboot.",
-        json_schema_extra=_meta(REBOOT, hidden=True),
+        json_schema_extra=field_meta(REBOOT, hidden=True),
     )
     stability_window: float = Field(
         default=5,
         ge=0,
         description="Seconds the new boot must hold.",
-        json_schema_extra=_meta(REBOOT, hidden=True),
+        json_schema_extra=field_meta(REBOOT, hidden=True),
     )
     client_path: str | None = Field(
         default=None,
         description="Client on a path the target sees (checked by SHA-256); else pushed.",
-        json_schema_extra=_meta(CLIENT),
+        json_schema_extra=field_meta(CLIENT),
     )
     python: str | None = Field(
         default=None,
         description="The client's Python, an absolute path, run with -I -S (Linux default: the "
         "first CPython >= 3.6 of a fixed list; Windows: python.exe beside a UNC --client-path).",
-        json_schema_extra=_meta(CLIENT),
+        json_schema_extra=field_meta(CLIENT),
     )
     launcher: str = Field(
-        default="auto", description="The target's scheduler.", json_schema_extra=_meta(CLIENT)
+        default="auto", description="The target's scheduler.", json_schema_extra=field_meta(CLIENT)
     )
     start_delay: float = Field(
         default=0,
         ge=0,
         description="Seconds before the client starts.",
-        json_schema_extra=_meta(CLIENT),
+        json_schema_extra=field_meta(CLIENT),
     )
     os: str = Field(
         default_factory=default_family,
         description="The target's OS.",
-        json_schema_extra=_meta(CONNECTION),
+        json_schema_extra=field_meta(CONNECTION),
     )
     transport: str | None = Field(
         default=None,
         description="ssh (default), or psrp: WinRM, for --os windows.",
-        json_schema_extra=_meta(CONNECTION),
+        json_schema_extra=field_meta(CONNECTION),
     )
     ssh_config: str | None = Field(
         default=None,
         description="OpenSSH client config file.",
-        json_schema_extra=_meta(CONNECTION, flags=["--ssh-config", "-F"]),
+        json_schema_extra=field_meta(CONNECTION, flags=["--ssh-config", "-F"]),
     )
     known_hosts: str | None = Field(
         default=None,
         description="known_hosts file (default: the config's or ~/.ssh/known_hosts).",
-        json_schema_extra=_meta(CONNECTION),
+        json_schema_extra=field_meta(CONNECTION),
     )
     identity_file: str | None = Field(
         default=None,
         description="Private key (or use the agent).",
-        json_schema_extra=_meta(CONNECTION),
+        json_schema_extra=field_meta(CONNECTION),
     )
     run_id: str | None = Field(
         default=None,
         pattern=RUN_ID_RE.pattern,
         description="Run id; the same id resumes a run.",
-        json_schema_extra=_meta(JOB, per_host=False),
+        json_schema_extra=field_meta(JOB, per_host=False),
     )
     exit_codes: Literal["native", "wsus"] = Field(
         default="native",
         description="Exit-code table.",
-        json_schema_extra=_meta(JOB, per_host=False),
+        json_schema_extra=field_meta(JOB, per_host=False),
     )
     timeout: float | None = Field(
         default=None,
         gt=0,
         description="Seconds for the whole job.",
-        json_schema_extra=_meta(JOB),
+        json_schema_extra=field_meta(JOB),
     )
     launch_timeout: float = Field(
         default=120,
         gt=0,
         description="Seconds for each preparation step and for the client to start.",
-        json_schema_extra=_meta(TIMEOUTS, hidden=True),
+        json_schema_extra=field_meta(TIMEOUTS, hidden=True),
     )
     round_timeout: float = Field(
         default=4 * 3600,
         gt=0,
         description="Seconds for one round's journal to reach its result.",
-        json_schema_extra=_meta(TIMEOUTS, hidden=True),
+        json_schema_extra=field_meta(TIMEOUTS, hidden=True),
     )
     ack_timeout: int = Field(
         default=300,
         gt=0,
         description="Seconds the client waits for the connector's acknowledgement to reboot.",
-        json_schema_extra=_meta(TIMEOUTS, hidden=True),
+        json_schema_extra=field_meta(TIMEOUTS, hidden=True),
     )
     lock_timeout: int = Field(
         default=600,
         gt=0,
         description="Seconds the client waits for the package manager's lock.",
-        json_schema_extra=_meta(TIMEOUTS, hidden=True),
+        json_schema_extra=field_meta(TIMEOUTS, hidden=True),
     )
     plan: dict[str, str] | None = Field(
         default=None,
         description="A frozen plan chosen elsewhere (the fleet's plan host).",
         json_schema_extra={"cli": False, "per_host": False},
     )
-    # (each family's own options stand here in --help: see flat_fields)
+    # (each family's own options stand here in --help: option_spelling.OWN_OPTIONS_BEFORE)
     # -- issue 12: selection by advisory (updateinfo; WUA's MSRC data), the client's backend --
     backend: str = Field(
         default="auto",
         description="The client's update backend on the target (auto: by what it has).",
-        json_schema_extra=_meta(CLIENT),
+        json_schema_extra=field_meta(CLIENT),
     )
     severity: tuple[str, ...] = Field(
         default=(),
         description="Only updates whose advisory has one of these severities: critical, "
         "important, moderate, low (dnf, zypper, Windows).",
-        json_schema_extra=_meta(SELECTION),
+        json_schema_extra=field_meta(SELECTION),
     )
     advisory: tuple[str, ...] = Field(
         default=(),
         description="Only updates of these advisories, ids or globs (dnf, zypper; Windows: KB).",
-        json_schema_extra=_meta(SELECTION),
+        json_schema_extra=field_meta(SELECTION),
     )
     cve: tuple[str, ...] = Field(
         default=(),
         description="Only updates whose advisory fixes one of these CVEs (dnf, zypper, Windows).",
-        json_schema_extra=_meta(SELECTION),
+        json_schema_extra=field_meta(SELECTION),
     )
     # --- the operator's change process (connector/run/change.py; README "Hooks, health checks")
     hook_pre: str | None = Field(
         default=None,
         description="On the target, as root, before anything changes; non-zero stops (81).",
-        json_schema_extra=_meta(CHANGE),
+        json_schema_extra=field_meta(CHANGE),
     )
     hook_pre_reboot: str | None = Field(
         default=None,
         description="On the target, before each reboot (e.g. drain).",
-        json_schema_extra=_meta(CHANGE),
+        json_schema_extra=field_meta(CHANGE),
     )
     hook_post_reboot: str | None = Field(
         default=None,
         description="On the target, after each verified reboot.",
-        json_schema_extra=_meta(CHANGE),
+        json_schema_extra=field_meta(CHANGE),
     )
     hook_post: str | None = Field(
         default=None,
         description="On the target, once after the last round (e.g. re-enable).",
-        json_schema_extra=_meta(CHANGE),
+        json_schema_extra=field_meta(CHANGE),
     )
     local_hook_pre: str | None = Field(
         default=None,
         description="On this host, before anything changes; non-zero stops (81).",
-        json_schema_extra=_meta(CHANGE),
+        json_schema_extra=field_meta(CHANGE),
     )
     local_hook_pre_reboot: str | None = Field(
         default=None,
         description="On this host, before each reboot (e.g. a load balancer drain).",
-        json_schema_extra=_meta(CHANGE),
+        json_schema_extra=field_meta(CHANGE),
     )
     local_hook_post_reboot: str | None = Field(
         default=None,
         description="On this host, after each verified reboot.",
-        json_schema_extra=_meta(CHANGE),
+        json_schema_extra=field_meta(CHANGE),
     )
     local_hook_post: str | None = Field(
         default=None,
         description="On this host, once after the last round.",
-        json_schema_extra=_meta(CHANGE),
+        json_schema_extra=field_meta(CHANGE),
     )
     hook_timeout: float = Field(
         default=600,
         gt=0,
         le=86400,
         description="Seconds each hook may take.",
-        json_schema_extra=_meta(CHANGE),
+        json_schema_extra=field_meta(CHANGE),
     )
     ready_command: str | None = Field(
         default=None,
         description="Health: on the target after each reboot (or once at the end), retried "
         "until it exits 0 or --reboot-timeout ends (then exit 83).",
-        json_schema_extra=_meta(CHANGE),
+        json_schema_extra=field_meta(CHANGE),
     )
     require_service: tuple[str, ...] = Field(
         default=(),
         description="Health: a systemd unit (Windows service) that must run (repeat).",
-        json_schema_extra=_meta(CHANGE, flags=["--require-service"]),
+        json_schema_extra=field_meta(CHANGE, flags=["--require-service"]),
     )
     deadline: str | None = Field(
         default=None,
         description="End of the maintenance window: ISO 8601, or +2h from now.",
-        json_schema_extra=_meta(CHANGE),
+        json_schema_extra=field_meta(CHANGE),
     )
     cutoff: str = Field(
         default="0",
         description="Start no new round (or fleet server) this long before --deadline (30m).",
-        json_schema_extra=_meta(CHANGE),
+        json_schema_extra=field_meta(CHANGE),
     )
     reboot_after_deadline: Literal["allow", "defer"] = Field(
         default="allow",
         description="defer: a round ending after --deadline leaves its reboot pending.",
-        json_schema_extra=_meta(CHANGE),
+        json_schema_extra=field_meta(CHANGE),
     )
     download_limit: str | None = Field(
         default=None,
         description="Cap the target's package downloads at RATE bytes/s: 500k, 2M, 1.5M "
         "(k, M, G: 1024-based): apt Dl-Limit, dnf throttle; zypper and Windows refuse it (64).",
-        json_schema_extra=_meta(CLIENT),
+        json_schema_extra=field_meta(CLIENT),
     )
     notify: tuple[str, ...] = Field(
         default=(),
         description="At the end of the run (a fleet: once, for the fleet), POST a summary to "
         "this webhook (repeat): Slack, Teams Workflows or JSON by its host, or a slack:, "
         "teams: or json: prefix. A secret: never logged.",
-        json_schema_extra=_meta(JOB, flags=["--notify"]),
+        json_schema_extra=field_meta(JOB, flags=["--notify"]),
     )
     notify_on: Literal["always", "failure", "change"] = Field(
         default="always",
         description="When --notify posts: always, on failure, or on change (updates applied "
         "or failed, a reboot, a failure).",
-        json_schema_extra=_meta(JOB),
+        json_schema_extra=field_meta(JOB),
     )
     notify_timeout: float = Field(
         default=15,
@@ -389,7 +361,7 @@ class RunOptions(BaseModel):
         le=300,
         description="Seconds all notifications may take together (3 attempts each at most); "
         "they never change the exit code.",
-        json_schema_extra=_meta(JOB),
+        json_schema_extra=field_meta(JOB),
     )
     min_age: int | None = Field(
         default=None,
@@ -397,13 +369,13 @@ class RunOptions(BaseModel):
         le=3650,
         description="Only updates released at least N days ago (dnf, zypper: the advisory's "
         "issued date; Windows: WUA's; apt has no date: exit 64).",
-        json_schema_extra=_meta(SELECTION),
+        json_schema_extra=field_meta(SELECTION),
     )
     min_age_undated: Literal["include", "exclude"] = Field(
         default="exclude",
         description="With --min-age on dnf/zypper: an update no advisory dates (its age "
         "unknown) is left out (exclude) or installed (include).",
-        json_schema_extra=_meta(SELECTION),
+        json_schema_extra=field_meta(SELECTION),
     )
 
     @model_validator(mode="wrap")
@@ -416,7 +388,8 @@ class RunOptions(BaseModel):
         if not isinstance(data, dict):
             return handler(data)
         data = dict(data)
-        own = _own_values(data)
+        models = own_options(cls.model_fields)
+        own = take_own_values(data, models)
         errors = [_unknown(key, data.pop(key)) for key in list(data) if key not in cls.model_fields]
         family = target_families().get(str(data.get("os") or default_family()))
         if family is not None:
@@ -427,7 +400,6 @@ class RunOptions(BaseModel):
             options = handler(data)
         except ValidationError as exc:
             errors += _line_errors(exc)
-        models = sub_options()
         made: dict[str, BaseModel] = {}
         for name, values in own.items():
             try:
@@ -435,7 +407,8 @@ class RunOptions(BaseModel):
             except ValidationError as exc:
                 errors += _line_errors(exc, name)
         if errors or options is None:
-            order = list(flat_fields())
+            own_names = (name for model in models.values() for name in model.model_fields)
+            order = list(in_help_order(cls.model_fields, dict.fromkeys(own_names)))
             errors.sort(key=lambda e: _position(order, e["loc"]))
             raise ValidationError.from_exception_data(cls.__name__, errors)
         options.__pydantic_extra__ = {**(options.__pydantic_extra__ or {}), **made}
@@ -464,10 +437,7 @@ class RunOptions(BaseModel):
     @field_validator("no_restart")
     @classmethod
     def _units(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for unit in value:
-            if not _UNIT_RE.match(unit):
-                raise ValueError(f"{unit[:60]!r} is not a systemd unit name or glob")
-        return value
+        return check_unit_names(value)
 
     @field_validator("cutoff")
     @classmethod
@@ -482,7 +452,7 @@ class RunOptions(BaseModel):
         name = info.field_name or ""
         if value is None and cls.model_fields[name].default is None:
             return value
-        allowed = declared_values(name)
+        allowed = declared_values(name, cls.model_fields[name].default)
         if value not in allowed:
             *first, last = map(repr, allowed)
             expected = f"{', '.join(first)} or {last}" if first else last
@@ -514,12 +484,11 @@ class RunOptions(BaseModel):
         """Dump each family's own options in flat_fields' order, and leave out those that are
         all defaults when defaults are excluded, as a field's would be."""
         dumped: dict[str, Any] = handler(self)
-        own = {name: dumped.pop(name) for name in sub_options() if name in dumped}
+        names = own_options(type(self).model_fields)
+        own = {name: dumped.pop(name) for name in names if name in dumped}
         if info.exclude_defaults:
             own = {name: values for name, values in own.items() if values != {}}
-        items = list(dumped.items())
-        at = next((i for i, (k, _) in enumerate(items) if k == _OWN_OPTIONS_BEFORE), len(items))
-        return dict(items[:at] + list(own.items()) + items[at:])
+        return in_help_order(dumped, own)
 
     @classmethod
     def __get_pydantic_json_schema__(
@@ -531,19 +500,17 @@ class RunOptions(BaseModel):
         schema = handler.resolve_ref_schema(handler(core_schema))
         fields = schema["properties"]
         fields["os"]["default"] = default_family()
-        for name in _DECLARED:
+        for name in DECLARED_OPTIONS:
             typed = next((s for s in fields[name].get("anyOf", ()) if "type" in s), fields[name])
-            typed["enum"] = list(declared_values(name))
+            typed["enum"] = list(declared_values(name, cls.model_fields[name].default))
         own = {
             name: {
                 **handler(model.__pydantic_core_schema__),
                 "description": f"Options only --os {name} targets have (spelled flat).",
             }
-            for name, model in sub_options().items()
+            for name, model in own_options(cls.model_fields).items()
         }
-        items = list(fields.items())
-        at = next((i for i, (k, _) in enumerate(items) if k == _OWN_OPTIONS_BEFORE), len(items))
-        schema["properties"] = dict(items[:at] + list(own.items()) + items[at:])
+        schema["properties"] = in_help_order(fields, own)
         schema["additionalProperties"] = False
         return schema
 
@@ -558,11 +525,7 @@ class RunOptions(BaseModel):
     @classmethod
     def _severities(cls, value: Any) -> Any:
         """Accept severities in any case; refuse names updateinfo and MSRC do not use."""
-        names = tuple(str(v).strip().lower() for v in value or ())
-        unknown = [n for n in names if n not in SEVERITIES]
-        if unknown:
-            raise ValueError(f"unknown severity {unknown[0]!r} (one of {', '.join(SEVERITIES)})")
-        return names
+        return severities(value or ())
 
     def age_selection(self) -> dict[str, object]:
         """Return the job spec's selection by release age (dnf, zypper), or nothing."""
@@ -618,57 +581,6 @@ class RunOptions(BaseModel):
 
 _Own = TypeVar("_Own", bound=BaseModel)
 
-# The options whose values the registered families declare, and where each family says them.
-_DECLARED: dict[str, Callable[[type[TargetFamily]], tuple[str, ...]]] = {
-    "os": lambda family: (family.name,),
-    "transport": lambda family: family.transports,
-    "launcher": lambda family: family.launchers,
-    "backend": lambda family: family.backends,
-}
-# Each family's own options stand before this option in --help (and in flat_fields).
-_OWN_OPTIONS_BEFORE = "backend"
-
-
-def declared_values(name: str) -> tuple[str, ...]:
-    """Return the values option name takes: its default `auto` if it has one, then what each
-    registered family declares, in the families' name order."""
-    default = RunOptions.model_fields[name].default
-    values = [default] if isinstance(default, str) else []
-    for family in target_families().values():
-        values += [v for v in _DECLARED[name](family) if v not in values]
-    return tuple(values)
-
-
-def sub_options() -> dict[str, type[BaseModel]]:
-    """Return each registered family's own options (a sub-model) by the family's name, which
-    is also their attribute on RunOptions; users spell their fields flat.
-
-    Raise ConfigurationError when a family's name or own option is a shared option's name.
-    """
-    found: dict[str, type[BaseModel]] = {}
-    for name, family in target_families().items():
-        if family.own_options is None:
-            continue
-        clash = ({name} | set(family.own_options.model_fields)) & set(RunOptions.model_fields)
-        if clash:
-            raise ConfigurationError(
-                f"target family {name!r} declares {', '.join(sorted(clash))}, a run option"
-            )
-        found[name] = family.own_options
-    return found
-
-
-def _own_values(data: dict[str, Any]) -> dict[str, Any]:
-    """Take each family's own options out of data: nested under its name, or spelled flat."""
-    found: dict[str, Any] = {}
-    for name, model in sub_options().items():
-        nested = data.pop(name, None)
-        flat = {k: data.pop(k) for k in list(data) if k in model.model_fields}
-        if isinstance(nested, BaseModel):
-            nested = nested.model_dump()
-        found[name] = {**(nested or {}), **flat} if flat or nested is None else nested
-    return found
-
 
 def _unknown(key: str, value: Any) -> InitErrorDetails:
     """Return the error `extra="forbid"` gives a name that no option has."""
@@ -692,71 +604,3 @@ def _position(order: list[str], loc: tuple[int | str, ...]) -> int:
     """Return where an error's option stands (pydantic reports fields in their order)."""
     option = error_option(loc)
     return order.index(option) if option in order else len(order)
-
-
-def flat_fields() -> dict[str, FieldInfo]:
-    """Return every option a user can set, by the flat name they spell it with (families' own
-    options among them), in --help's order; an option whose values the families declare is
-    typed as the Literal of those values."""
-    found: dict[str, FieldInfo] = {}
-    for name, info in RunOptions.model_fields.items():
-        if name == _OWN_OPTIONS_BEFORE:
-            for model in sub_options().values():
-                found.update(model.model_fields)
-        found[name] = _as_declared(name, info)
-    return found
-
-
-def _as_declared(name: str, info: FieldInfo) -> FieldInfo:
-    if name not in _DECLARED:
-        return info
-    literal: Any = Literal
-    declared = literal[declared_values(name)]
-    typed = copy.copy(info)
-    typed.annotation = declared | None if info.default is None else declared
-    return typed
-
-
-def option_meta(info: FieldInfo) -> dict[str, Any]:
-    """Return a field's json_schema_extra (group, flags, hidden, list_file, cli, per_host)."""
-    extra = info.json_schema_extra
-    return dict(extra) if isinstance(extra, dict) else {}
-
-
-def error_option(loc: tuple[int | str, ...]) -> str | None:
-    """Return the flat option name a validation error's location points at, if any."""
-    names = [str(part) for part in loc if isinstance(part, str)]
-    if not names:
-        return None
-    return names[1] if names[0] in sub_options() and len(names) > 1 else names[0]
-
-
-def parse_list(text: str, *, source: str = "list") -> tuple[str, ...]:
-    """Parse an Include/Exclude list: one name or glob a line, `#` comments, blanks ignored.
-
-    Raise ConfigurationError naming source:line for an entry that is not a package name,
-    KB number or glob.
-    """
-    entries: list[str] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        entry = raw.split("#", 1)[0].strip()
-        if not entry:
-            continue
-        if not _ENTRY_RE.match(entry):
-            raise ConfigurationError(
-                f"{source}:{number}: {entry[:60]!r} is not an update name, KB number or glob"
-            )
-        entries.append(entry)
-    return tuple(entries)
-
-
-def read_list_file(path: str) -> tuple[str, ...]:
-    """Read and parse a list file; raise ConfigurationError when unreadable or malformed."""
-    try:
-        data = Path(path).read_bytes()
-        text = data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"cannot read list file {path}: {exc}") from exc
-    if "\0" in text:
-        raise ConfigurationError(f"{path}: binary data, not a list of updates")
-    return parse_list(text, source=path)

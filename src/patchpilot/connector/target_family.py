@@ -11,7 +11,7 @@ time anyone asks which families there are. Nothing here, nor in options.py, name
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
@@ -20,7 +20,16 @@ from pydantic import BaseModel
 
 from patchpilot.errors import ConfigurationError
 
-__all__ = ["ENTRY_POINTS", "TargetFamily", "default_family", "register_family", "target_families"]
+__all__ = [
+    "DECLARED_OPTIONS",
+    "ENTRY_POINTS",
+    "TargetFamily",
+    "declared_values",
+    "default_family",
+    "own_option_models",
+    "register_family",
+    "target_families",
+]
 
 ENTRY_POINTS = "patchpilot.families"
 
@@ -116,3 +125,32 @@ def default_family() -> str:
     if not found:
         raise ConfigurationError("no target family is registered as the default --os")
     return found[0]
+
+
+# The run options whose values the registered families declare, and where each family says them.
+DECLARED_OPTIONS: Mapping[str, Callable[[type[TargetFamily]], tuple[str, ...]]] = MappingProxyType(
+    {
+        "os": lambda family: (family.name,),
+        "transport": lambda family: family.transports,
+        "launcher": lambda family: family.launchers,
+        "backend": lambda family: family.backends,
+    }
+)
+
+
+def declared_values(option: str, default: object = None) -> tuple[str, ...]:
+    """Return the values a run option of DECLARED_OPTIONS takes: its default (`auto`) if it
+    is a string, then what each registered family declares, in the families' name order."""
+    values = [default] if isinstance(default, str) else []
+    for family in target_families().values():
+        values += [v for v in DECLARED_OPTIONS[option](family) if v not in values]
+    return tuple(values)
+
+
+def own_option_models() -> dict[str, type[BaseModel]]:
+    """Return each registered family's own options (its sub-model) by the family's name."""
+    return {
+        name: family.own_options
+        for name, family in target_families().items()
+        if family.own_options is not None
+    }

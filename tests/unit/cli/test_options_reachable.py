@@ -12,9 +12,9 @@ from options_app import invoke
 from pydantic.fields import FieldInfo
 
 from patchpilot.cli.options import flag_of
+from patchpilot.connector import RunOptions, flat_fields, option_meta, sub_options
 from patchpilot.connector.fleet.job import host_options, per_host_options, target_of
 from patchpilot.connector.inventory import HostEntry
-from patchpilot.connector.options import RunOptions, flat_fields, option_meta, sub_options
 from patchpilot.errors import ConfigurationError
 
 _SAMPLES: dict[str, Any] = {

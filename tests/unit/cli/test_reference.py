@@ -6,7 +6,7 @@ from __future__ import annotations
 from patchpilot.cli.main import app
 from patchpilot.cli.options import flag_of
 from patchpilot.cli.reference import markdown
-from patchpilot.connector.options import flat_fields, option_meta
+from patchpilot.connector import flat_fields, option_meta
 
 
 def test_every_run_option_is_in_the_reference_with_its_help() -> None:

@@ -57,6 +57,7 @@ EXPECTED = {
     "has_password",
     "level_and_line",
     "list_groups",
+    "list_options",
     "load_inventories",
     "load_inventory",
     "native_code",

@@ -26,6 +26,7 @@ from pydantic.fields import FieldInfo
 
 from patchpilot.connector.events import Event
 from patchpilot.connector.exitcodes import Outcome
+from patchpilot.connector.flat_options import flat_fields
 from patchpilot.connector.fleet.collector import young_generation_for
 from patchpilot.connector.fleet.families import (
     FamilyPlan,
@@ -48,13 +49,8 @@ from patchpilot.connector.fleet.rollout import (
 )
 from patchpilot.connector.inventory import HostEntry, Inventory, load_inventories
 from patchpilot.connector.inventory.suggest import did_you_mean, pattern_terms
-from patchpilot.connector.options import (
-    RUN_ID_RE,
-    RunOptions,
-    error_option,
-    flat_fields,
-    option_meta,
-)
+from patchpilot.connector.option_spelling import error_option, option_meta
+from patchpilot.connector.options import RUN_ID_RE, RunOptions
 from patchpilot.connector.plan_check import check_plan
 from patchpilot.connector.run.runner import run_target
 from patchpilot.connector.run_result import RunResult

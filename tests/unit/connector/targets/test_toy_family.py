@@ -16,9 +16,10 @@ from options_app import invoke
 
 from patchpilot.connector import target_family
 from patchpilot.connector.exitcodes import Outcome
+from patchpilot.connector.flat_options import flat_fields
 from patchpilot.connector.fleet.job import host_options
 from patchpilot.connector.inventory import HostEntry
-from patchpilot.connector.options import RunOptions, flat_fields
+from patchpilot.connector.options import RunOptions
 from patchpilot.connector.run.runner import run_target
 from patchpilot.connector.store import Store
 from patchpilot.connector.target_spec import TargetSpec
