@@ -28,6 +28,7 @@ from patchpilot.connector import (
     TargetSpec,
     flat_fields,
     has_password,
+    list_options,
     sub_options,
 )
 from patchpilot.errors import ConfigurationError
@@ -95,10 +96,11 @@ def run_options(values: Mapping[str, Any]) -> RunOptions:
     unknown = sorted(set(values) - option_names())
     if unknown:
         raise ConfigurationError(f"not a patchpilot run option: {', '.join(unknown)}")
+    several = list_options()  # a family's own among them: a comma-separated string splits
     lists = {
         k: tuple(v.split(",")) if isinstance(v, str) else tuple(v)
         for k, v in values.items()
-        if k in ("include", "exclude", "windows_classifications", "no_restart") and v is not None
+        if k in several and v is not None
     }
     try:
         return RunOptions.model_validate({**values, **lists})

@@ -17,6 +17,7 @@ from patchpilot.airflow.settings import (
     target_files,
     verdict_of,
 )
+from patchpilot.connector import list_options
 from patchpilot.connector.options import RUN_ID_RE, RunOptions
 from patchpilot.connector.secret import Secret
 from patchpilot.errors import ConfigurationError
@@ -58,6 +59,31 @@ def test_options_are_the_run_options() -> None:
     assert run_options({"reboot": "services", "no_restart": ["a.service"]}).restart_spec() == {
         "restart": {"no_restart": ["a.service"], "install_tool": False}
     }
+
+
+# Two valid entries of every run option that takes several (a family's own among them).
+_ENTRIES = {
+    "include": ("lab-a", "openssl*"),
+    "exclude": ("KB1*", "lab-b"),
+    "no_restart": ("haproxy.service", "myapp*"),
+    "severity": ("low", "critical"),
+    "advisory": ("RHSA-2026:1", "FEDORA-*"),
+    "cve": ("CVE-2026-1", "CVE-2026-2"),
+    "require_service": ("nginx", "sshd"),
+    "notify": ("json:http://127.0.0.1:9/a", "json:http://127.0.0.1:9/b"),
+    "windows_classifications": ("Security Updates", "Drivers"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_ENTRIES))
+def test_every_list_option_takes_a_comma_separated_string(name: str) -> None:
+    """A DAG may write any list option as "a,b" (Airflow templates render strings): the
+    options that take several values come from the run options, families' own included."""
+    assert list_options() == set(_ENTRIES)  # a new list option gets entries here
+    entries = _ENTRIES[name]
+    as_text = run_options({name: ",".join(entries)})
+    assert as_text == run_options({name: list(entries)})
+    assert as_text.model_dump(exclude_defaults=True) != {}
 
 
 def test_the_store_comes_from_a_postgres_connection_with_its_password_apart() -> None:
