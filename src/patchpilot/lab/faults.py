@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from dataclasses import dataclass
 
 from patchpilot.lab.errors import LabError
@@ -111,14 +112,44 @@ def _script(kind: str, flavor: str, seconds: float, tag: str) -> str:
         hold = f'python3 -c "{_HOLD}" {lock} {seconds:.0f}'
         return f"systemd-run --quiet --unit=fault-{tag} {hold} && echo {lock} held"
     if kind == "repository-gone":
-        if flavor == "apt":
-            gone = f"echo 'Acquire::http::Proxy \"http://127.0.0.1:9/\";' > {_APT_PROXY}"
-            back = f"rm -f {_APT_PROXY}"
-        else:
-            gone = "echo proxy=http://127.0.0.1:9/ >> /etc/dnf/dnf.conf"
-            back = "sed -i '/^proxy=http:..127.0.0.1:9/d' /etc/dnf/dnf.conf"
+        gone = (
+            f"echo 'Acquire::http::Proxy \"http://127.0.0.1:9/\";' > {_APT_PROXY}"
+            if flavor == "apt"
+            else "echo proxy=http://127.0.0.1:9/ >> /etc/dnf/dnf.conf"
+        )
+        back = _repository_back(flavor)
         return f"{_later(tag, seconds, back)} && {gone} && echo repository unreachable"
     raise ValueError(f"unknown fault kind {kind!r}")
+
+
+def _repository_back(flavor: str) -> str:
+    """Return the shell line that makes the repository reachable again."""
+    if flavor == "apt":
+        return f"rm -f {_APT_PROXY}"
+    return "sed -i '/^proxy=http:..127.0.0.1:9/d' /etc/dnf/dnf.conf"
+
+
+_HEAL_PATIENCE = 240.0  # seconds the host tries to heal a server that is away (rebooting)
+
+
+def _heal_from_host(lab: Lab, server: Server, command: str, seconds: float) -> None:
+    """Run command on the server after seconds, from the host, until it answers: a reboot
+    (a reset, or the round's own) ends the on-server timer with everything else, and the
+    repository would stay gone for the rest of the run (apt seeds 21 and 22: a repository
+    meant to be away 10 s was away for minutes, round 2 listed updates from stale lists)."""
+
+    def heal_once() -> None:
+        deadline = time.monotonic() + _HEAL_PATIENCE
+        while time.monotonic() < deadline:
+            with contextlib.suppress(LabError):
+                done = lab.ssh(server.name, ["sh", "-c", command], check=False, timeout=30)
+                if done.returncode == 0:
+                    return
+            time.sleep(2)
+
+    timer = threading.Timer(seconds, heal_once)
+    timer.daemon = True
+    timer.start()
 
 
 def inject(
@@ -138,4 +169,6 @@ def inject(
     except LabError as exc:  # the lab's ssh timed out: not reached
         return Injected(kind, False, f"not reached: {exc}")
     said = " ".join(done.stdout.split())[:120] or done.stderr.strip()[-120:]
+    if kind == "repository-gone" and done.returncode == 0:  # the one a reboot does not undo
+        _heal_from_host(lab, server, _repository_back(flavor), seconds)
     return Injected(kind, done.returncode == 0 and "no " not in said[:3], said)
