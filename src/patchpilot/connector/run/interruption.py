@@ -8,7 +8,7 @@ state, the at job's) tell a dead round from a slow one. Then `record` keeps the 
 time and what the round had done (its journal's last progress) as the connector's own
 `round.interrupted` record, and `recover` waits for a rebooted target with the reboot's full
 proof (boot id, readiness; its stability is confirmed right before the next launch). The
-round loop then runs the round again under the next round number with the same frozen plan;
+round loop then runs the round again under the next round number with the cut round's plan;
 that round's client repairs the package manager first (dpkg --configure -a, apt-get -f
 install; rpm duplicates) and reports what the interrupted round had installed, from the
 package database, instead of installing it again. See docs/reliability.md.
