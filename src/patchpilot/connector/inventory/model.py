@@ -64,8 +64,12 @@ class Inventory:
         groups = {name: _group_hosts(raw, name) for name in raw.groups}
         self.groups: Mapping[str, tuple[str, ...]] = groups
         depths = _depths(raw)
+        member_of: dict[str, list[str]] = {}
+        for group, hosts in groups.items():
+            for host in hosts:
+                member_of.setdefault(host, []).append(group)
         self.hosts: tuple[HostEntry, ...] = tuple(
-            _resolve(raw, name, depths, groups) for name in raw.hosts
+            _resolve(raw, name, depths, member_of.get(name, [])) for name in raw.hosts
         )
         self._by_name = {h.name: h for h in self.hosts}
 
@@ -127,9 +131,9 @@ def _depths(raw: RawInventory) -> dict[str, int]:
 
 
 def _resolve(
-    raw: RawInventory, name: str, depths: Mapping[str, int], groups: Mapping[str, tuple[str, ...]]
+    raw: RawInventory, name: str, depths: Mapping[str, int], member_of: Sequence[str]
 ) -> HostEntry:
-    member_of = [g for g, hosts in groups.items() if name in hosts]
+    """Resolve host name, a member of the groups member_of (in the inventory's group order)."""
     levels = [raw.groups[g].vars for g in sorted(member_of, key=lambda g: (depths.get(g, 0), g))]
     levels.append(raw.hosts[name].vars)
     merged: dict[str, Var] = {}

@@ -44,17 +44,16 @@ def select_names(
     ConfigurationError on a bad regex or an out-of-range subscript.
     """
     known = set(hosts)
-    selected: list[str] = []
+    selected: dict[str, None] = {}  # ordered, and a look-up: a fleet has thousands of hosts
     for term in _ordered(split_pattern(pattern)):
         bare = term[1:] if term.startswith(("!", "&")) else term
         matched = [term] if term in known else _match_term(bare, groups, hosts)
-        if term.startswith("!"):
-            selected = [h for h in selected if h not in set(matched)]
-        elif term.startswith("&"):
-            selected = [h for h in selected if h in set(matched)]
+        if term.startswith(("!", "&")):
+            keep, matching = term.startswith("&"), set(matched)
+            selected = dict.fromkeys(h for h in selected if (h in matching) is keep)
         else:
-            selected.extend(h for h in matched if h not in selected)
-    return selected
+            selected.update(dict.fromkeys(matched))
+    return list(selected)
 
 
 def _ordered(terms: list[str]) -> list[str]:
@@ -95,12 +94,12 @@ def _enumerate(
     """Hosts of every group the expression matches, then hosts it matches by name."""
     matcher = _matcher(expression)
     matching_groups = [g for g in groups if matcher(g)]
-    found: list[str] = []
+    found: dict[str, None] = {}
     for group in matching_groups:
-        found.extend(h for h in groups[group] if h not in found)
+        found.update(dict.fromkeys(groups[group]))
     if not matching_groups or expression.startswith("~") or _has_glob(expression):
-        found.extend(h for h in hosts if matcher(h) and h not in found)
-    return found
+        found.update(dict.fromkeys(h for h in hosts if matcher(h)))
+    return list(found)
 
 
 def _has_glob(expression: str) -> bool:

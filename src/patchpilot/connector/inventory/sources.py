@@ -64,6 +64,7 @@ class RawInventory:
         self.path = path
         self.groups: dict[str, RawGroup] = {}
         self.hosts: dict[str, RawHost] = {}
+        self._listed: set[tuple[str, str]] = set()  # (group, host): a look-up, not a scan
         self.add_group("all", 0)
         self.add_group("ungrouped", 0)
 
@@ -92,9 +93,9 @@ class RawInventory:
             host = self.hosts.setdefault(name, RawHost(name, line))
             if port is not None:
                 host.vars["ansible_port"] = Var(port, line)
-            members = self.groups[group].hosts
-            if name not in members:
-                members.append(name)
+            if (group, name) not in self._listed:
+                self._listed.add((group, name))
+                self.groups[group].hosts.append(name)
             added.append(host)
         return added
 
@@ -132,7 +133,8 @@ class RawInventory:
                 self.groups["all"].children.append(name)
         grouped = {h for g in self.groups.values() if g.name != "all" for h in g.hosts}
         ungrouped = self.groups["ungrouped"].hosts
-        ungrouped.extend(h for h in self.hosts if h not in grouped and h not in ungrouped)
+        listed = set(ungrouped)
+        ungrouped.extend(h for h in self.hosts if h not in grouped and h not in listed)
 
 
 def parse_text(path: str, text: str) -> RawInventory:
