@@ -17,10 +17,12 @@ store writes (rows changed) per second and the store's size; and,
 between sizes, each per-server figure's growth (1.0 = linear). Run (no root needed):
 
     .venv/bin/python bench/fleet_sim.py [--sizes 1000,10000] [--json out.json]
-        [--loop asyncio|uvloop] [--gc-freeze]
+        [--loop asyncio|uvloop] [--gc-freeze] [--young-per-server N]
 
---loop uvloop and --gc-freeze are the variants issue 23 measured (docs/benchmarks.md); uvloop
-is not a dependency of the product: install it in the .venv to try it.
+--loop uvloop, --gc-freeze and --young-per-server are the variants issue 23 measured
+(docs/benchmarks.md); uvloop is not a dependency of the product: install it in the .venv to
+try it. --young-per-server 0 leaves the interpreter's young generation as it is (the
+product sizes it to the servers in flight: connector/fleet/collector.py).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "unit"
 from connector_fakes import FakeClient, FakeTarget, final, record
 
 from patchpilot.connector.events import Event
+from patchpilot.connector.fleet import collector
 from patchpilot.connector.fleet.job import FleetJob, run_fleet_job
 from patchpilot.connector.fleet.rollout import FleetOptions
 from patchpilot.connector.options import RunOptions
@@ -341,7 +344,14 @@ def main() -> None:
     parser.add_argument(
         "--gc-freeze", action="store_true", help="gc.freeze() once started (before the job)"
     )
+    parser.add_argument(
+        "--young-per-server",
+        type=int,
+        default=collector.YOUNG_PER_SERVER,
+        help="young-generation objects per server in flight (0: the interpreter's own)",
+    )
     args = parser.parse_args()
+    collector.YOUNG_PER_SERVER = args.young_per_server
     latency = Latency(
         args.connect_ms / 1000, args.command_ms / 1000, args.work_s, args.reboot_s, args.jitter
     )
@@ -350,6 +360,7 @@ def main() -> None:
         "latency": latency.__dict__,
         "loop": args.loop,
         "gc_freeze": args.gc_freeze,
+        "young_per_server": args.young_per_server,
     }
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="fleet-sim-") as tmp:

@@ -25,7 +25,6 @@ from pydantic import (
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
-    ModelWrapValidatorHandler,
     SerializationInfo,
     SerializerFunctionWrapHandler,
     ValidationError,
@@ -34,6 +33,7 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from pydantic.functional_validators import ModelWrapValidatorHandler  # not top-level before 2.10
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
 
@@ -505,7 +505,7 @@ class RunOptions(BaseModel):
             typed["enum"] = list(declared_values(name, cls.model_fields[name].default))
         own = {
             name: {
-                **handler(model.__pydantic_core_schema__),
+                **handler.resolve_ref_schema(handler(model.__pydantic_core_schema__)),
                 "description": f"Options only --os {name} targets have (spelled flat).",
             }
             for name, model in own_options(cls.model_fields).items()
