@@ -20,9 +20,10 @@ between sizes, each per-server figure's growth (1.0 = linear). Run (no root need
         [--loop asyncio|uvloop] [--gc-freeze] [--young-per-server N]
 
 --loop uvloop, --gc-freeze and --young-per-server are the variants issue 23 measured
-(docs/benchmarks.md); uvloop is not a dependency of the product: install it in the .venv to
-try it. --young-per-server 0 leaves the interpreter's young generation as it is (the
-product sizes it to the servers in flight: connector/fleet/collector.py).
+(docs/benchmarks.md); uvloop is not a dependency of the product, only of the dev set that
+scripts/install.sh puts in the .venv. --young-per-server 0 leaves the interpreter's young
+generation as it is (the product sizes it to the servers in flight:
+connector/fleet/collector.py).
 """
 
 from __future__ import annotations
@@ -324,7 +325,7 @@ def growth(small: dict[str, Any], large: dict[str, Any]) -> dict[str, float]:
 def run_loop(kind: str, work: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
     """Run the simulation on asyncio's own loop or on uvloop's (--loop)."""
     if kind == "uvloop":
-        import uvloop  # only for this variant: not a dependency of the product
+        import uvloop  # only for this variant: in the dev set, not a dependency of the product
 
         return uvloop.run(work)
     return asyncio.run(work)
