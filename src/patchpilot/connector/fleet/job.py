@@ -401,6 +401,7 @@ async def run_fleet_job(
             is_check_only=prepared.plan_options.check_only,
             probe=prober or probe,
             freeze=freeze,
+            at_once=job.rollout.concurrency,
         )
     )
     run_one = run_one_with(
