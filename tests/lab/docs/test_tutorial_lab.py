@@ -50,7 +50,7 @@ def test_the_readme_tutorial_runs_as_written(tmp_path: Path) -> None:
         # The run line again, on a lab up again: the known run id answers, nothing is patched.
         lines = script.splitlines()
         up = next(line for line in lines if "lab up" in line)
-        run = "\n".join(lines[next(i for i, ln in enumerate(lines) if " run lab-1" in ln):][:2])
+        run = "\n".join(lines[next(i for i, ln in enumerate(lines) if " run lab-1" in ln) :][:2])
         again = _bash("\n".join([lines[0], up, run.split("#")[0]]), timeout=300)
         assert again.returncode == 0, again.stderr[-3000:]
         answered = json.loads(again.stdout.strip().splitlines()[-1])
