@@ -73,6 +73,22 @@ def test_group_and_host_variables_override_the_command_line(tmp_path: Path) -> N
     assert options["d1"].security_only is True
 
 
+def test_hosts_with_the_same_variables_share_one_options_object(tmp_path: Path) -> None:
+    """10,000 hosts held a validated copy each (docs/benchmarks.md): equal values share one."""
+    text = "[web]\nw1\nw2\nw3 patchpilot_reboot=never\nw4 patchpilot_reboot=never\nw5\n"
+    inventory = _inventory(tmp_path, text, "i.ini")
+    options = all_host_options(RunOptions(reboot="always"), inventory.hosts)
+    assert options["w1"] is options["w2"] is options["w5"] and options["w1"].reboot == "always"
+    assert options["w3"] is options["w4"] and options["w3"].reboot == "never"
+
+
+def test_the_first_host_with_an_invalid_value_is_named(tmp_path: Path) -> None:
+    text = "[web]\nw1\nw2 patchpilot_reboot=sometimes\nw3 patchpilot_reboot=sometimes\n"
+    inventory = _inventory(tmp_path, text, "i.ini")
+    with pytest.raises(ConfigurationError, match=r"i\.ini:3: patchpilot_reboot"):
+        all_host_options(RunOptions(), inventory.hosts)
+
+
 def test_unknown_variable_names_its_line(tmp_path: Path) -> None:
     inventory = _inventory(tmp_path, "[web]\nw1\n[web:vars]\npatchpilot_rebot=never\n", "i.ini")
     with pytest.raises(ConfigurationError, match=r"i\.ini:4: patchpilot_rebot is not"):
