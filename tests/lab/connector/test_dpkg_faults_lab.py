@@ -89,3 +89,35 @@ def test_half_configured_dpkg_and_a_held_lock(lab: Lab, lab_server: Server, tmp_
     }
     assert any(r["event"] == "dpkg.repair" for r in records(tmp_path, "again"))
     assert lab.ssh(lab_server.name, ["dpkg", "--audit"]).stdout.strip() == ""
+
+
+MARK_REINSTREQ = """
+path = "/var/lib/dpkg/status"
+text = open(path).read()
+old = "Package: lab-base-a\\nStatus: install ok unpacked\\n"
+assert old in text, "lab-base-a is not unpacked"
+new = "Package: lab-base-a\\nStatus: install reinstreq half-installed\\n"
+open(path, "w").write(text.replace(old, new))
+"""
+
+
+def test_a_package_left_reinst_required_is_reinstalled(
+    lab: Lab, lab_server: Server, tmp_path: Path
+) -> None:
+    """A reset in a package's unpack leaves it half-installed and reinst-required (CI met it
+    in the reset test: lab-bulk-0123): `dpkg --configure -a` and `apt-get -f install` refuse
+    it, and the run must reinstall it, not end 0 with it broken."""
+    _half_configure(lab, lab_server)
+    lab.ssh(lab_server.name, ["python3", "-c", MARK_REINSTREQ])
+    assert "lab-base-a 2.0 iHR" in lab_packages(lab, lab_server)
+    done = run(lab, lab_server, tmp_path, "--run-id", "reinst")
+    assert done.exit_status == 0, done.stderr
+    final = {
+        line.split()[0]: line.split()[1:] for line in lab_packages(lab, lab_server).splitlines()
+    }
+    assert {name: final[name] for name in FINAL_VERSIONS} == {
+        name: [version, "ii"] for name, version in FINAL_VERSIONS.items()
+    }
+    assert lab.ssh(lab_server.name, ["dpkg", "--audit"]).stdout.strip() == ""
+    repairs = [r["fields"] for r in records(tmp_path, "reinst") if r["event"] == "dpkg.repair"]
+    assert any("--reinstall" in f["command"] and f["exit_status"] == 0 for f in repairs), repairs

@@ -230,16 +230,18 @@ def _needs_repair() -> List[str]:
 
 def repair_dpkg(emit: Emit) -> None:
     """Finish what an interrupted dpkg left: `dpkg --configure -a`, then `apt-get -f install`
-    when dpkg still reports broken packages (a reset mid-unpack leaves a half-installed one,
-    which only a new unpack settles)."""
+    when dpkg still reports broken packages, then a reinstall of those dpkg marks
+    reinst-required (a reset in their unpack: the first two refuse them, exit 1 and 100)."""
     reasons = _needs_repair()
-    if not reasons:
-        return
-    steps = [
-        ["dpkg", "--configure", "-a", *DPKG_OPTIONS],
-        ["apt-get", "-f", "install", "-y", "-q", *_apt_dpkg_options()],
-    ]
-    for argv in steps:
+    steps = (
+        lambda: ["dpkg", "--configure", "-a", *DPKG_OPTIONS],
+        lambda: ["apt-get", "-f", "install", "-y", "-q", *_apt_dpkg_options()],
+        _reinstall_required,
+    )  # type: Sequence[Callable[[], Optional[List[str]]]]
+    for step in steps:
+        argv = step() if reasons else None
+        if argv is None:
+            continue
         done = run_command(argv)
         level = "info" if done.returncode == 0 else "warning"
         emit(
@@ -253,8 +255,17 @@ def repair_dpkg(emit: Emit) -> None:
             },
         )
         reasons = _needs_repair()
-        if not reasons:
-            return
+
+
+def _reinstall_required() -> Optional[List[str]]:
+    """Return `apt-get install --reinstall` of the packages dpkg marks reinst-required, or
+    None when there is none."""
+    done = run_command(["dpkg-query", "-W", "-f", _STATUS_FORMAT])
+    statuses = parse_dpkg_status(done.output)
+    names = sorted(name for name, status in statuses.items() if status.status[2:3] == "R")
+    if not names:
+        return None
+    return ["apt-get", "install", "--reinstall", "-y", "-q", *_apt_dpkg_options(), *names]
 
 
 def _apt_dpkg_options() -> List[str]:

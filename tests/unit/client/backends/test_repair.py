@@ -45,6 +45,37 @@ def test_apt_get_f_install_when_dpkg_still_reports_broken(monkeypatch: pytest.Mo
     assert len(seen) == 2
 
 
+def test_a_package_reinst_required_is_reinstalled_when_the_first_two_fail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reset in a package's unpack leaves it half-installed and reinst-required: dpkg
+    --configure -a (exit 1) and apt-get -f install (exit 100) refuse it (CI, lab-bulk-0123)."""
+    ran: List[List[str]] = []
+    mess = "The following packages are in a mess due to serious problems: lab-bulk-0123"
+
+    def run(argv: Sequence[str], timeout: Optional[float] = None) -> Command:
+        if list(argv[:2]) == ["dpkg", "--audit"]:
+            return Command(
+                tuple(argv), 0, "" if ["apt-get", "install"] in [a[:2] for a in ran] else mess
+            )
+        if argv[0] == "dpkg-query":
+            return Command(tuple(argv), 0, "lab-bulk-0123\t2.0\tiHR\nlab-bulk-0124\t2.0\tii \n")
+        ran.append(list(argv))
+        return Command(tuple(argv), 1 if argv[0] == "dpkg" else 100 if "-f" in argv else 0, "")
+
+    monkeypatch.setattr(dpkg, "run_command", run)
+    monkeypatch.setattr(dpkg.os.path, "isdir", lambda path: False)
+    seen: List[Dict[str, Any]] = []
+    dpkg.repair_dpkg(lambda event, level, fields: seen.append(fields))
+    assert [a[:3] for a in ran] == [
+        ["dpkg", "--configure", "-a"],
+        ["apt-get", "-f", "install"],
+        ["apt-get", "install", "--reinstall"],
+    ]
+    assert ran[-1][-1] == "lab-bulk-0123" and "lab-bulk-0124" not in ran[-1]
+    assert [f["exit_status"] for f in seen] == [1, 100, 0]
+
+
 def test_nothing_runs_on_a_clean_dpkg(monkeypatch: pytest.MonkeyPatch) -> None:
     ran = _dpkg_tools(0, monkeypatch)
     dpkg.repair_dpkg(lambda event, level, fields: None)
